@@ -1,0 +1,3 @@
+//! `stp`: the ShareThePower command-line tool.
+
+fn main() {}
