@@ -1,0 +1,59 @@
+//! The `stp` command line: one module per subcommand, each an `XArgs` clap struct with
+//! `run(self)`. Output meant for the user goes to stdout (`--json` where offered); logs go
+//! through `tracing` to stderr.
+
+use clap::{Args, Parser, Subcommand};
+
+/// ShareThePower: GPU compute you can verify, paid on-chain.
+#[derive(Debug, Parser)]
+#[command(name = "stp", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Logging options shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter, e.g. `info`, `stp_node=debug` (also read from `RUST_LOG`).
+    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Emit logs as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> eyre::Result<()> {
+        match self.command {}
+    }
+}
+
+/// Installs the global tracing subscriber: logs to stderr, human or JSON.
+pub fn init_tracing(args: &LogArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
