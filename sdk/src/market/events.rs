@@ -1,0 +1,176 @@
+use alloy::primitives::{Address, B256, U256};
+use alloy::sol_types::SolEventInterface;
+
+use super::JobSpec;
+use crate::bindings::JobEscrow::JobEscrowEvents;
+
+/// How a job ended, as the escrow reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A quorum agreed; winners paid.
+    Completed,
+    /// Replicas disagreed; consumer refunded.
+    NoQuorum,
+    /// Not enough claims by the claim deadline; consumer refunded.
+    Unfilled,
+    /// Cancelled by the consumer before any claim.
+    Cancelled,
+}
+
+impl Outcome {
+    fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Completed,
+            1 => Self::NoQuorum,
+            2 => Self::Unfilled,
+            3 => Self::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded escrow event, with the block it was mined in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketEvent {
+    /// Block number of the log.
+    pub block: u64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// The escrow events the node and the CLI act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A job was posted with its full spec.
+    JobPosted {
+        /// The job.
+        job_id: u64,
+        /// Its spec (pass it back to every later call).
+        spec: JobSpec,
+    },
+    /// A provider claimed a slot.
+    Claimed {
+        /// The job.
+        job_id: u64,
+        /// The claimer.
+        provider: Address,
+    },
+    /// A provider committed.
+    Committed {
+        /// The job.
+        job_id: u64,
+        /// The committer.
+        provider: Address,
+    },
+    /// A provider revealed its result hash.
+    Revealed {
+        /// The job.
+        job_id: u64,
+        /// The revealer.
+        provider: Address,
+        /// sha256 of its output.
+        result_hash: B256,
+    },
+    /// The job was settled.
+    Finalized {
+        /// The job.
+        job_id: u64,
+        /// How it ended.
+        outcome: Outcome,
+        /// The winning result hash (zero without a quorum).
+        result_hash: B256,
+        /// How many replicas revealed the winning hash.
+        winners: u64,
+        /// Total collateral slashed.
+        slashed: U256,
+    },
+    /// The consumer cancelled the job.
+    Cancelled {
+        /// The job.
+        job_id: u64,
+    },
+    /// A balance was credited.
+    Credited {
+        /// Who.
+        account: Address,
+        /// For which job.
+        job_id: u64,
+        /// How much.
+        amount: U256,
+    },
+    /// A balance was withdrawn.
+    Withdrawn {
+        /// Who.
+        account: Address,
+        /// How much.
+        amount: U256,
+    },
+}
+
+impl EventKind {
+    /// The job this event is about, if any.
+    pub fn job_id(&self) -> Option<u64> {
+        match self {
+            Self::JobPosted { job_id, .. }
+            | Self::Claimed { job_id, .. }
+            | Self::Committed { job_id, .. }
+            | Self::Revealed { job_id, .. }
+            | Self::Finalized { job_id, .. }
+            | Self::Cancelled { job_id }
+            | Self::Credited { job_id, .. } => Some(*job_id),
+            Self::Withdrawn { .. } => None,
+        }
+    }
+}
+
+/// Converts an on-chain job id to `u64` (ids are a counter from 1).
+pub fn job_id_u64(id: U256) -> Option<u64> {
+    u64::try_from(id).ok()
+}
+
+/// Decodes one escrow log; `None` for logs the node does not act on or cannot decode.
+pub fn decode(log: &alloy::rpc::types::Log) -> Option<MarketEvent> {
+    let block = log.block_number?;
+    let event = JobEscrowEvents::decode_log(&log.inner).ok()?.data;
+    let kind = match event {
+        JobEscrowEvents::JobPosted(e) => EventKind::JobPosted {
+            job_id: job_id_u64(e.jobId)?,
+            spec: e.spec,
+        },
+        JobEscrowEvents::ReplicaClaimed(e) => EventKind::Claimed {
+            job_id: job_id_u64(e.jobId)?,
+            provider: e.provider,
+        },
+        JobEscrowEvents::ReplicaCommitted(e) => EventKind::Committed {
+            job_id: job_id_u64(e.jobId)?,
+            provider: e.provider,
+        },
+        JobEscrowEvents::ReplicaRevealed(e) => EventKind::Revealed {
+            job_id: job_id_u64(e.jobId)?,
+            provider: e.provider,
+            result_hash: e.resultHash,
+        },
+        JobEscrowEvents::JobFinalized(e) => EventKind::Finalized {
+            job_id: job_id_u64(e.jobId)?,
+            outcome: Outcome::from_u8(e.outcome)?,
+            result_hash: e.resultHash,
+            winners: u64::try_from(e.winners).ok()?,
+            slashed: e.slashed,
+        },
+        JobEscrowEvents::JobCancelled(e) => EventKind::Cancelled {
+            job_id: job_id_u64(e.jobId)?,
+        },
+        JobEscrowEvents::BalanceCredited(e) => EventKind::Credited {
+            account: e.account,
+            job_id: job_id_u64(e.jobId)?,
+            amount: e.amount,
+        },
+        JobEscrowEvents::Withdrawn(e) => EventKind::Withdrawn {
+            account: e.account,
+            amount: e.amount,
+        },
+        _ => return None,
+    };
+    Some(MarketEvent { block, kind })
+}
