@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IStakeManager} from "./IStakeManager.sol";
+
+/// @title ShareThePower job escrow: bounties, k-of-n commit-reveal, settlement, payouts
+/// @notice A consumer posts a job with its whole bounty. Up to `replicas` providers claim a
+/// slot each (locking `collateral` of their stake), commit to the hash of their output,
+/// reveal it, and anyone finalizes: the result hash revealed by at least `quorum` replicas
+/// wins. Earnings and refunds are credited here and pulled with `withdraw`.
+///
+/// Only `keccak256(abi.encode(spec))` (its first 24 bytes) is stored per job; the full spec
+/// is emitted in `JobPosted` and every later call passes the same spec back as calldata.
+///
+/// Timing: claims while `now <= claimDeadline`; commits while `now <= commitDeadline`;
+/// reveals once all `replicas` committed or `now > commitDeadline`, while
+/// `now <= revealDeadline`. A job with fewer than `replicas` claims after `claimDeadline`
+/// is unfilled: no more commits or reveals; finalizing it refunds the consumer and releases
+/// every claimer's collateral without penalty. A filled job is finalizable once all
+/// replicas revealed or `now > revealDeadline`.
+///
+/// Settlement of a filled job: winners (revealed the quorum hash) share the bounty equally,
+/// the first winner in address order also gets the division remainder; their collateral is
+/// unlocked and `completed` counted. A replica that revealed another hash is slashed
+/// (`slashed` counted), one that never committed or revealed is slashed too (`missed`
+/// counted). Without a quorum the consumer gets the bounty back, replicas that revealed are
+/// released without penalty, the others are slashed as missed. Everything slashed is
+/// credited to the consumer. No admin exists; no one else can move funds.
+interface IJobEscrow {
+    /// @notice A job's specification. Only its hash is stored; pass it back unchanged.
+    struct JobSpec {
+        /// @dev The posting account; must be msg.sender of postJob.
+        address consumer;
+        /// @dev sha256 of the kernel's canonical encoding.
+        bytes32 kernelId;
+        /// @dev sha256 of the input bytes.
+        bytes32 inputHash;
+        /// @dev Input size in bytes.
+        uint64 inputSize;
+        /// @dev Upper bound of the output size in bytes.
+        uint64 maxOutputSize;
+        /// @dev Total bounty, split equally among the winning replicas.
+        uint96 bounty;
+        /// @dev Stake each replica locks as collateral.
+        uint96 collateral;
+        /// @dev Number of replicas k, 1..maxReplicas.
+        uint8 replicas;
+        /// @dev Quorum q: k/2 < q <= k, so at most one result hash can win.
+        uint8 quorum;
+        /// @dev Minimum reputation score of a claimer.
+        uint32 minReputation;
+        /// @dev Last second (inclusive) to claim; must be in the future at post.
+        uint40 claimDeadline;
+        /// @dev Last second (inclusive) to commit; > claimDeadline.
+        uint40 commitDeadline;
+        /// @dev Last second (inclusive) to reveal; > commitDeadline.
+        uint40 revealDeadline;
+        /// @dev Where to fetch the input (libp2p peer id / multiaddr), opaque here.
+        bytes inputLocation;
+    }
+
+    /// @notice How a job ended.
+    enum Outcome {
+        Completed,
+        NoQuorum,
+        Unfilled,
+        Cancelled
+    }
+
+    /// @notice Per-replica phase, as returned by `replicaOf`.
+    enum ReplicaStatus {
+        None,
+        Claimed,
+        Committed,
+        Revealed
+    }
+
+    /// @notice No live job `jobId` matches the given spec (never posted, wrong spec, or
+    /// already finalized or cancelled).
+    error EscrowJobNotFound(uint256 jobId);
+    /// @notice The spec is invalid at post; `reason` names the rule (see postJob).
+    error EscrowInvalidSpec(bytes32 reason);
+    /// @notice msg.value must equal the bounty in ETH mode and be zero in ERC-20 mode.
+    error EscrowWrongValue(uint256 sent, uint256 expected);
+    /// @notice The claim deadline passed at `deadline`.
+    error EscrowClaimClosed(uint256 jobId, uint256 deadline);
+    /// @notice All replica slots of the job are taken.
+    error EscrowJobFull(uint256 jobId);
+    /// @notice The caller already holds a slot of this job.
+    error EscrowAlreadyClaimed(uint256 jobId, address provider);
+    /// @notice The caller is not in the phase this call needs (`status` is its phase).
+    error EscrowWrongReplicaStatus(uint256 jobId, address provider, ReplicaStatus status);
+    /// @notice The commit deadline passed at `deadline`.
+    error EscrowCommitClosed(uint256 jobId, uint256 deadline);
+    /// @notice Reveals open when all replicas committed or after `commitDeadline`.
+    error EscrowRevealNotOpen(uint256 jobId, uint256 commitDeadline);
+    /// @notice The reveal deadline passed at `deadline`.
+    error EscrowRevealClosed(uint256 jobId, uint256 deadline);
+    /// @notice The job did not fill its replicas by the claim deadline.
+    error EscrowJobUnfilled(uint256 jobId);
+    /// @notice The revealed result and salt do not open the stored commitment.
+    error EscrowCommitmentMismatch(uint256 jobId, address provider);
+    /// @notice The job cannot be finalized before `notBefore` (a deadline + 1).
+    error EscrowNotFinalizable(uint256 jobId, uint256 notBefore);
+    /// @notice The provider list must hold exactly the `claimed` claimers, in strictly
+    /// ascending address order; `given` entries were passed.
+    error EscrowWrongReplicaSet(uint256 jobId, uint256 given, uint256 claimed);
+    /// @notice `provider` holds no slot of the job.
+    error EscrowNotReplica(uint256 jobId, address provider);
+    /// @notice Another result hash reached the quorum; pass that one to finalize.
+    error EscrowNotQuorumResult(uint256 jobId, bytes32 resultHash);
+    /// @notice Only the job's consumer may cancel it.
+    error EscrowNotConsumer(uint256 jobId, address caller);
+    /// @notice A job with claimed slots cannot be cancelled.
+    error EscrowAlreadyClaimedJob(uint256 jobId, uint256 claimed);
+    /// @notice The withdrawal exceeds the credited balance.
+    error EscrowInsufficientBalance(uint256 balance, uint256 requested);
+    /// @notice Nothing to withdraw (zero amount or zero balance).
+    error EscrowNothingToWithdraw();
+    /// @notice Native ETH may only come from the stake manager (slashed collateral).
+    error EscrowUnexpectedEther(address from);
+    /// @notice Sending native ETH failed.
+    error EscrowEtherTransferFailed(address to, uint256 amount);
+    /// @notice A deploy parameter is outside its allowed range.
+    error EscrowParameterOutOfRange(bytes32 name, uint256 value);
+
+    /// @notice Job `jobId` was posted by `consumer` with `spec`; its bounty is escrowed.
+    event JobPosted(uint256 indexed jobId, address indexed consumer, JobSpec spec);
+    /// @notice `provider` claimed a slot of `jobId`, locking the job's collateral.
+    event ReplicaClaimed(uint256 indexed jobId, address indexed provider);
+    /// @notice `provider` committed `commitment` for `jobId`.
+    event ReplicaCommitted(uint256 indexed jobId, address indexed provider, bytes32 commitment);
+    /// @notice `provider` revealed `resultHash` for `jobId`.
+    event ReplicaRevealed(uint256 indexed jobId, address indexed provider, bytes32 resultHash);
+    /// @notice `jobId` ended with `outcome`. `resultHash` is the winning hash (zero without
+    /// a quorum), `winners` how many replicas revealed it, `slashed` the total slashed.
+    event JobFinalized(
+        uint256 indexed jobId,
+        Outcome outcome,
+        bytes32 resultHash,
+        uint256 winners,
+        uint256 slashed
+    );
+    /// @notice The consumer cancelled `jobId` before any claim; the bounty was credited back.
+    event JobCancelled(uint256 indexed jobId);
+    /// @notice `amount` was credited to `account`'s withdrawable balance for `jobId`.
+    event BalanceCredited(address indexed account, uint256 indexed jobId, uint256 amount);
+    /// @notice `account` pre-paid its balance slot (see openAccount).
+    event AccountOpened(address indexed account);
+    /// @notice `account` withdrew `amount` to its wallet.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    /// @notice Posts a job and escrows its bounty: ETH mode sends exactly `spec.bounty` as
+    /// msg.value; ERC-20 mode approves this contract first. Rules: consumer == msg.sender,
+    /// bounty > 0, 1 <= replicas <= maxReplicas, replicas/2 < quorum <= replicas,
+    /// now < claimDeadline < commitDeadline < revealDeadline, inputLocation at most
+    /// MAX_INPUT_LOCATION bytes.
+    /// @return jobId The new job's id (a counter starting at 1).
+    function postJob(JobSpec calldata spec) external payable returns (uint256 jobId);
+
+    /// @notice Claims one replica slot of `jobId` for msg.sender, locking `spec.collateral`
+    /// of its free stake; needs the market's minimum stake and a score >= minReputation.
+    function claim(uint256 jobId, JobSpec calldata spec) external;
+
+    /// @notice Commits `commitment` = commitmentOf(jobId, msg.sender, resultHash, salt).
+    function commit(uint256 jobId, JobSpec calldata spec, bytes32 commitment) external;
+
+    /// @notice Reveals the committed `resultHash` (sha256 of the output bytes) and `salt`.
+    function reveal(uint256 jobId, JobSpec calldata spec, bytes32 resultHash, bytes32 salt)
+        external;
+
+    /// @notice Settles `jobId`; anyone may call once it is finalizable (see the contract
+    /// notes). `providers`: every claimer (from ReplicaClaimed), in strictly ascending
+    /// address order. `resultHash`: the hash revealed by a quorum if there is one (any value
+    /// otherwise; the call reverts with EscrowNotQuorumResult if another hash has a quorum).
+    function finalize(
+        uint256 jobId,
+        JobSpec calldata spec,
+        address[] calldata providers,
+        bytes32 resultHash
+    ) external;
+
+    /// @notice Cancels an unclaimed job; only its consumer. The bounty is credited back.
+    function cancel(uint256 jobId, JobSpec calldata spec) external;
+
+    /// @notice Pre-pays the storage slot of the caller's balance (optional). Every credit
+    /// after the first costs ~17k gas less; calling this once when setting up a provider
+    /// moves that first-credit cost out of the first job.
+    function openAccount() external;
+
+    /// @notice Sends the caller's whole credited balance to it.
+    function withdraw() external;
+
+    /// @notice Sends `amount` of the caller's credited balance to it.
+    function withdraw(uint256 amount) external;
+
+    /// @notice The credited, withdrawable balance of `account`.
+    function balanceOf(address account) external view returns (uint256);
+
+    /// @notice A live job's stored spec hash prefix and counters; all zero once the job is
+    /// finalized or cancelled (or if it never existed): history lives in the events.
+    function jobState(uint256 jobId)
+        external
+        view
+        returns (bytes24 specHash, uint8 claimed, uint8 committed, uint8 revealed);
+
+    /// @notice `provider`'s phase in a live job (None once the job is finalized).
+    function replicaOf(uint256 jobId, address provider) external view returns (ReplicaStatus);
+
+    /// @notice The id the next posted job gets.
+    function nextJobId() external view returns (uint256);
+
+    /// @notice keccak256(abi.encode(jobId, provider, resultHash, salt)): what to commit.
+    function commitmentOf(uint256 jobId, address provider, bytes32 resultHash, bytes32 salt)
+        external
+        pure
+        returns (bytes32);
+
+    /// @notice keccak256(abi.encode(spec)); its first 24 bytes are stored per job.
+    function specHashOf(JobSpec calldata spec) external pure returns (bytes32);
+
+    /// @notice The stake manager this escrow created and controls.
+    function stakeManager() external view returns (IStakeManager);
+    /// @notice The payment asset: address(0) for native ETH, else the ERC-20.
+    function asset() external view returns (address);
+    /// @notice Fraction of a failing replica's collateral that is slashed, in basis points.
+    function slashBps() external view returns (uint256);
+    /// @notice Seconds between requestUnstake and withdrawStake.
+    function unbondingDelay() external view returns (uint256);
+    /// @notice Minimum bonded stake to claim jobs.
+    function minStake() external view returns (uint256);
+    /// @notice Largest allowed `replicas` of a job.
+    function maxReplicas() external view returns (uint256);
+}

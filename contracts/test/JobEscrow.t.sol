@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {EscrowFixture} from "./utils/EscrowFixture.sol";
+import {JobEscrow} from "../src/JobEscrow.sol";
+import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
+import {IStakeManager} from "../src/interfaces/IStakeManager.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+/// @notice A wallet contract that refuses ETH, or re-enters withdraw when paid.
+contract Payee {
+    JobEscrow internal immutable escrow;
+    bool internal reenter;
+
+    constructor(JobEscrow escrow_, bool reenter_) {
+        escrow = escrow_;
+        reenter = reenter_;
+    }
+
+    receive() external payable {
+        if (!reenter) revert("no ETH");
+        escrow.withdraw();
+    }
+
+    function post(IJobEscrow.JobSpec calldata spec) external payable returns (uint256) {
+        return escrow.postJob{value: msg.value}(spec);
+    }
+
+    function cancel(uint256 jobId, IJobEscrow.JobSpec calldata spec) external {
+        escrow.cancel(jobId, spec);
+    }
+
+    function withdraw() external {
+        escrow.withdraw();
+    }
+}
+
+/// @notice JobEscrow unit tests: every function's success and every revert, with the
+/// timing edges of each deadline. Runs once per asset mode (see the contracts below).
+abstract contract JobEscrowTest is EscrowFixture {
+    bytes32 internal constant GOOD = keccak256("good output");
+    bytes32 internal constant BAD = keccak256("bad output");
+
+    IJobEscrow.JobSpec internal spec1;
+    IJobEscrow.JobSpec internal spec3;
+
+    function setUp() public override {
+        super.setUp();
+        _stake(alice, 10 ether);
+        _stake(bob, 10 ether);
+        _stake(carol, 10 ether);
+        spec1 = _spec(1);
+        spec3 = _spec(3);
+    }
+
+    // ---------------------------------------------------------------- deploy
+
+    function test_constructor_setsParameters() public view {
+        assertEq(escrow.asset(), assetAddr, "asset");
+        assertEq(escrow.slashBps(), SLASH_BPS, "slashBps");
+        assertEq(escrow.unbondingDelay(), UNBONDING, "unbondingDelay");
+        assertEq(escrow.minStake(), MIN_STAKE, "minStake");
+        assertEq(escrow.maxReplicas(), MAX_REPLICAS, "maxReplicas");
+        assertEq(stakes.escrow(), address(escrow), "stake manager bound to escrow");
+        assertEq(escrow.nextJobId(), 1, "first id");
+    }
+
+    function test_constructor_revertsOnMaxReplicasOutOfRange() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowParameterOutOfRange.selector, bytes32("maxReplicas"), 0)
+        );
+        new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, MIN_STAKE, 0);
+        vm.expectPartialRevert(IJobEscrow.EscrowParameterOutOfRange.selector);
+        new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, MIN_STAKE, 17);
+        vm.expectPartialRevert(IStakeManager.StakeParameterOutOfRange.selector);
+        new JobEscrow(assetAddr, 0, UNBONDING, MIN_STAKE, 3);
+    }
+
+    function test_receive_rejectsEtherFromOthers() public {
+        vm.deal(alice, 1 ether);
+        vm.prank(alice);
+        (bool ok, bytes memory data) = address(escrow).call{value: 1}("");
+        assertTrue(!ok, "rejected");
+        assertEq(bytes32(data), bytes32(abi.encodeWithSelector(IJobEscrow.EscrowUnexpectedEther.selector, alice)), "error");
+    }
+
+    // ---------------------------------------------------------------- postJob
+
+    function test_postJob_escrowsBountyAndEmitsSpec() public {
+        uint256 before = _assetBalance(consumer);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobPosted(1, consumer, spec3);
+        uint256 jobId = _post(spec3);
+        assertEq(jobId, 1, "id");
+        assertEq(escrow.nextJobId(), 2, "next id");
+        assertEq(_assetBalance(consumer), before - spec3.bounty, "paid");
+        assertEq(_assetBalance(address(escrow)), spec3.bounty, "held");
+        (bytes24 h, uint8 c, uint8 m, uint8 r) = escrow.jobState(jobId);
+        assertEq(bytes32(h), bytes32(bytes24(escrow.specHashOf(spec3))), "spec hash");
+        assertEq(uint256(c) + m + r, 0, "counters");
+        assertEq(escrow.specHashOf(spec3), keccak256(abi.encode(spec3)), "spec hash encoding");
+    }
+
+    function _expectInvalid(IJobEscrow.JobSpec memory spec, bytes32 reason) internal {
+        vm.prank(consumer);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowInvalidSpec.selector, reason));
+        escrow.postJob{value: _value(spec.bounty)}(spec);
+    }
+
+    function test_postJob_revertsOnInvalidSpec() public {
+        IJobEscrow.JobSpec memory s = _spec(3);
+        s.consumer = alice;
+        _expectInvalid(s, "consumer");
+        s = _spec(3);
+        s.bounty = 0;
+        _expectInvalid(s, "bounty");
+        s = _spec(3);
+        s.replicas = 0;
+        s.quorum = 0;
+        _expectInvalid(s, "replicas");
+        s = _spec(3);
+        s.replicas = 17;
+        s.quorum = 9;
+        _expectInvalid(s, "replicas");
+        s = _spec(3);
+        s.quorum = 4;
+        _expectInvalid(s, "quorum");
+        s = _spec(4);
+        s.quorum = 2; // half of 4 is not a majority
+        _expectInvalid(s, "quorum");
+        s = _spec(3);
+        s.claimDeadline = uint40(block.timestamp);
+        _expectInvalid(s, "deadlines");
+        s = _spec(3);
+        s.commitDeadline = s.claimDeadline;
+        _expectInvalid(s, "deadlines");
+        s = _spec(3);
+        s.revealDeadline = s.commitDeadline;
+        _expectInvalid(s, "deadlines");
+        s = _spec(3);
+        s.inputLocation = new bytes(257);
+        _expectInvalid(s, "inputLocation");
+        // The largest allowed values pass.
+        s = _spec(16);
+        s.quorum = 16;
+        s.inputLocation = new bytes(256);
+        s.claimDeadline = uint40(block.timestamp + 1);
+        _post(s);
+    }
+
+    function test_postJob_revertsOnWrongValue() public {
+        uint256 wrong = _tokenMode() ? 1 : spec3.bounty - 1;
+        vm.deal(consumer, consumer.balance + 1);
+        vm.prank(consumer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowWrongValue.selector, wrong, _value(spec3.bounty))
+        );
+        escrow.postJob{value: wrong}(spec3);
+    }
+
+    // ---------------------------------------------------------------- claim
+
+    function test_claim_locksCollateral() public {
+        uint256 jobId = _post(spec3);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaClaimed(jobId, alice);
+        _claim(jobId, spec3, alice);
+        assertEq(uint256(escrow.replicaOf(jobId, alice)), uint256(IJobEscrow.ReplicaStatus.Claimed), "status");
+        (, uint256 locked,,) = stakes.stakeOf(alice);
+        assertEq(locked, spec3.collateral, "locked");
+        (, uint8 claimed,,) = escrow.jobState(jobId);
+        assertEq(claimed, 1, "claimed");
+    }
+
+    function test_claim_acceptsAtDeadlineRejectsAfter() public {
+        uint256 jobId = _post(spec3);
+        vm.warp(spec3.claimDeadline);
+        _claim(jobId, spec3, alice);
+        vm.warp(uint256(spec3.claimDeadline) + 1);
+        vm.prank(bob);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowClaimClosed.selector, jobId, spec3.claimDeadline)
+        );
+        escrow.claim(jobId, spec3);
+    }
+
+    function test_claim_revertsOnUnknownJobOrWrongSpec() public {
+        uint256 jobId = _post(spec3);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId + 1));
+        escrow.claim(jobId + 1, spec3);
+        IJobEscrow.JobSpec memory other = _spec(3);
+        other.bounty += 1;
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
+        escrow.claim(jobId, other);
+    }
+
+    function test_claim_revertsWhenFull() public {
+        uint256 jobId = _post(spec1);
+        _claim(jobId, spec1, alice);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobFull.selector, jobId));
+        escrow.claim(jobId, spec1);
+    }
+
+    function test_claim_revertsOnSecondSlot() public {
+        uint256 jobId = _post(spec3);
+        _claim(jobId, spec3, alice);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimed.selector, jobId, alice));
+        escrow.claim(jobId, spec3);
+    }
+
+    function test_claim_revertsWithoutStakeOrReputation() public {
+        IJobEscrow.JobSpec memory s = _spec(3);
+        s.collateral = 11 ether;
+        uint256 jobId = _post(s);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 10 ether, 11 ether));
+        escrow.claim(jobId, s);
+        s = _spec(3);
+        s.minReputation = 1;
+        jobId = _post(s);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeReputationTooLow.selector, 0, 1));
+        escrow.claim(jobId, s);
+        address nobody = makeAddr("nobody");
+        vm.prank(nobody);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeBelowMinimum.selector, 0, MIN_STAKE));
+        escrow.claim(jobId, s);
+    }
+
+    // ---------------------------------------------------------------- commit
+
+    function test_commit_storesCommitment() public {
+        uint256 jobId = _post(spec3);
+        _claim(jobId, spec3, alice);
+        bytes32 c = escrow.commitmentOf(jobId, alice, GOOD, _salt(alice));
+        assertEq(c, keccak256(abi.encode(jobId, alice, GOOD, _salt(alice))), "commitment encoding");
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaCommitted(jobId, alice, c);
+        vm.prank(alice);
+        escrow.commit(jobId, spec3, c);
+        assertEq(uint256(escrow.replicaOf(jobId, alice)), uint256(IJobEscrow.ReplicaStatus.Committed), "status");
+        (,, uint8 committed,) = escrow.jobState(jobId);
+        assertEq(committed, 1, "committed");
+    }
+
+    function test_commit_acceptsAtDeadlineRejectsAfter() public {
+        uint256 jobId = _post(spec3);
+        _claim(jobId, spec3, alice);
+        _claim(jobId, spec3, bob);
+        _claim(jobId, spec3, carol);
+        vm.warp(spec3.commitDeadline);
+        _commit(jobId, spec3, alice, GOOD);
+        vm.warp(uint256(spec3.commitDeadline) + 1);
+        vm.prank(bob);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowCommitClosed.selector, jobId, spec3.commitDeadline)
+        );
+        escrow.commit(jobId, spec3, bytes32(0));
+    }
+
+    function test_commit_revertsForNonClaimerOrTwice() public {
+        uint256 jobId = _post(spec3);
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowWrongReplicaStatus.selector, jobId, alice, IJobEscrow.ReplicaStatus.None
+            )
+        );
+        escrow.commit(jobId, spec3, GOOD);
+        _claim(jobId, spec3, alice);
+        _commit(jobId, spec3, alice, GOOD);
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowWrongReplicaStatus.selector, jobId, alice, IJobEscrow.ReplicaStatus.Committed
+            )
+        );
+        escrow.commit(jobId, spec3, GOOD);
+    }
+
+    function test_commit_revertsOnUnfilledJobAfterClaimDeadline() public {
+        uint256 jobId = _post(spec3);
+        _claim(jobId, spec3, alice);
+        vm.warp(uint256(spec3.claimDeadline) + 1);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobUnfilled.selector, jobId));
+        escrow.commit(jobId, spec3, GOOD);
+    }
+
+    function test_commit_revertsOnUnknownJob() public {
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, 7));
+        escrow.commit(7, spec3, GOOD);
+    }
+
+    // ---------------------------------------------------------------- reveal
+
+    function _claimAll3(uint256 jobId) internal {
+        _claim(jobId, spec3, alice);
+        _claim(jobId, spec3, bob);
+        _claim(jobId, spec3, carol);
+    }
+
+    function test_reveal_opensEarlyWhenAllCommitted() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, GOOD);
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowRevealNotOpen.selector, jobId, spec3.commitDeadline)
+        );
+        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+        _commit(jobId, spec3, carol, GOOD);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaRevealed(jobId, alice, GOOD);
+        _reveal(jobId, spec3, alice, GOOD);
+        assertEq(uint256(escrow.replicaOf(jobId, alice)), uint256(IJobEscrow.ReplicaStatus.Revealed), "status");
+        (,,, uint8 revealed) = escrow.jobState(jobId);
+        assertEq(revealed, 1, "revealed");
+    }
+
+    function test_reveal_opensAfterCommitDeadline() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        vm.warp(spec3.commitDeadline);
+        vm.prank(alice);
+        vm.expectPartialRevert(IJobEscrow.EscrowRevealNotOpen.selector);
+        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+        vm.warp(uint256(spec3.commitDeadline) + 1);
+        _reveal(jobId, spec3, alice, GOOD);
+    }
+
+    function test_reveal_acceptsAtDeadlineRejectsAfter() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, GOOD);
+        vm.warp(spec3.revealDeadline);
+        _reveal(jobId, spec3, alice, GOOD);
+        vm.warp(uint256(spec3.revealDeadline) + 1);
+        vm.prank(bob);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowRevealClosed.selector, jobId, spec3.revealDeadline)
+        );
+        escrow.reveal(jobId, spec3, GOOD, _salt(bob));
+    }
+
+    function test_reveal_revertsOnWrongOpening() public {
+        uint256 jobId = _post(spec1);
+        _claim(jobId, spec1, alice);
+        _commit(jobId, spec1, alice, GOOD);
+        vm.startPrank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice));
+        escrow.reveal(jobId, spec1, BAD, _salt(alice));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice));
+        escrow.reveal(jobId, spec1, GOOD, bytes32(0));
+        vm.stopPrank();
+    }
+
+    function test_reveal_revertsWhenNotCommittedOrTwice() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        vm.warp(uint256(spec3.commitDeadline) + 1);
+        vm.prank(bob);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowWrongReplicaStatus.selector, jobId, bob, IJobEscrow.ReplicaStatus.Claimed
+            )
+        );
+        escrow.reveal(jobId, spec3, GOOD, _salt(bob));
+        _reveal(jobId, spec3, alice, GOOD);
+        vm.prank(alice);
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaStatus.selector);
+        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+    }
+
+    function test_reveal_revertsOnUnfilledJob() public {
+        uint256 jobId = _post(spec3);
+        _claim(jobId, spec3, alice);
+        _commit(jobId, spec3, alice, GOOD);
+        vm.warp(uint256(spec3.commitDeadline) + 1);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobUnfilled.selector, jobId));
+        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+    }
+
+    function test_reveal_revertsOnUnknownJob() public {
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, 9));
+        escrow.reveal(9, spec3, GOOD, bytes32(0));
+    }
+
+    // ---------------------------------------------------------------- finalize
+
+    function test_finalize_singleReplicaPaysBounty() public {
+        uint256 jobId = _post(spec1);
+        _claim(jobId, spec1, alice);
+        _commit(jobId, spec1, alice, GOOD);
+        _reveal(jobId, spec1, alice, GOOD);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.BalanceCredited(alice, jobId, spec1.bounty);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Completed, GOOD, 1, 0);
+        _finalize(jobId, spec1, _list(alice), GOOD);
+        assertEq(escrow.balanceOf(alice), spec1.bounty, "earned");
+        (, uint256 locked,,) = stakes.stakeOf(alice);
+        assertEq(locked, 0, "unlocked");
+        (uint256 completed,,,) = stakes.reputationOf(alice);
+        assertEq(completed, 1, "completed");
+        (bytes24 h,,,) = escrow.jobState(jobId);
+        assertEq(bytes32(h), bytes32(0), "job deleted");
+        assertEq(uint256(escrow.replicaOf(jobId, alice)), 0, "replica deleted");
+    }
+
+    function test_finalize_dissenterSlashedToConsumer() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, BAD);
+        _commit(jobId, spec3, carol, GOOD);
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, bob, BAD);
+        _reveal(jobId, spec3, carol, GOOD);
+        uint256 penalty = spec3.collateral * SLASH_BPS / 10_000;
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Completed, GOOD, 2, penalty);
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        assertEq(escrow.balanceOf(alice), spec3.bounty / 2, "alice half");
+        assertEq(escrow.balanceOf(carol), spec3.bounty / 2, "carol half");
+        assertEq(escrow.balanceOf(bob), 0, "bob nothing");
+        assertEq(escrow.balanceOf(consumer), penalty, "consumer gets slash");
+        (uint256 staked, uint256 locked,,) = stakes.stakeOf(bob);
+        assertEq(staked, 10 ether - penalty, "bob slashed");
+        assertEq(locked, 0, "bob unlocked");
+        (, uint256 slashed,,) = stakes.reputationOf(bob);
+        assertEq(slashed, 1, "bob slashed count");
+        assertEq(_assetBalance(address(escrow)), spec3.bounty + penalty, "escrow holds credits");
+    }
+
+    function test_finalize_noShowMissedAfterRevealDeadline() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, carol, GOOD);
+        vm.warp(uint256(spec3.commitDeadline) + 1);
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, carol, GOOD);
+        vm.warp(spec3.revealDeadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowNotFinalizable.selector, jobId, uint256(spec3.revealDeadline) + 1
+            )
+        );
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        vm.warp(uint256(spec3.revealDeadline) + 1);
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        (,, uint256 missed,) = stakes.reputationOf(bob);
+        assertEq(missed, 1, "bob missed");
+        assertEq(escrow.balanceOf(consumer), spec3.collateral / 2, "consumer gets slash");
+    }
+
+    function test_finalize_noQuorumRefundsConsumer() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, BAD);
+        _commit(jobId, spec3, carol, keccak256("third"));
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, bob, BAD);
+        _reveal(jobId, spec3, carol, keccak256("third"));
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.NoQuorum, bytes32(0), 0, 0);
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund");
+        assertEq(escrow.balanceOf(alice) + escrow.balanceOf(bob) + escrow.balanceOf(carol), 0, "no payout");
+        (uint256 staked, uint256 locked,,) = stakes.stakeOf(bob);
+        assertEq(staked, 10 ether, "revealers not slashed");
+        assertEq(locked, 0, "released");
+    }
+
+    function test_finalize_revertsOnNonQuorumHashWhenQuorumExists() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, BAD);
+        _commit(jobId, spec3, carol, GOOD);
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, bob, BAD);
+        _reveal(jobId, spec3, carol, GOOD);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotQuorumResult.selector, jobId, BAD));
+        _finalize(jobId, spec3, _list(alice, bob, carol), BAD);
+    }
+
+    function test_finalize_unfilledRefundsAndReleases() public {
+        uint256 jobId = _post(spec3);
+        _claim(jobId, spec3, alice);
+        vm.warp(spec3.claimDeadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowNotFinalizable.selector, jobId, uint256(spec3.claimDeadline) + 1
+            )
+        );
+        _finalize(jobId, spec3, _list(alice), bytes32(0));
+        vm.warp(uint256(spec3.claimDeadline) + 1);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Unfilled, bytes32(0), 0, 0);
+        _finalize(jobId, spec3, _list(alice), bytes32(0));
+        assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund");
+        (uint256 staked, uint256 locked,,) = stakes.stakeOf(alice);
+        assertEq(staked, 10 ether, "no slash");
+        assertEq(locked, 0, "released");
+    }
+
+    function test_finalize_unclaimedRefunds() public {
+        uint256 jobId = _post(spec3);
+        vm.warp(uint256(spec3.claimDeadline) + 1);
+        _finalize(jobId, spec3, new address[](0), bytes32(0));
+        assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund");
+    }
+
+    function test_finalize_revertsOnWrongReplicaSet() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        vm.warp(uint256(spec3.revealDeadline) + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowWrongReplicaSet.selector, jobId, 1, 3));
+        _finalize(jobId, spec3, _list(alice), bytes32(0));
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
+        _finalize(jobId, spec3, _list(bob, alice, carol), bytes32(0));
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
+        _finalize(jobId, spec3, _list(alice, alice, carol), bytes32(0));
+        address stranger = address(uint160(carol) + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotReplica.selector, jobId, stranger));
+        _finalize(jobId, spec3, _list(alice, bob, stranger), bytes32(0));
+    }
+
+    function test_finalize_revertsTwice() public {
+        uint256 jobId = _post(spec1);
+        vm.warp(uint256(spec1.claimDeadline) + 1);
+        _finalize(jobId, spec1, new address[](0), bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
+        _finalize(jobId, spec1, new address[](0), bytes32(0));
+    }
+
+    function test_finalize_remainderGoesToFirstWinner() public {
+        IJobEscrow.JobSpec memory s = _spec(3);
+        s.bounty = 10;
+        uint256 jobId = _post(s);
+        _claim(jobId, s, alice);
+        _claim(jobId, s, bob);
+        _claim(jobId, s, carol);
+        _commit(jobId, s, alice, GOOD);
+        _commit(jobId, s, bob, GOOD);
+        _commit(jobId, s, carol, GOOD);
+        _reveal(jobId, s, alice, GOOD);
+        _reveal(jobId, s, bob, GOOD);
+        _reveal(jobId, s, carol, GOOD);
+        _finalize(jobId, s, _list(alice, bob, carol), GOOD);
+        assertEq(escrow.balanceOf(alice), 4, "first winner gets remainder");
+        assertEq(escrow.balanceOf(bob), 3, "bob");
+        assertEq(escrow.balanceOf(carol), 3, "carol");
+    }
+
+    // ---------------------------------------------------------------- cancel
+
+    function test_cancel_creditsRefund() public {
+        uint256 jobId = _post(spec3);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobCancelled(jobId);
+        vm.prank(consumer);
+        escrow.cancel(jobId, spec3);
+        assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund credited");
+        vm.prank(consumer);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
+        escrow.cancel(jobId, spec3);
+    }
+
+    function test_cancel_revertsForOthers() public {
+        uint256 jobId = _post(spec3);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotConsumer.selector, jobId, alice));
+        escrow.cancel(jobId, spec3);
+    }
+
+    function test_cancel_revertsAfterClaim() public {
+        uint256 jobId = _post(spec3);
+        _claim(jobId, spec3, alice);
+        vm.prank(consumer);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimedJob.selector, jobId, 1));
+        escrow.cancel(jobId, spec3);
+    }
+
+    // ---------------------------------------------------------------- balances
+
+    function _creditConsumer() internal returns (uint256 jobId) {
+        jobId = _post(spec3);
+        vm.prank(consumer);
+        escrow.cancel(jobId, spec3);
+    }
+
+    function test_withdraw_paysWholeBalance() public {
+        _creditConsumer();
+        uint256 before = _assetBalance(consumer);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.Withdrawn(consumer, spec3.bounty);
+        vm.prank(consumer);
+        escrow.withdraw();
+        assertEq(_assetBalance(consumer), before + spec3.bounty, "paid");
+        assertEq(escrow.balanceOf(consumer), 0, "balance");
+        assertEq(_assetBalance(address(escrow)), 0, "escrow empty");
+    }
+
+    function test_withdraw_paysPartAmount() public {
+        _creditConsumer();
+        uint256 before = _assetBalance(consumer);
+        vm.prank(consumer);
+        escrow.withdraw(1 ether);
+        assertEq(_assetBalance(consumer), before + 1 ether, "paid");
+        assertEq(escrow.balanceOf(consumer), spec3.bounty - 1 ether, "rest");
+    }
+
+    function test_withdraw_revertsOnNothingOrTooMuch() public {
+        vm.prank(alice);
+        vm.expectRevert(IJobEscrow.EscrowNothingToWithdraw.selector);
+        escrow.withdraw();
+        vm.prank(alice);
+        vm.expectRevert(IJobEscrow.EscrowNothingToWithdraw.selector);
+        escrow.withdraw(0);
+        _creditConsumer();
+        vm.prank(consumer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowInsufficientBalance.selector, spec3.bounty, spec3.bounty + 1)
+        );
+        escrow.withdraw(spec3.bounty + 1);
+    }
+
+    function test_openAccount_prepaysSlotWithoutBalance() public {
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.AccountOpened(alice);
+        vm.prank(alice);
+        escrow.openAccount();
+        assertEq(escrow.balanceOf(alice), 0, "still zero");
+        vm.prank(alice);
+        escrow.openAccount(); // idempotent
+        vm.prank(alice);
+        vm.expectRevert(IJobEscrow.EscrowNothingToWithdraw.selector);
+        escrow.withdraw();
+    }
+
+    function test_withdraw_revertsWhenEtherRefused() public {
+        if (_tokenMode()) return; // ERC-20 transfers need no receiver cooperation
+        _ethPayeeRefund(false);
+    }
+
+    function test_withdraw_reentrancyBlocked() public {
+        if (_tokenMode()) return; // only ETH payouts call into the receiver
+        _ethPayeeRefund(true);
+    }
+
+    /// @dev A contract consumer whose receive() refuses ETH or re-enters withdraw: the
+    /// payout fails as a whole and the balance stays credited.
+    function _ethPayeeRefund(bool reenter) internal {
+        Payee payee = new Payee(escrow, reenter);
+        IJobEscrow.JobSpec memory s = _spec(1);
+        s.consumer = address(payee);
+        vm.deal(address(this), s.bounty);
+        uint256 jobId = payee.post{value: s.bounty}(s);
+        payee.cancel(jobId, s);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowEtherTransferFailed.selector, address(payee), s.bounty)
+        );
+        payee.withdraw();
+        assertEq(escrow.balanceOf(address(payee)), s.bounty, "still credited");
+        assertTrue(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector != 0, "guard in use");
+    }
+}
+
+contract JobEscrowEthTest is JobEscrowTest {
+    function _tokenMode() internal pure override returns (bool) {
+        return false;
+    }
+}
+
+contract JobEscrowTokenTest is JobEscrowTest {
+    function _tokenMode() internal pure override returns (bool) {
+        return true;
+    }
+}

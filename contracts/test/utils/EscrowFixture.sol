@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Test} from "./Test.sol";
+import {JobEscrow} from "../../src/JobEscrow.sol";
+import {StakeManager} from "../../src/StakeManager.sol";
+import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
+import {TestToken} from "../../src/test/TestToken.sol";
+
+/// @notice A market (escrow + stake manager) in ETH or ERC-20 mode, funded actors and
+/// helpers for each protocol step. Concrete tests pick the mode with `_tokenMode`.
+abstract contract EscrowFixture is Test {
+    uint256 internal constant SLASH_BPS = 5000;
+    uint256 internal constant UNBONDING = 7 days;
+    uint256 internal constant MIN_STAKE = 1 ether;
+    uint256 internal constant MAX_REPLICAS = 16;
+    uint256 internal constant START = 1_000_000;
+
+    JobEscrow internal escrow;
+    StakeManager internal stakes;
+    TestToken internal token;
+    address internal assetAddr;
+
+    address internal consumer;
+    address internal alice;
+    address internal bob;
+    address internal carol;
+
+    /// @dev true: the market's asset is a TestToken; false: native ETH.
+    function _tokenMode() internal pure virtual returns (bool);
+
+    function setUp() public virtual {
+        vm.warp(START);
+        if (_tokenMode()) {
+            token = new TestToken("Test USD", "TUSD");
+            assetAddr = address(token);
+        }
+        escrow = new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, MIN_STAKE, MAX_REPLICAS);
+        stakes = StakeManager(payable(address(escrow.stakeManager())));
+        consumer = makeAddr("consumer");
+        // Three providers in ascending address order, as finalize wants them.
+        address[3] memory p = [makeAddr("p1"), makeAddr("p2"), makeAddr("p3")];
+        _sort(p);
+        (alice, bob, carol) = (p[0], p[1], p[2]);
+        _fund(consumer, 1000 ether);
+        _fund(alice, 1000 ether);
+        _fund(bob, 1000 ether);
+        _fund(carol, 1000 ether);
+    }
+
+    /// @dev Gives `who` `amount` of the asset and approves both contracts for it.
+    function _fund(address who, uint256 amount) internal {
+        if (_tokenMode()) {
+            token.mint(who, amount);
+            vm.startPrank(who);
+            token.approve(address(escrow), type(uint256).max);
+            token.approve(address(stakes), type(uint256).max);
+            vm.stopPrank();
+        } else {
+            vm.deal(who, who.balance + amount);
+        }
+    }
+
+    function _assetBalance(address who) internal view returns (uint256) {
+        return _tokenMode() ? token.balanceOf(who) : who.balance;
+    }
+
+    function _value(uint256 amount) internal pure returns (uint256) {
+        return _tokenMode() ? 0 : amount;
+    }
+
+    function _stake(address provider, uint256 amount) internal {
+        vm.prank(provider);
+        stakes.stake{value: _value(amount)}(amount);
+    }
+
+    /// @dev A valid spec: k replicas, quorum k/2 + 1, deadlines 1h / 2h / 3h from now.
+    function _spec(uint8 k) internal view returns (IJobEscrow.JobSpec memory spec) {
+        spec.consumer = consumer;
+        spec.kernelId = keccak256("kernel");
+        spec.inputHash = keccak256("input");
+        spec.inputSize = 4096;
+        spec.maxOutputSize = 4096;
+        spec.bounty = 3 ether;
+        spec.collateral = 1 ether;
+        spec.replicas = k;
+        spec.quorum = k / 2 + 1;
+        spec.minReputation = 0;
+        spec.claimDeadline = uint40(block.timestamp + 1 hours);
+        spec.commitDeadline = uint40(block.timestamp + 2 hours);
+        spec.revealDeadline = uint40(block.timestamp + 3 hours);
+        spec.inputLocation = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExamplePeer";
+    }
+
+    function _post(IJobEscrow.JobSpec memory spec) internal returns (uint256 jobId) {
+        vm.prank(spec.consumer);
+        jobId = escrow.postJob{value: _value(spec.bounty)}(spec);
+    }
+
+    function _claim(uint256 jobId, IJobEscrow.JobSpec memory spec, address provider) internal {
+        vm.prank(provider);
+        escrow.claim(jobId, spec);
+    }
+
+    function _salt(address provider) internal pure returns (bytes32) {
+        return keccak256(abi.encode("salt", provider));
+    }
+
+    function _commit(
+        uint256 jobId,
+        IJobEscrow.JobSpec memory spec,
+        address provider,
+        bytes32 resultHash
+    ) internal {
+        bytes32 c = escrow.commitmentOf(jobId, provider, resultHash, _salt(provider));
+        vm.prank(provider);
+        escrow.commit(jobId, spec, c);
+    }
+
+    function _reveal(
+        uint256 jobId,
+        IJobEscrow.JobSpec memory spec,
+        address provider,
+        bytes32 resultHash
+    ) internal {
+        vm.prank(provider);
+        escrow.reveal(jobId, spec, resultHash, _salt(provider));
+    }
+
+    function _finalize(
+        uint256 jobId,
+        IJobEscrow.JobSpec memory spec,
+        address[] memory providers,
+        bytes32 resultHash
+    ) internal {
+        escrow.finalize(jobId, spec, providers, resultHash);
+    }
+
+    function _list(address a) internal pure returns (address[] memory l) {
+        l = new address[](1);
+        l[0] = a;
+    }
+
+    function _list(address a, address b, address c) internal pure returns (address[] memory l) {
+        l = new address[](3);
+        (l[0], l[1], l[2]) = (a, b, c);
+    }
+
+    function _sort(address[3] memory p) internal pure {
+        for (uint256 i = 0; i < 3; ++i) {
+            for (uint256 j = i + 1; j < 3; ++j) {
+                if (p[j] < p[i]) (p[i], p[j]) = (p[j], p[i]);
+            }
+        }
+    }
+}
