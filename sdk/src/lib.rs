@@ -6,3 +6,7 @@
 //!
 //! - [`bindings`]: typed alloy bindings generated from the forge artifacts of the
 //!   contracts, so Rust and Solidity cannot drift apart silently.
+//! - [`kernels`]: deterministic compute kernels (WGSL + CPU references), kernel ids and
+//!   input/output byte layouts, so a consumer can verify any result without a GPU.
+
+pub mod kernels;
