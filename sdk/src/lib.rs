@@ -6,3 +6,7 @@
 //!
 //! - [`bindings`]: typed alloy bindings generated from the forge artifacts of the
 //!   contracts, so Rust and Solidity cannot drift apart silently.
+//! - [`p2p`]: wire types of the peer-to-peer layer (job announcements, provider records,
+//!   blob manifests) with strict, versioned binary encodings.
+
+pub mod p2p;
