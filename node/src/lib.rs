@@ -4,4 +4,5 @@
 //! [`stp_sdk`]. One module per stage of a job's journey through a provider.
 
 pub mod cli;
+pub mod p2p;
 pub mod store;

@@ -1,0 +1,175 @@
+//! Configuration of a node's p2p layer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::{Multiaddr, identity::Keypair};
+
+use super::check::{AcceptWellFormed, AnnouncementCheck};
+use super::error::P2pError;
+
+/// Whether the node serves the DHT (providers) or only queries it (consumers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Kademlia server mode: answers queries and stores records.
+    Provider,
+    /// Kademlia client mode.
+    Consumer,
+}
+
+/// Limits on everything that comes from the wire.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest gossipsub message (announcement plus envelope), bytes.
+    pub max_gossip_message: usize,
+    /// Announcements accepted per peer per `announce_window` (more are ignored).
+    pub announcements_per_window: u32,
+    /// Window of the per-peer announcement rate limit.
+    pub announce_window: Duration,
+    /// Largest blob a fetch accepts, bytes.
+    pub max_blob_size: u64,
+    /// Most chunks one transfer request may ask for.
+    pub max_chunks_per_request: u32,
+    /// Concurrent inbound transfer streams per peer (more are refused and penalised).
+    pub max_streams_per_peer: usize,
+    /// Concurrent inbound transfer streams in total.
+    pub max_streams_total: usize,
+    /// Parallel streams a fetch opens to each source.
+    pub streams_per_source: usize,
+    /// Deadline for any single read or write on a transfer stream.
+    pub io_timeout: Duration,
+    /// Offences after which a peer is disconnected and blocked.
+    pub max_offences: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_gossip_message: 4096,
+            announcements_per_window: 20,
+            announce_window: Duration::from_secs(10),
+            max_blob_size: 16 << 30,
+            max_chunks_per_request: 64,
+            max_streams_per_peer: 16,
+            max_streams_total: 256,
+            streams_per_source: 4,
+            io_timeout: Duration::from_secs(20),
+            max_offences: 3,
+        }
+    }
+}
+
+/// Everything [`super::spawn`] needs.
+#[derive(Clone)]
+pub struct P2pConfig {
+    /// The node's identity (ed25519); see [`load_or_create_keypair`].
+    pub keypair: Keypair,
+    /// Addresses to listen on, e.g. `/ip4/127.0.0.1/tcp/0`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Peers to connect to at start, each with its `/p2p/<peer id>` suffix.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Directory of the blob store.
+    pub blob_dir: PathBuf,
+    /// Provider (DHT server) or consumer.
+    pub role: Role,
+    /// Wire limits.
+    pub limits: Limits,
+    /// Gossipsub topic for job announcements.
+    pub jobs_topic: String,
+    /// Gossipsub heartbeat (short in tests so meshes form quickly).
+    pub heartbeat: Duration,
+    /// How long an idle connection is kept open.
+    pub idle_timeout: Duration,
+    /// Decides whether a well-formed announcement is valid (e.g. against chain state).
+    pub announcement_check: Arc<dyn AnnouncementCheck>,
+}
+
+impl std::fmt::Debug for P2pConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P2pConfig")
+            .field("peer_id", &self.keypair.public().to_peer_id())
+            .field("listen_addrs", &self.listen_addrs)
+            .field("bootstrap", &self.bootstrap)
+            .field("blob_dir", &self.blob_dir)
+            .field("role", &self.role)
+            .field("limits", &self.limits)
+            .field("jobs_topic", &self.jobs_topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl P2pConfig {
+    /// A config with defaults: listen on an ephemeral loopback port, no bootstrap peers.
+    pub fn new(keypair: Keypair, blob_dir: impl Into<PathBuf>, role: Role) -> Self {
+        Self {
+            keypair,
+            listen_addrs: vec![
+                "/ip4/127.0.0.1/tcp/0"
+                    .parse()
+                    .expect("static multiaddr is valid"),
+            ],
+            bootstrap: Vec::new(),
+            blob_dir: blob_dir.into(),
+            role,
+            limits: Limits::default(),
+            jobs_topic: "stp/jobs/1".into(),
+            heartbeat: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(300),
+            announcement_check: Arc::new(AcceptWellFormed),
+        }
+    }
+}
+
+/// Loads the ed25519 identity from `path` (protobuf encoding), creating and saving a new
+/// one if the file does not exist, so the peer id is stable across restarts.
+pub fn load_or_create_keypair(path: &Path) -> Result<Keypair, P2pError> {
+    let err = |reason: String| P2pError::Identity {
+        path: path.to_owned(),
+        reason,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => Keypair::from_protobuf_encoding(&bytes).map_err(|e| err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keypair::generate_ed25519();
+            let bytes = key.to_protobuf_encoding().map_err(|e| err(e.to_string()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            }
+            std::fs::write(path, bytes).map_err(|e| err(e.to_string()))?;
+            restrict_permissions(path).map_err(|e| err(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keypair_is_stable_across_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/node.key");
+        let a = load_or_create_keypair(&path).unwrap();
+        let b = load_or_create_keypair(&path).unwrap();
+        assert_eq!(a.public().to_peer_id(), b.public().to_peer_id());
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(matches!(
+            load_or_create_keypair(&path),
+            Err(P2pError::Identity { .. })
+        ));
+    }
+}

@@ -1,0 +1,387 @@
+//! The event loop: owns the [`Swarm`], executes [`Command`]s from clients, validates
+//! gossiped announcements and penalises misbehaving peers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
+use stp_sdk::p2p::JobAnnouncement;
+use tokio::sync::{mpsc, oneshot};
+
+use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use super::check::{AnnouncementCheck, Verdict};
+use super::config::Limits;
+use super::error::{Offence, P2pError};
+
+type Reply<T> = oneshot::Sender<Result<T, P2pError>>;
+
+/// Requests from a [`super::P2pClient`] to the event loop.
+pub(crate) enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Dial(Multiaddr, Reply<()>),
+    AddAddrs(PeerId, Vec<Multiaddr>),
+    ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    Publish(Vec<u8>, Reply<()>),
+    TopicPeers(oneshot::Sender<usize>),
+    GossipScore(PeerId, oneshot::Sender<Option<f64>>),
+    PutRecord(kad::Record, Reply<()>),
+    StartProviding(kad::RecordKey, Reply<()>),
+    GetProviders(kad::RecordKey, Reply<HashSet<PeerId>>),
+    GetRecord(kad::RecordKey, Reply<Option<Vec<u8>>>),
+    Shutdown,
+}
+
+/// Something the node should know about.
+#[derive(Debug, Clone)]
+pub enum P2pEvent {
+    /// A well-formed announcement that the [`AnnouncementCheck`] accepted.
+    Announcement {
+        /// Original publisher (verified by gossipsub's signature).
+        from: PeerId,
+        /// The announcement.
+        ann: JobAnnouncement,
+        /// Gossipsub message id.
+        message_id: MessageId,
+    },
+    /// A peer misbehaved and was penalised.
+    PeerPenalized {
+        /// The peer.
+        peer: PeerId,
+        /// What it did.
+        offence: Offence,
+    },
+    /// A peer reached the offence limit and was disconnected and blocked.
+    PeerBlocked(PeerId),
+}
+
+type CheckOutput = (MessageId, PeerId, PeerId, JobAnnouncement, Verdict);
+
+pub(crate) struct EventLoop {
+    pub swarm: Swarm<Behaviour>,
+    pub commands: mpsc::Receiver<Command>,
+    pub events: mpsc::Sender<P2pEvent>,
+    pub penalties: mpsc::Receiver<(PeerId, Offence)>,
+    pub check: Arc<dyn AnnouncementCheck>,
+    pub topic: gossipsub::IdentTopic,
+    pub limits: Limits,
+    pub server: tokio::task::AbortHandle,
+    checks: FuturesUnordered<BoxFuture<'static, CheckOutput>>,
+    offences: HashMap<PeerId, u32>,
+    rate: HashMap<PeerId, (Instant, u32)>,
+    dials: HashMap<PeerId, Vec<Reply<()>>>,
+    queries: HashMap<kad::QueryId, Pending>,
+}
+
+enum Pending {
+    Unit(Reply<()>),
+    Providers(Reply<HashSet<PeerId>>, HashSet<PeerId>),
+    Record(Reply<Option<Vec<u8>>>),
+}
+
+const MAX_PENDING_CHECKS: usize = 256;
+
+impl EventLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<P2pEvent>,
+        penalties: mpsc::Receiver<(PeerId, Offence)>,
+        check: Arc<dyn AnnouncementCheck>,
+        topic: gossipsub::IdentTopic,
+        limits: Limits,
+        server: tokio::task::AbortHandle,
+    ) -> Self {
+        Self {
+            swarm,
+            commands,
+            events,
+            penalties,
+            check,
+            topic,
+            limits,
+            server,
+            checks: FuturesUnordered::new(),
+            offences: HashMap::new(),
+            rate: HashMap::new(),
+            dials: HashMap::new(),
+            queries: HashMap::new(),
+        }
+    }
+
+    /// Runs until every client handle is dropped or `shutdown` is called.
+    pub(crate) async fn run(mut self) {
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(c) => self.on_command(c),
+                },
+                Some((peer, offence)) = self.penalties.recv() => self.penalize(peer, offence),
+                Some(out) = self.checks.next(), if !self.checks.is_empty() => self.on_checked(out),
+            }
+        }
+        self.server.abort();
+        tracing::debug!(peer = %self.swarm.local_peer_id(), "p2p event loop stopped");
+    }
+
+    fn emit(&self, event: P2pEvent) {
+        if self.events.try_send(event).is_err() {
+            tracing::debug!("p2p event dropped: receiver full or gone");
+        }
+    }
+
+    fn penalize(&mut self, peer: PeerId, offence: Offence) {
+        let count = self.offences.entry(peer).or_default();
+        *count += 1;
+        tracing::warn!(%peer, %offence, count = *count, "peer penalised");
+        let blocked = *count >= self.limits.max_offences;
+        self.emit(P2pEvent::PeerPenalized { peer, offence });
+        if blocked && self.swarm.behaviour_mut().blocked.block_peer(peer) {
+            tracing::warn!(%peer, "peer blocked after repeated offences");
+            self.emit(P2pEvent::PeerBlocked(peer));
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let b = self.swarm.behaviour_mut();
+        match command {
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Dial(addr, reply) => self.dial(addr, reply),
+            Command::AddAddrs(peer, addrs) => {
+                for a in addrs {
+                    self.swarm.add_peer_address(peer, a);
+                }
+            }
+            Command::ConnectedPeers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Publish(data, reply) => {
+                let r = b.gossipsub.publish(self.topic.clone(), data).map(|_| ());
+                let _ = reply.send(r.map_err(|e| P2pError::Publish(e.to_string())));
+            }
+            Command::TopicPeers(reply) => {
+                let hash = self.topic.hash();
+                let _ = reply.send(
+                    b.gossipsub
+                        .all_peers()
+                        .filter(|(_, t)| t.contains(&&hash))
+                        .count(),
+                );
+            }
+            Command::GossipScore(peer, reply) => {
+                let _ = reply.send(b.gossipsub.peer_score(&peer));
+            }
+            Command::PutRecord(record, reply) => match b.kad.put_record(record, kad::Quorum::One) {
+                Ok(id) => {
+                    self.queries.insert(id, Pending::Unit(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(P2pError::Kademlia(e.to_string())));
+                }
+            },
+            Command::StartProviding(key, reply) => match b.kad.start_providing(key) {
+                Ok(id) => {
+                    self.queries.insert(id, Pending::Unit(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(P2pError::Kademlia(e.to_string())));
+                }
+            },
+            Command::GetProviders(key, reply) => {
+                let id = b.kad.get_providers(key);
+                self.queries
+                    .insert(id, Pending::Providers(reply, HashSet::new()));
+            }
+            Command::GetRecord(key, reply) => {
+                let id = b.kad.get_record(key);
+                self.queries.insert(id, Pending::Record(reply));
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn dial(&mut self, addr: Multiaddr, reply: Reply<()>) {
+        let Some(peer) = peer_of(&addr) else {
+            let _ = reply.send(Err(P2pError::MissingPeerId(addr.to_string())));
+            return;
+        };
+        if self.swarm.is_connected(&peer) {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        match self.swarm.dial(addr.clone()) {
+            Ok(()) => self.dials.entry(peer).or_default().push(reply),
+            Err(e) => {
+                let _ = reply.send(Err(P2pError::Dial {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                for reply in self.dials.remove(&peer_id).unwrap_or_default() {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                for reply in self.dials.remove(&peer).unwrap_or_default() {
+                    let _ = reply.send(Err(P2pError::Dial {
+                        addr: peer.to_string(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                if info.protocols.contains(&KAD_PROTOCOL) {
+                    for addr in info.listen_addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                step,
+                ..
+            })) => self.on_query(id, result, step.last),
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, via: PeerId, id: MessageId, message: gossipsub::Message) {
+        let author = message.source.unwrap_or(via);
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        let ann = match JobAnnouncement::decode(&message.data) {
+            Ok(a) => a,
+            Err(e) => {
+                gs.report_message_validation_result(&id, &via, MessageAcceptance::Reject);
+                self.penalize(via, Offence::InvalidAnnouncement(e.to_string()));
+                return;
+            }
+        };
+        if !self.within_rate(author) || self.checks.len() >= MAX_PENDING_CHECKS {
+            tracing::debug!(%author, "announcement ignored: rate limit");
+            let gs = &mut self.swarm.behaviour_mut().gossipsub;
+            gs.report_message_validation_result(&id, &via, MessageAcceptance::Ignore);
+            return;
+        }
+        let check = self.check.check(ann.clone());
+        self.checks
+            .push(check.map(move |v| (id, via, author, ann, v)).boxed());
+    }
+
+    fn within_rate(&mut self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        if self.rate.len() > 10_000 {
+            let window = self.limits.announce_window;
+            self.rate
+                .retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let (start, count) = self.rate.entry(peer).or_insert((now, 0));
+        if now.duration_since(*start) >= self.limits.announce_window {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        *count <= self.limits.announcements_per_window
+    }
+
+    fn on_checked(&mut self, (id, via, author, ann, verdict): CheckOutput) {
+        let acceptance = match verdict {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Reject => MessageAcceptance::Reject,
+            Verdict::Ignore => MessageAcceptance::Ignore,
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &via, acceptance);
+        if verdict == Verdict::Accept {
+            self.emit(P2pEvent::Announcement {
+                from: author,
+                ann,
+                message_id: id,
+            });
+        }
+    }
+
+    fn on_query(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
+        use kad::{GetProvidersOk, GetRecordOk, QueryResult};
+        let Some(pending) = self.queries.remove(&id) else {
+            return;
+        };
+        let kerr = |e: &dyn std::fmt::Display| P2pError::Kademlia(e.to_string());
+        match (pending, result) {
+            (Pending::Unit(reply), QueryResult::PutRecord(r)) => {
+                let _ = reply.send(r.map(|_| ()).map_err(|e| kerr(&e)));
+            }
+            (Pending::Unit(reply), QueryResult::StartProviding(r)) => {
+                let _ = reply.send(r.map(|_| ()).map_err(|e| kerr(&e)));
+            }
+            (Pending::Providers(reply, mut found), QueryResult::GetProviders(r)) => {
+                if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = r {
+                    found.extend(providers);
+                }
+                if last {
+                    let _ = reply.send(Ok(found));
+                } else {
+                    self.queries.insert(id, Pending::Providers(reply, found));
+                }
+            }
+            (Pending::Record(reply), QueryResult::GetRecord(r)) => match r {
+                Ok(GetRecordOk::FoundRecord(rec)) => {
+                    let _ = reply.send(Ok(Some(rec.record.value)));
+                    if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                        q.finish();
+                    }
+                }
+                Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. })
+                | Err(kad::GetRecordError::NotFound { .. }) => {
+                    let _ = reply.send(Ok(None));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(kerr(&e)));
+                }
+            },
+            (pending, _) if !last => {
+                self.queries.insert(id, pending);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The peer id in an address's `/p2p/` suffix.
+pub(crate) fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}

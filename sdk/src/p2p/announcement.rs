@@ -1,0 +1,209 @@
+//! Job announcements: what a consumer gossips so providers learn about a new job.
+
+use super::codec::{Reader, Writer};
+use super::{PeerLocation, WireError};
+
+/// Largest encoded announcement accepted (gossipsub adds its own envelope on top).
+pub const MAX_ANNOUNCEMENT_SIZE: usize = 2048;
+const VERSION: u8 = 1;
+
+/// A job posted on-chain, announced over gossipsub. The announcement is signed by the
+/// announcing peer's libp2p identity (gossipsub signed mode); the node checks it against
+/// chain state before acting on it, so nothing here is trusted beyond its format.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobAnnouncement {
+    /// Chain the escrow contract lives on.
+    pub chain_id: u64,
+    /// Address of the escrow contract holding the job.
+    pub contract: [u8; 20],
+    /// Job id in the escrow contract (a uint256, big-endian).
+    pub job_id: [u8; 32],
+    /// Kernel id: hash of the WGSL module to run.
+    pub kernel_id: [u8; 32],
+    /// sha256 of the whole input blob (as recorded on-chain).
+    pub input_hash: [u8; 32],
+    /// Root of the input's [`super::BlobManifest`], so fetchers can verify chunk lists.
+    pub input_manifest_root: [u8; 32],
+    /// Input size in bytes.
+    pub input_size: u64,
+    /// Largest output the job may produce, in bytes.
+    pub max_output_size: u64,
+    /// Bounty in the smallest unit of the payment token.
+    pub bounty: u128,
+    /// Number of independent replicas the job wants.
+    pub replicas: u16,
+    /// Unix seconds after which no slot can be claimed.
+    pub claim_deadline: u64,
+    /// Unix seconds after which no result can be committed.
+    pub commit_deadline: u64,
+    /// Unix seconds after which no result can be revealed.
+    pub reveal_deadline: u64,
+    /// Peer serving the input blob.
+    pub input_location: PeerLocation,
+}
+
+impl JobAnnouncement {
+    /// Encodes the announcement; fails if a field exceeds its limit or the result would
+    /// exceed [`MAX_ANNOUNCEMENT_SIZE`].
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        self.check()?;
+        let mut w = Writer::new();
+        w.u8(VERSION);
+        w.u64(self.chain_id);
+        w.raw(&self.contract);
+        w.raw(&self.job_id);
+        w.raw(&self.kernel_id);
+        w.raw(&self.input_hash);
+        w.raw(&self.input_manifest_root);
+        w.u64(self.input_size);
+        w.u64(self.max_output_size);
+        w.u128(self.bounty);
+        w.u16(self.replicas);
+        w.u64(self.claim_deadline);
+        w.u64(self.commit_deadline);
+        w.u64(self.reveal_deadline);
+        self.input_location.encode(&mut w)?;
+        let out = w.finish();
+        if out.len() > MAX_ANNOUNCEMENT_SIZE {
+            return Err(WireError::TooLarge {
+                len: out.len(),
+                max: MAX_ANNOUNCEMENT_SIZE,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Decodes and validates an announcement received from the network.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        if bytes.len() > MAX_ANNOUNCEMENT_SIZE {
+            return Err(WireError::TooLarge {
+                len: bytes.len(),
+                max: MAX_ANNOUNCEMENT_SIZE,
+            });
+        }
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != VERSION {
+            return Err(WireError::UnsupportedVersion {
+                kind: "job announcement",
+                version,
+                supported: VERSION,
+            });
+        }
+        let ann = Self {
+            chain_id: r.u64()?,
+            contract: r.array()?,
+            job_id: r.array()?,
+            kernel_id: r.array()?,
+            input_hash: r.array()?,
+            input_manifest_root: r.array()?,
+            input_size: r.u64()?,
+            max_output_size: r.u64()?,
+            bounty: r.u128()?,
+            replicas: r.u16()?,
+            claim_deadline: r.u64()?,
+            commit_deadline: r.u64()?,
+            reveal_deadline: r.u64()?,
+            input_location: PeerLocation::decode(&mut r)?,
+        };
+        r.finish()?;
+        ann.check()?;
+        Ok(ann)
+    }
+
+    fn check(&self) -> Result<(), WireError> {
+        if self.replicas == 0 {
+            return Err(WireError::Invalid("replicas must be at least 1"));
+        }
+        if !(self.claim_deadline <= self.commit_deadline
+            && self.commit_deadline <= self.reveal_deadline)
+        {
+            return Err(WireError::Invalid(
+                "deadlines must satisfy claim <= commit <= reveal",
+            ));
+        }
+        if self.input_location.peer_id.is_empty() {
+            return Err(WireError::Invalid("input location has no peer id"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> JobAnnouncement {
+        JobAnnouncement {
+            chain_id: 31337,
+            contract: [7; 20],
+            job_id: [1; 32],
+            kernel_id: [2; 32],
+            input_hash: [3; 32],
+            input_manifest_root: [4; 32],
+            input_size: 1 << 20,
+            max_output_size: 1 << 16,
+            bounty: 10u128.pow(18),
+            replicas: 3,
+            claim_deadline: 100,
+            commit_deadline: 200,
+            reveal_deadline: 300,
+            input_location: PeerLocation {
+                peer_id: vec![9; 38],
+                addrs: vec![vec![4, 127, 0, 0, 1]],
+            },
+        }
+    }
+
+    #[test]
+    fn announcement_roundtrips() {
+        let ann = sample();
+        let bytes = ann.encode().unwrap();
+        assert!(bytes.len() < 400, "compact: {} bytes", bytes.len());
+        assert_eq!(JobAnnouncement::decode(&bytes).unwrap(), ann);
+    }
+
+    #[test]
+    fn announcement_rejects_truncation_trailing_and_version() {
+        let bytes = sample().encode().unwrap();
+        for cut in 0..bytes.len() {
+            assert!(
+                JobAnnouncement::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            JobAnnouncement::decode(&long),
+            Err(WireError::TrailingBytes(1))
+        );
+        let mut v2 = bytes;
+        v2[0] = 2;
+        assert!(matches!(
+            JobAnnouncement::decode(&v2),
+            Err(WireError::UnsupportedVersion { .. })
+        ));
+        assert!(matches!(
+            JobAnnouncement::decode(&[1u8; 5000]),
+            Err(WireError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn announcement_rejects_inconsistent_fields() {
+        let mut ann = sample();
+        ann.commit_deadline = 50;
+        assert!(matches!(ann.encode(), Err(WireError::Invalid(_))));
+        let mut ann = sample();
+        ann.input_location.addrs = vec![vec![0; 10]; 9];
+        assert!(matches!(ann.encode(), Err(WireError::TooManyItems { .. })));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = JobAnnouncement::decode(&bytes);
+        }
+    }
+}
