@@ -1,0 +1,54 @@
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use libp2p::Multiaddr;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use stp_sdk::market::Deployment;
+
+use crate::exec::Backend;
+
+/// Deliberate misbehaviour, for demos and tests of slashing and recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// Commit and reveal the hash of a corrupted output.
+    WrongResult,
+    /// Commit, then never reveal.
+    NoReveal,
+    /// Exit the process right after the commit transaction is confirmed.
+    CrashAfterCommit,
+}
+
+/// Everything the provider daemon needs to run.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// JSON-RPC endpoint of the chain.
+    pub rpc_url: String,
+    /// The provider's account.
+    pub signer: PrivateKeySigner,
+    /// The market to serve.
+    pub deployment: Deployment,
+    /// Where the job store, blobs and the p2p identity live.
+    pub data_dir: PathBuf,
+    /// libp2p listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// libp2p bootstrap peers (with `/p2p/<id>`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Smallest bounty share per replica worth claiming (wei or token units).
+    pub price_floor: U256,
+    /// Most jobs claimed and not yet committed at once.
+    pub max_concurrent: usize,
+    /// Compute backend.
+    pub backend: Backend,
+    /// Blocks to wait before acting on an event.
+    pub confirmations: u64,
+    /// How often to poll the chain.
+    pub poll_interval: Duration,
+    /// Deliberate misbehaviour (demos and tests only).
+    pub fault: Option<Fault>,
+    /// Serve Prometheus metrics on this address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Withdraw earnings after each settled job.
+    pub auto_withdraw: bool,
+}
