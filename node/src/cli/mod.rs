@@ -2,6 +2,11 @@
 //! `run(self)`. Output meant for the user goes to stdout (`--json` where offered); logs go
 //! through `tracing` to stderr.
 
+pub mod common;
+pub mod devnet;
+pub mod payout;
+pub mod provider;
+
 use clap::{Args, Parser, Subcommand};
 
 /// ShareThePower: GPU compute you can verify, paid on-chain.
@@ -25,13 +30,25 @@ pub struct LogArgs {
     pub log_json: bool,
 }
 
+/// The `stp` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Run a local development chain with the market deployed (`stp devnet up`).
+    Devnet(devnet::DevnetArgs),
+    /// Stake as a provider and show a provider's standing.
+    Provider(provider::ProviderArgs),
+    /// Show and withdraw credited earnings and refunds.
+    Payout(payout::PayoutArgs),
+}
 
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> eyre::Result<()> {
-        match self.command {}
+        match self.command {
+            Command::Devnet(a) => a.run(),
+            Command::Provider(a) => a.run(),
+            Command::Payout(a) => a.run(),
+        }
     }
 }
 

@@ -6,11 +6,13 @@
 //! [`Market`] must not be sent concurrently (the nonce is read from the chain for each),
 //! which the provider node guarantees by sending from one task.
 
+mod deploy;
 mod deployment;
 mod error;
 mod events;
 mod spec;
 
+pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
 pub use deployment::Deployment;
 pub use error::{MarketError, Result};
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64};
