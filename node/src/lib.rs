@@ -4,3 +4,4 @@
 //! [`stp_sdk`]. One module per stage of a job's journey through a provider.
 
 pub mod cli;
+pub mod exec;
