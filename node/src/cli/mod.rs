@@ -2,6 +2,10 @@
 //! `run(self)`. Output meant for the user goes to stdout (`--json` where offered); logs go
 //! through `tracing` to stderr.
 
+pub mod bench;
+pub mod exec_worker;
+pub mod kernel;
+
 use clap::{Args, Parser, Subcommand};
 
 /// ShareThePower: GPU compute you can verify, paid on-chain.
@@ -26,13 +30,34 @@ pub struct LogArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Inspect and run compute kernels.
+    Kernel(kernel::KernelArgs),
+    /// Benchmarks.
+    Bench(bench::BenchArgs),
+    /// Kernel worker process (started by the executor).
+    #[command(hide = true)]
+    ExecWorker(exec_worker::ExecWorkerArgs),
+}
 
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> eyre::Result<()> {
-        match self.command {}
+        match self.command {
+            // The worker is plain blocking I/O on stdin/stdout: no async runtime.
+            Command::ExecWorker(args) => args.run(),
+            Command::Kernel(args) => block_on(args.run()),
+            Command::Bench(args) => block_on(args.run()),
+        }
     }
+}
+
+/// Runs an async subcommand on a multi-threaded tokio runtime.
+fn block_on(command: impl std::future::Future<Output = eyre::Result<()>>) -> eyre::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
 }
 
 /// Installs the global tracing subscriber: logs to stderr, human or JSON.
