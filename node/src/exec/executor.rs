@@ -5,8 +5,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use stp_sdk::kernels::{self, KernelError, KernelId};
-use tokio::io::BufReader;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::Mutex;
 
 use super::protocol::{Hello, Request, Response, read_frame_async, write_frame_async};
@@ -38,6 +38,14 @@ fn died(message: impl Into<String>) -> ExecError {
     }
 }
 
+/// Re-emits the worker's log lines through this process's `tracing` (until it exits).
+async fn forward_logs(stderr: ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "stp_exec_worker", "{line}");
+    }
+}
+
 impl Worker {
     async fn spawn(config: &ExecConfig) -> Result<(Self, AdapterSummary, Option<String>)> {
         let worker_config = WorkerConfig {
@@ -53,13 +61,17 @@ impl Worker {
             .arg(json)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
+            .env("NO_COLOR", "1")
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| ExecError::WorkerSpawn { program, source })?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
             return Err(died("worker started without pipes"));
         };
+        tokio::spawn(forward_logs(stderr));
         let mut worker = Self {
             child,
             stdin,
