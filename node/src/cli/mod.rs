@@ -4,6 +4,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod bench;
+pub mod bench_p2p;
+
 /// ShareThePower: GPU compute you can verify, paid on-chain.
 #[derive(Debug, Parser)]
 #[command(name = "stp", version, about, long_about = None, propagate_version = true)]
@@ -26,12 +29,18 @@ pub struct LogArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
 
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> eyre::Result<()> {
-        match self.command {}
+        match self.command {
+            Command::Bench(cmd) => cmd.run(),
+        }
     }
 }
 
