@@ -1,9 +1,11 @@
-//! `stp bench ...`: benchmarks. `stp bench kernels` measures every built-in kernel on the
-//! GPU backend and on the CPU reference.
+//! `stp bench ...`: benchmarks that print figures (never timed assertions).
+//! `stp bench kernels` measures every built-in kernel on the GPU backend and on the CPU
+//! reference; `stp bench p2p` compares libp2p blob transfer with a plain TCP socket.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::bench_p2p::BenchP2pArgs;
 use crate::exec::bench::{bench_kernel, default_sizes};
 use crate::exec::{Backend, ExecConfig, ExecError, Executor};
 
@@ -19,6 +21,8 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Throughput of each built-in kernel on the GPU and on the CPU reference.
     Kernels(BenchKernelsArgs),
+    /// Blob transfer throughput: libp2p (TCP+noise+yamux, verified) vs a plain TCP socket.
+    P2p(BenchP2pArgs),
 }
 
 /// `stp bench kernels`.
@@ -40,6 +44,7 @@ impl BenchArgs {
     pub async fn run(self) -> eyre::Result<()> {
         match self.command {
             BenchCommand::Kernels(args) => args.run().await,
+            BenchCommand::P2p(args) => args.run().await,
         }
     }
 }

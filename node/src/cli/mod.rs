@@ -3,6 +3,7 @@
 //! through `tracing` to stderr.
 
 pub mod bench;
+pub mod bench_p2p;
 pub mod exec_worker;
 pub mod kernel;
 

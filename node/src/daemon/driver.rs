@@ -46,7 +46,15 @@ impl Driver {
         p2p: P2pClient,
         results: mpsc::Sender<Computed>,
     ) -> Self {
-        Self { config, market, store, executor, p2p, results, executing: HashSet::new() }
+        Self {
+            config,
+            market,
+            store,
+            executor,
+            p2p,
+            results,
+            executing: HashSet::new(),
+        }
     }
 
     /// Reconciles stored jobs with the chain after a (re)start.
@@ -59,7 +67,11 @@ impl Driver {
             }
         };
         for mut record in active {
-            let status = match self.market.replica_status(record.job_id, self.account()).await {
+            let status = match self
+                .market
+                .replica_status(record.job_id, self.account())
+                .await
+            {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(job = record.job_id, error = %e, "cannot check job on start");
@@ -127,7 +139,9 @@ impl Driver {
         for event in self.market.events(from, to).await? {
             match event.kind {
                 EventKind::JobPosted { job_id, spec } => self.consider(job_id, spec).await,
-                EventKind::Finalized { job_id, outcome, .. } => {
+                EventKind::Finalized {
+                    job_id, outcome, ..
+                } => {
                     self.settle(job_id, &format!("finalized: {outcome:?}"));
                 }
                 EventKind::Cancelled { job_id } => self.settle(job_id, "cancelled"),
@@ -199,7 +213,9 @@ impl Driver {
 
     /// Moves every active job one step if it can move.
     async fn drive_all(&mut self) {
-        let Ok(active) = self.store.active_jobs() else { return };
+        let Ok(active) = self.store.active_jobs() else {
+            return;
+        };
         if active.is_empty() {
             return;
         }
@@ -334,25 +350,34 @@ impl Driver {
     /// Fetches the input and runs the kernel in a task; the result comes back on `results`.
     fn start_execution(&mut self, job_id: u64, spec: JobSpec, now: u64) {
         self.executing.insert(job_id);
-        let budget = spec.commit_deadline().saturating_sub(now + COMMIT_MARGIN_SECS);
+        let budget = spec
+            .commit_deadline()
+            .saturating_sub(now + COMMIT_MARGIN_SECS);
         let deadline = Duration::from_secs(budget.max(1));
-        let (p2p, executor, results) =
-            (self.p2p.clone(), self.executor.clone(), self.results.clone());
+        let (p2p, executor, results) = (
+            self.p2p.clone(),
+            self.executor.clone(),
+            self.results.clone(),
+        );
         let fault = self.config.fault;
         tokio::spawn(async move {
-            let result = fetch_and_run(&p2p, &executor, &spec, deadline).await.map(|mut out| {
-                if fault == Some(Fault::WrongResult) {
-                    corrupt(&mut out);
-                }
-                out
-            });
+            let result = fetch_and_run(&p2p, &executor, &spec, deadline)
+                .await
+                .map(|mut out| {
+                    if fault == Some(Fault::WrongResult) {
+                        corrupt(&mut out);
+                    }
+                    out
+                });
             let _ = results.send(Computed { job_id, result }).await;
         });
     }
 
     async fn on_computed(&mut self, done: Computed) {
         self.executing.remove(&done.job_id);
-        let Ok(Some(mut record)) = self.store.get(done.job_id) else { return };
+        let Ok(Some(mut record)) = self.store.get(done.job_id) else {
+            return;
+        };
         let output = match done.result {
             Ok(output) => output,
             Err(e) => {
@@ -398,17 +423,29 @@ async fn fetch_and_run(
         }
         peers.push(peer);
     }
-    let report = p2p.fetch_blob(spec.inputHash.0, peers).await.map_err(|e| e.to_string())?;
-    let input = tokio::fs::read(&report.path).await.map_err(|e| e.to_string())?;
+    let report = p2p
+        .fetch_blob(spec.inputHash.0, peers)
+        .await
+        .map_err(|e| e.to_string())?;
+    let input = tokio::fs::read(&report.path)
+        .await
+        .map_err(|e| e.to_string())?;
     if u64::try_from(input.len()).ok() != Some(spec.inputSize) {
-        return Err(format!("input is {} bytes, the spec says {}", input.len(), spec.inputSize));
+        return Err(format!(
+            "input is {} bytes, the spec says {}",
+            input.len(),
+            spec.inputSize
+        ));
     }
     let output = executor
         .run(&KernelId(spec.kernelId.0), &input, deadline)
         .await
         .map_err(|e| e.to_string())?;
     if output.len() as u64 > spec.maxOutputSize {
-        return Err(format!("output {} bytes exceeds the job's bound", output.len()));
+        return Err(format!(
+            "output {} bytes exceeds the job's bound",
+            output.len()
+        ));
     }
     Ok(output)
 }
@@ -428,6 +465,9 @@ fn decode_spec(record: &JobRecord) -> Result<JobSpec, MarketError> {
 fn secrets(record: &JobRecord) -> Result<(B256, B256), MarketError> {
     match (record.salt, record.result_hash) {
         (Some(salt), Some(result)) => Ok((salt, result)),
-        _ => Err(MarketError::Unexpected(format!("job {} has no stored secrets", record.job_id))),
+        _ => Err(MarketError::Unexpected(format!(
+            "job {} has no stored secrets",
+            record.job_id
+        ))),
     }
 }

@@ -34,12 +34,19 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
     let store = Arc::new(
         JobStore::open(&config.data_dir.join("jobs.redb")).wrap_err("opening the job store")?,
     );
-    let market =
-        Market::connect(&config.rpc_url, config.signer.clone(), config.deployment.clone())
-            .await
-            .wrap_err_with(|| format!("connecting to the market at {}", config.rpc_url))?;
+    let market = Market::connect(
+        &config.rpc_url,
+        config.signer.clone(),
+        config.deployment.clone(),
+    )
+    .await
+    .wrap_err_with(|| format!("connecting to the market at {}", config.rpc_url))?;
     let exec_config = ExecConfig::new(config.backend).wrap_err("locating the exec worker")?;
-    let executor = Arc::new(Executor::new(exec_config).await.wrap_err("starting the executor")?);
+    let executor = Arc::new(
+        Executor::new(exec_config)
+            .await
+            .wrap_err("starting the executor")?,
+    );
     let adapter = executor.adapter_info();
     tracing::info!(adapter = %adapter.name, backend = %adapter.backend, "executor ready");
 

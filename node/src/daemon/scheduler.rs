@@ -60,7 +60,10 @@ pub fn consider(spec: &JobSpec, view: &ProviderView) -> Result<(), Skip> {
     }
     let share = spec.bounty_amount() / U256::from(spec.replicas.max(1));
     if share < view.price_floor {
-        return Err(Skip::BelowPriceFloor { share, floor: view.price_floor });
+        return Err(Skip::BelowPriceFloor {
+            share,
+            floor: view.price_floor,
+        });
     }
     if view.stake.staked < view.min_stake {
         return Err(Skip::BelowMinStake);
@@ -108,7 +111,12 @@ mod tests {
                 unbonding: U256::ZERO,
                 release_at: 0,
             },
-            reputation: Reputation { completed: 0, slashed: 0, missed: 0, score: 10 },
+            reputation: Reputation {
+                completed: 0,
+                slashed: 0,
+                missed: 0,
+                score: 10,
+            },
             min_stake: U256::from(100),
             price_floor: U256::from(50),
             in_flight: 0,
@@ -125,7 +133,13 @@ mod tests {
     #[test]
     fn skips_share_below_floor() {
         let err = consider(&spec(120, 3, 10, 150), &view()).unwrap_err();
-        assert_eq!(err, Skip::BelowPriceFloor { share: U256::from(40), floor: U256::from(50) });
+        assert_eq!(
+            err,
+            Skip::BelowPriceFloor {
+                share: U256::from(40),
+                floor: U256::from(50)
+            }
+        );
     }
 
     #[test]
@@ -133,15 +147,27 @@ mod tests {
         let err = consider(&spec(300, 1, 601, 150), &view()).unwrap_err();
         assert_eq!(
             err,
-            Skip::NotEnoughFreeStake { free: U256::from(600), collateral: U256::from(601) }
+            Skip::NotEnoughFreeStake {
+                free: U256::from(600),
+                collateral: U256::from(601)
+            }
         );
     }
 
     #[test]
     fn skips_closed_full_capacity_and_low_reputation() {
-        assert_eq!(consider(&spec(300, 1, 1, 99), &view()), Err(Skip::ClaimClosed));
-        let busy = ProviderView { in_flight: 2, ..view() };
-        assert_eq!(consider(&spec(300, 1, 1, 150), &busy), Err(Skip::AtCapacity));
+        assert_eq!(
+            consider(&spec(300, 1, 1, 99), &view()),
+            Err(Skip::ClaimClosed)
+        );
+        let busy = ProviderView {
+            in_flight: 2,
+            ..view()
+        };
+        assert_eq!(
+            consider(&spec(300, 1, 1, 150), &busy),
+            Err(Skip::AtCapacity)
+        );
         let mut demanding = spec(300, 1, 1, 150);
         demanding.minReputation = 11;
         assert_eq!(consider(&demanding, &view()), Err(Skip::ReputationTooLow));
