@@ -53,7 +53,7 @@ contract JobEscrowFuzzTest is EscrowFixture {
             );
         }
         for (uint256 n = 0; n < k; ++n) {
-            uint256 i = (order + n) % k; // a rotation of the reveal order
+            uint256 i = (order % k + n) % k; // a rotation of the reveal order
             bool dissent = (dissentMask >> i) & 1 == 1;
             _reveal(
                 jobId, spec, list[i], dissent ? keccak256(abi.encode("bad", i)) : keccak256("good")
