@@ -140,7 +140,7 @@ contract EscrowHandler {
         if (block.timestamp > spec.claimDeadline || job.claimers.length == spec.replicas) return;
         address p = providers[who % 4];
         for (uint256 i = 0; i < 4 && _phase[job.id][p] != 0; ++i) {
-            p = providers[(who + i) % 4];
+            p = providers[(who % 4 + i) % 4];
         }
         if (_phase[job.id][p] != 0) return;
         if (ghostStaked[p] < 1 ether || ghostStaked[p] - ghostLocked[p] < spec.collateral) {
