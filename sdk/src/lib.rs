@@ -6,3 +6,5 @@
 //!
 //! - [`bindings`]: typed alloy bindings generated from the forge artifacts of the
 //!   contracts, so Rust and Solidity cannot drift apart silently.
+
+pub mod bindings;
