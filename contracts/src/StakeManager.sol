@@ -48,7 +48,9 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         if (asset_ != address(0) && asset_.code.length == 0) {
             revert StakeParameterOutOfRange("asset", uint256(uint160(asset_)));
         }
-        if (slashBps_ == 0 || slashBps_ > BPS) revert StakeParameterOutOfRange("slashBps", slashBps_);
+        if (slashBps_ == 0 || slashBps_ > BPS) {
+            revert StakeParameterOutOfRange("slashBps", slashBps_);
+        }
         if (unbondingDelay_ == 0 || unbondingDelay_ > MAX_UNBONDING_DELAY) {
             revert StakeParameterOutOfRange("unbondingDelay", unbondingDelay_);
         }
@@ -113,10 +115,7 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStakeManager
-    function lock(address provider, uint256 collateral, uint256 minReputation)
-        external
-        onlyEscrow
-    {
+    function lock(address provider, uint256 collateral, uint256 minReputation) external onlyEscrow {
         Account memory account = _accounts[provider];
         if (account.staked < _minStake) revert StakeBelowMinimum(account.staked, _minStake);
         uint256 score = _score(account);

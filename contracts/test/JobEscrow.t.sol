@@ -67,7 +67,9 @@ abstract contract JobEscrowTest is EscrowFixture {
 
     function test_constructor_revertsOnMaxReplicasOutOfRange() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowParameterOutOfRange.selector, bytes32("maxReplicas"), 0)
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowParameterOutOfRange.selector, bytes32("maxReplicas"), 0
+            )
         );
         new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, MIN_STAKE, 0);
         vm.expectPartialRevert(IJobEscrow.EscrowParameterOutOfRange.selector);
@@ -81,7 +83,11 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.prank(alice);
         (bool ok, bytes memory data) = address(escrow).call{value: 1}("");
         assertTrue(!ok, "rejected");
-        assertEq(bytes32(data), bytes32(abi.encodeWithSelector(IJobEscrow.EscrowUnexpectedEther.selector, alice)), "error");
+        assertEq(
+            bytes32(data),
+            bytes32(abi.encodeWithSelector(IJobEscrow.EscrowUnexpectedEther.selector, alice)),
+            "error"
+        );
     }
 
     // ---------------------------------------------------------------- postJob
@@ -153,7 +159,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.deal(consumer, consumer.balance + 1);
         vm.prank(consumer);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowWrongValue.selector, wrong, _value(spec3.bounty))
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowWrongValue.selector, wrong, _value(spec3.bounty)
+            )
         );
         escrow.postJob{value: wrong}(spec3);
     }
@@ -165,7 +173,11 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.expectEmit(address(escrow));
         emit IJobEscrow.ReplicaClaimed(jobId, alice);
         _claim(jobId, spec3, alice);
-        assertEq(uint256(escrow.replicaOf(jobId, alice)), uint256(IJobEscrow.ReplicaStatus.Claimed), "status");
+        assertEq(
+            uint256(escrow.replicaOf(jobId, alice)),
+            uint256(IJobEscrow.ReplicaStatus.Claimed),
+            "status"
+        );
         (, uint256 locked,,) = stakes.stakeOf(alice);
         assertEq(locked, spec3.collateral, "locked");
         (, uint8 claimed,,) = escrow.jobState(jobId);
@@ -179,7 +191,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(uint256(spec3.claimDeadline) + 1);
         vm.prank(bob);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowClaimClosed.selector, jobId, spec3.claimDeadline)
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowClaimClosed.selector, jobId, spec3.claimDeadline
+            )
         );
         escrow.claim(jobId, spec3);
     }
@@ -208,7 +222,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         uint256 jobId = _post(spec3);
         _claim(jobId, spec3, alice);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimed.selector, jobId, alice));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimed.selector, jobId, alice)
+        );
         escrow.claim(jobId, spec3);
     }
 
@@ -217,7 +233,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         s.collateral = 11 ether;
         uint256 jobId = _post(s);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 10 ether, 11 ether));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 10 ether, 11 ether)
+        );
         escrow.claim(jobId, s);
         s = _spec(3);
         s.minReputation = 1;
@@ -227,7 +245,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         escrow.claim(jobId, s);
         address nobody = makeAddr("nobody");
         vm.prank(nobody);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeBelowMinimum.selector, 0, MIN_STAKE));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.StakeBelowMinimum.selector, 0, MIN_STAKE)
+        );
         escrow.claim(jobId, s);
     }
 
@@ -242,7 +262,11 @@ abstract contract JobEscrowTest is EscrowFixture {
         emit IJobEscrow.ReplicaCommitted(jobId, alice, c);
         vm.prank(alice);
         escrow.commit(jobId, spec3, c);
-        assertEq(uint256(escrow.replicaOf(jobId, alice)), uint256(IJobEscrow.ReplicaStatus.Committed), "status");
+        assertEq(
+            uint256(escrow.replicaOf(jobId, alice)),
+            uint256(IJobEscrow.ReplicaStatus.Committed),
+            "status"
+        );
         (,, uint8 committed,) = escrow.jobState(jobId);
         assertEq(committed, 1, "committed");
     }
@@ -257,7 +281,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(uint256(spec3.commitDeadline) + 1);
         vm.prank(bob);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowCommitClosed.selector, jobId, spec3.commitDeadline)
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowCommitClosed.selector, jobId, spec3.commitDeadline
+            )
         );
         escrow.commit(jobId, spec3, bytes32(0));
     }
@@ -267,7 +293,10 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.prank(alice);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IJobEscrow.EscrowWrongReplicaStatus.selector, jobId, alice, IJobEscrow.ReplicaStatus.None
+                IJobEscrow.EscrowWrongReplicaStatus.selector,
+                jobId,
+                alice,
+                IJobEscrow.ReplicaStatus.None
             )
         );
         escrow.commit(jobId, spec3, GOOD);
@@ -276,7 +305,10 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.prank(alice);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IJobEscrow.EscrowWrongReplicaStatus.selector, jobId, alice, IJobEscrow.ReplicaStatus.Committed
+                IJobEscrow.EscrowWrongReplicaStatus.selector,
+                jobId,
+                alice,
+                IJobEscrow.ReplicaStatus.Committed
             )
         );
         escrow.commit(jobId, spec3, GOOD);
@@ -312,14 +344,20 @@ abstract contract JobEscrowTest is EscrowFixture {
         _commit(jobId, spec3, bob, GOOD);
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowRevealNotOpen.selector, jobId, spec3.commitDeadline)
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowRevealNotOpen.selector, jobId, spec3.commitDeadline
+            )
         );
         escrow.reveal(jobId, spec3, GOOD, _salt(alice));
         _commit(jobId, spec3, carol, GOOD);
         vm.expectEmit(address(escrow));
         emit IJobEscrow.ReplicaRevealed(jobId, alice, GOOD);
         _reveal(jobId, spec3, alice, GOOD);
-        assertEq(uint256(escrow.replicaOf(jobId, alice)), uint256(IJobEscrow.ReplicaStatus.Revealed), "status");
+        assertEq(
+            uint256(escrow.replicaOf(jobId, alice)),
+            uint256(IJobEscrow.ReplicaStatus.Revealed),
+            "status"
+        );
         (,,, uint8 revealed) = escrow.jobState(jobId);
         assertEq(revealed, 1, "revealed");
     }
@@ -346,7 +384,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(uint256(spec3.revealDeadline) + 1);
         vm.prank(bob);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowRevealClosed.selector, jobId, spec3.revealDeadline)
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowRevealClosed.selector, jobId, spec3.revealDeadline
+            )
         );
         escrow.reveal(jobId, spec3, GOOD, _salt(bob));
     }
@@ -356,9 +396,13 @@ abstract contract JobEscrowTest is EscrowFixture {
         _claim(jobId, spec1, alice);
         _commit(jobId, spec1, alice, GOOD);
         vm.startPrank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice)
+        );
         escrow.reveal(jobId, spec1, BAD, _salt(alice));
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice)
+        );
         escrow.reveal(jobId, spec1, GOOD, bytes32(0));
         vm.stopPrank();
     }
@@ -371,7 +415,10 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.prank(bob);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IJobEscrow.EscrowWrongReplicaStatus.selector, jobId, bob, IJobEscrow.ReplicaStatus.Claimed
+                IJobEscrow.EscrowWrongReplicaStatus.selector,
+                jobId,
+                bob,
+                IJobEscrow.ReplicaStatus.Claimed
             )
         );
         escrow.reveal(jobId, spec3, GOOD, _salt(bob));
@@ -479,7 +526,11 @@ abstract contract JobEscrowTest is EscrowFixture {
         emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.NoQuorum, bytes32(0), 0, 0);
         _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
         assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund");
-        assertEq(escrow.balanceOf(alice) + escrow.balanceOf(bob) + escrow.balanceOf(carol), 0, "no payout");
+        assertEq(
+            escrow.balanceOf(alice) + escrow.balanceOf(bob) + escrow.balanceOf(carol),
+            0,
+            "no payout"
+        );
         (uint256 staked, uint256 locked,,) = stakes.stakeOf(bob);
         assertEq(staked, 10 ether, "revealers not slashed");
         assertEq(locked, 0, "released");
@@ -494,7 +545,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         _reveal(jobId, spec3, alice, GOOD);
         _reveal(jobId, spec3, bob, BAD);
         _reveal(jobId, spec3, carol, GOOD);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotQuorumResult.selector, jobId, BAD));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowNotQuorumResult.selector, jobId, BAD)
+        );
         _finalize(jobId, spec3, _list(alice, bob, carol), BAD);
     }
 
@@ -529,14 +582,18 @@ abstract contract JobEscrowTest is EscrowFixture {
         uint256 jobId = _post(spec3);
         _claimAll3(jobId);
         vm.warp(uint256(spec3.revealDeadline) + 1);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowWrongReplicaSet.selector, jobId, 1, 3));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowWrongReplicaSet.selector, jobId, 1, 3)
+        );
         _finalize(jobId, spec3, _list(alice), bytes32(0));
         vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
         _finalize(jobId, spec3, _list(bob, alice, carol), bytes32(0));
         vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
         _finalize(jobId, spec3, _list(alice, alice, carol), bytes32(0));
         address stranger = address(uint160(carol) + 1);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotReplica.selector, jobId, stranger));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowNotReplica.selector, jobId, stranger)
+        );
         _finalize(jobId, spec3, _list(alice, bob, stranger), bytes32(0));
     }
 
@@ -592,7 +649,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         uint256 jobId = _post(spec3);
         _claim(jobId, spec3, alice);
         vm.prank(consumer);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimedJob.selector, jobId, 1));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimedJob.selector, jobId, 1)
+        );
         escrow.cancel(jobId, spec3);
     }
 
@@ -635,7 +694,9 @@ abstract contract JobEscrowTest is EscrowFixture {
         _creditConsumer();
         vm.prank(consumer);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowInsufficientBalance.selector, spec3.bounty, spec3.bounty + 1)
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowInsufficientBalance.selector, spec3.bounty, spec3.bounty + 1
+            )
         );
         escrow.withdraw(spec3.bounty + 1);
     }
@@ -673,11 +734,15 @@ abstract contract JobEscrowTest is EscrowFixture {
         uint256 jobId = payee.post{value: s.bounty}(s);
         payee.cancel(jobId, s);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobEscrow.EscrowEtherTransferFailed.selector, address(payee), s.bounty)
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowEtherTransferFailed.selector, address(payee), s.bounty
+            )
         );
         payee.withdraw();
         assertEq(escrow.balanceOf(address(payee)), s.bounty, "still credited");
-        assertTrue(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector != 0, "guard in use");
+        assertTrue(
+            ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector != 0, "guard in use"
+        );
     }
 }
 

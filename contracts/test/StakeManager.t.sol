@@ -29,7 +29,11 @@ abstract contract StakeManagerTest is EscrowFixture {
         sm.stake{value: _value(amount)}(amount);
     }
 
-    function _outcomes(IStakeManager.Outcome o) internal pure returns (IStakeManager.Outcome[] memory l) {
+    function _outcomes(IStakeManager.Outcome o)
+        internal
+        pure
+        returns (IStakeManager.Outcome[] memory l)
+    {
         l = new IStakeManager.Outcome[](1);
         l[0] = o;
     }
@@ -85,14 +89,18 @@ abstract contract StakeManagerTest is EscrowFixture {
         uint256 expected = _value(2 ether);
         vm.deal(alice, alice.balance + 1);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeWrongValue.selector, wrong, expected));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.StakeWrongValue.selector, wrong, expected)
+        );
         sm.stake{value: wrong}(2 ether);
     }
 
     function test_stake_revertsBelowMinimum() public {
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(IStakeManager.StakeBelowMinimum.selector, MIN_STAKE - 1, MIN_STAKE)
+            abi.encodeWithSelector(
+                IStakeManager.StakeBelowMinimum.selector, MIN_STAKE - 1, MIN_STAKE
+            )
         );
         sm.stake{value: _value(MIN_STAKE - 1)}(MIN_STAKE - 1);
     }
@@ -139,7 +147,9 @@ abstract contract StakeManagerTest is EscrowFixture {
         _smStake(alice, 3 ether);
         sm.lock(alice, 2 ether, 0);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 1 ether, 2 ether));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 1 ether, 2 ether)
+        );
         sm.requestUnstake(2 ether);
     }
 
@@ -166,7 +176,9 @@ abstract contract StakeManagerTest is EscrowFixture {
         vm.warp(releaseAt - 1);
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(IStakeManager.StakeStillUnbonding.selector, releaseAt, releaseAt - 1)
+            abi.encodeWithSelector(
+                IStakeManager.StakeStillUnbonding.selector, releaseAt, releaseAt - 1
+            )
         );
         sm.withdrawStake();
     }
@@ -193,7 +205,9 @@ abstract contract StakeManagerTest is EscrowFixture {
     }
 
     function test_lock_revertsBelowMinimumStake() public {
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeBelowMinimum.selector, 0, MIN_STAKE));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.StakeBelowMinimum.selector, 0, MIN_STAKE)
+        );
         sm.lock(alice, 0, 0);
     }
 
@@ -206,7 +220,9 @@ abstract contract StakeManagerTest is EscrowFixture {
     function test_lock_revertsOnInsufficientFreeStake() public {
         _smStake(alice, 3 ether);
         sm.lock(alice, 2 ether, 0);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 1 ether, 2 ether));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 1 ether, 2 ether)
+        );
         sm.lock(alice, 2 ether, 0);
     }
 
@@ -215,7 +231,8 @@ abstract contract StakeManagerTest is EscrowFixture {
         sm.lock(alice, 2 ether, 0);
         vm.expectEmit(address(sm));
         emit IStakeManager.CollateralSettled(alice, IStakeManager.Outcome.Completed, 2 ether, 0);
-        uint256 slashed = sm.settle(_list(alice), _outcomes(IStakeManager.Outcome.Completed), 2 ether);
+        uint256 slashed =
+            sm.settle(_list(alice), _outcomes(IStakeManager.Outcome.Completed), 2 ether);
         assertEq(slashed, 0, "nothing slashed");
         (uint256 staked, uint256 locked,,) = sm.stakeOf(alice);
         assertEq(staked, 3 ether, "staked");

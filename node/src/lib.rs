@@ -1,8 +1,13 @@
 //! # stp-node
 //!
 //! The ShareThePower provider daemon and the `stp` command-line tool, built on
-//! [`stp_sdk`]. One module per stage of a job's journey through a provider.
+//! [`stp_sdk`]. One module per stage of a job's journey through a provider:
+//! [`daemon`] (chain watcher, scheduler, job driver), [`p2p`] (announcements, discovery,
+//! verified blob transfer), [`exec`] (wgpu kernels in a killable worker), [`store`]
+//! (durable job state), and [`cli`] (the `stp` commands).
 
 pub mod cli;
+pub mod daemon;
+pub mod exec;
 pub mod p2p;
 pub mod store;

@@ -135,11 +135,7 @@ interface IJobEscrow {
     /// @notice `jobId` ended with `outcome`. `resultHash` is the winning hash (zero without
     /// a quorum), `winners` how many replicas revealed it, `slashed` the total slashed.
     event JobFinalized(
-        uint256 indexed jobId,
-        Outcome outcome,
-        bytes32 resultHash,
-        uint256 winners,
-        uint256 slashed
+        uint256 indexed jobId, Outcome outcome, bytes32 resultHash, uint256 winners, uint256 slashed
     );
     /// @notice The consumer cancelled `jobId` before any claim; the bounty was credited back.
     event JobCancelled(uint256 indexed jobId);
@@ -166,8 +162,7 @@ interface IJobEscrow {
     function commit(uint256 jobId, JobSpec calldata spec, bytes32 commitment) external;
 
     /// @notice Reveals the committed `resultHash` (sha256 of the output bytes) and `salt`.
-    function reveal(uint256 jobId, JobSpec calldata spec, bytes32 resultHash, bytes32 salt)
-        external;
+    function reveal(uint256 jobId, JobSpec calldata spec, bytes32 resultHash, bytes32 salt) external;
 
     /// @notice Settles `jobId`; anyone may call once it is finalizable (see the contract
     /// notes). `providers`: every claimer (from ReplicaClaimed), in strictly ascending

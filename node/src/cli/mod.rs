@@ -2,10 +2,15 @@
 //! `run(self)`. Output meant for the user goes to stdout (`--json` where offered); logs go
 //! through `tracing` to stderr.
 
+pub mod bench;
+pub mod bench_p2p;
 pub mod common;
 pub mod devnet;
+pub mod exec_worker;
+pub mod kernel;
 pub mod payout;
 pub mod provider;
+pub mod provider_run;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -35,10 +40,17 @@ pub struct LogArgs {
 pub enum Command {
     /// Run a local development chain with the market deployed (`stp devnet up`).
     Devnet(devnet::DevnetArgs),
-    /// Stake as a provider and show a provider's standing.
+    /// Run a provider node, stake, and show a provider's standing.
     Provider(provider::ProviderArgs),
     /// Show and withdraw credited earnings and refunds.
     Payout(payout::PayoutArgs),
+    /// Inspect and run compute kernels.
+    Kernel(kernel::KernelArgs),
+    /// Benchmarks.
+    Bench(bench::BenchArgs),
+    /// Kernel worker process (started by the executor).
+    #[command(hide = true)]
+    ExecWorker(exec_worker::ExecWorkerArgs),
 }
 
 impl Cli {
@@ -48,8 +60,20 @@ impl Cli {
             Command::Devnet(a) => a.run(),
             Command::Provider(a) => a.run(),
             Command::Payout(a) => a.run(),
+            // The worker is plain blocking I/O on stdin/stdout: no async runtime.
+            Command::ExecWorker(args) => args.run(),
+            Command::Kernel(args) => block_on(args.run()),
+            Command::Bench(args) => block_on(args.run()),
         }
     }
+}
+
+/// Runs an async subcommand on a multi-threaded tokio runtime.
+fn block_on(command: impl std::future::Future<Output = eyre::Result<()>>) -> eyre::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
 }
 
 /// Installs the global tracing subscriber: logs to stderr, human or JSON.

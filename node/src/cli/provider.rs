@@ -19,6 +19,8 @@ pub struct ProviderArgs {
 /// Provider subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
+    /// Run the provider node (see `stp provider run --help`).
+    Run(super::provider_run::ProviderRunArgs),
     /// Add stake (needed to claim jobs; collateral of each job is locked from it).
     ///
     /// Example: stp provider stake --amount 1 --private-key $KEY
@@ -106,46 +108,52 @@ pub struct ProviderStatus {
 impl ProviderArgs {
     /// Runs the subcommand.
     pub fn run(self) -> eyre::Result<()> {
-        block_on(async move {
-            match self.command {
-                ProviderCommand::Stake(a) => {
-                    let m = a.chain.market().await?;
-                    let tx = m.stake(a.amount).await?;
-                    out(format!(
-                        "staked {} {} (tx {tx})",
-                        format_amount(a.amount),
-                        unit(m.deployment())
-                    ));
-                    print_stake(&m, m.account()).await
-                }
-                ProviderCommand::Unstake(a) => {
-                    let m = a.chain.market().await?;
-                    let tx = m.request_unstake(a.amount).await?;
-                    let s = m.stake_of(m.account()).await?;
-                    out(format!(
-                        "unbonding {} {} until unix time {} (tx {tx}); then run `stp provider withdraw-stake`",
-                        format_amount(s.unbonding),
-                        unit(m.deployment()),
-                        s.release_at
-                    ));
-                    Ok(())
-                }
-                ProviderCommand::WithdrawStake(a) => {
-                    let m = a.chain.market().await?;
-                    let before = m.stake_of(m.account()).await?.unbonding;
-                    let tx = m.withdraw_stake().await?;
-                    out(format!(
-                        "withdrew {} {} of stake to {} (tx {tx})",
-                        format_amount(before),
-                        unit(m.deployment()),
-                        m.account()
-                    ));
-                    Ok(())
-                }
-                ProviderCommand::Status(a) => a.run().await,
-            }
-        })
+        match self.command {
+            // The daemon builds its own runtime.
+            ProviderCommand::Run(a) => a.run(),
+            ProviderCommand::Stake(a) => block_on(stake(a)),
+            ProviderCommand::Unstake(a) => block_on(unstake(a)),
+            ProviderCommand::WithdrawStake(a) => block_on(withdraw_stake(a)),
+            ProviderCommand::Status(a) => block_on(a.run()),
+        }
     }
+}
+
+async fn stake(a: AmountArgs) -> eyre::Result<()> {
+    let m = a.chain.market().await?;
+    let tx = m.stake(a.amount).await?;
+    out(format!(
+        "staked {} {} (tx {tx})",
+        format_amount(a.amount),
+        unit(m.deployment())
+    ));
+    print_stake(&m, m.account()).await
+}
+
+async fn unstake(a: AmountArgs) -> eyre::Result<()> {
+    let m = a.chain.market().await?;
+    let tx = m.request_unstake(a.amount).await?;
+    let s = m.stake_of(m.account()).await?;
+    out(format!(
+        "unbonding {} {} until unix time {} (tx {tx}); then run `stp provider withdraw-stake`",
+        format_amount(s.unbonding),
+        unit(m.deployment()),
+        s.release_at
+    ));
+    Ok(())
+}
+
+async fn withdraw_stake(a: ChainOnlyArgs) -> eyre::Result<()> {
+    let m = a.chain.market().await?;
+    let before = m.stake_of(m.account()).await?.unbonding;
+    let tx = m.withdraw_stake().await?;
+    out(format!(
+        "withdrew {} {} of stake to {} (tx {tx})",
+        format_amount(before),
+        unit(m.deployment()),
+        m.account()
+    ));
+    Ok(())
 }
 
 impl StatusArgs {

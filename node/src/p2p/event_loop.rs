@@ -45,7 +45,7 @@ pub enum P2pEvent {
         /// Original publisher (verified by gossipsub's signature).
         from: PeerId,
         /// The announcement.
-        ann: JobAnnouncement,
+        ann: Box<JobAnnouncement>,
         /// Gossipsub message id.
         message_id: MessageId,
     },
@@ -253,11 +253,9 @@ impl EventLoop {
                 peer_id,
                 info,
                 ..
-            })) => {
-                if info.protocols.contains(&KAD_PROTOCOL) {
-                    for addr in info.listen_addrs {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -326,7 +324,7 @@ impl EventLoop {
         if verdict == Verdict::Accept {
             self.emit(P2pEvent::Announcement {
                 from: author,
-                ann,
+                ann: Box::new(ann),
                 message_id: id,
             });
         }

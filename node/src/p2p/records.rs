@@ -107,7 +107,7 @@ mod tests {
         let peer = key.public().to_peer_id();
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
         let rec = ProviderRecord {
-            location: to_location(&peer, &[addr.clone()]),
+            location: to_location(&peer, std::slice::from_ref(&addr)),
             ..Default::default()
         };
         let value = sign_record(&key, &rec).unwrap();

@@ -22,6 +22,7 @@ pub mod custom;
 pub mod mandelbrot;
 pub mod matmul_i8;
 pub mod matmul_u32;
+pub mod sample;
 pub mod sha256_batch;
 
 use std::borrow::Cow;

@@ -16,7 +16,7 @@ pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
 pub use deployment::Deployment;
 pub use error::{MarketError, Result};
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64};
-pub use spec::{JobSpec, commitment, spec_hash};
+pub use spec::{JobSpec, JobSpecExt, ReplicaPhase, commitment, spec_hash};
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, TxHash, U256};
@@ -26,7 +26,6 @@ use alloy::signers::local::PrivateKeySigner;
 use std::time::Duration;
 
 use crate::bindings::{
-    IJobEscrow::ReplicaStatus,
     JobEscrow::{self, JobEscrowInstance},
     StakeManager::{self, StakeManagerInstance},
     TestToken::{self, TestTokenInstance},
@@ -155,7 +154,7 @@ impl Market {
     /// the ERC-20 first in token mode). Returns the new job id.
     pub async fn post_job(&self, mut spec: JobSpec) -> Result<(u64, TxHash)> {
         spec.consumer = self.account;
-        let bounty = U256::from(spec.bounty);
+        let bounty = spec.bounty_amount();
         self.approve_if_token(bounty).await?;
         let value = if self.deployment.is_native() {
             bounty
@@ -315,15 +314,15 @@ impl Market {
     }
 
     /// `provider`'s phase in live job `job_id`.
-    pub async fn replica_status(&self, job_id: u64, provider: Address) -> Result<ReplicaStatus> {
-        let raw = self
+    pub async fn replica_status(&self, job_id: u64, provider: Address) -> Result<ReplicaPhase> {
+        let raw: u8 = self
             .escrow
             .replicaOf(U256::from(job_id), provider)
             .call()
             .await
             .map_err(|e| view("replicaOf", e))?;
-        ReplicaStatus::try_from(raw)
-            .map_err(|_| MarketError::Unexpected(format!("replica status {raw} out of range")))
+        ReplicaPhase::from_u8(raw)
+            .ok_or_else(|| MarketError::Unexpected(format!("replica status {raw} out of range")))
     }
 
     /// The minimum stake to claim jobs.

@@ -158,7 +158,9 @@ mod tests {
 
     #[test]
     fn manifest_roundtrips_and_verifies_chunks() {
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7) as u8).collect();
+        let data: Vec<u8> = (0..200_000u32)
+            .map(|i| (i / 300) as u8 ^ (i as u8))
+            .collect();
         let m = BlobManifest::from_bytes(&data, MIN_CHUNK_SIZE).unwrap();
         assert_eq!(m.chunk_count(), 4);
         assert_eq!(m.chunk_range(3), (3 * 65536, 200_000 - 3 * 65536));

@@ -1,0 +1,159 @@
+//! `stp bench p2p`: moves one blob between two local nodes over libp2p and the same bytes
+//! over a plain TCP socket in the same run, then fetches it from several peers at once.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use eyre::WrapErr;
+use libp2p::identity::Keypair;
+use rand::RngCore;
+
+use crate::p2p::{self, P2pClient, P2pConfig, Role};
+
+/// Arguments of `stp bench p2p`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchP2pArgs {
+    /// Blob size in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub size_mib: usize,
+    /// Number of peers in the multi-source fetch (0 skips it).
+    #[arg(long, default_value_t = 4)]
+    pub sources: usize,
+    /// Parallel streams per source peer.
+    #[arg(long, default_value_t = 4)]
+    pub streams: usize,
+    /// Chunks per request on each stream.
+    #[arg(long, default_value_t = 16)]
+    pub chunks_per_request: u32,
+    /// Working directory for the nodes' blob stores (default: a fresh temp dir, removed after).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+impl BenchP2pArgs {
+    /// Runs the benchmark and prints its figures.
+    pub async fn run(self) -> eyre::Result<()> {
+        let dir = self.dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("stp-bench-p2p-{}", std::process::id()))
+        });
+        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+        let result = self.run_async(&dir).await;
+        if self.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
+    }
+
+    async fn run_async(&self, dir: &Path) -> eyre::Result<()> {
+        let size = self.size_mib << 20;
+        let mut data = vec![0u8; size];
+        rand::rng().fill_bytes(&mut data);
+        println!(
+            "blob: {} MiB, {} streams per source, {} chunks per request",
+            self.size_mib, self.streams, self.chunks_per_request
+        );
+
+        let tcp = plain_tcp(data.clone())?;
+        let tcp_mbs = mbs(size, tcp);
+        println!(
+            "plain tcp (memory to memory, 1 MiB writes): {tcp_mbs:.0} MB/s ({:.2} s)",
+            tcp.as_secs_f64()
+        );
+
+        let source = self.node(dir, "source", Role::Provider).await?;
+        let hash = source.add_blob(data.clone()).await?;
+        let consumer = self.node(dir, "consumer", Role::Consumer).await?;
+        consumer.dial(addr_of(&source).await?).await?;
+        let start = Instant::now();
+        let report = consumer.fetch_blob(hash, vec![source.peer_id()]).await?;
+        let p2p_time = start.elapsed();
+        eyre::ensure!(
+            report.size as usize == size,
+            "fetched blob has the wrong size"
+        );
+        let p2p_mbs = mbs(size, p2p_time);
+        println!(
+            "p2p (tcp+noise+yamux, every chunk sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s)",
+            p2p_time.as_secs_f64()
+        );
+
+        if self.sources > 0 {
+            let mut peers = Vec::new();
+            let multi = self.node(dir, "multi", Role::Consumer).await?;
+            for i in 0..self.sources {
+                let s = self
+                    .node(dir, &format!("source{i}"), Role::Provider)
+                    .await?;
+                s.add_blob(data.clone()).await?;
+                multi.dial(addr_of(&s).await?).await?;
+                peers.push(s);
+            }
+            let start = Instant::now();
+            let report = multi
+                .fetch_blob(hash, peers.iter().map(|p| p.peer_id()).collect())
+                .await?;
+            let t = start.elapsed();
+            let split: Vec<String> = report
+                .chunks_per_peer
+                .iter()
+                .map(|(_, n)| n.to_string())
+                .collect();
+            println!(
+                "p2p multi-source fetch from {} peers: {:.0} MB/s aggregate ({:.2} s, chunks per peer: {})",
+                self.sources,
+                mbs(size, t),
+                t.as_secs_f64(),
+                split.join("/")
+            );
+        }
+        println!("p2p/tcp throughput ratio: {:.2}", p2p_mbs / tcp_mbs);
+        Ok(())
+    }
+
+    async fn node(&self, dir: &Path, name: &str, role: Role) -> eyre::Result<P2pClient> {
+        let mut config = P2pConfig::new(Keypair::generate_ed25519(), dir.join(name), role);
+        config.limits.streams_per_source = self.streams;
+        config.limits.max_chunks_per_request = self.chunks_per_request.max(1);
+        let (client, _events, _handle) = p2p::spawn(config).await?;
+        Ok(client)
+    }
+}
+
+async fn addr_of(client: &P2pClient) -> eyre::Result<libp2p::Multiaddr> {
+    let addrs = client.listen_addrs().await?;
+    let first = addrs
+        .first()
+        .ok_or_else(|| eyre::eyre!("node has no listen address"))?;
+    Ok(p2p::with_peer_id(first, client.peer_id()))
+}
+
+fn mbs(bytes: usize, t: Duration) -> f64 {
+    bytes as f64 / t.as_secs_f64().max(1e-9) / 1e6
+}
+
+/// Sends `data` over a loopback TCP socket in 1 MiB writes; returns the receive time.
+fn plain_tcp(data: Vec<u8>) -> eyre::Result<Duration> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let size = data.len();
+    let sender = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        for chunk in data.chunks(1 << 20) {
+            s.write_all(chunk)?;
+        }
+        Ok(())
+    });
+    let (mut conn, _) = listener.accept()?;
+    let start = Instant::now();
+    let mut buf = vec![0u8; size];
+    conn.read_exact(&mut buf)?;
+    let t = start.elapsed();
+    sender
+        .join()
+        .map_err(|_| eyre::eyre!("tcp sender thread panicked"))??;
+    Ok(t)
+}

@@ -1,0 +1,111 @@
+//! `stp provider run`: the provider daemon.
+
+use alloy::primitives::U256;
+use clap::Args;
+use eyre::WrapErr;
+use libp2p::Multiaddr;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::common::{ChainArgs, parse_amount};
+use crate::daemon::{self, DaemonConfig, Fault};
+use crate::exec::Backend;
+
+/// Run a provider node: find jobs, compute them on the GPU, commit, reveal, get paid.
+///
+/// The node keeps its state in --data-dir; after a crash or `kill -9`, start it again with
+/// the same directory and it carries every job on from where it stood.
+///
+/// Example:
+///   stp provider run --private-key $KEY --data-dir ~/.stp/provider --price-floor 0.001
+#[derive(Debug, Args)]
+pub struct ProviderRunArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Directory for the job store, blobs and the libp2p identity.
+    #[arg(long, env = "STP_DATA_DIR", default_value = ".stp/provider")]
+    data_dir: PathBuf,
+    /// libp2p listen address (repeatable).
+    #[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
+    listen: Vec<Multiaddr>,
+    /// libp2p bootstrap peer with `/p2p/<peer id>` (repeatable).
+    #[arg(long)]
+    bootstrap: Vec<Multiaddr>,
+    /// Smallest bounty share per replica worth claiming (ETH or token units).
+    #[arg(long, default_value = "0", value_parser = parse_amount)]
+    price_floor: U256,
+    /// Most jobs claimed and not yet computed at once.
+    #[arg(long, default_value_t = 2)]
+    max_concurrent: usize,
+    /// Where kernels run: a GPU adapter, the CPU references, or the GPU if one exists.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
+    /// Blocks to wait before acting on an event.
+    #[arg(long, default_value_t = 0)]
+    confirmations: u64,
+    /// Chain polling interval in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+    /// Withdraw earnings to the wallet after each settled job.
+    #[arg(long)]
+    auto_withdraw: bool,
+    /// Serve Prometheus metrics on this address (not yet implemented: ignored with a warning).
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Misbehave on purpose (demos and tests of slashing and recovery).
+    #[arg(long, value_enum, hide = true)]
+    fault: Option<Fault>,
+}
+
+impl ProviderRunArgs {
+    /// Runs the daemon until Ctrl-C or SIGTERM.
+    pub fn run(self) -> eyre::Result<()> {
+        let runtime = tokio::runtime::Runtime::new().wrap_err("starting the async runtime")?;
+        runtime.block_on(async move {
+            let signer = self.chain.wallet.signer()?;
+            let deployment = self.chain.deployment.load(&self.chain.rpc).await?;
+            if self.metrics.is_some() {
+                tracing::warn!("--metrics is not implemented yet; no endpoint is served");
+            }
+            let config = DaemonConfig {
+                rpc_url: self.chain.rpc.rpc_url.clone(),
+                signer,
+                deployment,
+                data_dir: self.data_dir,
+                listen: self.listen,
+                bootstrap: self.bootstrap,
+                price_floor: self.price_floor,
+                max_concurrent: self.max_concurrent.max(1),
+                backend: self.backend,
+                confirmations: self.confirmations,
+                poll_interval: Duration::from_millis(self.poll_ms.max(50)),
+                fault: self.fault,
+                metrics_addr: self.metrics,
+                auto_withdraw: self.auto_withdraw,
+            };
+            daemon::run(config, shutdown_signal()).await
+        })
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

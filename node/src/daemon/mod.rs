@@ -1,0 +1,97 @@
+//! The provider daemon (`stp provider run`): chain watcher -> scheduler -> input fetch over
+//! libp2p -> executor -> transaction manager, with every job's state in the [`JobStore`].
+//!
+//! One loop owns the chain side: it polls escrow events (with confirmations, resuming from
+//! the last processed block after a restart), decides on new jobs, and sends every
+//! transaction itself, so the account has one nonce source. Fetching inputs and running
+//! kernels happen in spawned tasks that report back over a bounded channel.
+//!
+//! Crash safety: a job's record is written before its claim is sent, and its salt and
+//! result hash are written and synced before its commit is sent. On start, every active
+//! record is reconciled with the chain and carried on from where it stood.
+
+mod config;
+mod driver;
+mod location;
+pub mod scheduler;
+
+pub use config::{DaemonConfig, Fault};
+pub use location::{encode_input_location, parse_input_location};
+
+use eyre::WrapErr;
+use std::future::Future;
+use std::sync::Arc;
+use stp_sdk::market::Market;
+use stp_sdk::p2p::{Capabilities, PeerLocation, ProviderRecord};
+use tokio::sync::mpsc;
+
+use crate::exec::{ExecConfig, Executor};
+use crate::p2p::{self, P2pConfig, Role};
+use crate::store::JobStore;
+
+/// Runs the provider daemon until `shutdown` resolves (or a fatal error occurs).
+pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
+    let store = Arc::new(
+        JobStore::open(&config.data_dir.join("jobs.redb")).wrap_err("opening the job store")?,
+    );
+    let market = Market::connect(
+        &config.rpc_url,
+        config.signer.clone(),
+        config.deployment.clone(),
+    )
+    .await
+    .wrap_err_with(|| format!("connecting to the market at {}", config.rpc_url))?;
+    let exec_config = ExecConfig::new(config.backend).wrap_err("locating the exec worker")?;
+    let executor = Arc::new(
+        Executor::new(exec_config)
+            .await
+            .wrap_err("starting the executor")?,
+    );
+    let adapter = executor.adapter_info();
+    tracing::info!(adapter = %adapter.name, backend = %adapter.backend, "executor ready");
+
+    let keypair = p2p::load_or_create_keypair(&config.data_dir.join("p2p.key"))?;
+    let mut p2p_config = P2pConfig::new(keypair, config.data_dir.join("blobs"), Role::Provider);
+    p2p_config.listen_addrs = config.listen.clone();
+    p2p_config.bootstrap = config.bootstrap.clone();
+    let (p2p_client, _p2p_events, _p2p_task) =
+        p2p::spawn(p2p_config).await.wrap_err("starting libp2p")?;
+    let addrs = p2p_client.listen_addrs().await?;
+    tracing::info!(peer_id = %p2p_client.peer_id(), ?addrs, account = %market.account(), "provider node up");
+    let record = ProviderRecord {
+        location: PeerLocation {
+            peer_id: p2p_client.peer_id().to_bytes(),
+            addrs: addrs.iter().map(|a| a.to_vec()).collect(),
+        },
+        eth_address: market.account().into_array(),
+        capabilities: Capabilities {
+            adapter: adapter.name.clone(),
+            backend: adapter.backend.clone(),
+            memory_bytes: 0,
+            benchmark_score: 0,
+            price_floor: config.price_floor.saturating_to(),
+        },
+        published_at: now_secs(),
+    };
+    if let Err(e) = p2p_client.put_provider_record(&record).await {
+        tracing::warn!(error = %e, "could not publish the provider record yet (no peers?)");
+    }
+
+    let (results_tx, results_rx) = mpsc::channel(64);
+    let mut driver = driver::Driver::new(config, market, store, executor, p2p_client, results_tx);
+    driver.recover().await;
+    tokio::select! {
+        res = driver.run(results_rx) => res,
+        () = shutdown => {
+            tracing::info!("shutting down; in-flight jobs resume from the store on next start");
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}

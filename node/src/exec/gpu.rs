@@ -1,0 +1,331 @@
+//! The wgpu runtime: adapter choice, one device, a pipeline cache keyed by kernel id, and
+//! a single generic path that turns a [`DispatchPlan`] into buffers, a dispatch and the
+//! output bytes. Every wgpu call that can fail on job input runs inside an error scope, so
+//! a bad shader becomes a typed error instead of a panic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use stp_sdk::kernels::{BindingKind, DispatchPlan, KernelId};
+
+use super::{AdapterSummary, ExecError, Result};
+
+/// Most pipelines kept; the cache is cleared when it is full (custom kernels can be many).
+const PIPELINE_CACHE_CAP: usize = 64;
+
+struct CachedPipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// One device with its queue and compiled pipelines. Not thread-safe by design: the worker
+/// process owns exactly one and runs jobs one at a time.
+pub struct GpuRuntime {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    limits: wgpu::Limits,
+    summary: AdapterSummary,
+    pipelines: HashMap<KernelId, Arc<CachedPipeline>>,
+}
+
+/// Preference of an adapter: discrete GPUs first, CPU emulation last; Vulkan/Metal/DX12
+/// before GL on equal devices.
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let device = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (device, backend)
+}
+
+fn error_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+impl GpuRuntime {
+    /// Opens the best adapter among `backends` and creates the device.
+    pub fn new(backends: wgpu::Backends) -> Result<Self> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapters = block_on(instance.enumerate_adapters(backends));
+        for a in &adapters {
+            tracing::debug!(adapter = ?a.get_info(), "found GPU adapter");
+        }
+        let adapter = adapters
+            .into_iter()
+            .min_by_key(|a| rank(&a.get_info()))
+            .ok_or_else(|| ExecError::NoAdapter {
+                backends: format!("{backends:?}"),
+            })?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("stp-exec"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = block_on(adapter.request_device(&descriptor)).map_err(|e| {
+            ExecError::DeviceRequest {
+                adapter: info.name.clone(),
+                message: error_text(&e),
+            }
+        })?;
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            tracing::error!(error = %e, "uncaptured wgpu error");
+        }));
+        let summary = AdapterSummary::from_wgpu(&info);
+        tracing::info!(adapter = %summary, "GPU device ready");
+        Ok(Self {
+            device,
+            queue,
+            limits,
+            summary,
+            pipelines: HashMap::new(),
+        })
+    }
+
+    /// What was picked.
+    pub fn summary(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    /// Checks a plan against the device limits before anything is allocated.
+    pub fn check_limits(&self, plan: &DispatchPlan<'_>) -> Result<()> {
+        let l = &self.limits;
+        let too_big = |what: String, value: u64, limit: u64| {
+            Err(ExecError::ExceedsDeviceLimit { what, value, limit })
+        };
+        let per_dim = l.max_compute_workgroups_per_dimension as u64;
+        for (axis, &n) in ["x", "y", "z"].iter().zip(&plan.workgroups) {
+            if n as u64 > per_dim {
+                return too_big(format!("workgroup count in {axis}"), n as u64, per_dim);
+            }
+        }
+        for (decl, buf) in plan.bindings.iter().zip(&plan.buffers) {
+            let binding_limit = match decl.kind {
+                BindingKind::Uniform => l.max_uniform_buffer_binding_size,
+                _ => l.max_storage_buffer_binding_size,
+            };
+            let limit = binding_limit.min(l.max_buffer_size);
+            if buf.size > limit {
+                return too_big(
+                    format!("buffer for binding {}", decl.binding),
+                    buf.size,
+                    limit,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles (or fetches from the cache) the pipeline of a plan.
+    fn pipeline(&mut self, plan: &DispatchPlan<'_>) -> Result<Arc<CachedPipeline>> {
+        if let Some(p) = self.pipelines.get(&plan.kernel) {
+            return Ok(p.clone());
+        }
+        let built = Arc::new(self.build_pipeline(plan)?);
+        if self.pipelines.len() >= PIPELINE_CACHE_CAP {
+            self.pipelines.clear();
+        }
+        self.pipelines.insert(plan.kernel, built.clone());
+        Ok(built)
+    }
+
+    fn build_pipeline(&self, plan: &DispatchPlan<'_>) -> Result<CachedPipeline> {
+        let device = &self.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("stp-kernel"),
+            source: wgpu::ShaderSource::Wgsl(plan.wgsl.clone()),
+        });
+        let info = block_on(module.get_compilation_info());
+        let scope_error = block_on(scope.pop());
+        let messages: Vec<String> = info
+            .messages
+            .iter()
+            .filter(|m| m.message_type == wgpu::CompilationMessageType::Error)
+            .map(|m| match &m.location {
+                Some(loc) => format!("{}:{}: {}", loc.line_number, loc.line_position, m.message),
+                None => m.message.clone(),
+            })
+            .collect();
+        if !messages.is_empty() {
+            return Err(ExecError::InvalidWgsl {
+                message: messages.join("\n"),
+            });
+        }
+        if let Some(e) = scope_error {
+            return Err(ExecError::InvalidWgsl {
+                message: error_text(&e),
+            });
+        }
+
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = plan
+            .bindings
+            .iter()
+            .map(|b| wgpu::BindGroupLayoutEntry {
+                binding: b.binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b.kind {
+                        BindingKind::Uniform => wgpu::BufferBindingType::Uniform,
+                        BindingKind::StorageRead => {
+                            wgpu::BufferBindingType::Storage { read_only: true }
+                        }
+                        BindingKind::StorageReadWrite => {
+                            wgpu::BufferBindingType::Storage { read_only: false }
+                        }
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("stp-kernel-bindings"),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("stp-kernel-layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("stp-kernel-pipeline"),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(&plan.entry_point),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = block_on(scope.pop()) {
+            return Err(ExecError::PipelineRejected {
+                message: error_text(&e),
+            });
+        }
+        Ok(CachedPipeline { pipeline, layout })
+    }
+
+    /// Runs one planned job and returns its output and the time the device spent on it
+    /// (buffer upload, dispatch and read-back; pipeline compilation excluded).
+    pub fn run(&mut self, plan: &DispatchPlan<'_>) -> Result<(Vec<u8>, Duration)> {
+        self.check_limits(plan)?;
+        let cached = self.pipeline(plan)?;
+        let started = Instant::now();
+        let device = &self.device;
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+
+        let mut buffers = Vec::with_capacity(plan.buffers.len());
+        for (i, (decl, init)) in plan.bindings.iter().zip(&plan.buffers).enumerate() {
+            let mut usage = match decl.kind {
+                BindingKind::Uniform => wgpu::BufferUsages::UNIFORM,
+                _ => wgpu::BufferUsages::STORAGE,
+            };
+            if i == plan.output_index {
+                usage |= wgpu::BufferUsages::COPY_SRC;
+            }
+            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("stp-kernel-buffer"),
+                size: init.size,
+                usage,
+                mapped_at_creation: !init.data.is_empty(),
+            });
+            if !init.data.is_empty() {
+                let mut view = buffer
+                    .get_mapped_range_mut(..)
+                    .map_err(|e| ExecError::Gpu {
+                        message: error_text(&e),
+                    })?;
+                view.slice(..init.data.len()).copy_from_slice(&init.data);
+                drop(view);
+                buffer.unmap();
+            }
+            buffers.push(buffer);
+        }
+        let read_len = plan.output_len.div_ceil(4).max(1) * 4;
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("stp-kernel-readback"),
+            size: read_len,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let entries: Vec<wgpu::BindGroupEntry> = plan
+            .bindings
+            .iter()
+            .zip(&buffers)
+            .map(|(decl, buffer)| wgpu::BindGroupEntry {
+                binding: decl.binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("stp-kernel-bind-group"),
+            layout: &cached.layout,
+            entries: &entries,
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&cached.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            let [x, y, z] = plan.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+        encoder.copy_buffer_to_buffer(&buffers[plan.output_index], 0, &readback, 0, read_len);
+        self.queue.submit([encoder.finish()]);
+
+        let (tx, rx) = mpsc::sync_channel(1);
+        readback.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        let polled = device.poll(wgpu::PollType::wait_indefinitely());
+        let validation = block_on(scope.pop());
+        let out_of_memory = block_on(oom.pop());
+        if let Some(e) = validation.or(out_of_memory) {
+            return Err(ExecError::Gpu {
+                message: error_text(&e),
+            });
+        }
+        polled.map_err(|e| ExecError::Gpu {
+            message: error_text(&e),
+        })?;
+        let mapped = rx.recv().map_err(|_| ExecError::Gpu {
+            message: "read-back mapping was never completed".to_owned(),
+        })?;
+        mapped.map_err(|e| ExecError::Gpu {
+            message: error_text(&e),
+        })?;
+        let output = {
+            let view = readback.get_mapped_range(..).map_err(|e| ExecError::Gpu {
+                message: error_text(&e),
+            })?;
+            view[..plan.output_len as usize].to_vec()
+        };
+        readback.unmap();
+        Ok((output, started.elapsed()))
+    }
+}

@@ -1,0 +1,203 @@
+//! A misbehaving raw libp2p peer: garbage requests, out-of-range requests and oversized
+//! response frames. The node answers with typed errors and penalties, never crashes, and
+//! keeps serving honest peers.
+
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, swarm::SwarmEvent, tcp, yamux};
+use stp_node::p2p::transfer::{PROTOCOL, REQUEST_LEN, Request, STATUS_BAD_REQUEST, STATUS_OK};
+use stp_node::p2p::{Offence, P2pError, P2pEvent, Role, TransferError};
+use stp_sdk::p2p::BlobManifest;
+
+use crate::common::{next_event, node, test_bytes};
+
+/// A bare swarm that speaks only raw streams, connected to `dial` if given; returns its
+/// control, peer id and address.
+async fn raw_peer(dial: Option<Multiaddr>) -> (libp2p_stream::Control, PeerId, Multiaddr) {
+    let mut swarm: Swarm<libp2p_stream::Behaviour> = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    let control = swarm.behaviour().new_control();
+    let peer = *swarm.local_peer_id();
+    if let Some(addr) = dial {
+        swarm.dial(addr).unwrap();
+        while !matches!(
+            swarm.select_next_some().await,
+            SwarmEvent::ConnectionEstablished { .. }
+        ) {}
+    }
+    tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    (
+        control,
+        peer,
+        addr.with(libp2p::multiaddr::Protocol::P2p(peer)),
+    )
+}
+
+/// Opens a transfer stream to `peer`, writes `bytes`, returns what the node answered.
+async fn send_raw(control: &mut libp2p_stream::Control, peer: PeerId, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = control
+        .open_stream(peer, PROTOCOL)
+        .await
+        .expect("stream opens");
+    let _ = stream.write_all(bytes).await;
+    let _ = stream.close().await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_requests_are_refused_penalised_and_the_node_keeps_serving() {
+    let mut victim = node(Role::Provider, vec![]).await;
+    let data = test_bytes(3 << 20, 5);
+    let hash = victim.client.add_blob(data.clone()).await.unwrap();
+    let (mut control, bad_peer, _) = raw_peer(Some(victim.addr.clone())).await;
+
+    // 1. Garbage, far longer than a request frame.
+    let answer = send_raw(&mut control, victim.client.peer_id(), &vec![0xAB; 8 << 20]).await;
+    assert_eq!(answer, vec![STATUS_BAD_REQUEST]);
+    // 2. A well-formed request for far more chunks than allowed.
+    let huge = Request::Chunks {
+        hash,
+        start: 0,
+        count: u32::MAX,
+    }
+    .encode();
+    let answer = send_raw(&mut control, victim.client.peer_id(), &huge).await;
+    assert_eq!(answer, vec![STATUS_BAD_REQUEST]);
+    // 3. A truncated frame, then the stream closes.
+    let _ = send_raw(
+        &mut control,
+        victim.client.peer_id(),
+        &huge[..REQUEST_LEN / 2],
+    )
+    .await;
+
+    let mut offences = Vec::new();
+    for _ in 0..2 {
+        offences.push(
+            next_event(&mut victim.events, 10, |e| match e {
+                P2pEvent::PeerPenalized { peer, offence } if peer == bad_peer => Some(offence),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert!(
+        offences.iter().all(|o| matches!(o, Offence::Malformed(_))),
+        "{offences:?}"
+    );
+
+    // The victim still serves honest peers.
+    let honest = node(Role::Consumer, vec![victim.addr.clone()]).await;
+    let report = honest
+        .client
+        .fetch_blob(hash, vec![victim.client.peer_id()])
+        .await
+        .expect("honest fetch");
+    assert_eq!(std::fs::read(report.path).unwrap(), data);
+
+    // After repeated offences the bad peer is blocked.
+    let _ = send_raw(&mut control, victim.client.peer_id(), &[0u8; REQUEST_LEN]).await;
+    next_event(&mut victim.events, 10, |e| {
+        matches!(e, P2pEvent::PeerBlocked(p) if p == bad_peer).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_response_frames_are_rejected_without_allocation_and_fetch_falls_back() {
+    let honest = node(Role::Provider, vec![]).await;
+    let data = test_bytes(4 << 20, 6);
+    let hash = honest.client.add_blob(data.clone()).await.unwrap();
+    let manifest = honest.client.blob_manifest(&hash).unwrap().unwrap();
+    let (mut control, liar, liar_addr) = raw_peer(None).await;
+    serve_oversized(&mut control, manifest);
+
+    let mut consumer = node(Role::Consumer, vec![honest.addr.clone()]).await;
+    consumer
+        .client
+        .dial(liar_addr)
+        .await
+        .expect("dial raw peer");
+    // The liar answers the manifest truthfully, then sends 4 GiB chunk frames.
+    let report = consumer
+        .client
+        .fetch_blob(hash, vec![liar, honest.client.peer_id()])
+        .await
+        .expect("fetch");
+    assert_eq!(std::fs::read(&report.path).unwrap(), data);
+    assert!(
+        report
+            .banned
+            .iter()
+            .any(|(p, o)| *p == liar && matches!(o, Offence::OversizedFrame { .. })),
+        "{:?}",
+        report.banned
+    );
+    // For any other blob it claims a 4 GiB manifest: refused, typed error, no crash.
+    let other = consumer.client.fetch_blob([7; 32], vec![liar]).await;
+    assert!(
+        matches!(other, Err(P2pError::Transfer(TransferError::NotFound(_)))),
+        "{other:?}"
+    );
+    next_event(&mut consumer.events, 10, |e| match e {
+        P2pEvent::PeerPenalized {
+            peer,
+            offence: Offence::OversizedFrame { .. },
+        } if peer == liar => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+/// Serves the real manifest for its blob, oversized frames for everything else.
+fn serve_oversized(control: &mut libp2p_stream::Control, manifest: BlobManifest) {
+    let mut incoming = control.accept(PROTOCOL).unwrap();
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            let manifest = manifest.clone();
+            tokio::spawn(async move {
+                let mut frame = [0u8; REQUEST_LEN];
+                if stream.read_exact(&mut frame).await.is_err() {
+                    return;
+                }
+                let mut out = vec![STATUS_OK];
+                match Request::decode(&frame) {
+                    Ok(Request::Manifest(h)) if h == manifest.content_hash => {
+                        let bytes = manifest.encode();
+                        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                        out.extend_from_slice(&bytes);
+                    }
+                    _ => out.extend_from_slice(&u32::MAX.to_be_bytes()),
+                }
+                out.extend_from_slice(&[0x55; 4096]);
+                let _ = stream.write_all(&out).await;
+                let _ = stream.close().await;
+            });
+        }
+    });
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the p2p layer: real libp2p swarms on 127.0.0.1, in-process.
+
+mod common;
+mod garbage;
+mod network;
+mod transfer;
