@@ -162,14 +162,19 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         delete _jobs[jobId];
         uint256[] memory states = _takeReplicas(jobId, providers);
         IStakeManager.Outcome[] memory outcomes = new IStakeManager.Outcome[](states.length);
+        uint256 slashed = 0;
         if (filled) {
-            _settleFilled(jobId, spec, providers, resultHash, states, outcomes);
+            slashed = _settleFilled(jobId, spec, providers, resultHash, states, outcomes);
         } else {
             // Unfilled: everyone released (outcomes default to Released), bounty refunded.
             _credit(spec.consumer, jobId, spec.bounty);
             emit JobFinalized(jobId, Outcome.Unfilled, bytes32(0), 0, 0);
         }
-        if (providers.length > 0) _stakeManager.settle(providers, outcomes, spec.collateral);
+        if (providers.length > 0) {
+            // The stake manager applies the same per-replica rounding: both totals agree.
+            uint256 received = _stakeManager.settle(providers, outcomes, spec.collateral);
+            assert(received == slashed);
+        }
     }
 
     /// @inheritdoc IJobEscrow
@@ -284,7 +289,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         bytes32 resultHash,
         uint256[] memory states,
         IStakeManager.Outcome[] memory outcomes
-    ) private {
+    ) private returns (uint256 slashed) {
         uint256 digest = _resultDigest(resultHash);
         uint256 winners = _count(states, digest);
         bool quorum = winners >= spec.quorum;
@@ -292,7 +297,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
             if (_hasQuorum(states, spec.quorum)) revert EscrowNotQuorumResult(jobId, resultHash);
             (digest, winners, resultHash) = (0, 0, bytes32(0));
         }
-        uint256 penalties;
+        uint256 penalties = 0;
         for (uint256 i = 0; i < states.length; ++i) {
             uint256 state = states[i];
             if (quorum && state == digest) {
@@ -305,7 +310,10 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
             }
             if (uint8(outcomes[i]) >= uint8(IStakeManager.Outcome.Slashed)) ++penalties;
         }
-        uint256 slashed = penalties * (uint256(spec.collateral) * _slashBps / BPS);
+        // Each failing replica loses its collateral * slashBps / BPS rounded down, exactly as
+        // the stake manager computes it, so the count multiplies the rounded penalty.
+        // slither-disable-next-line divide-before-multiply
+        slashed = penalties * (uint256(spec.collateral) * _slashBps / BPS);
         uint256 toConsumer = slashed;
         if (quorum) {
             _payWinners(jobId, spec.bounty, providers, outcomes, winners);
@@ -328,7 +336,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint256 winners
     ) private {
         uint256 share = bounty / winners;
-        uint256 remainder = bounty - share * winners;
+        uint256 remainder = bounty % winners;
         for (uint256 i = 0; i < providers.length; ++i) {
             if (outcomes[i] != IStakeManager.Outcome.Completed) continue;
             _credit(providers[i], jobId, share + remainder);

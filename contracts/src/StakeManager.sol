@@ -111,7 +111,12 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         }
         delete _unbonding[msg.sender];
         emit StakeWithdrawn(msg.sender, unbonding.amount);
-        _send(msg.sender, unbonding.amount);
+        if (_asset == address(0)) {
+            (bool ok,) = msg.sender.call{value: unbonding.amount}("");
+            if (!ok) revert StakeEtherTransferFailed(msg.sender, unbonding.amount);
+        } else {
+            IERC20(_asset).safeTransfer(msg.sender, unbonding.amount);
+        }
     }
 
     /// @inheritdoc IStakeManager
@@ -141,7 +146,7 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         for (uint256 i = 0; i < providers.length; ++i) {
             slashedTotal += _settleOne(providers[i], outcomes[i], collateral, penalty);
         }
-        if (slashedTotal > 0) _send(_escrow, slashedTotal);
+        if (slashedTotal > 0) _sendToEscrow(slashedTotal);
     }
 
     function _settleOne(address provider, Outcome outcome, uint256 collateral, uint256 penalty)
@@ -223,12 +228,13 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         return value == type(uint16).max ? value : value + 1;
     }
 
-    function _send(address to, uint256 amount) private {
+    /// @dev Slashed collateral goes to the escrow, which credits it to the consumer.
+    function _sendToEscrow(uint256 amount) private {
         if (_asset == address(0)) {
-            (bool ok,) = to.call{value: amount}("");
-            if (!ok) revert StakeEtherTransferFailed(to, amount);
+            (bool ok,) = _escrow.call{value: amount}("");
+            if (!ok) revert StakeEtherTransferFailed(_escrow, amount);
         } else {
-            IERC20(_asset).safeTransfer(to, amount);
+            IERC20(_asset).safeTransfer(_escrow, amount);
         }
     }
 }
