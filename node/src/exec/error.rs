@@ -41,6 +41,14 @@ pub enum ExecError {
         /// The configured limit.
         limit: u64,
     },
+    /// The job's buffers would take more device memory than the limits allow.
+    #[error("the job needs {size} bytes of device buffers, more than the limit of {limit}")]
+    DeviceMemoryTooLarge {
+        /// Bytes of all buffers together.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
     /// The dispatch is larger than the limits allow.
     #[error("dispatch of {workgroups:?} workgroups exceeds the limit ({limit}); shrink the job")]
     DispatchTooLarge {

@@ -182,6 +182,13 @@ impl Executor {
                 limit,
             });
         }
+        if plan.device_bytes() > limits.max_device_bytes {
+            let limit = limits.max_device_bytes;
+            return Err(ExecError::DeviceMemoryTooLarge {
+                size: plan.device_bytes(),
+                limit,
+            });
+        }
         let workgroups = plan.workgroups;
         if workgroups
             .iter()

@@ -45,6 +45,8 @@ pub struct ExecLimits {
     pub max_workgroups_per_dim: u32,
     /// Most workgroups in a dispatch (x·y·z).
     pub max_workgroups_total: u64,
+    /// Most device memory a job's buffers may take together (read-back included).
+    pub max_device_bytes: u64,
 }
 
 impl Default for ExecLimits {
@@ -54,6 +56,7 @@ impl Default for ExecLimits {
             max_output_bytes: 256 << 20,
             max_workgroups_per_dim: 65_535,
             max_workgroups_total: 1 << 22,
+            max_device_bytes: 1 << 30,
         }
     }
 }

@@ -208,6 +208,14 @@ async fn truncated_and_oversized_inputs_are_typed_errors() {
         matches!(err, ExecError::Kernel(KernelError::UnknownKernel { .. })),
         "{err:?}"
     );
+    // A custom buffer of 2 GiB declared with no data is refused before any allocation.
+    let mut huge = doubling_job(DOUBLING);
+    huge.buffers[0].size = 2 << 30;
+    let err = run_custom(&exec, &huge, OK_DEADLINE).await.unwrap_err();
+    assert!(
+        matches!(err, ExecError::DeviceMemoryTooLarge { .. }),
+        "{err:?}"
+    );
     assert_healthy(&exec).await;
 }
 

@@ -4,6 +4,7 @@
 //!
 //! Without an adapter these tests fail when `CI=true` and skip with a message otherwise.
 
+mod cli;
 mod executor;
 mod kernels;
 mod support;

@@ -125,10 +125,8 @@ impl Tile {
 
     /// The point sampled by pixel (`px`, `py`), in Q5.27.
     pub fn point(&self, px: u32, py: u32) -> (i32, i32) {
-        (
-            self.x_min + px as i32 * self.step,
-            self.y_min + py as i32 * self.step,
-        )
+        let at = |min: i32, p: u32| min.wrapping_add((p as i32).wrapping_mul(self.step));
+        (at(self.x_min, px), at(self.y_min, py))
     }
 }
 
