@@ -67,12 +67,29 @@ fn gossipsub(key: &Keypair, config: &P2pConfig) -> Result<gossipsub::Behaviour, 
     .map_err(|e| err(&e))?;
     let topic = gossipsub::IdentTopic::new(config.jobs_topic.clone());
     let mut params = gossipsub::PeerScoreParams::default();
-    params
-        .topics
-        .insert(topic.hash(), gossipsub::TopicScoreParams::default());
+    params.topics.insert(topic.hash(), job_topic_score());
     behaviour
         .with_peer_score(params, gossipsub::PeerScoreThresholds::default())
         .map_err(|e| err(&e))?;
     behaviour.subscribe(&topic).map_err(|e| err(&e))?;
     Ok(behaviour)
+}
+
+/// Scoring for the job topic: low traffic, so mesh-delivery quotas (P3) are off; time in
+/// mesh and first deliveries earn a little, and each invalid announcement costs far more
+/// than any peer can earn, so a peer that publishes garbage ends up with a negative score.
+fn job_topic_score() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.1,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 10.0,
+        first_message_deliveries_weight: 0.5,
+        first_message_deliveries_cap: 10.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    }
 }

@@ -177,6 +177,7 @@ impl P2pClient {
     ) -> Result<FetchReport> {
         let fetcher = Fetcher {
             control: self.control.clone(),
+            commands: self.commands.clone(),
             store: self.store.clone(),
             limits: self.limits.clone(),
             penalties: self.penalties.clone(),

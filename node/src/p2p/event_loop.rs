@@ -9,7 +9,8 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
 use stp_sdk::p2p::JobAnnouncement;
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +26,7 @@ type Reply<T> = oneshot::Sender<Result<T, P2pError>>;
 pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, Reply<()>),
+    Connect(PeerId, Reply<()>),
     AddAddrs(PeerId, Vec<Multiaddr>),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
     Publish(Vec<u8>, Reply<()>),
@@ -157,6 +159,7 @@ impl EventLoop {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
             Command::Dial(addr, reply) => self.dial(addr, reply),
+            Command::Connect(peer, reply) => self.connect(peer, reply),
             Command::AddAddrs(peer, addrs) => {
                 for a in addrs {
                     self.swarm.add_peer_address(peer, a);
@@ -224,6 +227,28 @@ impl EventLoop {
             Err(e) => {
                 let _ = reply.send(Err(P2pError::Dial {
                     addr: addr.to_string(),
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+
+    /// Replies once connected to `peer` (dialing its known addresses if needed).
+    fn connect(&mut self, peer: PeerId, reply: Reply<()>) {
+        if self.swarm.is_connected(&peer) {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        match self.swarm.dial(opts) {
+            Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => {
+                self.dials.entry(peer).or_default().push(reply)
+            }
+            Err(e) => {
+                let _ = reply.send(Err(P2pError::Dial {
+                    addr: peer.to_string(),
                     reason: e.to_string(),
                 }));
             }

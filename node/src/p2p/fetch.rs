@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,11 +19,12 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::PeerId;
 use sha2::{Digest, Sha256};
 use stp_sdk::p2p::{BlobManifest, ContentHash};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::blobstore::{BlobStore, read_full};
 use super::config::Limits;
 use super::error::{Offence, StoreError, TransferError};
+use super::event_loop::Command;
 use super::transfer::{self, PROTOCOL, Request, STATUS_NOT_FOUND, STATUS_OK, read_u32, timed};
 
 /// Optional knobs of a fetch.
@@ -54,6 +55,7 @@ pub struct FetchReport {
 
 pub(crate) struct Fetcher {
     pub control: libp2p_stream::Control,
+    pub commands: mpsc::Sender<Command>,
     pub store: Arc<BlobStore>,
     pub limits: Limits,
     pub penalties: mpsc::Sender<(PeerId, Offence)>,
@@ -223,9 +225,20 @@ impl Fetcher {
             .map_err(|e| PeerFailure::Offence(Offence::BadManifest(e.to_string())))
     }
 
+    /// Opens a transfer stream, connecting first through the event loop: libp2p-stream's
+    /// own dial-on-demand can miss a connection that is being established concurrently.
     async fn open(&self, peer: PeerId) -> Result<libp2p::Stream, PeerFailure> {
         let mut control = self.control.clone();
         timed(self.limits.io_timeout, async {
+            let (tx, rx) = oneshot::channel();
+            let stopped = || std::io::Error::other("p2p event loop stopped");
+            self.commands
+                .send(Command::Connect(peer, tx))
+                .await
+                .map_err(|_| stopped())?;
+            rx.await.map_err(|_| stopped())?.map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::NotConnected, e.to_string())
+            })?;
             control
                 .open_stream(peer, PROTOCOL)
                 .await
@@ -275,11 +288,11 @@ impl Fetcher {
     async fn run_workers(&self, shared: &Arc<Shared>, sources: &[PeerId]) {
         let mut set = tokio::task::JoinSet::new();
         for &peer in sources {
-            let banned = Arc::new(AtomicBool::new(false));
+            let state = Arc::new(PeerState::default());
             for _ in 0..self.limits.streams_per_source.max(1) {
                 let worker = Worker {
                     peer,
-                    banned: banned.clone(),
+                    state: state.clone(),
                     shared: shared.clone(),
                     fetcher: self.clone_handles(),
                 };
@@ -292,6 +305,7 @@ impl Fetcher {
     fn clone_handles(&self) -> Fetcher {
         Fetcher {
             control: self.control.clone(),
+            commands: self.commands.clone(),
             store: self.store.clone(),
             limits: self.limits.clone(),
             penalties: self.penalties.clone(),
@@ -354,9 +368,20 @@ impl Shared {
     }
 }
 
+/// Transient I/O failures tolerated per source before it is dropped from a fetch.
+const MAX_IO_FAILURES: u32 = 3;
+
+/// Shared by all workers of one source.
+#[derive(Default)]
+struct PeerState {
+    /// Set when the source misbehaved or failed too often; its workers stop.
+    banned: AtomicBool,
+    io_failures: AtomicU32,
+}
+
 struct Worker {
     peer: PeerId,
-    banned: Arc<AtomicBool>,
+    state: Arc<PeerState>,
     shared: Arc<Shared>,
     fetcher: Fetcher,
 }
@@ -365,42 +390,65 @@ impl Worker {
     async fn run(self) {
         let mut buf = vec![0u8; self.shared.manifest.chunk_size as usize];
         loop {
-            if self.banned.load(Ordering::Relaxed) {
+            if self.state.banned.load(Ordering::Relaxed) {
                 return;
             }
             let Some((start, count)) = self.take().await else {
                 return;
             };
             let result = self.fetch_range(start, count, &mut buf).await;
-            let mut s = self.shared.lock();
-            s.in_flight -= 1;
-            let Err((next, failure)) = result else {
-                continue;
-            };
-            if next < start + count {
-                s.queue.push_front((next, start + count - next));
+            let retry_after = self.settle(start, count, result);
+            match retry_after {
+                None => continue,
+                Some(Some(delay)) => tokio::time::sleep(delay).await,
+                Some(None) => return,
             }
-            self.shared.notify.notify_waiters();
-            let already = self.banned.swap(true, Ordering::Relaxed);
-            match failure {
-                PeerFailure::Offence(o) => {
-                    tracing::warn!(peer = %self.peer, offence = %o, "source banned for this fetch");
-                    s.last_error = format!("{}: {o}", self.peer);
-                    if !already {
-                        s.banned.push((self.peer, o.clone()));
-                        transfer::report(&self.fetcher.penalties, self.peer, o);
-                    }
-                }
-                PeerFailure::Io(e) => {
-                    tracing::debug!(peer = %self.peer, error = %e, "source failed");
-                    s.last_error = format!("{}: {e}", self.peer);
-                }
-                PeerFailure::NotFound => {
-                    s.last_error = format!("{}: does not have the blob", self.peer)
-                }
-            }
-            return;
         }
+    }
+
+    /// Books the outcome of one range. `None`: carry on; `Some(Some(d))`: transient failure,
+    /// retry after `d`; `Some(None)`: this source is done (banned or failed too often).
+    fn settle(
+        &self,
+        start: u32,
+        count: u32,
+        result: Result<(), (u32, PeerFailure)>,
+    ) -> Option<Option<Duration>> {
+        let mut s = self.shared.lock();
+        s.in_flight -= 1;
+        let Err((next, failure)) = result else {
+            return None;
+        };
+        if next < start + count {
+            s.queue.push_front((next, start + count - next));
+        }
+        self.shared.notify.notify_waiters();
+        if let PeerFailure::Io(e) = &failure {
+            let n = self.state.io_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            s.last_error = format!("{}: {e}", self.peer);
+            if n < MAX_IO_FAILURES {
+                tracing::debug!(peer = %self.peer, error = %e, "transient source failure; retrying");
+                return Some(Some(Duration::from_millis(100 * u64::from(n))));
+            }
+        }
+        let already = self.state.banned.swap(true, Ordering::Relaxed);
+        match failure {
+            PeerFailure::Offence(o) => {
+                tracing::warn!(peer = %self.peer, offence = %o, "source banned for this fetch");
+                s.last_error = format!("{}: {o}", self.peer);
+                if !already {
+                    s.banned.push((self.peer, o.clone()));
+                    transfer::report(&self.fetcher.penalties, self.peer, o);
+                }
+            }
+            PeerFailure::Io(e) => {
+                tracing::debug!(peer = %self.peer, error = %e, "source dropped from fetch")
+            }
+            PeerFailure::NotFound => {
+                s.last_error = format!("{}: does not have the blob", self.peer)
+            }
+        }
+        Some(None)
     }
 
     /// Takes the next range, waiting while others may still hand work back.
@@ -412,7 +460,7 @@ impl Worker {
                     s.in_flight += 1;
                     return Some(r);
                 }
-                if s.in_flight == 0 || self.banned.load(Ordering::Relaxed) {
+                if s.in_flight == 0 || self.state.banned.load(Ordering::Relaxed) {
                     return None;
                 }
             }

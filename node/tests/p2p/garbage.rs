@@ -143,21 +143,34 @@ async fn oversized_response_frames_are_rejected_without_allocation_and_fetch_fal
         .dial(liar_addr)
         .await
         .expect("dial raw peer");
-    // The liar answers the manifest truthfully, then sends 4 GiB chunk frames.
+    // The liar answers the manifest truthfully, then sends 4 GiB chunk frames: refused
+    // before any allocation, the liar is banned from the fetch and penalised.
+    let alone = consumer.client.fetch_blob(hash, vec![liar]).await;
+    assert!(
+        matches!(
+            alone,
+            Err(P2pError::Transfer(TransferError::AllSourcesFailed {
+                missing: 4,
+                ..
+            }))
+        ),
+        "{alone:?}"
+    );
+    next_event(&mut consumer.events, 10, |e| match e {
+        P2pEvent::PeerPenalized {
+            peer,
+            offence: Offence::OversizedFrame { .. },
+        } if peer == liar => Some(()),
+        _ => None,
+    })
+    .await;
+    // With an honest source as well, the fetch completes.
     let report = consumer
         .client
         .fetch_blob(hash, vec![liar, honest.client.peer_id()])
         .await
         .expect("fetch");
     assert_eq!(std::fs::read(&report.path).unwrap(), data);
-    assert!(
-        report
-            .banned
-            .iter()
-            .any(|(p, o)| *p == liar && matches!(o, Offence::OversizedFrame { .. })),
-        "{:?}",
-        report.banned
-    );
     // For any other blob it claims a 4 GiB manifest: refused, typed error, no crash.
     let other = consumer.client.fetch_blob([7; 32], vec![liar]).await;
     assert!(
