@@ -7,6 +7,8 @@ pub mod bench_p2p;
 pub mod common;
 pub mod devnet;
 pub mod exec_worker;
+pub mod job;
+pub mod job_post;
 pub mod kernel;
 pub mod payout;
 pub mod provider;
@@ -42,6 +44,8 @@ pub enum Command {
     Devnet(devnet::DevnetArgs),
     /// Run a provider node, stake, and show a provider's standing.
     Provider(provider::ProviderArgs),
+    /// Post jobs, follow them and fetch their verified outputs.
+    Job(job::JobArgs),
     /// Show and withdraw credited earnings and refunds.
     Payout(payout::PayoutArgs),
     /// Inspect and run compute kernels.
@@ -59,6 +63,7 @@ impl Cli {
         match self.command {
             Command::Devnet(a) => a.run(),
             Command::Provider(a) => a.run(),
+            Command::Job(a) => a.run(),
             Command::Payout(a) => a.run(),
             // The worker is plain blocking I/O on stdin/stdout: no async runtime.
             Command::ExecWorker(args) => args.run(),

@@ -419,7 +419,8 @@ pub struct JobHistory {
 }
 
 impl JobHistory {
-    fn from_events(job_id: u64, events: Vec<MarketEvent>) -> Self {
+    /// Folds `events` (oldest first) that concern `job_id` into its history.
+    pub fn from_events(job_id: u64, events: Vec<MarketEvent>) -> Self {
         let mut h = Self {
             job_id,
             ..Self::default()

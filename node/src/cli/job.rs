@@ -1,0 +1,540 @@
+//! `stp job post | status | list | cancel | result`: the consumer's side of the market.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use clap::{Args, Subcommand};
+use eyre::{WrapErr, bail, eyre};
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
+use stp_sdk::kernels::{KernelId, kernel_name};
+use stp_sdk::market::{JobHistory, JobSpecExt, Market, Outcome};
+use tokio::sync::mpsc;
+
+use super::common::{ChainArgs, block_on, format_amount, out, out_json, ser_wei, unit};
+use super::job_post::PostArgs;
+use crate::p2p::{self, P2pClient, P2pConfig, Role, load_or_create_keypair, with_peer_id};
+
+/// Post jobs and follow them.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    #[command(subcommand)]
+    pub command: JobCommand,
+}
+
+/// Job subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Post a job: escrow the bounty, serve the input to providers, optionally wait for the
+    /// verified output.
+    ///
+    /// Examples:
+    ///   stp job post --kernel matmul-u32 --input a.bin --bounty 0.01
+    ///   stp job post --kernel sha256-batch --input msgs.bin --replicas 3 --bounty 0.03 \
+    ///       --collateral 0.01 --wait --output digests.bin
+    Post(Box<PostArgs>),
+    /// Show one job: spec, claims, commits, reveals and outcome.
+    ///
+    /// Example: stp job status 3 --json
+    Status(StatusArgs),
+    /// List the market's jobs with their phase or outcome.
+    ///
+    /// Example: stp job list --json
+    List(ListArgs),
+    /// Cancel an unclaimed job of yours; the bounty is credited back (`stp payout claim`).
+    ///
+    /// Example: stp job cancel 3
+    Cancel(CancelArgs),
+    /// Fetch a completed job's output from a winning provider and verify its hash.
+    ///
+    /// Example: stp job result 3 --output out.bin --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo...
+    Result(ResultArgs),
+}
+
+/// Options of `stp job status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The job id.
+    pub id: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// Options of `stp job list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// Options of `stp job cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The job id.
+    pub id: u64,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// Options of `stp job result`.
+#[derive(Debug, Args)]
+pub struct ResultArgs {
+    /// The job id.
+    pub id: u64,
+    /// Where to write the verified output.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub p2p: P2pArgs,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// The consumer's p2p node.
+#[derive(Debug, Clone, Args)]
+pub struct P2pArgs {
+    /// libp2p listen address of the consumer node (providers fetch the input from it).
+    #[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
+    pub listen: Vec<Multiaddr>,
+    /// libp2p peer to connect to at start, with `/p2p/<peer id>` (repeatable), e.g. a
+    /// provider node; needed to find providers for `--output`.
+    #[arg(long)]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Directory for the consumer's libp2p identity and blob store.
+    #[arg(long, env = "STP_CONSUMER_DIR", default_value = ".stp/consumer")]
+    pub data_dir: PathBuf,
+}
+
+impl P2pArgs {
+    /// Starts the consumer node; its event stream is drained in the background.
+    pub async fn spawn(&self) -> eyre::Result<P2pClient> {
+        let keypair = load_or_create_keypair(&self.data_dir.join("node.key"))?;
+        let mut config = P2pConfig::new(keypair, self.data_dir.join("blobs"), Role::Consumer);
+        config.listen_addrs = self.listen.clone();
+        config.bootstrap = self.bootstrap.clone();
+        let (client, events, _handle) = p2p::spawn(config)
+            .await
+            .wrap_err("starting the consumer's p2p node")?;
+        drain(events);
+        Ok(client)
+    }
+}
+
+fn drain(mut events: mpsc::Receiver<p2p::P2pEvent>) {
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            tracing::debug!(?e, "p2p event");
+        }
+    });
+}
+
+impl JobArgs {
+    /// Runs the subcommand.
+    pub fn run(self) -> eyre::Result<()> {
+        match self.command {
+            JobCommand::Post(a) => block_on(a.run()),
+            JobCommand::Status(a) => block_on(a.run()),
+            JobCommand::List(a) => block_on(a.run()),
+            JobCommand::Cancel(a) => block_on(a.run()),
+            JobCommand::Result(a) => block_on(a.run()),
+        }
+    }
+}
+
+/// A job's phase, derived from its history and the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Open for claims.
+    Claiming,
+    /// All slots claimed; replicas commit.
+    Committing,
+    /// Replicas reveal.
+    Revealing,
+    /// A deadline passed or everyone revealed: anyone may finalize.
+    Finalizable,
+    /// Settled or cancelled (see the outcome).
+    Done,
+}
+
+/// The phase of `h` at time `now`.
+pub fn phase(h: &JobHistory, now: u64) -> Phase {
+    let Some(spec) = &h.spec else {
+        return Phase::Done;
+    };
+    if h.outcome.is_some() {
+        return Phase::Done;
+    }
+    let k = usize::from(spec.replicas);
+    if h.claimers.len() < k {
+        return if now > spec.claim_deadline() {
+            Phase::Finalizable
+        } else {
+            Phase::Claiming
+        };
+    }
+    if h.reveals.len() >= k || now > spec.reveal_deadline() {
+        return Phase::Finalizable;
+    }
+    if h.committed.len() >= k || now > spec.commit_deadline() {
+        return Phase::Revealing;
+    }
+    Phase::Committing
+}
+
+/// One reveal in a job view.
+#[derive(Debug, Serialize)]
+pub struct RevealView {
+    /// The revealer.
+    pub provider: Address,
+    /// The revealed sha256 of its output.
+    pub result_hash: B256,
+}
+
+/// What `stp job status --json` prints (and `job list --json`, per job).
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    /// The job id.
+    pub job_id: u64,
+    /// Built-in kernel name or `custom`.
+    pub kernel: String,
+    /// The kernel id.
+    pub kernel_id: B256,
+    /// The consumer.
+    pub consumer: Address,
+    /// Total bounty (wei).
+    #[serde(serialize_with = "ser_wei")]
+    pub bounty: U256,
+    /// Collateral per replica (wei).
+    #[serde(serialize_with = "ser_wei")]
+    pub collateral: U256,
+    /// Replicas k.
+    pub replicas: u8,
+    /// Quorum q.
+    pub quorum: u8,
+    /// Minimum reputation score.
+    pub min_reputation: u32,
+    /// sha256 of the input.
+    pub input_hash: B256,
+    /// Input size (bytes).
+    pub input_size: u64,
+    /// Output size bound (bytes).
+    pub max_output_size: u64,
+    /// Deadlines (unix seconds).
+    pub claim_deadline: u64,
+    /// Last second to commit.
+    pub commit_deadline: u64,
+    /// Last second to reveal.
+    pub reveal_deadline: u64,
+    /// Current phase.
+    pub phase: Phase,
+    /// Claimers in order.
+    pub claimers: Vec<Address>,
+    /// Committers.
+    pub committed: Vec<Address>,
+    /// Reveals.
+    pub reveals: Vec<RevealView>,
+    /// How it ended, if it did.
+    pub outcome: Option<Outcome>,
+    /// The winning result hash, if completed.
+    pub result_hash: Option<B256>,
+}
+
+impl JobView {
+    /// Builds the view; `None` if the job was never posted.
+    pub fn new(h: &JobHistory, now: u64) -> Option<Self> {
+        let spec = h.spec.as_ref()?;
+        Some(Self {
+            job_id: h.job_id,
+            kernel: kernel_name(&KernelId(spec.kernelId.0)).into_owned(),
+            kernel_id: spec.kernelId,
+            consumer: spec.consumer,
+            bounty: spec.bounty_amount(),
+            collateral: spec.collateral_amount(),
+            replicas: spec.replicas,
+            quorum: spec.quorum,
+            min_reputation: spec.minReputation,
+            input_hash: spec.inputHash,
+            input_size: spec.inputSize,
+            max_output_size: spec.maxOutputSize,
+            claim_deadline: spec.claim_deadline(),
+            commit_deadline: spec.commit_deadline(),
+            reveal_deadline: spec.reveal_deadline(),
+            phase: phase(h, now),
+            claimers: h.claimers.clone(),
+            committed: h.committed.clone(),
+            reveals: h
+                .reveals
+                .iter()
+                .map(|(provider, result_hash)| RevealView {
+                    provider: *provider,
+                    result_hash: *result_hash,
+                })
+                .collect(),
+            outcome: h.outcome.map(|(o, _)| o),
+            result_hash: h
+                .outcome
+                .filter(|(o, _)| *o == Outcome::Completed)
+                .map(|(_, hash)| hash),
+        })
+    }
+
+    /// The phase or outcome as a short word.
+    pub fn state(&self) -> String {
+        match self.outcome {
+            Some(o) => format!("{o:?}").to_lowercase(),
+            None => format!("{:?}", self.phase).to_lowercase(),
+        }
+    }
+}
+
+/// "Now" for deadline decisions: the later of the chain's last block and the wall clock (a
+/// devnet that mines on demand keeps an old timestamp until the next transaction).
+pub async fn now(m: &Market) -> eyre::Result<u64> {
+    let chain = m.chain_time().await?;
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(chain.max(wall))
+}
+
+/// Loads a job's history, failing clearly if it was never posted.
+pub async fn history(m: &Market, id: u64) -> eyre::Result<JobHistory> {
+    let h = m.job_history(id).await?;
+    if h.spec.is_none() {
+        bail!(
+            "job {id} was never posted on this market ({}); see `stp job list`",
+            m.deployment().job_escrow
+        );
+    }
+    Ok(h)
+}
+
+impl StatusArgs {
+    async fn run(self) -> eyre::Result<()> {
+        let m = self.chain.market_read_only().await?;
+        let h = history(&m, self.id).await?;
+        let view = JobView::new(&h, now(&m).await?).ok_or_else(|| eyre!("job vanished"))?;
+        if self.json {
+            return out_json(&view);
+        }
+        print_view(&view, unit(m.deployment()));
+        Ok(())
+    }
+}
+
+fn print_view(v: &JobView, unit: &str) {
+    out(format!("job             {}", v.job_id));
+    out(format!("state           {}", v.state()));
+    out(format!("kernel          {} ({})", v.kernel, v.kernel_id));
+    out(format!("consumer        {}", v.consumer));
+    out(format!(
+        "bounty          {} {unit}, collateral {} per replica",
+        format_amount(v.bounty),
+        format_amount(v.collateral)
+    ));
+    out(format!(
+        "replicas        {} (quorum {}, min reputation {})",
+        v.replicas, v.quorum, v.min_reputation
+    ));
+    out(format!(
+        "input           {} ({} bytes; output at most {} bytes)",
+        v.input_hash, v.input_size, v.max_output_size
+    ));
+    out(format!(
+        "deadlines       claim {}, commit {}, reveal {} (unix s)",
+        v.claim_deadline, v.commit_deadline, v.reveal_deadline
+    ));
+    out(format!(
+        "claims          {}/{}",
+        v.claimers.len(),
+        v.replicas
+    ));
+    for c in &v.claimers {
+        let committed = if v.committed.contains(c) {
+            "committed"
+        } else {
+            "not committed"
+        };
+        let revealed = v.reveals.iter().find(|r| r.provider == *c).map_or_else(
+            || "not revealed".to_string(),
+            |r| format!("revealed {}", r.result_hash),
+        );
+        out(format!("  {c}  {committed}, {revealed}"));
+    }
+    if let Some(hash) = v.result_hash {
+        out(format!("result hash     {hash}"));
+    }
+}
+
+impl ListArgs {
+    async fn run(self) -> eyre::Result<()> {
+        let m = self.chain.market_read_only().await?;
+        let to = m.block_number().await?;
+        let events = m.events(m.deployment().deploy_block, to).await?;
+        let mut by_job: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+        for e in events {
+            if let Some(id) = e.kind.job_id() {
+                by_job.entry(id).or_default().push(e);
+            }
+        }
+        let now = now(&m).await?;
+        let views: Vec<JobView> = by_job
+            .into_iter()
+            .filter_map(|(id, events)| JobView::new(&JobHistory::from_events(id, events), now))
+            .collect();
+        if self.json {
+            return out_json(&views);
+        }
+        if views.is_empty() {
+            out("no jobs posted yet (post one with `stp job post`)");
+            return Ok(());
+        }
+        let unit = unit(m.deployment());
+        out(format!(
+            "{:>6}  {:<16}  {:>14}  {:>5}  {:<12}",
+            "ID",
+            "KERNEL",
+            format!("BOUNTY ({unit})"),
+            "K/Q",
+            "STATE"
+        ));
+        for v in &views {
+            out(format!(
+                "{:>6}  {:<16}  {:>14}  {:>5}  {:<12}",
+                v.job_id,
+                v.kernel,
+                format_amount(v.bounty),
+                format!("{}/{}", v.replicas, v.quorum),
+                v.state()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CancelArgs {
+    async fn run(self) -> eyre::Result<()> {
+        let m = self.chain.market().await?;
+        let h = history(&m, self.id).await?;
+        let spec = h.spec.as_ref().ok_or_else(|| eyre!("job vanished"))?;
+        if spec.consumer != m.account() {
+            bail!(
+                "job {} belongs to {}, not to this wallet ({}); only its consumer can cancel it",
+                self.id,
+                spec.consumer,
+                m.account()
+            );
+        }
+        let tx = m.cancel(self.id, spec).await?;
+        out(format!(
+            "cancelled job {}; {} {} credited back (tx {tx}); withdraw with `stp payout claim`",
+            self.id,
+            format_amount(spec.bounty_amount()),
+            unit(m.deployment())
+        ));
+        Ok(())
+    }
+}
+
+impl ResultArgs {
+    async fn run(self) -> eyre::Result<()> {
+        let m = self.chain.market_read_only().await?;
+        let h = history(&m, self.id).await?;
+        let p2p = self.p2p.spawn().await?;
+        let hash = fetch_output(&p2p, &h, &self.output).await;
+        p2p.shutdown().await;
+        let hash = hash?;
+        out(format!(
+            "wrote {} (sha256 {hash}, verified against the on-chain result)",
+            self.output.display()
+        ));
+        Ok(())
+    }
+}
+
+/// How long fetching an output may take in all.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Fetches a completed job's output from its winning providers (found through their DHT
+/// records, else any connected peer), checks `sha256(output)` against the winning hash and
+/// writes it to `path`. Returns the hash.
+pub async fn fetch_output(p2p: &P2pClient, h: &JobHistory, path: &Path) -> eyre::Result<B256> {
+    let id = h.job_id;
+    let hash = match h.outcome {
+        Some((Outcome::Completed, hash)) => hash,
+        Some((other, _)) => {
+            bail!("job {id} ended {other:?}: there is no agreed output (the bounty was refunded)")
+        }
+        None => bail!("job {id} is not finalized yet; see `stp job status {id}`"),
+    };
+    let winners: Vec<Address> = h
+        .reveals
+        .iter()
+        .filter(|(_, r)| *r == hash)
+        .map(|(a, _)| *a)
+        .collect();
+    let peers = winning_peers(p2p, &winners).await?;
+    if peers.is_empty() {
+        bail!(
+            "no winning provider of job {id} is reachable: pass --bootstrap <multiaddr/p2p/peer id> of a provider node"
+        );
+    }
+    let report = tokio::time::timeout(FETCH_TIMEOUT, p2p.fetch_blob(hash.0, peers))
+        .await
+        .map_err(|_| eyre!("fetching the output of job {id} timed out"))?
+        .wrap_err_with(|| format!("fetching the output of job {id}"))?;
+    let bytes = tokio::fs::read(&report.path).await?;
+    let actual = B256::from(stp_sdk::p2p::sha256(&bytes));
+    if actual != hash {
+        bail!("output of job {id} hashes to {actual}, not the agreed {hash}; not written");
+    }
+    tokio::fs::write(path, &bytes)
+        .await
+        .wrap_err_with(|| format!("writing {}", path.display()))?;
+    Ok(hash)
+}
+
+async fn winning_peers(p2p: &P2pClient, winners: &[Address]) -> eyre::Result<Vec<PeerId>> {
+    let records = match p2p.find_providers().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "provider lookup failed; trying connected peers");
+            Vec::new()
+        }
+    };
+    let mut peers = Vec::new();
+    for rec in records {
+        if !winners.contains(&Address::from(rec.eth_address)) {
+            continue;
+        }
+        let Ok(peer) = PeerId::from_bytes(&rec.location.peer_id) else {
+            continue;
+        };
+        let addrs: Vec<Multiaddr> = rec
+            .location
+            .addrs
+            .iter()
+            .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+            .collect();
+        for addr in &addrs {
+            if p2p.dial(with_peer_id(addr, peer)).await.is_ok() {
+                break;
+            }
+        }
+        p2p.add_peer_addrs(peer, addrs).await?;
+        peers.push(peer);
+    }
+    if peers.is_empty() {
+        peers = p2p.connected_peers().await?;
+    }
+    Ok(peers)
+}

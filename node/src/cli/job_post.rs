@@ -1,0 +1,348 @@
+//! `stp job post`: validate the input, serve it over libp2p, post the job and follow it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::primitives::{
+    B256, Bytes, U256,
+    aliases::{U40, U96},
+};
+use clap::Args;
+use eyre::{WrapErr, bail, eyre};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
+use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome};
+
+use super::common::{ChainArgs, format_amount, out, out_json, parse_amount, unit};
+use super::job::{P2pArgs, Phase, fetch_output, now, phase};
+use crate::daemon::encode_input_location;
+use crate::p2p::{P2pClient, with_peer_id};
+
+/// Options of `stp job post`.
+#[derive(Debug, Args)]
+pub struct PostArgs {
+    /// Kernel name (`stp kernel list`) or 64-hex kernel id (custom kernels: the input is
+    /// the custom envelope).
+    #[arg(long)]
+    pub kernel: String,
+    /// Input file, laid out as the kernel expects (checked before posting).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Independent replicas k that compute the job.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u8,
+    /// Replicas that must agree on the output hash (default k/2+1).
+    #[arg(long)]
+    pub quorum: Option<u8>,
+    /// Total bounty in ETH units (tokens in ERC-20 mode), split among the winners.
+    #[arg(long, default_value = "0.01", value_parser = parse_amount)]
+    pub bounty: U256,
+    /// Stake each replica locks as collateral (slashed if it disagrees or vanishes).
+    #[arg(long, default_value = "0", value_parser = parse_amount)]
+    pub collateral: U256,
+    /// Minimum reputation score of a claimer.
+    #[arg(long, default_value_t = 0)]
+    pub min_reputation: u32,
+    /// Seconds from now until claims close.
+    #[arg(long, default_value_t = 60)]
+    pub claim_secs: u64,
+    /// Seconds after the claim deadline until commits close.
+    #[arg(long, default_value_t = 120)]
+    pub commit_secs: u64,
+    /// Seconds after the commit deadline until reveals close.
+    #[arg(long, default_value_t = 60)]
+    pub reveal_secs: u64,
+    /// Output size bound in bytes (default: the kernel's exact output size for this input).
+    #[arg(long, value_name = "BYTES")]
+    pub max_output: Option<u64>,
+    /// Wait until the job is finalized (finalizing it once a deadline allows).
+    #[arg(long)]
+    pub wait: bool,
+    /// Write the verified output here (implies --wait).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between chain polls while following the job.
+    #[arg(long, default_value_t = 1.0)]
+    pub poll_secs: f64,
+    #[command(flatten)]
+    pub p2p: P2pArgs,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// What `stp job post --json` prints.
+#[derive(Debug, Serialize)]
+struct Posted {
+    job_id: u64,
+    tx: B256,
+    kernel: String,
+    kernel_id: B256,
+    input_hash: B256,
+    input_size: u64,
+    max_output_size: u64,
+    replicas: u8,
+    quorum: u8,
+    #[serde(serialize_with = "super::common::ser_wei")]
+    bounty: U256,
+    claim_deadline: u64,
+    commit_deadline: u64,
+    reveal_deadline: u64,
+    input_location: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_hash: Option<B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<PathBuf>,
+}
+
+impl PostArgs {
+    /// Runs `stp job post`.
+    pub async fn run(self) -> eyre::Result<()> {
+        let input = std::fs::read(&self.input)
+            .wrap_err_with(|| format!("reading --input {}", self.input.display()))?;
+        let kernel = resolve_kernel(&self.kernel)?;
+        let needed = max_output_size(&kernel, &input).wrap_err_with(|| {
+            format!(
+                "--input {} does not fit kernel {}",
+                self.input.display(),
+                self.kernel
+            )
+        })?;
+        let max_output = match self.max_output {
+            Some(m) if m < needed => {
+                bail!("--max-output {m} is smaller than the {needed} bytes this input produces")
+            }
+            Some(m) => m,
+            None => needed,
+        };
+        let quorum = self.quorum.unwrap_or(self.replicas / 2 + 1);
+        check_replicas(self.replicas, quorum)?;
+        let m = self.chain.market().await?;
+        let p2p = self.p2p.spawn().await?;
+        let result = self
+            .post_and_follow(&m, &p2p, kernel, input, max_output, quorum)
+            .await;
+        p2p.shutdown().await;
+        result
+    }
+
+    async fn post_and_follow(
+        &self,
+        m: &Market,
+        p2p: &P2pClient,
+        kernel: KernelId,
+        input: Vec<u8>,
+        max_output: u64,
+        quorum: u8,
+    ) -> eyre::Result<()> {
+        let input_hash = B256::from(stp_sdk::p2p::sha256(&input));
+        let input_size = input.len() as u64;
+        let stored = p2p.add_blob(input).await?;
+        if stored != input_hash.0 {
+            bail!("blob store hashed the input differently; this is a bug");
+        }
+        let addrs: Vec<_> = p2p
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| with_peer_id(a, p2p.peer_id()))
+            .collect();
+        let location = encode_input_location(&addrs);
+        let base = now(m).await?;
+        let claim = base + self.claim_secs.max(1);
+        let commit = claim + self.commit_secs.max(1);
+        let reveal = commit + self.reveal_secs.max(1);
+        let spec = JobSpec {
+            consumer: m.account(),
+            kernelId: B256::from(kernel.0),
+            inputHash: input_hash,
+            inputSize: input_size,
+            maxOutputSize: max_output,
+            bounty: to_u96("--bounty", self.bounty)?,
+            collateral: to_u96("--collateral", self.collateral)?,
+            replicas: self.replicas,
+            quorum,
+            minReputation: self.min_reputation,
+            claimDeadline: U40::from(claim),
+            commitDeadline: U40::from(commit),
+            revealDeadline: U40::from(reveal),
+            inputLocation: Bytes::from(location.clone()),
+        };
+        let (job_id, tx) = m.post_job(spec.clone()).await?;
+        let mut posted = Posted {
+            job_id,
+            tx,
+            kernel: kernel_name(&kernel).into_owned(),
+            kernel_id: spec.kernelId,
+            input_hash,
+            input_size,
+            max_output_size: max_output,
+            replicas: self.replicas,
+            quorum,
+            bounty: self.bounty,
+            claim_deadline: claim,
+            commit_deadline: commit,
+            reveal_deadline: reveal,
+            input_location: String::from_utf8_lossy(&location).into_owned(),
+            outcome: None,
+            result_hash: None,
+            output: None,
+        };
+        if !self.json {
+            out(format!(
+                "posted job {job_id} (tx {tx}): {} x{} quorum {}, bounty {} {}",
+                posted.kernel,
+                self.replicas,
+                quorum,
+                format_amount(self.bounty),
+                unit(m.deployment())
+            ));
+        }
+        let wait = self.wait || self.output.is_some();
+        let h = self.follow(m, job_id, wait).await?;
+        if let Some((outcome, hash)) = h.outcome {
+            posted.outcome = Some(outcome);
+            posted.result_hash = (outcome == Outcome::Completed).then_some(hash);
+            if !self.json {
+                out(format!("job {job_id} ended: {outcome:?}"));
+            }
+        }
+        if let Some(path) = &self.output {
+            let hash = fetch_output(p2p, &h, path).await?;
+            posted.output = Some(path.clone());
+            if !self.json {
+                out(format!(
+                    "wrote {} (sha256 {hash}, verified against the on-chain result)",
+                    path.display()
+                ));
+            }
+        } else if let (false, Some(hash)) = (self.json, posted.result_hash) {
+            out(format!("result hash {hash}"));
+        }
+        if self.json {
+            out_json(&posted)?;
+        }
+        Ok(())
+    }
+
+    /// Serves the input while the job needs it, showing progress. Without `wait` it returns
+    /// once every replica committed (or the job can no longer use the input); with `wait` it
+    /// finalizes the job when allowed and returns its settled history.
+    async fn follow(&self, m: &Market, job_id: u64, wait: bool) -> eyre::Result<JobHistory> {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or(ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let poll = Duration::from_secs_f64(self.poll_secs.clamp(0.05, 60.0));
+        let result = tokio::select! {
+            r = follow_loop(m, job_id, wait, &bar, poll) => r,
+            _ = tokio::signal::ctrl_c() => Err(eyre!(
+                "interrupted: stopped serving the input; job {job_id} stays on-chain (`stp job status {job_id}`)"
+            )),
+        };
+        bar.finish_and_clear();
+        result
+    }
+}
+
+async fn follow_loop(
+    m: &Market,
+    job_id: u64,
+    wait: bool,
+    bar: &ProgressBar,
+    poll: Duration,
+) -> eyre::Result<JobHistory> {
+    loop {
+        let h = m.job_history(job_id).await?;
+        let k = h
+            .spec
+            .as_ref()
+            .ok_or_else(|| eyre!("job {job_id} is not on-chain"))?
+            .replicas;
+        let now = now(m).await?;
+        let p = phase(&h, now);
+        bar.set_message(format!(
+            "job {job_id}: {p:?} - claimed {}/{k}, committed {}/{k}, revealed {}/{k}",
+            h.claimers.len(),
+            h.committed.len(),
+            h.reveals.len()
+        ));
+        if h.outcome.is_some() {
+            return Ok(h);
+        }
+        let input_needed = matches!(p, Phase::Claiming | Phase::Committing);
+        if !wait && !input_needed {
+            return Ok(h);
+        }
+        if p == Phase::Finalizable {
+            match m.finalize(job_id).await {
+                Ok(tx) => {
+                    tracing::info!(job_id, %tx, "finalized");
+                    continue;
+                }
+                // Another party may have finalized first, or the chain's clock lags.
+                Err(e) => tracing::debug!(job_id, error = %e, "finalize not accepted yet"),
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Looks a kernel up by name or id; a 64-hex id that is not built in is taken as a custom
+/// kernel (its input must then be the matching envelope).
+fn resolve_kernel(query: &str) -> eyre::Result<KernelId> {
+    match find_kernel(query) {
+        Ok(def) => Ok(def.id),
+        Err(e) => query.parse::<KernelId>().map_err(|_| eyre!(e)),
+    }
+}
+
+/// Checks k and q as the escrow does: 1 <= k, k/2 < q <= k.
+fn check_replicas(k: u8, q: u8) -> eyre::Result<()> {
+    if k == 0 {
+        bail!("--replicas must be at least 1");
+    }
+    if q <= k / 2 || q > k {
+        bail!(
+            "--quorum {q} must be more than half of --replicas {k} and at most {k} (so only one result can win)"
+        );
+    }
+    Ok(())
+}
+
+fn to_u96(flag: &str, v: U256) -> eyre::Result<U96> {
+    if v.bit_len() > 96 {
+        bail!("{flag} {} is too large", format_amount(v));
+    }
+    Ok(U96::saturating_from(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_and_quorum_follow_the_escrow_rules() {
+        assert!(check_replicas(1, 1).is_ok());
+        assert!(check_replicas(3, 2).is_ok());
+        assert!(check_replicas(4, 3).is_ok());
+        assert!(check_replicas(0, 0).is_err());
+        assert!(check_replicas(4, 2).is_err());
+        assert!(check_replicas(3, 4).is_err());
+    }
+
+    #[test]
+    fn kernels_resolve_by_name_and_id() {
+        let def = find_kernel("matmul-u32").unwrap();
+        assert_eq!(resolve_kernel("matmul-u32").unwrap(), def.id);
+        assert_eq!(resolve_kernel(&def.id.to_string()).unwrap(), def.id);
+        assert!(resolve_kernel("no-such-kernel").is_err());
+    }
+}
