@@ -186,3 +186,141 @@ async fn keystore_from_cast_wallet_new_signs() {
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
 }
+
+/// A `stp provider run` child process, killed on drop.
+struct ProviderProc {
+    _child: tokio::process::Child,
+}
+
+impl ProviderProc {
+    fn start(
+        anvil: &AnvilInstance,
+        dep: &Path,
+        idx: usize,
+        dir: &Path,
+        fault: Option<&str>,
+    ) -> Self {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"));
+        cmd.args(["provider", "run", "--backend", "cpu", "--poll-ms", "100"])
+            .arg("--rpc-url")
+            .arg(anvil.endpoint())
+            .arg("--deployment")
+            .arg(dep)
+            .arg("--private-key")
+            .arg(key(anvil, idx))
+            .arg("--data-dir")
+            .arg(dir.join(format!("provider{idx}")))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(f) = fault {
+            cmd.args(["--fault", f]);
+        }
+        Self {
+            _child: cmd.spawn().expect("start stp provider run"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    for idx in 1..=3 {
+        let out = stp(
+            &anvil,
+            &dep,
+            &[
+                "provider",
+                "stake",
+                "--amount",
+                "1",
+                "--private-key",
+                &key(&anvil, idx),
+            ],
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _providers = [
+        ProviderProc::start(&anvil, &dep, 1, dir.path(), None),
+        ProviderProc::start(&anvil, &dep, 2, dir.path(), None),
+        ProviderProc::start(&anvil, &dep, 3, dir.path(), Some("wrong-result")),
+    ];
+    let (m, k, n) = (8u32, 8u32, 8u32);
+    let mut input = Vec::new();
+    for v in [m, k, n] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..(m * k + k * n) {
+        input.extend_from_slice(&(i.wrapping_mul(2_654_435_761)).to_le_bytes());
+    }
+    let input_path = dir.path().join("in.bin");
+    std::fs::write(&input_path, &input).unwrap();
+    let output_path = dir.path().join("out.bin");
+    let consumer_dir = dir.path().join("consumer");
+    let posted = json(
+        &stp(
+            &anvil,
+            &dep,
+            &[
+                "job",
+                "post",
+                "--kernel",
+                "matmul-u32",
+                "--input",
+                input_path.to_str().unwrap(),
+                "--replicas",
+                "3",
+                "--bounty",
+                "0.03",
+                "--collateral",
+                "0.1",
+                "--claim-secs",
+                "30",
+                "--commit-secs",
+                "30",
+                "--reveal-secs",
+                "30",
+                "--poll-secs",
+                "0.2",
+                "--output",
+                output_path.to_str().unwrap(),
+                "--json",
+                "--data-dir",
+                consumer_dir.to_str().unwrap(),
+                "--private-key",
+                &key(&anvil, 4),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(posted["outcome"], "completed");
+    assert_eq!(posted["quorum"], 2);
+    let kernel = stp_sdk::kernels::find_kernel("matmul-u32").unwrap();
+    let expected = stp_sdk::kernels::cpu_reference(&kernel.id, &input).unwrap();
+    assert_eq!(std::fs::read(&output_path).unwrap(), expected);
+
+    let id = posted["job_id"].as_u64().unwrap().to_string();
+    let status = json(&stp(&anvil, &dep, &["job", "status", &id, "--json"]).await);
+    assert_eq!(status["outcome"], "completed");
+    assert_eq!(status["reveals"].as_array().unwrap().len(), 3);
+    let liar = anvil.addresses()[3].to_string();
+    let liar_status = json(
+        &stp(
+            &anvil,
+            &dep,
+            &["provider", "status", "--json", "--address", &liar],
+        )
+        .await,
+    );
+    assert_eq!(liar_status["reputation"]["slashed"], 1);
+    assert_eq!(liar_status["staked"], "950000000000000000");
+    let list = json(&stp(&anvil, &dep, &["job", "list", "--json"]).await);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
