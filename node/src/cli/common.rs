@@ -230,14 +230,16 @@ pub fn block_on<F: Future<Output = eyre::Result<()>>>(fut: F) -> eyre::Result<()
         .block_on(fut)
 }
 
-/// Prints one line of command output to stdout.
+/// Prints one line of command output to stdout. A closed stdout (`stp ... | head -1`) is
+/// not an error: the reader has seen what it wanted.
 pub fn out(line: impl std::fmt::Display) {
-    println!("{line}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Prints `value` as pretty JSON to stdout (the `--json` form of a command's output).
 pub fn out_json<T: Serialize>(value: &T) -> eyre::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out(serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

@@ -35,6 +35,7 @@ pub enum DevnetCommand {
     ///   stp devnet up
     ///   stp devnet up --port 8546 --block-time 2 --accounts 20
     ///   stp devnet up --erc20 --out deployments/
+    #[command(verbatim_doc_comment)]
     Up(DevnetUpArgs),
 }
 

@@ -34,22 +34,27 @@ pub enum JobCommand {
     ///   stp job post --kernel matmul-u32 --input a.bin --bounty 0.01
     ///   stp job post --kernel sha256-batch --input msgs.bin --replicas 3 --bounty 0.03 \
     ///       --collateral 0.01 --wait --output digests.bin
+    #[command(verbatim_doc_comment)]
     Post(Box<PostArgs>),
     /// Show one job: spec, claims, commits, reveals and outcome.
     ///
     /// Example: stp job status 3 --json
+    #[command(verbatim_doc_comment)]
     Status(StatusArgs),
     /// List the market's jobs with their phase or outcome.
     ///
     /// Example: stp job list --json
+    #[command(verbatim_doc_comment)]
     List(ListArgs),
     /// Cancel an unclaimed job of yours; the bounty is credited back (`stp payout claim`).
     ///
     /// Example: stp job cancel 3
+    #[command(verbatim_doc_comment)]
     Cancel(CancelArgs),
     /// Fetch a completed job's output from a winning provider and verify its hash.
     ///
     /// Example: stp job result 3 --output out.bin --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo...
+    #[command(verbatim_doc_comment)]
     Result(ResultArgs),
 }
 

@@ -104,4 +104,80 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("stp").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn job_post_parses_amounts_and_defaults() {
+        let cli = parse(&[
+            "job",
+            "post",
+            "--kernel",
+            "matmul-u32",
+            "--input",
+            "in.bin",
+            "--replicas",
+            "3",
+            "--bounty",
+            "0.5",
+            "--bootstrap",
+            "/ip4/127.0.0.1/tcp/1",
+        ])
+        .unwrap();
+        let Command::Job(job::JobArgs {
+            command: job::JobCommand::Post(post),
+        }) = cli.command
+        else {
+            panic!("parsed into the wrong command");
+        };
+        assert_eq!(post.replicas, 3);
+        assert_eq!(post.quorum, None, "quorum defaults to k/2+1 at run time");
+        assert_eq!(post.bounty, common::parse_amount("0.5").unwrap());
+        assert_eq!(post.claim_secs, 60);
+        assert!(!post.wait);
+        assert!(
+            parse(&[
+                "job", "post", "--kernel", "x", "--input", "f", "--bounty", "-1"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "job",
+                "post",
+                "--kernel",
+                "x",
+                "--input",
+                "f",
+                "--bootstrap",
+                "nope"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn wallet_flags_exclude_each_other() {
+        let both = parse(&[
+            "payout",
+            "claim",
+            "--private-key",
+            "0x01",
+            "--keystore",
+            "k.json",
+        ]);
+        assert_eq!(
+            both.unwrap_err().kind(),
+            clap::error::ErrorKind::ArgumentConflict
+        );
+        let password_alone = parse(&["payout", "claim", "--password", "pw"]);
+        assert!(password_alone.is_err());
+        assert!(
+            parse(&["provider", "stake"]).is_err(),
+            "--amount is required"
+        );
+        assert!(parse(&["provider", "status", "--address", "0x12"]).is_err());
+    }
 }

@@ -23,10 +23,12 @@ pub enum PayoutCommand {
     /// Examples:
     ///   stp payout balance
     ///   stp payout balance --address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --json
+    #[command(verbatim_doc_comment)]
     Balance(BalanceArgs),
     /// Withdraw the whole credited balance to the wallet.
     ///
     /// Example: stp payout claim --private-key $KEY
+    #[command(verbatim_doc_comment)]
     Claim(ClaimArgs),
 }
 

@@ -24,20 +24,24 @@ pub enum ProviderCommand {
     /// Add stake (needed to claim jobs; collateral of each job is locked from it).
     ///
     /// Example: stp provider stake --amount 1 --private-key $KEY
+    #[command(verbatim_doc_comment)]
     Stake(AmountArgs),
     /// Start unbonding stake; it stays slashable until `withdraw-stake` after the delay.
     ///
     /// Example: stp provider unstake --amount 0.5
+    #[command(verbatim_doc_comment)]
     Unstake(AmountArgs),
     /// Withdraw stake whose unbonding delay has passed to the wallet.
     ///
     /// Example: stp provider withdraw-stake
+    #[command(verbatim_doc_comment)]
     WithdrawStake(ChainOnlyArgs),
     /// Show stake (staked, locked, unbonding), reputation and balances.
     ///
     /// Examples:
     ///   stp provider status
     ///   stp provider status --address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --json
+    #[command(verbatim_doc_comment)]
     Status(StatusArgs),
 }
 

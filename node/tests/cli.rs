@@ -1,0 +1,326 @@
+//! The `stp` binary against a real anvil: chain-facing commands, their JSON output, decoded
+//! contract errors and keystores made by `cast wallet new`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use stp_sdk::market::{DeployParams, Deployment, deploy, find_anvil};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// anvil with a market deployed by account 0 and its deployment file in `dir`.
+async fn devnet(dir: &Path) -> (AnvilInstance, PathBuf) {
+    let path = find_anvil(&[repo_root()])
+        .unwrap_or_else(|| panic!("anvil not found: run `npm ci` at the repository root"));
+    let anvil = Anvil::at(path).port(0u16).spawn();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(PrivateKeySigner::from(
+            anvil.keys()[0].clone(),
+        )))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let deployment: Deployment = deploy(&provider, &DeployParams::devnet()).await.unwrap();
+    let file = dir.join("deployment.json");
+    deployment.save(&file).unwrap();
+    (anvil, file)
+}
+
+fn key(anvil: &AnvilInstance, idx: usize) -> String {
+    format!("0x{}", alloy::hex::encode(anvil.keys()[idx].to_bytes()))
+}
+
+async fn stp(anvil: &AnvilInstance, deployment: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(args)
+        .arg("--rpc-url")
+        .arg(anvil.endpoint())
+        .arg("--deployment")
+        .arg(deployment)
+        .env_remove("STP_PRIVATE_KEY")
+        .env_remove("ETH_RPC_URL")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .await
+        .expect("run stp")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stp failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+#[tokio::test]
+async fn provider_stake_then_status_json_shows_the_stake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let k1 = key(&anvil, 1);
+    let staked = stp(
+        &anvil,
+        &dep,
+        &["provider", "stake", "--amount", "0.5", "--private-key", &k1],
+    )
+    .await;
+    assert!(
+        staked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&staked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&staked.stdout).contains("staked 0.5 ETH"));
+
+    let status = json(
+        &stp(
+            &anvil,
+            &dep,
+            &["provider", "status", "--json", "--private-key", &k1],
+        )
+        .await,
+    );
+    assert_eq!(
+        status["address"].as_str().unwrap().to_lowercase(),
+        anvil.addresses()[1].to_string().to_lowercase()
+    );
+    assert_eq!(status["staked"], "500000000000000000");
+    assert_eq!(status["free"], "500000000000000000");
+    assert_eq!(status["locked"], "0");
+    assert_eq!(status["min_stake"], "100000000000000000");
+    assert_eq!(status["reputation"]["completed"], 0);
+
+    let by_address = json(
+        &stp(
+            &anvil,
+            &dep,
+            &[
+                "provider",
+                "status",
+                "--json",
+                "--address",
+                &anvil.addresses()[1].to_string(),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(by_address["staked"], status["staked"]);
+}
+
+#[tokio::test]
+async fn contract_errors_are_decoded_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let k1 = key(&anvil, 1);
+    let out = stp(&anvil, &dep, &["payout", "claim", "--private-key", &k1]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("EscrowNothingToWithdraw"), "{err}");
+    assert!(err.contains("stp payout balance"), "{err}");
+
+    let out = stp(&anvil, &dep, &["provider", "stake", "--amount", "0.5"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
+}
+
+#[tokio::test]
+async fn keystore_from_cast_wallet_new_signs() {
+    let cast = repo_root().join("node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    assert!(
+        cast.is_file(),
+        "cast not found: run `npm ci` at the repository root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new(&cast)
+        .args(["wallet", "new"])
+        .arg(dir.path())
+        .args(["--unsafe-password", "pw"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let keystore = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = String::from_utf8_lossy(&made.stdout).to_lowercase();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let ks = keystore.to_str().unwrap();
+    let status = json(
+        &stp(
+            &anvil,
+            &dep,
+            &[
+                "payout",
+                "balance",
+                "--json",
+                "--keystore",
+                ks,
+                "--password",
+                "pw",
+            ],
+        )
+        .await,
+    );
+    let address = status["address"].as_str().unwrap().to_lowercase();
+    assert!(
+        text.contains(&address),
+        "cast printed {text}, stp used {address}"
+    );
+    let wrong = stp(
+        &anvil,
+        &dep,
+        &["payout", "balance", "--keystore", ks, "--password", "nope"],
+    )
+    .await;
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
+}
+
+/// A `stp provider run` child process, killed on drop.
+struct ProviderProc {
+    _child: tokio::process::Child,
+}
+
+impl ProviderProc {
+    fn start(
+        anvil: &AnvilInstance,
+        dep: &Path,
+        idx: usize,
+        dir: &Path,
+        fault: Option<&str>,
+    ) -> Self {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"));
+        cmd.args(["provider", "run", "--backend", "cpu", "--poll-ms", "100"])
+            .arg("--rpc-url")
+            .arg(anvil.endpoint())
+            .arg("--deployment")
+            .arg(dep)
+            .arg("--private-key")
+            .arg(key(anvil, idx))
+            .arg("--data-dir")
+            .arg(dir.join(format!("provider{idx}")))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(f) = fault {
+            cmd.args(["--fault", f]);
+        }
+        Self {
+            _child: cmd.spawn().expect("start stp provider run"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    for idx in 1..=3 {
+        let out = stp(
+            &anvil,
+            &dep,
+            &[
+                "provider",
+                "stake",
+                "--amount",
+                "1",
+                "--private-key",
+                &key(&anvil, idx),
+            ],
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _providers = [
+        ProviderProc::start(&anvil, &dep, 1, dir.path(), None),
+        ProviderProc::start(&anvil, &dep, 2, dir.path(), None),
+        ProviderProc::start(&anvil, &dep, 3, dir.path(), Some("wrong-result")),
+    ];
+    let (m, k, n) = (8u32, 8u32, 8u32);
+    let mut input = Vec::new();
+    for v in [m, k, n] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..(m * k + k * n) {
+        input.extend_from_slice(&(i.wrapping_mul(2_654_435_761)).to_le_bytes());
+    }
+    let input_path = dir.path().join("in.bin");
+    std::fs::write(&input_path, &input).unwrap();
+    let output_path = dir.path().join("out.bin");
+    let consumer_dir = dir.path().join("consumer");
+    let posted = json(
+        &stp(
+            &anvil,
+            &dep,
+            &[
+                "job",
+                "post",
+                "--kernel",
+                "matmul-u32",
+                "--input",
+                input_path.to_str().unwrap(),
+                "--replicas",
+                "3",
+                "--bounty",
+                "0.03",
+                "--collateral",
+                "0.1",
+                "--claim-secs",
+                "30",
+                "--commit-secs",
+                "30",
+                "--reveal-secs",
+                "30",
+                "--poll-secs",
+                "0.2",
+                "--output",
+                output_path.to_str().unwrap(),
+                "--json",
+                "--data-dir",
+                consumer_dir.to_str().unwrap(),
+                "--private-key",
+                &key(&anvil, 4),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(posted["outcome"], "completed");
+    assert_eq!(posted["quorum"], 2);
+    let kernel = stp_sdk::kernels::find_kernel("matmul-u32").unwrap();
+    let expected = stp_sdk::kernels::cpu_reference(&kernel.id, &input).unwrap();
+    assert_eq!(std::fs::read(&output_path).unwrap(), expected);
+
+    let id = posted["job_id"].as_u64().unwrap().to_string();
+    let status = json(&stp(&anvil, &dep, &["job", "status", &id, "--json"]).await);
+    assert_eq!(status["outcome"], "completed");
+    assert_eq!(status["reveals"].as_array().unwrap().len(), 3);
+    let liar = anvil.addresses()[3].to_string();
+    let liar_status = json(
+        &stp(
+            &anvil,
+            &dep,
+            &["provider", "status", "--json", "--address", &liar],
+        )
+        .await,
+    );
+    assert_eq!(liar_status["reputation"]["slashed"], 1);
+    assert_eq!(liar_status["staked"], "950000000000000000");
+    let list = json(&stp(&anvil, &dep, &["job", "list", "--json"]).await);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
