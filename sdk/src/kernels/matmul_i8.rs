@@ -5,11 +5,9 @@
 //! `C[i][j] = Σ_k A[i][k]·B[k][j]` accumulated in `i32` (wrapping, which the size limits
 //! make unreachable: |C| ≤ 16,384 · 128² < 2³¹).
 
-use std::borrow::Cow;
-
 use super::matmul_u32::{MatmulShape, check_lengths, read_shape};
 use super::reader::Reader;
-use super::{BindingDecl, BindingKind, BufferInit, DispatchPlan, Result};
+use super::{BindingDecl, DispatchPlan, Result};
 
 /// WGSL source of the kernel.
 pub const WGSL: &str = include_str!("wgsl/matmul_i8.wgsl");
@@ -63,20 +61,5 @@ pub fn cpu_reference(input: &[u8]) -> Result<Vec<u8>> {
 
 pub(crate) fn plan<'a>(def: &'a super::KernelDef, input: &'a [u8]) -> Result<DispatchPlan<'a>> {
     let Input { shape, a, b } = parse(input)?;
-    let output_len = shape.m as u64 * shape.n as u64 * 4;
-    Ok(DispatchPlan {
-        kernel: def.id,
-        wgsl: Cow::Borrowed(def.wgsl),
-        entry_point: Cow::Borrowed(def.entry_point),
-        bindings: BINDINGS.to_vec(),
-        buffers: vec![
-            BufferInit::padded(BindingKind::Uniform, shape.params()),
-            BufferInit::padded(BindingKind::StorageRead, Cow::Borrowed(a)),
-            BufferInit::padded(BindingKind::StorageRead, Cow::Borrowed(b)),
-            BufferInit::zeroed(BindingKind::StorageReadWrite, output_len),
-        ],
-        output_index: 3,
-        output_len,
-        workgroups: shape.workgroups(),
-    })
+    Ok(super::matmul_u32::matmul_plan(def, shape, a, b))
 }

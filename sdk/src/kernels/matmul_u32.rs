@@ -179,8 +179,19 @@ pub fn cpu_reference(input: &[u8]) -> Result<Vec<u8>> {
 
 pub(crate) fn plan<'a>(def: &'a super::KernelDef, input: &'a [u8]) -> Result<DispatchPlan<'a>> {
     let Input { shape, a, b } = parse(input)?;
+    Ok(matmul_plan(def, shape, a, b))
+}
+
+/// The dispatch of both matmul kernels: params, A, B, and a 4-byte-per-element C, one
+/// 16×16 tile per workgroup. Only the element encoding of A and B differs between them.
+pub(crate) fn matmul_plan<'a>(
+    def: &'a super::KernelDef,
+    shape: MatmulShape,
+    a: &'a [u8],
+    b: &'a [u8],
+) -> DispatchPlan<'a> {
     let output_len = shape.m as u64 * shape.n as u64 * 4;
-    Ok(DispatchPlan {
+    DispatchPlan {
         kernel: def.id,
         wgsl: Cow::Borrowed(def.wgsl),
         entry_point: Cow::Borrowed(def.entry_point),
@@ -194,5 +205,5 @@ pub(crate) fn plan<'a>(def: &'a super::KernelDef, input: &'a [u8]) -> Result<Dis
         output_index: 3,
         output_len,
         workgroups: shape.workgroups(),
-    })
+    }
 }
