@@ -159,6 +159,21 @@ impl ChainArgs {
         self.wallet.private_key.is_some() || self.wallet.keystore.is_some()
     }
 
+    /// The account a read-only command is about: `explicit` (--address) if given, else the
+    /// configured wallet's; otherwise an error that asks `question` and names both flags.
+    pub fn subject(
+        &self,
+        market: &Market,
+        explicit: Option<Address>,
+        question: &str,
+    ) -> eyre::Result<Address> {
+        match explicit {
+            Some(a) => Ok(a),
+            None if self.has_wallet() => Ok(market.account()),
+            None => bail!("{question} pass --address, or the wallet (--private-key / --keystore)"),
+        }
+    }
+
     async fn connect(&self, signer: PrivateKeySigner) -> eyre::Result<Market> {
         let deployment = self.deployment.load(&self.rpc).await?;
         Market::connect(&self.rpc.rpc_url, signer, deployment)

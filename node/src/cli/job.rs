@@ -305,10 +305,7 @@ impl JobView {
 /// devnet that mines on demand keeps an old timestamp until the next transaction).
 pub async fn now(m: &Market) -> eyre::Result<u64> {
     let chain = m.chain_time().await?;
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Ok(chain.max(wall))
+    Ok(chain.max(crate::store::now_secs()))
 }
 
 /// Loads a job's history, failing clearly if it was never posted.

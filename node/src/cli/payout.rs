@@ -89,13 +89,7 @@ impl PayoutArgs {
 impl BalanceArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market_read_only().await?;
-        let address = match self.address {
-            Some(a) => a,
-            None if self.chain.has_wallet() => m.account(),
-            None => eyre::bail!(
-                "whose balance? pass --address, or the wallet (--private-key / --keystore)"
-            ),
-        };
+        let address = self.chain.subject(&m, self.address, "whose balance?")?;
         let b = Balance {
             address,
             credited_balance: m.balance_of(address).await?,

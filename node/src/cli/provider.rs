@@ -163,13 +163,7 @@ async fn withdraw_stake(a: ChainOnlyArgs) -> eyre::Result<()> {
 impl StatusArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market_read_only().await?;
-        let address = match self.address {
-            Some(a) => a,
-            None if self.chain.has_wallet() => m.account(),
-            None => eyre::bail!(
-                "which provider? pass --address, or the provider's wallet (--private-key / --keystore)"
-            ),
-        };
+        let address = self.chain.subject(&m, self.address, "which provider?")?;
         let status = status_of(&m, address).await?;
         if self.json {
             return out_json(&status);

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::exec::{ExecConfig, Executor};
 use crate::p2p::{self, P2pConfig, Role};
-use crate::store::JobStore;
+use crate::store::{JobStore, now_secs};
 
 /// Runs the provider daemon until `shutdown` resolves (or a fatal error occurs).
 pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
@@ -87,11 +87,4 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
             Ok(())
         }
     }
-}
-
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }

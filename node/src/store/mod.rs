@@ -13,6 +13,7 @@ mod error;
 mod record;
 
 pub use error::StoreError;
+pub(crate) use record::now_secs;
 pub use record::{JobPhase, JobRecord};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};

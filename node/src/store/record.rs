@@ -71,7 +71,8 @@ impl JobRecord {
     }
 }
 
-fn now_secs() -> u64 {
+/// Wall-clock unix time in seconds (0 if the clock is before 1970).
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
