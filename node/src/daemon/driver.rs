@@ -270,9 +270,11 @@ impl Driver {
         Ok(())
     }
 
+    /// Whether every replica of a live job committed (one `eth_call`, no log scan: this
+    /// runs every tick for every committed job).
     async fn all_committed(&self, job_id: u64, spec: &JobSpec) -> Result<bool, MarketError> {
-        let history = self.market.job_history(job_id).await?;
-        Ok(history.committed.len() >= usize::from(spec.replicas))
+        let counters = self.market.job_counters(job_id).await?;
+        Ok(counters.is_some_and(|c| c.committed >= spec.replicas))
     }
 
     async fn try_finalize(
@@ -281,12 +283,12 @@ impl Driver {
         spec: &JobSpec,
         now: u64,
     ) -> Result<(), MarketError> {
-        let history = self.market.job_history(record.job_id).await?;
-        if history.outcome.is_some() {
+        let Some(counters) = self.market.job_counters(record.job_id).await? else {
+            // The escrow deletes settled jobs: someone finalized it already.
             self.settle(record.job_id, "finalized");
             return Ok(());
-        }
-        let all_revealed = history.reveals.len() >= usize::from(spec.replicas);
+        };
+        let all_revealed = counters.revealed >= spec.replicas;
         if !all_revealed && now <= spec.reveal_deadline() {
             return Ok(());
         }

@@ -325,6 +325,24 @@ impl Market {
             .ok_or_else(|| MarketError::Unexpected(format!("replica status {raw} out of range")))
     }
 
+    /// A live job's counters from one `jobState` call; `None` once the job is finalized or
+    /// cancelled (or never existed): the escrow deletes settled jobs.
+    pub async fn job_counters(&self, job_id: u64) -> Result<Option<JobCounters>> {
+        let s = self
+            .escrow
+            .jobState(U256::from(job_id))
+            .call()
+            .await
+            .map_err(|e| view("jobState", e))?;
+        Ok(
+            (s.specHash != alloy::primitives::FixedBytes::ZERO).then_some(JobCounters {
+                claimed: s.claimed,
+                committed: s.committed,
+                revealed: s.revealed,
+            }),
+        )
+    }
+
     /// The minimum stake to claim jobs.
     pub async fn min_stake(&self) -> Result<U256> {
         self.escrow
@@ -397,6 +415,17 @@ impl Market {
         }
         Ok(())
     }
+}
+
+/// How many replicas of a live job claimed, committed and revealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct JobCounters {
+    /// Slots claimed.
+    pub claimed: u8,
+    /// Commitments made.
+    pub committed: u8,
+    /// Results revealed.
+    pub revealed: u8,
 }
 
 /// A job's on-chain history, folded from its events.
