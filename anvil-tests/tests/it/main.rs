@@ -1,5 +1,10 @@
-//! End-to-end tests of the market through the SDK against real anvil nodes (one per test,
-//! on port 0, killed on drop).
+//! End-to-end tests of the market against real anvil nodes (one per test, on port 0,
+//! killed on drop): through the SDK, through `cast`, and with real `stp provider run`
+//! nodes that get killed and lose their RPC endpoint.
 
+mod cast_job;
+mod flaky_rpc;
 mod lifecycle;
+mod node;
+mod recovery;
 mod support;

@@ -301,13 +301,6 @@ impl JobView {
     }
 }
 
-/// "Now" for deadline decisions: the later of the chain's last block and the wall clock (a
-/// devnet that mines on demand keeps an old timestamp until the next transaction).
-pub async fn now(m: &Market) -> eyre::Result<u64> {
-    let chain = m.chain_time().await?;
-    Ok(chain.max(crate::store::now_secs()))
-}
-
 /// Loads a job's history, failing clearly if it was never posted.
 pub async fn history(m: &Market, id: u64) -> eyre::Result<JobHistory> {
     let h = m.job_history(id).await?;
@@ -324,7 +317,7 @@ impl StatusArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market_read_only().await?;
         let h = history(&m, self.id).await?;
-        let view = JobView::new(&h, now(&m).await?).ok_or_else(|| eyre!("job vanished"))?;
+        let view = JobView::new(&h, m.now().await?).ok_or_else(|| eyre!("job vanished"))?;
         if self.json {
             return out_json(&view);
         }
@@ -388,7 +381,7 @@ impl ListArgs {
                 by_job.entry(id).or_default().push(e);
             }
         }
-        let now = now(&m).await?;
+        let now = m.now().await?;
         let views: Vec<JobView> = by_job
             .into_iter()
             .filter_map(|(id, events)| JobView::new(&JobHistory::from_events(id, events), now))

@@ -15,7 +15,7 @@ use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
 use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome};
 
 use super::common::{ChainArgs, format_amount, out, out_json, parse_amount, unit};
-use super::job::{P2pArgs, Phase, fetch_output, now, phase};
+use super::job::{P2pArgs, Phase, fetch_output, phase};
 use crate::daemon::encode_input_location;
 use crate::p2p::{P2pClient, with_peer_id};
 
@@ -153,7 +153,7 @@ impl PostArgs {
             .map(|a| with_peer_id(a, p2p.peer_id()))
             .collect();
         let location = encode_input_location(&addrs);
-        let base = now(m).await?;
+        let base = m.now().await?;
         let claim = base + self.claim_secs.max(1);
         let commit = claim + self.commit_secs.max(1);
         let reveal = commit + self.reveal_secs.max(1);
@@ -266,7 +266,7 @@ async fn follow_loop(
             .as_ref()
             .ok_or_else(|| eyre!("job {job_id} is not on-chain"))?
             .replicas;
-        let now = now(m).await?;
+        let now = m.now().await?;
         let p = phase(&h, now);
         bar.set_message(format!(
             "job {job_id}: {p:?} - claimed {}/{k}, committed {}/{k}, revealed {}/{k}",

@@ -19,6 +19,8 @@ use crate::store::{JobPhase, JobRecord, JobStore};
 
 /// Time kept in hand before the commit deadline for sending the commit itself.
 const COMMIT_MARGIN_SECS: u64 = 3;
+/// Longest wait between chain polls while the RPC keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What an execution task reports back.
 pub(super) struct Computed {
@@ -67,50 +69,79 @@ impl Driver {
             }
         };
         for mut record in active {
-            let status = match self
-                .market
-                .replica_status(record.job_id, self.account())
-                .await
-            {
-                Ok(s) => s,
+            match self.sync_with_chain(&mut record).await {
+                Ok(_) => tracing::info!(job = record.job_id, phase = ?record.phase, "resuming job"),
                 Err(e) => {
                     tracing::warn!(job = record.job_id, error = %e, "cannot check job on start");
-                    continue;
                 }
-            };
-            let phase = match (record.phase, status) {
-                (JobPhase::Claiming, ReplicaPhase::None) => JobPhase::Abandoned,
-                (JobPhase::Claiming, _) => JobPhase::Claimed,
-                (JobPhase::Computed, ReplicaPhase::Committed) => JobPhase::Committed,
-                (JobPhase::Computed | JobPhase::Committed, ReplicaPhase::Revealed) => {
-                    JobPhase::Revealed
-                }
-                (phase, _) => phase,
-            };
-            tracing::info!(job = record.job_id, from = ?record.phase, to = ?phase, "resuming job");
-            if phase != record.phase {
-                record.advance(phase);
-                self.save(&record);
             }
         }
     }
 
+    /// Moves `record` to where the chain says our replica stands (a transaction may have
+    /// been mined while we crashed or while its reply was lost). Returns whether it moved.
+    async fn sync_with_chain(&self, record: &mut JobRecord) -> Result<bool, MarketError> {
+        let status = self
+            .market
+            .replica_status(record.job_id, self.account())
+            .await?;
+        let phase = match (record.phase, status) {
+            // (Claiming, None): the claim never landed; `drive` sends it again.
+            (JobPhase::Claiming, ReplicaPhase::None) => JobPhase::Claiming,
+            (JobPhase::Claiming, _) => JobPhase::Claimed,
+            (JobPhase::Computed, ReplicaPhase::Committed) => JobPhase::Committed,
+            (JobPhase::Computed | JobPhase::Committed, ReplicaPhase::Revealed) => {
+                JobPhase::Revealed
+            }
+            (phase, _) => phase,
+        };
+        if phase == record.phase {
+            return Ok(false);
+        }
+        tracing::info!(job = record.job_id, from = ?record.phase, to = ?phase, "caught up with the chain");
+        record.advance(phase);
+        self.save(record);
+        Ok(true)
+    }
+
     /// Runs until a fatal error. Transient failures (RPC down, a revert) are logged and
-    /// retried on the next tick.
-    pub(super) async fn run(&mut self, mut results: mpsc::Receiver<Computed>) -> eyre::Result<()> {
+    /// retried, polling less often (up to [`MAX_BACKOFF`]) while the RPC keeps failing.
+    pub(super) async fn run(&mut self, results: &mut mpsc::Receiver<Computed>) -> eyre::Result<()> {
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = Backoff::new(self.config.poll_interval);
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    if let Err(e) = self.poll_chain().await {
-                        tracing::warn!(error = %e, "chain poll failed; retrying");
+                    if !backoff.due() {
+                        continue;
                     }
-                    self.drive_all().await;
+                    match self.poll_chain().await {
+                        Ok(()) => {
+                            if backoff.succeeded() {
+                                tracing::info!("chain reachable again");
+                            }
+                            self.drive_all(false).await;
+                        }
+                        Err(e) => {
+                            let retry_in = backoff.failed();
+                            tracing::warn!(error = %e, ?retry_in, "chain poll failed; retrying");
+                        }
+                    }
                 }
                 Some(done) = results.recv() => self.on_computed(done).await,
             }
         }
+    }
+
+    /// On shutdown: sends the commits, reveals and finalizations that are due now, so a
+    /// stop costs no stake. Jobs not started yet are left for the next start.
+    pub(super) async fn wind_down(&mut self) {
+        if let Err(e) = self.poll_chain().await {
+            tracing::warn!(error = %e, "cannot reach the chain while shutting down");
+            return;
+        }
+        self.drive_all(true).await;
     }
 
     fn account(&self) -> alloy::primitives::Address {
@@ -178,19 +209,36 @@ impl Driver {
         }
         let mut record = JobRecord::claiming(job_id, spec.abi_encode().into());
         self.save(&record);
-        match self.market.claim(job_id, &spec).await {
+        self.claim(&mut record, &spec).await;
+    }
+
+    /// Sends (or re-sends) the claim. A transport failure leaves the job in `Claiming`, to
+    /// be tried again next tick: the claim may have been mined with its reply lost.
+    async fn claim(&self, record: &mut JobRecord, spec: &JobSpec) {
+        let job_id = record.job_id;
+        match self.market.claim(job_id, spec).await {
             Ok(tx) => {
                 record.txs.push(tx);
                 record.advance(JobPhase::Claimed);
                 tracing::info!(job = job_id, %tx, "claimed");
             }
+            Err(e @ MarketError::Reverted { .. }) => {
+                let ours = self.market.replica_status(job_id, self.account()).await;
+                if matches!(ours, Ok(s) if s != ReplicaPhase::None) {
+                    tracing::info!(job = job_id, "our earlier claim had landed");
+                    record.advance(JobPhase::Claimed);
+                } else {
+                    tracing::info!(job = job_id, error = %e, "claim failed");
+                    record.note = Some(e.to_string());
+                    record.advance(JobPhase::Abandoned);
+                }
+            }
             Err(e) => {
+                tracing::warn!(job = job_id, error = %e, "claim not confirmed; retrying");
                 record.note = Some(e.to_string());
-                record.advance(JobPhase::Abandoned);
-                tracing::info!(job = job_id, error = %e, "claim failed");
             }
         }
-        self.save(&record);
+        self.save(record);
     }
 
     async fn provider_view(&self) -> Result<ProviderView, MarketError> {
@@ -207,25 +255,42 @@ impl Driver {
             price_floor: self.config.price_floor,
             in_flight,
             max_concurrent: self.config.max_concurrent,
-            now: self.market.chain_time().await?,
+            now: self.market.now().await?,
         })
     }
 
-    /// Moves every active job one step if it can move.
-    async fn drive_all(&mut self) {
+    /// Moves every active job one step if it can move; `finishing`: only send due
+    /// transactions, start no new execution.
+    async fn drive_all(&mut self, finishing: bool) {
         let Ok(active) = self.store.active_jobs() else {
             return;
         };
         if active.is_empty() {
             return;
         }
-        let now = match self.market.chain_time().await {
+        let now = match self.market.now().await {
             Ok(t) => t,
             Err(e) => return tracing::warn!(error = %e, "cannot read chain time"),
         };
         for record in active {
-            if let Err(e) = self.drive(record, now).await {
-                tracing::warn!(error = %e, "job step failed; retrying next tick");
+            if finishing && record.phase <= JobPhase::Claimed {
+                continue;
+            }
+            let mut stored = record.clone();
+            match self.drive(record, now).await {
+                Ok(()) => {}
+                // A revert may mean the step already happened (its reply was lost).
+                Err(e @ MarketError::Reverted { .. }) => {
+                    match self.sync_with_chain(&mut stored).await {
+                        Ok(true) => {}
+                        _ => {
+                            tracing::warn!(job = stored.job_id, error = %e, "job step reverted; retrying next tick")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(job = stored.job_id, error = %e, "job step failed; retrying next tick")
+                }
             }
         }
     }
@@ -234,6 +299,7 @@ impl Driver {
         let spec = decode_spec(&record)?;
         let job_id = record.job_id;
         match record.phase {
+            JobPhase::Claiming => self.claim(&mut record, &spec).await,
             JobPhase::Claimed if !self.executing.contains(&job_id) => {
                 if now > spec.commit_deadline() {
                     return self.give_up(record, "commit deadline passed before the result");
@@ -471,5 +537,42 @@ fn secrets(record: &JobRecord) -> Result<(B256, B256), MarketError> {
             "job {} has no stored secrets",
             record.job_id
         ))),
+    }
+}
+
+/// Exponential backoff of chain polls while the RPC fails: doubles from the poll interval
+/// up to [`MAX_BACKOFF`], back to every tick after one success.
+struct Backoff {
+    base: Duration,
+    wait: Duration,
+    next: Option<tokio::time::Instant>,
+}
+
+impl Backoff {
+    fn new(base: Duration) -> Self {
+        Self {
+            base,
+            wait: base,
+            next: None,
+        }
+    }
+
+    /// Whether a poll should be tried now.
+    fn due(&self) -> bool {
+        self.next.is_none_or(|t| tokio::time::Instant::now() >= t)
+    }
+
+    /// Records a failure; returns how long until the next try.
+    fn failed(&mut self) -> Duration {
+        let wait = self.wait;
+        self.next = Some(tokio::time::Instant::now() + wait);
+        self.wait = (self.wait * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    /// Records a success; returns whether it ends a run of failures.
+    fn succeeded(&mut self) -> bool {
+        self.wait = self.base;
+        self.next.take().is_some()
     }
 }

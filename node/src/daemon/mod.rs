@@ -29,6 +29,9 @@ use crate::exec::{ExecConfig, Executor};
 use crate::p2p::{self, P2pConfig, Role};
 use crate::store::{JobStore, now_secs};
 
+/// Longest time spent sending due transactions after a shutdown signal.
+const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Runs the provider daemon until `shutdown` resolves (or a fatal error occurs).
 pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
     let store = Arc::new(
@@ -77,14 +80,20 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
         tracing::warn!(error = %e, "could not publish the provider record yet (no peers?)");
     }
 
-    let (results_tx, results_rx) = mpsc::channel(64);
+    let (results_tx, mut results_rx) = mpsc::channel(64);
     let mut driver = driver::Driver::new(config, market, store, executor, p2p_client, results_tx);
     driver.recover().await;
     tokio::select! {
-        res = driver.run(results_rx) => res,
-        () = shutdown => {
-            tracing::info!("shutting down; in-flight jobs resume from the store on next start");
-            Ok(())
-        }
+        res = driver.run(&mut results_rx) => return res,
+        () = shutdown => {}
     }
+    tracing::info!("shutting down: sending the commits and reveals that are due first");
+    if tokio::time::timeout(WIND_DOWN, driver.wind_down())
+        .await
+        .is_err()
+    {
+        tracing::warn!("wind-down timed out; the store carries every job to the next start");
+    }
+    tracing::info!("stopped; in-flight jobs resume from the store on the next start");
+    Ok(())
 }

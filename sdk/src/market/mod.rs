@@ -148,6 +148,18 @@ impl Market {
         Ok(block.header.timestamp)
     }
 
+    /// "Now" for deadline decisions: the later of the latest block's timestamp and this
+    /// machine's clock. A chain that mines on demand (a devnet) keeps an old timestamp
+    /// until the next transaction, whose block is stamped with the current time; a chain
+    /// whose clock was moved ahead (time travel in tests) is ahead of the wall clock. Both
+    /// the daemon and the CLI decide with this one notion of time.
+    pub async fn now(&self) -> Result<u64> {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(self.chain_time().await?.max(wall))
+    }
+
     // ----- consumer -----
 
     /// Posts `spec` (its `consumer` is set to this account), escrowing the bounty (approving

@@ -1,0 +1,247 @@
+//! Real provider nodes for end-to-end tests: `stp provider run` as a child process (so a
+//! test can `kill -9` it), and a consumer-side libp2p node that serves a job's input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use alloy::primitives::{B256, Bytes, aliases::U40, aliases::U96};
+use stp_node::daemon::encode_input_location;
+use stp_node::p2p::{self, P2pClient, P2pConfig, Role, with_peer_id};
+use stp_sdk::kernels::{cpu_reference, find_kernel};
+use stp_sdk::market::{JobHistory, JobSpec, Market};
+
+use crate::support::{Net, eth};
+
+/// The workspace's `stp` binary, built once per test process (a no-op when it is fresh).
+pub fn stp_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/it-<hash> -> target/<profile>/stp
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps");
+        let release = profile_dir.ends_with("release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "stp-node", "--bin", "stp"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("run cargo build for the stp binary");
+        assert!(status.success(), "building stp failed");
+        profile_dir.join("stp")
+    })
+}
+
+/// `stp provider run` as a child process, logging to `<data_dir>.log`.
+pub struct Daemon {
+    child: Option<Child>,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts a CPU-backend provider node for dev account `idx`, talking to `rpc_url`.
+    pub fn start(net: &Net, idx: usize, rpc_url: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        let deployment = data_dir.with_extension("deployment.json");
+        net.deployment
+            .save(&deployment)
+            .expect("write deployment file");
+        let mut args: Vec<String> = [
+            "provider",
+            "run",
+            "--backend",
+            "cpu",
+            "--poll-ms",
+            "100",
+            "--rpc-url",
+            rpc_url,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        args.extend([
+            "--deployment".into(),
+            deployment.display().to_string(),
+            "--private-key".into(),
+            format!("0x{}", alloy::hex::encode(net.anvil.keys()[idx].to_bytes())),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ]);
+        args.extend(extra.iter().map(ToString::to_string));
+        let mut daemon = Self {
+            child: None,
+            args,
+            log: data_dir.with_extension("log"),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open daemon log");
+        let child = Command::new(stp_bin())
+            .args(&self.args)
+            .env("RUST_LOG", "info,libp2p=warn")
+            .env_remove("ETH_RPC_URL")
+            .env_remove("STP_PRIVATE_KEY")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start stp provider run");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no chance to flush, close or say goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the daemon");
+            child.wait().expect("reap the daemon");
+        }
+    }
+
+    /// Starts the node again with the same arguments and data directory.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("poll child").is_none())
+    }
+
+    /// The node's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A consumer's libp2p node serving one job input, as `stp job post` does.
+pub struct InputServer {
+    client: P2pClient,
+    /// The bytes served.
+    pub input: Vec<u8>,
+    /// The spec's `inputLocation`: this node's addresses with its peer id.
+    pub location: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl InputServer {
+    /// Starts a node on 127.0.0.1 holding `input`.
+    pub async fn start(input: Vec<u8>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keypair = p2p::load_or_create_keypair(&dir.path().join("p2p.key")).expect("keypair");
+        let config = P2pConfig::new(keypair, dir.path().join("blobs"), Role::Consumer);
+        let (client, _events, _task) = p2p::spawn(config).await.expect("start libp2p");
+        client.add_blob(input.clone()).await.expect("store input");
+        let addrs: Vec<_> = client
+            .listen_addrs()
+            .await
+            .expect("listen addrs")
+            .iter()
+            .map(|a| with_peer_id(a, client.peer_id()))
+            .collect();
+        Self {
+            client,
+            input,
+            location: encode_input_location(&addrs),
+            _dir: dir,
+        }
+    }
+
+    /// A matmul-u32 job over this input with deadlines `claim`, `+commit`, `+reveal`
+    /// seconds after `now`.
+    pub fn matmul_spec(&self, m: &Market, now: u64, k: u8, q: u8, secs: [u64; 3]) -> JobSpec {
+        let kernel = find_kernel("matmul-u32").expect("built-in kernel");
+        let output = cpu_reference(&kernel.id, &self.input).expect("valid matmul input");
+        let claim = now + secs[0];
+        let commit = claim + secs[1];
+        JobSpec {
+            consumer: m.account(),
+            kernelId: B256::from(kernel.id.0),
+            inputHash: B256::from(stp_sdk::p2p::sha256(&self.input)),
+            inputSize: self.input.len() as u64,
+            maxOutputSize: output.len() as u64,
+            bounty: U96::saturating_from(eth("0.02")),
+            collateral: U96::saturating_from(eth("0.1")),
+            replicas: k,
+            quorum: q,
+            minReputation: 0,
+            claimDeadline: U40::from(claim),
+            commitDeadline: U40::from(commit),
+            revealDeadline: U40::from(commit + secs[2]),
+            inputLocation: Bytes::from(self.location.clone()),
+        }
+    }
+
+    /// sha256 of the correct output, as honest providers commit to it.
+    pub fn expected_result(&self) -> B256 {
+        let kernel = find_kernel("matmul-u32").expect("built-in kernel");
+        let output = cpu_reference(&kernel.id, &self.input).expect("valid matmul input");
+        B256::from(stp_sdk::p2p::sha256(&output))
+    }
+
+    /// Stops the node.
+    pub async fn stop(self) {
+        self.client.shutdown().await;
+    }
+}
+
+/// A valid 8x8x8 matmul-u32 input.
+pub fn matmul_input(seed: u32) -> Vec<u8> {
+    let mut input = Vec::new();
+    for v in [8u32, 8, 8] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..128u32 {
+        input.extend_from_slice(&(i ^ seed).wrapping_mul(2_654_435_761).to_le_bytes());
+    }
+    input
+}
+
+/// Polls `job_history(id)` every 100 ms until `done` holds; panics after `timeout` with
+/// the daemons' logs.
+pub async fn wait_for(
+    m: &Market,
+    id: u64,
+    timeout: Duration,
+    what: &str,
+    logs: &[&Daemon],
+    done: impl Fn(&JobHistory) -> bool,
+) -> JobHistory {
+    let start = tokio::time::Instant::now();
+    loop {
+        let h = m.job_history(id).await.expect("job history");
+        if done(&h) {
+            return h;
+        }
+        if start.elapsed() > timeout {
+            let logs: Vec<String> = logs.iter().map(|d| d.log()).collect();
+            panic!(
+                "timed out waiting for {what}; job: {h:?}\n--- node logs ---\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

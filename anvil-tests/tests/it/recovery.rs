@@ -1,0 +1,114 @@
+//! Real `stp provider run` nodes surviving what providers' machines do: a `kill -9` right
+//! after the commit, and the RPC endpoint dying for 20 s in the middle of a job. In both
+//! the node finishes the job, is paid and is not slashed.
+
+use std::time::Duration;
+
+use stp_sdk::market::{Market, Outcome};
+
+use crate::flaky_rpc::FlakyRpc;
+use crate::node::{Daemon, InputServer, matmul_input, wait_for};
+use crate::support::{Net, eth};
+
+const STEP: Duration = Duration::from_secs(60);
+
+/// The provider was paid its share and kept its whole stake and a clean record.
+async fn assert_paid_not_slashed(m: &Market, provider: alloy::primitives::Address, share: &str) {
+    assert_eq!(m.balance_of(provider).await.unwrap(), eth(share));
+    let stake = m.stake_of(provider).await.unwrap();
+    assert_eq!(stake.staked, eth("1"), "stake intact");
+    assert_eq!(stake.locked, eth("0"), "collateral released");
+    let rep = m.reputation_of(provider).await.unwrap();
+    assert_eq!((rep.completed, rep.slashed, rep.missed), (1, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_killed_after_commit_restarts_reveals_and_is_paid() {
+    let net = Net::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (victim, other, consumer) = (
+        net.market(1).await,
+        net.market(2).await,
+        net.market(3).await,
+    );
+    victim.stake(eth("1")).await.unwrap();
+    other.stake(eth("1")).await.unwrap();
+    let server = InputServer::start(matmul_input(1)).await;
+    // Two replicas: the reveal opens only once both committed, after the victim died.
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, 2, [60, 60, 60]);
+    let (id, _) = consumer.post_job(spec).await.unwrap();
+
+    let rpc = net.anvil.endpoint();
+    let mut v = Daemon::start(&net, 1, &rpc, &dir.path().join("victim"), &[]);
+    wait_for(&consumer, id, STEP, "the victim's commit", &[&v], |h| {
+        h.committed.contains(&net.addr(1))
+    })
+    .await;
+    v.kill9();
+
+    let o = Daemon::start(&net, 2, &rpc, &dir.path().join("other"), &[]);
+    wait_for(&consumer, id, STEP, "both commits", &[&v, &o], |h| {
+        h.committed.len() == 2
+    })
+    .await;
+    v.restart();
+    let h = wait_for(&consumer, id, STEP, "finalization", &[&v, &o], |h| {
+        h.outcome.is_some()
+    })
+    .await;
+
+    assert_eq!(
+        h.outcome,
+        Some((Outcome::Completed, server.expected_result()))
+    );
+    assert_eq!(h.reveals.len(), 2, "the restarted victim revealed");
+    assert_paid_not_slashed(&consumer, net.addr(1), "0.01").await;
+    assert!(v.log().contains("resuming job"), "{}", v.log());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rpc_down_for_20_s_mid_job_the_node_recovers_and_is_paid() {
+    let net = Net::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, consumer) = (net.market(1).await, net.market(2).await);
+    provider.stake(eth("1")).await.unwrap();
+    let server = InputServer::start(matmul_input(2)).await;
+    let outage = Duration::from_secs(20);
+    let rpc = FlakyRpc::start(net.anvil.endpoint().replace("http://", ""), outage).await;
+    let mut d = Daemon::start(&net, 1, &rpc.url, &dir.path().join("p1"), &[]);
+
+    // The node's claim reaches the chain, its reply is lost, then the endpoint is dead
+    // for 20 s; the claim window (60 s) outlasts the outage.
+    rpc.arm();
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, 1, [60, 60, 60]);
+    let (id, _) = consumer.post_job(spec).await.unwrap();
+    wait_for(&consumer, id, STEP, "the claim", &[&d], |h| {
+        !h.claimers.is_empty()
+    })
+    .await;
+    let start = tokio::time::Instant::now();
+    while !rpc.tripped().await {
+        assert!(
+            start.elapsed() < STEP,
+            "the claim never went through the relay"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rpc.is_dark().await);
+    let h = wait_for(&consumer, id, STEP + outage, "finalization", &[&d], |h| {
+        h.outcome.is_some()
+    })
+    .await;
+
+    assert!(start.elapsed() >= outage, "finished during the outage?");
+    assert_eq!(
+        h.outcome,
+        Some((Outcome::Completed, server.expected_result()))
+    );
+    assert_paid_not_slashed(&consumer, net.addr(1), "0.02").await;
+    assert!(d.is_running(), "the node survived the outage");
+    let log = d.log();
+    assert!(log.contains("chain reachable again"), "{log}");
+    server.stop().await;
+}
