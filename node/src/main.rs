@@ -4,7 +4,13 @@ use clap::Parser;
 use stp_node::cli::Cli;
 
 fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(path) = cli.config_file() {
+        // SAFETY: nothing else runs yet: no runtime, no other thread.
+        unsafe { stp_node::cli::provider_config::apply(&path)? };
+        // Parse again so the file's values fill what flags and environment left unset.
+        cli = Cli::parse();
+    }
     stp_node::cli::init_tracing(&cli.log);
     cli.run()
 }

@@ -324,3 +324,119 @@ async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() 
     let list = json(&stp(&anvil, &dep, &["job", "list", "--json"]).await);
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
+
+/// GET `path` from a local HTTP server; (status line, body).
+async fn http_get(addr: &str, path: &str) -> std::io::Result<(String, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).await?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    ))
+}
+
+#[tokio::test]
+async fn provider_run_takes_a_toml_config_serves_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let staked = stp(
+        &anvil,
+        &dep,
+        &[
+            "provider",
+            "stake",
+            "--amount",
+            "1.5",
+            "--private-key",
+            &key(&anvil, 1),
+        ],
+    )
+    .await;
+    assert!(
+        staked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&staked.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let config = dir.path().join("provider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "rpc-url = \"{}\"\ndeployment = \"{}\"\ndata-dir = \"{}\"\nbackend = \"cpu\"\npoll-ms = 100\nmetrics = \"{metrics}\"\n",
+            anvil.endpoint(),
+            dep.display(),
+            dir.path().join("p1").display()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(["provider", "run", "--config"])
+        .arg(&config)
+        .env("STP_PRIVATE_KEY", key(&anvil, 1))
+        .env_remove("ETH_RPC_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    // Every setting came from the file: the node reached anvil and serves its metrics.
+    let mut body = String::new();
+    for _ in 0..150 {
+        if let Ok((status, b)) = http_get(&metrics, "/metrics").await
+            && status.contains("200")
+            && b.contains("stp_stake 1.5")
+        {
+            body = b;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("stp_stake 1.5"), "no stake gauge in: {body}");
+    assert!(body.contains("stp_jobs{phase=\"committed\"} 0"), "{body}");
+    assert!(body.contains("stp_gpu_busy_seconds_total 0"), "{body}");
+    let (status, _) = http_get(&metrics, "/nope").await.unwrap();
+    assert!(status.contains("404"), "{status}");
+
+    let pid = child.id().unwrap().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("the node stops within 30 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[tokio::test]
+async fn provider_config_file_with_a_typo_is_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("provider.toml");
+    std::fs::write(&config, "price-flor = \"0.1\"\n").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(["provider", "run", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `price-flor`"), "{err}");
+    assert!(err.contains("provider.toml"), "{err}");
+}

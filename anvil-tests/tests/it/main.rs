@@ -4,6 +4,7 @@
 
 mod cast_job;
 mod flaky_rpc;
+mod gossip;
 mod lifecycle;
 mod node;
 mod recovery;

@@ -54,19 +54,10 @@ impl Daemon {
         net.deployment
             .save(&deployment)
             .expect("write deployment file");
-        let mut args: Vec<String> = [
-            "provider",
-            "run",
-            "--backend",
-            "cpu",
-            "--poll-ms",
-            "100",
-            "--rpc-url",
-            rpc_url,
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+        let mut args: Vec<String> = ["provider", "run", "--backend", "cpu", "--rpc-url", rpc_url]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         args.extend([
             "--deployment".into(),
             deployment.display().to_string(),
@@ -94,6 +85,8 @@ impl Daemon {
         let child = Command::new(stp_bin())
             .args(&self.args)
             .env("RUST_LOG", "info,libp2p=warn")
+            // Poll fast unless the test passes --poll-ms (flags beat the environment).
+            .env("STP_POLL_MS", "100")
             .env_remove("ETH_RPC_URL")
             .env_remove("STP_PRIVATE_KEY")
             .stdout(Stdio::null())
@@ -122,6 +115,26 @@ impl Daemon {
         self.child
             .as_mut()
             .is_some_and(|c| c.try_wait().expect("poll child").is_none())
+    }
+
+    /// The node's libp2p address with `/p2p/<peer id>`, once it logged being up (waits up
+    /// to 60 s).
+    pub async fn p2p_addr(&self) -> String {
+        for _ in 0..600 {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| l.contains("provider node up")) {
+                let field = |name: &str| {
+                    line.split(name)
+                        .nth(1)
+                        .map(|rest| rest.split([' ', ']', ',']).next().unwrap_or("").to_string())
+                };
+                if let (Some(peer), Some(addr)) = (field("peer_id="), field("addrs=[")) {
+                    return format!("{addr}/p2p/{peer}");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the node never logged its address:\n{}", self.log());
     }
 
     /// The node's log so far (for assertion messages).

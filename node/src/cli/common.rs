@@ -57,7 +57,7 @@ pub struct WalletArgs {
     )]
     pub private_key: Option<String>,
     /// Encrypted JSON keystore of the account (e.g. from `cast wallet new DIR`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "STP_KEYSTORE", value_name = "PATH")]
     pub keystore: Option<PathBuf>,
     /// Password of --keystore.
     #[arg(

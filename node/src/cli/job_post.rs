@@ -12,7 +12,8 @@ use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
-use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome};
+use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome, announcement};
+use stp_sdk::p2p::PeerLocation;
 
 use super::common::{ChainArgs, format_amount, out, out_json, parse_amount, unit};
 use super::job::{P2pArgs, Phase, fetch_output, phase};
@@ -174,6 +175,7 @@ impl PostArgs {
             inputLocation: Bytes::from(location.clone()),
         };
         let (job_id, tx) = m.post_job(spec.clone()).await?;
+        announce(m, p2p, job_id, &spec).await;
         let mut posted = Posted {
             job_id,
             tx,
@@ -322,6 +324,30 @@ fn to_u96(flag: &str, v: U256) -> eyre::Result<U96> {
         bail!("{flag} {} is too large", format_amount(v));
     }
     Ok(U96::saturating_from(v))
+}
+
+/// Gossips the posted job so connected providers learn of it before their next chain
+/// poll. Best effort: providers check it on-chain anyway and find it there without it.
+async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec) {
+    let root = match p2p.blob_manifest(&spec.inputHash.0) {
+        Ok(Some(manifest)) => manifest.root(),
+        _ => return,
+    };
+    let addrs = match p2p.listen_addrs().await {
+        Ok(addrs) => addrs.iter().map(|a| a.to_vec()).collect(),
+        Err(_) => return,
+    };
+    let location = PeerLocation {
+        peer_id: p2p.peer_id().to_bytes(),
+        addrs,
+    };
+    let ann = announcement(m.deployment(), job_id, spec, root, location);
+    match p2p.announce_job(&ann).await {
+        Ok(()) => tracing::debug!(job = job_id, "job announced over gossip"),
+        Err(e) => {
+            tracing::debug!(job = job_id, error = %e, "not announced over gossip; providers find it on-chain")
+        }
+    }
 }
 
 #[cfg(test)]

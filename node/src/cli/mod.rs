@@ -12,6 +12,7 @@ pub mod job_post;
 pub mod kernel;
 pub mod payout;
 pub mod provider;
+pub mod provider_config;
 pub mod provider_run;
 
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +59,16 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The `--config` file of `stp provider run`, if given.
+    pub fn config_file(&self) -> Option<std::path::PathBuf> {
+        match &self.command {
+            Command::Provider(provider::ProviderArgs {
+                command: provider::ProviderCommand::Run(run),
+            }) => run.config.clone(),
+            _ => None,
+        }
+    }
+
     /// Runs the chosen subcommand.
     pub fn run(self) -> eyre::Result<()> {
         match self.command {
@@ -85,8 +96,11 @@ fn block_on(command: impl std::future::Future<Output = eyre::Result<()>>) -> eyr
 pub fn init_tracing(args: &LogArgs) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if args.log_json {
         builder.json().init();

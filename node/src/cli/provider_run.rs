@@ -17,41 +17,55 @@ use crate::exec::Backend;
 /// The node keeps its state in --data-dir; after a crash or `kill -9`, start it again with
 /// the same directory and it carries every job on from where it stood.
 ///
-/// Example:
+/// Options come from flags, then environment variables (named on each flag), then
+/// `--config FILE` (TOML), then the defaults.
+///
+/// Examples:
 ///   stp provider run --private-key $KEY --data-dir ~/.stp/provider --price-floor 0.001
+///   stp provider run --config provider.toml --metrics 127.0.0.1:9464
 #[derive(Debug, Args)]
 pub struct ProviderRunArgs {
+    /// TOML file with any of these options under the flags' names (e.g. `price-floor =
+    /// "0.001"`); flags and environment variables override it.
+    #[arg(long, env = "STP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     chain: ChainArgs,
     /// Directory for the job store, blobs and the libp2p identity.
     #[arg(long, env = "STP_DATA_DIR", default_value = ".stp/provider")]
     data_dir: PathBuf,
     /// libp2p listen address (repeatable).
-    #[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
+    #[arg(
+        long,
+        env = "STP_LISTEN",
+        value_delimiter = ',',
+        default_value = "/ip4/127.0.0.1/tcp/0"
+    )]
     listen: Vec<Multiaddr>,
     /// libp2p bootstrap peer with `/p2p/<peer id>` (repeatable).
-    #[arg(long)]
+    #[arg(long, env = "STP_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<Multiaddr>,
     /// Smallest bounty share per replica worth claiming (ETH or token units).
-    #[arg(long, default_value = "0", value_parser = parse_amount)]
+    #[arg(long, env = "STP_PRICE_FLOOR", default_value = "0", value_parser = parse_amount)]
     price_floor: U256,
     /// Most jobs claimed and not yet computed at once.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "STP_MAX_CONCURRENT", default_value_t = 2)]
     max_concurrent: usize,
     /// Where kernels run: a GPU adapter, the CPU references, or the GPU if one exists.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, env = "STP_BACKEND", value_enum, default_value = "auto")]
     backend: Backend,
     /// Blocks to wait before acting on an event.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "STP_CONFIRMATIONS", default_value_t = 0)]
     confirmations: u64,
     /// Chain polling interval in milliseconds.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, env = "STP_POLL_MS", default_value_t = 500)]
     poll_ms: u64,
     /// Withdraw earnings to the wallet after each settled job.
-    #[arg(long)]
+    #[arg(long, env = "STP_AUTO_WITHDRAW")]
     auto_withdraw: bool,
-    /// Serve Prometheus metrics on this address (not yet implemented: ignored with a warning).
-    #[arg(long)]
+    /// Serve Prometheus metrics on this address at `/metrics` (e.g. 127.0.0.1:9464): jobs
+    /// by phase, stake, credited earnings, GPU busy time, transactions, failed polls.
+    #[arg(long, env = "STP_METRICS", value_name = "ADDR")]
     metrics: Option<SocketAddr>,
     /// Misbehave on purpose (demos and tests of slashing and recovery).
     #[arg(long, value_enum, hide = true)]
@@ -65,9 +79,6 @@ impl ProviderRunArgs {
         runtime.block_on(async move {
             let signer = self.chain.wallet.signer()?;
             let deployment = self.chain.deployment.load(&self.chain.rpc).await?;
-            if self.metrics.is_some() {
-                tracing::warn!("--metrics is not implemented yet; no endpoint is served");
-            }
             let config = DaemonConfig {
                 rpc_url: self.chain.rpc.rpc_url.clone(),
                 signer,

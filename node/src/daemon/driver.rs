@@ -8,17 +8,22 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use stp_sdk::kernels::KernelId;
-use stp_sdk::market::{EventKind, JobSpec, JobSpecExt, Market, MarketError, ReplicaPhase};
+use stp_sdk::market::{
+    EventKind, JobSpec, JobSpecExt, Market, MarketError, ReplicaPhase, announced_job_id,
+};
 use tokio::sync::mpsc;
 
+use super::gossip;
 use super::scheduler::{self, ProviderView};
-use super::{DaemonConfig, Fault, parse_input_location};
+use super::{DaemonConfig, Fault, Metrics, parse_input_location};
 use crate::exec::Executor;
-use crate::p2p::P2pClient;
+use crate::p2p::{P2pClient, P2pEvent, Verdict};
 use crate::store::{JobPhase, JobRecord, JobStore};
 
 /// Time kept in hand before the commit deadline for sending the commit itself.
 const COMMIT_MARGIN_SECS: u64 = 3;
+/// How often the stake and balance gauges are read from the chain.
+const ACCOUNT_METRICS_EVERY: Duration = Duration::from_secs(10);
 /// Longest wait between chain polls while the RPC keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -34,9 +39,12 @@ pub(super) struct Driver {
     store: Arc<JobStore>,
     executor: Arc<Executor>,
     p2p: P2pClient,
+    metrics: Metrics,
     results: mpsc::Sender<Computed>,
     /// Jobs whose input fetch or execution is running now.
     executing: HashSet<u64>,
+    /// When the account gauges were last read from the chain.
+    account_read: Option<tokio::time::Instant>,
 }
 
 impl Driver {
@@ -46,6 +54,7 @@ impl Driver {
         store: Arc<JobStore>,
         executor: Arc<Executor>,
         p2p: P2pClient,
+        metrics: Metrics,
         results: mpsc::Sender<Computed>,
     ) -> Self {
         Self {
@@ -54,8 +63,10 @@ impl Driver {
             store,
             executor,
             p2p,
+            metrics,
             results,
             executing: HashSet::new(),
+            account_read: None,
         }
     }
 
@@ -106,7 +117,11 @@ impl Driver {
 
     /// Runs until a fatal error. Transient failures (RPC down, a revert) are logged and
     /// retried, polling less often (up to [`MAX_BACKOFF`]) while the RPC keeps failing.
-    pub(super) async fn run(&mut self, results: &mut mpsc::Receiver<Computed>) -> eyre::Result<()> {
+    pub(super) async fn run(
+        &mut self,
+        results: &mut mpsc::Receiver<Computed>,
+        p2p_events: &mut mpsc::Receiver<P2pEvent>,
+    ) -> eyre::Result<()> {
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut backoff = Backoff::new(self.config.poll_interval);
@@ -122,15 +137,47 @@ impl Driver {
                                 tracing::info!("chain reachable again");
                             }
                             self.drive_all(false).await;
+                            self.refresh_account_metrics().await;
                         }
                         Err(e) => {
+                            self.metrics.poll_failed();
                             let retry_in = backoff.failed();
                             tracing::warn!(error = %e, ?retry_in, "chain poll failed; retrying");
                         }
                     }
                 }
                 Some(done) = results.recv() => self.on_computed(done).await,
+                Some(event) = p2p_events.recv() => self.on_p2p_event(event).await,
             }
+        }
+    }
+
+    /// Acts on a job announcement the p2p layer accepted, after reading the job's spec
+    /// from the chain once more (the announcement itself is never trusted).
+    async fn on_p2p_event(&mut self, event: P2pEvent) {
+        match event {
+            P2pEvent::Announcement { from, ann, .. } => {
+                let Some(job_id) = announced_job_id(&ann) else {
+                    return;
+                };
+                if matches!(self.store.get(job_id), Ok(Some(_))) {
+                    return;
+                }
+                if self.config.confirmations > 0 {
+                    // The chain watcher picks it up once it has its confirmations.
+                    return;
+                }
+                if let (Verdict::Accept, Some((job_id, spec))) =
+                    gossip::verify(&self.market, &ann).await
+                {
+                    tracing::info!(job = job_id, %from, "job announced over gossip, checked on-chain");
+                    self.consider(job_id, spec).await;
+                }
+            }
+            P2pEvent::PeerPenalized { peer, offence } => {
+                tracing::debug!(%peer, ?offence, "peer penalised");
+            }
+            P2pEvent::PeerBlocked(peer) => tracing::info!(%peer, "peer blocked for misbehaviour"),
         }
     }
 
@@ -142,6 +189,26 @@ impl Driver {
             return;
         }
         self.drive_all(true).await;
+    }
+
+    /// Reads stake and credited balance into the metrics, at most every
+    /// [`ACCOUNT_METRICS_EVERY`].
+    async fn refresh_account_metrics(&mut self) {
+        if self
+            .account_read
+            .is_some_and(|t| t.elapsed() < ACCOUNT_METRICS_EVERY)
+        {
+            return;
+        }
+        self.account_read = Some(tokio::time::Instant::now());
+        let account = self.account();
+        if let (Ok(stake), Ok(credited)) = (
+            self.market.stake_of(account).await,
+            self.market.balance_of(account).await,
+        ) {
+            self.metrics
+                .set_account(units(stake.staked), units(stake.locked), units(credited));
+        }
     }
 
     fn account(&self) -> alloy::primitives::Address {
@@ -218,11 +285,12 @@ impl Driver {
         let job_id = record.job_id;
         match self.market.claim(job_id, spec).await {
             Ok(tx) => {
+                self.metrics.transaction("claim");
                 record.txs.push(tx);
                 record.advance(JobPhase::Claimed);
                 tracing::info!(job = job_id, %tx, "claimed");
             }
-            Err(e @ MarketError::Reverted { .. }) => {
+            Err(e) if e.is_rejection() => {
                 let ours = self.market.replica_status(job_id, self.account()).await;
                 if matches!(ours, Ok(s) if s != ReplicaPhase::None) {
                     tracing::info!(job = job_id, "our earlier claim had landed");
@@ -316,6 +384,7 @@ impl Driver {
                 if open && now <= spec.reveal_deadline() {
                     let (salt, result) = secrets(&record)?;
                     let tx = self.market.reveal(job_id, &spec, result, salt).await?;
+                    self.metrics.transaction("reveal");
                     record.txs.push(tx);
                     record.advance(JobPhase::Revealed);
                     self.save(&record);
@@ -360,6 +429,7 @@ impl Driver {
         }
         match self.market.finalize(record.job_id).await {
             Ok(tx) => {
+                self.metrics.transaction("finalize");
                 record.txs.push(tx);
                 record.note = Some("finalized by us".into());
                 record.advance(JobPhase::Settled);
@@ -380,7 +450,10 @@ impl Driver {
     async fn withdraw(&self) {
         match self.market.balance_of(self.account()).await {
             Ok(balance) if balance > U256::ZERO => match self.market.withdraw().await {
-                Ok(tx) => tracing::info!(%tx, %balance, "earnings withdrawn"),
+                Ok(tx) => {
+                    self.metrics.transaction("withdraw");
+                    tracing::info!(%tx, %balance, "earnings withdrawn");
+                }
                 Err(e) => tracing::warn!(error = %e, "auto-withdraw failed"),
             },
             _ => {}
@@ -391,6 +464,7 @@ impl Driver {
         let (salt, result) = secrets(record)?;
         match self.market.commit(record.job_id, spec, result, salt).await {
             Ok(tx) => {
+                self.metrics.transaction("commit");
                 record.txs.push(tx);
                 record.advance(JobPhase::Committed);
                 self.save(record);
@@ -428,8 +502,9 @@ impl Driver {
             self.results.clone(),
         );
         let fault = self.config.fault;
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            let result = fetch_and_run(&p2p, &executor, &spec, deadline)
+            let result = fetch_and_run(&p2p, &executor, &metrics, &spec, deadline)
                 .await
                 .map(|mut out| {
                     if fault == Some(Fault::WrongResult) {
@@ -477,6 +552,7 @@ impl Driver {
 async fn fetch_and_run(
     p2p: &P2pClient,
     executor: &Executor,
+    metrics: &Metrics,
     spec: &JobSpec,
     deadline: Duration,
 ) -> Result<Vec<u8>, String> {
@@ -505,10 +581,12 @@ async fn fetch_and_run(
             spec.inputSize
         ));
     }
+    let started = std::time::Instant::now();
     let output = executor
         .run(&KernelId(spec.kernelId.0), &input, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await;
+    metrics.executed(started.elapsed().as_secs_f64(), output.is_ok());
+    let output = output.map_err(|e| e.to_string())?;
     if output.len() as u64 > spec.maxOutputSize {
         return Err(format!(
             "output {} bytes exceeds the job's bound",
@@ -516,6 +594,14 @@ async fn fetch_and_run(
         ));
     }
     Ok(output)
+}
+
+/// An amount in asset units (18 decimals) for a gauge; precision beyond f64 is not needed.
+fn units(amount: U256) -> f64 {
+    alloy::primitives::utils::format_units(amount, 18)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn corrupt(output: &mut Vec<u8>) {

@@ -12,11 +12,15 @@
 
 mod config;
 mod driver;
+mod gossip;
 mod location;
+pub mod metrics;
 pub mod scheduler;
 
 pub use config::{DaemonConfig, Fault};
+pub use gossip::{ChainCheck, verdict as gossip_verdict};
 pub use location::{encode_input_location, parse_input_location};
+pub use metrics::Metrics;
 
 use eyre::WrapErr;
 use std::future::Future;
@@ -57,7 +61,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
     let mut p2p_config = P2pConfig::new(keypair, config.data_dir.join("blobs"), Role::Provider);
     p2p_config.listen_addrs = config.listen.clone();
     p2p_config.bootstrap = config.bootstrap.clone();
-    let (p2p_client, _p2p_events, _p2p_task) =
+    p2p_config.announcement_check = Arc::new(ChainCheck::new(market.clone()));
+    let (p2p_client, mut p2p_events, _p2p_task) =
         p2p::spawn(p2p_config).await.wrap_err("starting libp2p")?;
     let addrs = p2p_client.listen_addrs().await?;
     tracing::info!(peer_id = %p2p_client.peer_id(), ?addrs, account = %market.account(), "provider node up");
@@ -80,11 +85,25 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
         tracing::warn!(error = %e, "could not publish the provider record yet (no peers?)");
     }
 
+    let metrics = Metrics::default();
+    let _metrics_task = match config.metrics_addr {
+        Some(addr) => {
+            let (bound, task) = metrics::serve(addr, metrics.clone(), store.clone())
+                .await
+                .wrap_err_with(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(url = %format!("http://{bound}/metrics"), "metrics endpoint up");
+            Some(task)
+        }
+        None => None,
+    };
+
     let (results_tx, mut results_rx) = mpsc::channel(64);
-    let mut driver = driver::Driver::new(config, market, store, executor, p2p_client, results_tx);
+    let mut driver = driver::Driver::new(
+        config, market, store, executor, p2p_client, metrics, results_tx,
+    );
     driver.recover().await;
     tokio::select! {
-        res = driver.run(&mut results_rx) => return res,
+        res = driver.run(&mut results_rx, &mut p2p_events) => return res,
         () = shutdown => {}
     }
     tracing::info!("shutting down: sending the commits and reveals that are due first");

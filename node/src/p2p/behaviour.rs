@@ -29,6 +29,12 @@ impl Behaviour {
         let peer_id = key.public().to_peer_id();
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(Duration::from_secs(30));
+        if config.bootstrap.is_empty() {
+            // Nobody to bootstrap from (a consumer serving one job, the first node of a
+            // network): don't retry every few minutes into an empty table. Peers that
+            // connect later still trigger a bootstrap.
+            kad_config.set_periodic_bootstrap_interval(None);
+        }
         kad_config.set_replication_factor(NonZeroUsize::new(8).unwrap_or(NonZeroUsize::MIN));
         let store_config = kad::store::MemoryStoreConfig {
             max_records: 4096,

@@ -83,6 +83,12 @@ impl MarketError {
         matches!(self, Self::Rpc(_))
     }
 
+    /// Whether the chain rejected the call (a revert, or a mined transaction that failed),
+    /// as opposed to not being reachable: retrying the same call will not help.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, Self::Reverted { .. } | Self::TxFailed { .. })
+    }
+
     /// The decoded custom error's name, e.g. `EscrowJobFull`, if the call reverted.
     pub fn revert_name(&self) -> Option<&str> {
         match self {

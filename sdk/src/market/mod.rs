@@ -6,12 +6,14 @@
 //! [`Market`] must not be sent concurrently (the nonce is read from the chain for each),
 //! which the provider node guarantees by sending from one task.
 
+mod announce;
 mod deploy;
 mod deployment;
 mod error;
 mod events;
 mod spec;
 
+pub use announce::{announced_job_id, announcement, is_for, matches_chain};
 pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
 pub use deployment::Deployment;
 pub use error::{MarketError, Result};

@@ -1,0 +1,93 @@
+# Shared by scripts/demo and scripts/bench-e2e: a devnet (anvil + market via `stp devnet
+# up`) and provider nodes as background processes, all stopped by `devnet_stop` (installed
+# as the EXIT trap by `devnet_init`). Source it; don't run it.
+#
+# Needs: $stp_bin (the stp binary), $dir (an empty working directory).
+
+# Anvil's well-known dev keys (public test mnemonic; never use them on a real network).
+keys=(0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+  0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+  0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
+  0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6
+  0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a
+  0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba
+  0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e
+  0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356
+  0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97
+  0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6)
+devnet_pids=()
+provider_pids=()
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+say() { printf '    %s\n' "$*"; }
+stp() { "$stp_bin" --log-level warn "$@"; }
+json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin)
+for k in sys.argv[1:]: d=d[k]
+print(d)' "$@"; }
+
+# Stops everything started here, newest first (nodes send their due reveals on SIGTERM,
+# so the chain goes last); SIGKILL after 20 s.
+devnet_stop() {
+  local status=$? n pid
+  for ((n = ${#devnet_pids[@]} - 1; n >= 1; n--)); do kill -TERM "${devnet_pids[$n]}" 2>/dev/null || true; done
+  for ((n = ${#devnet_pids[@]} - 1; n >= 0; n--)); do
+    pid=${devnet_pids[$n]}
+    [ "$n" -eq 0 ] && kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  devnet_pids=()
+  if [ "$status" -ne 0 ]; then echo "failed (exit $status); logs are in $dir/logs" >&2; fi
+  return "$status"
+}
+
+devnet_init() {
+  rm -rf "$dir"
+  mkdir -p "$dir/logs" "$dir/json"
+  trap devnet_stop EXIT
+  trap 'exit 130' INT TERM
+  unset STP_PRIVATE_KEY STP_KEYSTORE_PASSWORD RUST_LOG
+}
+
+# devnet_start [stp devnet up options...]: anvil on a free port, the market deployed;
+# exports ETH_RPC_URL and STP_DEPLOYMENT for every later stp command.
+devnet_start() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export ETH_RPC_URL="http://127.0.0.1:$port"
+  export STP_DEPLOYMENT="$dir/deployments/31337.json"
+  "$stp_bin" devnet up --port "$port" --out "$dir/deployments" "$@" >"$dir/logs/devnet.log" 2>&1 &
+  devnet_pids+=($!)
+  for _ in $(seq 300); do [ -s "$STP_DEPLOYMENT" ] && break; sleep 0.1; done
+  [ -s "$STP_DEPLOYMENT" ] || { cat "$dir/logs/devnet.log" >&2; return 1; }
+}
+
+# provider_start I [stp provider run options...]: stakes 1 ETH as dev account I and starts
+# its node in the background (log: $dir/logs/providerI.log), bootstrapping its p2p layer
+# from $bootstrap when set (see provider_addr).
+provider_start() {
+  local i=$1; shift
+  local boot=()
+  [ -n "${bootstrap:-}" ] && boot=(--bootstrap "$bootstrap")
+  stp provider stake --amount 1 --private-key "${keys[$i]}" >/dev/null
+  "$stp_bin" provider run --private-key "${keys[$i]}" --data-dir "$dir/provider$i" \
+    --poll-ms 200 "${boot[@]}" "$@" >"$dir/logs/provider$i.log" 2>&1 &
+  devnet_pids+=($!)
+  provider_pids[$i]=$!
+}
+
+# providers_wait I...: waits until each node logged that it is up.
+providers_wait() {
+  for i in "$@"; do
+    for _ in $(seq 600); do grep -q "provider node up" "$dir/logs/provider$i.log" && break; sleep 0.1; done
+    grep -q "provider node up" "$dir/logs/provider$i.log" ||
+      { tail -20 "$dir/logs/provider$i.log" >&2; echo "provider $i did not start" >&2; return 1; }
+  done
+}
+
+# provider_addr I: the full libp2p address (/ip4/.../tcp/N/p2p/ID) of a started node.
+provider_addr() {
+  sed 's/\x1b\[[0-9;]*m//g' "$dir/logs/provider$1.log" |
+    sed -n 's/.*provider node up peer_id=\([^ ]*\) addrs=\[\([^],]*\).*/\2\/p2p\/\1/p' | head -1
+}
