@@ -5,51 +5,88 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
-import {IStakeManager} from "./interfaces/IStakeManager.sol";
-import {StakeManager} from "./StakeManager.sol";
+import {IStaking} from "./interfaces/IStaking.sol";
+import {JobTermsLib} from "./libraries/JobTermsLib.sol";
 
 /// @title JobEscrow
-/// @notice Jobs, k-of-n commit-reveal, settlement and pull payouts of one ShareThePower
-/// market. Deploying it creates the market's StakeManager, whose only privileged caller it
-/// is; there is no owner and no admin function.
-/// @dev Storage per job is one slot (24-byte spec hash prefix + claimed/committed/revealed
-/// counters), per replica one slot (8-bit status + 248 bits of the commitment or of
-/// keccak256(resultHash)). Both are deleted when the job settles: events are the history.
-/// Credited balances are stored as `amount + 1` once an account's slot is in use, so the
-/// slot never returns to zero and later credits do not pay for a fresh slot.
+/// @notice One ShareThePower market: provider stakes and reputation, jobs, k-of-n
+/// commit-reveal, settlement and pull payouts. There is no owner and no admin function.
+/// @dev Storage is laid out so that each protocol step writes few slots, and slots that
+/// already hold a non-zero value (a write to a fresh slot costs ~17k gas more):
+/// - per job, one slot: 24-byte terms hash prefix + claimed/committed counters; deleted at
+///   settlement (events are the history);
+/// - per provider, one stake slot (staked, unbonding, releaseAt), read by claims and written
+///   only by staking, unstaking and slashing;
+/// - per account, one slot (balance + 1, locked collateral, reputation): a claim locks
+///   collateral in it, a settlement unlocks, pays and counts in it, withdraw reads it;
+/// - per provider, LANES replica slots; a lane stays non-zero between jobs.
 contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using JobTermsLib for JobTerms;
 
     /// @notice Largest `maxReplicas` a market can be deployed with.
     uint256 public constant MAX_REPLICAS_LIMIT = 16;
     /// @notice Largest `inputLocation` of a job spec, in bytes.
     uint256 public constant MAX_INPUT_LOCATION = 256;
+    /// @notice Largest unbonding delay a market can be deployed with.
+    uint256 public constant MAX_UNBONDING_DELAY = 365 days;
+    /// @notice Replica lanes per provider: job `jobId` uses lane `jobId % LANES`.
+    uint256 public constant LANES = 64;
 
     uint256 private constant BPS = 10_000;
+    uint256 private constant MAX96 = type(uint96).max;
+
+    // A lane word is [payload: 184 bits][jobId: 64 bits][status: 8 bits]. The payload is
+    // the first 184 bits of the commitment (Committed) or of keccak256(resultHash)
+    // (Revealed). 184 bits keep both binding: opening a stored commitment to another result
+    // needs a second preimage of a 184-bit truncated keccak256 (~2^184 work), and even a
+    // committer grinding two openings of its own commitment needs a collision (~2^92).
     uint256 private constant STATUS_MASK = 0xff;
+    uint256 private constant JOB_SHIFT = 8;
+    uint256 private constant PAYLOAD_SHIFT = 72;
+    /// @dev A lane that was used or opened and holds no live job: status None, non-zero.
+    uint256 private constant LANE_FREE = 2 ** PAYLOAD_SHIFT;
 
     struct Job {
-        bytes24 specHash; // first 24 bytes of keccak256(abi.encode(spec)); zero: no live job
+        bytes24 specHash; // first 24 bytes of keccak256(abi.encode(terms)); zero: no live job
         uint8 claimed;
         uint8 committed;
-        uint8 revealed;
     }
 
-    IStakeManager private immutable _stakeManager;
+    struct Stake {
+        uint96 staked; // bonded stake, includes the account's `locked`
+        uint96 unbonding;
+        uint40 releaseAt;
+    }
+
+    struct Account {
+        uint96 balance; // 0: never used; else withdrawable + 1 (MAX96: the rest is in _surplus)
+        uint96 locked; // collateral of unsettled claims
+        uint32 completed;
+        uint16 slashed;
+        uint16 missed;
+    }
+
     address private immutable _asset;
     uint256 private immutable _slashBps;
+    uint256 private immutable _unbondingDelay;
+    uint256 private immutable _minStake;
     uint256 private immutable _maxReplicas;
 
     uint256 private _nextJobId = 1;
     mapping(uint256 jobId => Job) private _jobs;
-    /// @dev (payload << 8) | ReplicaStatus, see `_pack`.
-    mapping(uint256 jobId => mapping(address provider => uint256)) private _replicas;
-    /// @dev 0: never used; otherwise withdrawable balance + 1.
-    mapping(address account => uint256) private _credits;
+    mapping(address provider => Stake) private _stakes;
+    /// @dev An `Account` packed into one word (see `_account` / `_store`), so that every
+    /// update is one read and one write of the slot.
+    mapping(address account => uint256) private _accounts;
+    /// @dev Balance beyond what the 96-bit field holds; only read when that field is MAX96.
+    mapping(address account => uint256) private _surplus;
+    mapping(address provider => mapping(uint256 lane => uint256)) private _lanes;
 
-    /// @param asset_ address(0) for native ETH, else the ERC-20 for stakes, bounties and
-    /// collateral. @param slashBps_ 1..10_000. @param unbondingDelay_ seconds, 1..365 days.
-    /// @param minStake_ > 0. @param maxReplicas_ 1..MAX_REPLICAS_LIMIT.
+    /// @param asset_ address(0) for native ETH, else the ERC-20 (must be a contract) for
+    /// stakes, bounties and collateral. @param slashBps_ 1..10_000.
+    /// @param unbondingDelay_ seconds, 1..MAX_UNBONDING_DELAY. @param minStake_ 1..2^96-1.
+    /// @param maxReplicas_ 1..MAX_REPLICAS_LIMIT.
     constructor(
         address asset_,
         uint256 slashBps_,
@@ -57,19 +94,77 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint256 minStake_,
         uint256 maxReplicas_
     ) {
+        if (asset_ != address(0) && asset_.code.length == 0) {
+            revert StakeParameterOutOfRange("asset", uint256(uint160(asset_)));
+        }
+        if (slashBps_ == 0 || slashBps_ > BPS) {
+            revert StakeParameterOutOfRange("slashBps", slashBps_);
+        }
+        if (unbondingDelay_ == 0 || unbondingDelay_ > MAX_UNBONDING_DELAY) {
+            revert StakeParameterOutOfRange("unbondingDelay", unbondingDelay_);
+        }
+        if (minStake_ == 0 || minStake_ > MAX96) {
+            revert StakeParameterOutOfRange("minStake", minStake_);
+        }
         if (maxReplicas_ == 0 || maxReplicas_ > MAX_REPLICAS_LIMIT) {
             revert EscrowParameterOutOfRange("maxReplicas", maxReplicas_);
         }
-        _stakeManager = new StakeManager(asset_, slashBps_, unbondingDelay_, minStake_);
         _asset = asset_;
         _slashBps = slashBps_;
+        _unbondingDelay = unbondingDelay_;
+        _minStake = minStake_;
         _maxReplicas = maxReplicas_;
     }
 
-    /// @notice Accepts slashed ETH from the stake manager only.
-    receive() external payable {
-        if (msg.sender != address(_stakeManager)) revert EscrowUnexpectedEther(msg.sender);
+    // ------------------------------------------------------------------ staking
+
+    /// @inheritdoc IStaking
+    function stake(uint256 amount) external payable nonReentrant {
+        if (amount == 0) revert StakeZeroAmount();
+        uint256 expectedValue = _asset == address(0) ? amount : 0;
+        if (msg.value != expectedValue) revert StakeWrongValue(msg.value, expectedValue);
+        Stake storage s = _stakes[msg.sender];
+        uint256 staked = s.staked + amount;
+        if (staked > MAX96) revert StakeAmountTooLarge(amount);
+        if (staked < _minStake) revert StakeBelowMinimum(staked, _minStake);
+        // staked <= MAX96 (checked): the cast is exact.
+        s.staked = uint96(staked);
+        emit Staked(msg.sender, amount, staked);
+        _pull(amount);
     }
+
+    /// @inheritdoc IStaking
+    function requestUnstake(uint256 amount) external nonReentrant {
+        if (amount == 0) revert StakeZeroAmount();
+        Stake storage s = _stakes[msg.sender];
+        uint256 free = s.staked - _account(msg.sender).locked;
+        if (amount > free) revert StakeInsufficient(free, amount);
+        uint256 total = s.unbonding + amount;
+        if (total > MAX96) revert StakeAmountTooLarge(total);
+        uint256 releaseAt = block.timestamp + _unbondingDelay;
+        // amount <= free <= staked < 2^96, total < 2^96 (checked), releaseAt < 2^40 for any
+        // timestamp this century: the casts are exact.
+        s.staked -= uint96(amount);
+        s.unbonding = uint96(total);
+        s.releaseAt = uint40(releaseAt);
+        emit UnstakeRequested(msg.sender, amount, total, releaseAt);
+    }
+
+    /// @inheritdoc IStaking
+    function withdrawStake() external nonReentrant {
+        Stake storage s = _stakes[msg.sender];
+        uint256 amount = s.unbonding;
+        if (amount == 0) revert StakeNothingUnbonding();
+        if (block.timestamp < s.releaseAt) {
+            revert StakeStillUnbonding(s.releaseAt, block.timestamp);
+        }
+        s.unbonding = 0;
+        s.releaseAt = 0;
+        emit StakeWithdrawn(msg.sender, amount);
+        _send(amount);
+    }
+
+    // ------------------------------------------------------------------ jobs
 
     /// @inheritdoc IJobEscrow
     function postJob(JobSpec calldata spec) external payable nonReentrant returns (uint256 jobId) {
@@ -78,157 +173,195 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
         jobId = _nextJobId;
         _nextJobId = jobId + 1;
-        _jobs[jobId].specHash = bytes24(_hash(spec));
+        _jobs[jobId].specHash = bytes24(keccak256(abi.encode(JobTermsLib.pack(spec))));
         emit JobPosted(jobId, msg.sender, spec);
-        if (_asset != address(0)) {
-            IERC20(_asset).safeTransferFrom(msg.sender, address(this), spec.bounty);
-        }
+        _pull(spec.bounty);
     }
 
     /// @inheritdoc IJobEscrow
-    function claim(uint256 jobId, JobSpec calldata spec) external nonReentrant {
-        Job memory job = _load(jobId, spec);
-        if (block.timestamp > spec.claimDeadline) {
-            revert EscrowClaimClosed(jobId, spec.claimDeadline);
+    function claim(uint256 jobId, JobTerms calldata terms) external {
+        Job memory job = _load(jobId, terms);
+        if (block.timestamp > terms.claimDeadline()) {
+            revert EscrowClaimClosed(jobId, terms.claimDeadline());
         }
-        if (job.claimed >= spec.replicas) revert EscrowJobFull(jobId);
-        if (_replicas[jobId][msg.sender] != 0) revert EscrowAlreadyClaimed(jobId, msg.sender);
-        _replicas[jobId][msg.sender] = uint256(ReplicaStatus.Claimed);
+        if (job.claimed >= terms.replicas()) revert EscrowJobFull(jobId);
+        uint256 laneId = jobId % LANES;
+        uint256 lane = _lanes[msg.sender][laneId];
+        if (lane & STATUS_MASK != uint256(ReplicaStatus.None)) {
+            uint256 busy = _laneJob(lane);
+            if (busy == jobId) revert EscrowAlreadyClaimed(jobId, msg.sender);
+            revert EscrowLaneBusy(jobId, msg.sender, busy);
+        }
+        _lock(terms.collateral(), terms.minReputation());
+        _lanes[msg.sender][laneId] = _laneWord(jobId, ReplicaStatus.Claimed, 0);
         // claimed < replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
         _jobs[jobId].claimed = job.claimed + 1;
         emit ReplicaClaimed(jobId, msg.sender);
-        _stakeManager.lock(msg.sender, spec.collateral, spec.minReputation);
     }
 
     /// @inheritdoc IJobEscrow
-    function commit(uint256 jobId, JobSpec calldata spec, bytes32 commitment)
-        external
-        nonReentrant
-    {
-        Job memory job = _load(jobId, spec);
-        if (block.timestamp > spec.commitDeadline) {
-            revert EscrowCommitClosed(jobId, spec.commitDeadline);
+    function commit(uint256 jobId, JobTerms calldata terms, bytes32 commitment) external {
+        Job memory job = _load(jobId, terms);
+        if (block.timestamp > terms.commitDeadline()) {
+            revert EscrowCommitClosed(jobId, terms.commitDeadline());
         }
-        _requireNotUnfilled(jobId, job, spec);
-        _requireStatus(jobId, ReplicaStatus.Claimed);
-        _replicas[jobId][msg.sender] = _pack(commitment, ReplicaStatus.Committed);
+        _requireNotUnfilled(jobId, job, terms);
+        uint256 laneId = jobId % LANES;
+        _requireStatus(jobId, _lanes[msg.sender][laneId], ReplicaStatus.Claimed);
+        _lanes[msg.sender][laneId] = _laneWord(jobId, ReplicaStatus.Committed, commitment);
         // committed < claimed <= replicas: no uint8 overflow.
         _jobs[jobId].committed = job.committed + 1;
         emit ReplicaCommitted(jobId, msg.sender, commitment);
     }
 
     /// @inheritdoc IJobEscrow
-    function reveal(uint256 jobId, JobSpec calldata spec, bytes32 resultHash, bytes32 salt)
+    function reveal(uint256 jobId, JobTerms calldata terms, bytes32 resultHash, bytes32 salt)
         external
-        nonReentrant
     {
-        Job memory job = _load(jobId, spec);
-        if (block.timestamp > spec.revealDeadline) {
-            revert EscrowRevealClosed(jobId, spec.revealDeadline);
+        Job memory job = _load(jobId, terms);
+        if (block.timestamp > terms.revealDeadline()) {
+            revert EscrowRevealClosed(jobId, terms.revealDeadline());
         }
-        if (job.committed < spec.replicas && block.timestamp <= spec.commitDeadline) {
-            revert EscrowRevealNotOpen(jobId, spec.commitDeadline);
+        if (job.committed < terms.replicas() && block.timestamp <= terms.commitDeadline()) {
+            revert EscrowRevealNotOpen(jobId, terms.commitDeadline());
         }
-        _requireNotUnfilled(jobId, job, spec);
-        uint256 state = _requireStatus(jobId, ReplicaStatus.Committed);
+        _requireNotUnfilled(jobId, job, terms);
+        uint256 laneId = jobId % LANES;
+        uint256 lane = _lanes[msg.sender][laneId];
+        _requireStatus(jobId, lane, ReplicaStatus.Committed);
         bytes32 commitment = commitmentOf(jobId, msg.sender, resultHash, salt);
-        if (state != _pack(commitment, ReplicaStatus.Committed)) {
+        if (lane != _laneWord(jobId, ReplicaStatus.Committed, commitment)) {
             revert EscrowCommitmentMismatch(jobId, msg.sender);
         }
-        _replicas[jobId][msg.sender] = _resultDigest(resultHash);
-        // revealed < committed <= replicas: no uint8 overflow.
-        _jobs[jobId].revealed = job.revealed + 1;
+        _lanes[msg.sender][laneId] = _revealedWord(jobId, resultHash);
         emit ReplicaRevealed(jobId, msg.sender, resultHash);
     }
 
     /// @inheritdoc IJobEscrow
     function finalize(
         uint256 jobId,
-        JobSpec calldata spec,
+        JobTerms calldata terms,
         address[] calldata providers,
         bytes32 resultHash
-    ) external nonReentrant {
-        Job memory job = _load(jobId, spec);
-        bool filled = job.claimed == spec.replicas;
-        if (!filled && block.timestamp <= spec.claimDeadline) {
-            revert EscrowNotFinalizable(jobId, uint256(spec.claimDeadline) + 1);
-        }
-        if (filled && job.revealed < spec.replicas && block.timestamp <= spec.revealDeadline) {
-            revert EscrowNotFinalizable(jobId, uint256(spec.revealDeadline) + 1);
+    ) external {
+        Job memory job = _load(jobId, terms);
+        bool filled = job.claimed == terms.replicas();
+        if (!filled && block.timestamp <= terms.claimDeadline()) {
+            revert EscrowNotFinalizable(jobId, terms.claimDeadline() + 1);
         }
         if (providers.length != job.claimed) {
             revert EscrowWrongReplicaSet(jobId, providers.length, job.claimed);
         }
+        uint256[] memory states = _readReplicas(jobId, providers);
+        if (
+            filled && block.timestamp <= terms.revealDeadline()
+                && _countRevealed(states) < terms.replicas()
+        ) revert EscrowNotFinalizable(jobId, terms.revealDeadline() + 1);
         delete _jobs[jobId];
-        uint256[] memory states = _takeReplicas(jobId, providers);
-        IStakeManager.Outcome[] memory outcomes = new IStakeManager.Outcome[](states.length);
-        uint256 slashed = 0;
         if (filled) {
-            slashed = _settleFilled(jobId, spec, providers, resultHash, states, outcomes);
+            _settleFilled(jobId, terms, providers, resultHash, states);
         } else {
-            // Unfilled: everyone released (outcomes default to Released), bounty refunded.
-            _credit(spec.consumer, jobId, spec.bounty);
+            // Unfilled: every claimer released, the bounty refunded.
+            for (uint256 i = 0; i < providers.length; ++i) {
+                _settleReplica(jobId, providers[i], Settlement.Released, terms.collateral(), 0, 0);
+            }
+            _creditConsumer(terms.consumer(), jobId, terms.bounty());
             emit JobFinalized(jobId, Outcome.Unfilled, bytes32(0), 0, 0);
-        }
-        if (providers.length > 0) {
-            // The stake manager applies the same per-replica rounding: both totals agree.
-            uint256 received = _stakeManager.settle(providers, outcomes, spec.collateral);
-            assert(received == slashed);
         }
     }
 
     /// @inheritdoc IJobEscrow
-    function cancel(uint256 jobId, JobSpec calldata spec) external nonReentrant {
-        Job memory job = _load(jobId, spec);
-        if (msg.sender != spec.consumer) revert EscrowNotConsumer(jobId, msg.sender);
+    function cancel(uint256 jobId, JobTerms calldata terms) external {
+        Job memory job = _load(jobId, terms);
+        if (msg.sender != terms.consumer()) revert EscrowNotConsumer(jobId, msg.sender);
         if (job.claimed != 0) revert EscrowAlreadyClaimedJob(jobId, job.claimed);
         delete _jobs[jobId];
         emit JobCancelled(jobId);
-        _credit(spec.consumer, jobId, spec.bounty);
+        _creditConsumer(terms.consumer(), jobId, terms.bounty());
     }
 
+    // ------------------------------------------------------------------ balances
+
     /// @inheritdoc IJobEscrow
-    function openAccount() external {
-        if (_credits[msg.sender] == 0) {
-            _credits[msg.sender] = 1;
-            emit AccountOpened(msg.sender);
+    function openAccount(uint256 lanes) external {
+        if (lanes > LANES) revert EscrowParameterOutOfRange("lanes", lanes);
+        Account memory account = _account(msg.sender);
+        if (account.balance == 0) {
+            account.balance = 1;
+            _store(msg.sender, account);
         }
+        mapping(uint256 => uint256) storage own = _lanes[msg.sender];
+        for (uint256 i = 0; i < lanes; ++i) {
+            if (own[i] == 0) own[i] = LANE_FREE;
+        }
+        emit AccountOpened(msg.sender, lanes);
     }
 
     /// @inheritdoc IJobEscrow
     function withdraw() external nonReentrant {
-        uint256 balance = balanceOf(msg.sender);
+        Account memory a = _account(msg.sender);
+        uint256 balance = _balanceOf(a, msg.sender);
         if (balance == 0) revert EscrowNothingToWithdraw();
-        _withdraw(balance);
+        _withdraw(a, balance, balance);
     }
 
     /// @inheritdoc IJobEscrow
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert EscrowNothingToWithdraw();
-        uint256 balance = balanceOf(msg.sender);
+        Account memory a = _account(msg.sender);
+        uint256 balance = _balanceOf(a, msg.sender);
         if (amount > balance) revert EscrowInsufficientBalance(balance, amount);
-        _withdraw(amount);
+        _withdraw(a, balance, amount);
     }
 
+    // ------------------------------------------------------------------ views
+
     /// @inheritdoc IJobEscrow
-    function balanceOf(address account) public view returns (uint256) {
-        uint256 raw = _credits[account];
-        return raw == 0 ? 0 : raw - 1;
+    function balanceOf(address account) external view returns (uint256) {
+        return _balanceOf(_account(account), account);
+    }
+
+    /// @inheritdoc IStaking
+    function stakeOf(address provider)
+        external
+        view
+        returns (uint256 staked, uint256 locked, uint256 unbonding, uint256 releaseAt)
+    {
+        Stake memory s = _stakes[provider];
+        return (s.staked, _account(provider).locked, s.unbonding, s.releaseAt);
+    }
+
+    /// @inheritdoc IStaking
+    function reputationOf(address provider)
+        external
+        view
+        returns (uint256 completed, uint256 slashed, uint256 missed, uint256 score)
+    {
+        Account memory a = _account(provider);
+        return (a.completed, a.slashed, a.missed, _score(a));
     }
 
     /// @inheritdoc IJobEscrow
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 claimed, uint8 committed, uint8 revealed)
+        returns (bytes24 specHash, uint8 claimed, uint8 committed)
     {
         Job memory job = _jobs[jobId];
-        return (job.specHash, job.claimed, job.committed, job.revealed);
+        return (job.specHash, job.claimed, job.committed);
     }
 
     /// @inheritdoc IJobEscrow
     function replicaOf(uint256 jobId, address provider) external view returns (ReplicaStatus) {
-        return ReplicaStatus(_replicas[jobId][provider] & STATUS_MASK);
+        uint256 lane = _lanes[provider][jobId % LANES];
+        if (lane & STATUS_MASK == 0 || _laneJob(lane) != jobId) return ReplicaStatus.None;
+        return ReplicaStatus(lane & STATUS_MASK);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function laneJobOf(uint256 jobId, address provider) external view returns (uint256) {
+        uint256 lane = _lanes[provider][jobId % LANES];
+        return lane & STATUS_MASK == 0 ? 0 : _laneJob(lane);
     }
 
     /// @inheritdoc IJobEscrow
@@ -247,12 +380,12 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobEscrow
     function specHashOf(JobSpec calldata spec) external pure returns (bytes32) {
-        return _hash(spec);
+        return keccak256(abi.encode(JobTermsLib.pack(spec)));
     }
 
     /// @inheritdoc IJobEscrow
-    function stakeManager() external view returns (IStakeManager) {
-        return _stakeManager;
+    function termsOf(JobSpec calldata spec) external pure returns (JobTerms memory) {
+        return JobTermsLib.pack(spec);
     }
 
     /// @inheritdoc IJobEscrow
@@ -265,14 +398,14 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         return _slashBps;
     }
 
-    /// @inheritdoc IJobEscrow
+    /// @inheritdoc IStaking
     function unbondingDelay() external view returns (uint256) {
-        return _stakeManager.unbondingDelay();
+        return _unbondingDelay;
     }
 
-    /// @inheritdoc IJobEscrow
+    /// @inheritdoc IStaking
     function minStake() external view returns (uint256) {
-        return _stakeManager.minStake();
+        return _minStake;
     }
 
     /// @inheritdoc IJobEscrow
@@ -280,77 +413,121 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         return _maxReplicas;
     }
 
-    /// @dev Credits winners (or refunds the consumer), credits slashed collateral to the
-    /// consumer, fills `outcomes` for the stake manager and emits JobFinalized.
+    // ------------------------------------------------------------------ settlement
+
+    /// @dev Settles every replica of a filled job, credits the consumer what it is owed and
+    /// emits JobFinalized.
     function _settleFilled(
         uint256 jobId,
-        JobSpec calldata spec,
+        JobTerms calldata terms,
         address[] calldata providers,
         bytes32 resultHash,
-        uint256[] memory states,
-        IStakeManager.Outcome[] memory outcomes
-    ) private returns (uint256 slashed) {
-        uint256 digest = _resultDigest(resultHash);
+        uint256[] memory states
+    ) private {
+        uint256 digest = _revealedWord(jobId, resultHash);
         uint256 winners = _count(states, digest);
-        bool quorum = winners >= spec.quorum;
+        bool quorum = winners >= terms.quorum();
         if (!quorum) {
-            if (_hasQuorum(states, spec.quorum)) revert EscrowNotQuorumResult(jobId, resultHash);
+            if (_hasQuorum(states, terms.quorum())) {
+                revert EscrowNotQuorumResult(jobId, resultHash);
+            }
             (digest, winners, resultHash) = (0, 0, bytes32(0));
         }
-        uint256 penalties = 0;
-        for (uint256 i = 0; i < states.length; ++i) {
-            uint256 state = states[i];
-            if (quorum && state == digest) {
-                outcomes[i] = IStakeManager.Outcome.Completed;
-            } else if (state & STATUS_MASK == uint256(ReplicaStatus.Revealed)) {
-                outcomes[i] =
-                    quorum ? IStakeManager.Outcome.Slashed : IStakeManager.Outcome.Released;
-            } else {
-                outcomes[i] = IStakeManager.Outcome.Missed;
-            }
-            if (uint8(outcomes[i]) >= uint8(IStakeManager.Outcome.Slashed)) ++penalties;
-        }
-        // Each failing replica loses its collateral * slashBps / BPS rounded down, exactly as
-        // the stake manager computes it, so the count multiplies the rounded penalty.
-        // slither-disable-next-line divide-before-multiply
-        slashed = penalties * (uint256(spec.collateral) * _slashBps / BPS);
-        uint256 toConsumer = slashed;
-        if (quorum) {
-            _payWinners(jobId, spec.bounty, providers, outcomes, winners);
-        } else {
-            toConsumer += spec.bounty;
-        }
-        if (toConsumer > 0) _credit(spec.consumer, jobId, toConsumer);
+        uint256 slashed = _settleReplicas(jobId, terms, providers, states, digest, winners);
+        uint256 toConsumer = quorum ? slashed : slashed + terms.bounty();
+        if (toConsumer > 0) _creditConsumer(terms.consumer(), jobId, toConsumer);
         emit JobFinalized(
             jobId, quorum ? Outcome.Completed : Outcome.NoQuorum, resultHash, winners, slashed
         );
     }
 
-    /// @dev Splits `bounty` equally among the Completed replicas; the first one (lowest
-    /// address) also gets the remainder, so no wei is lost.
-    function _payWinners(
+    /// @dev Settles each replica of a filled job: those whose state is `digest` share the
+    /// bounty (`winners` > 0: a quorum), the first one (lowest address) also gets the
+    /// remainder so no wei is lost; other revealers are slashed if there is a quorum and
+    /// released if not; non-revealers are slashed as missed. Returns the total slashed.
+    function _settleReplicas(
         uint256 jobId,
-        uint256 bounty,
+        JobTerms calldata terms,
         address[] calldata providers,
-        IStakeManager.Outcome[] memory outcomes,
+        uint256[] memory states,
+        uint256 digest,
         uint256 winners
-    ) private {
-        uint256 share = bounty / winners;
-        uint256 remainder = bounty % winners;
-        for (uint256 i = 0; i < providers.length; ++i) {
-            if (outcomes[i] != IStakeManager.Outcome.Completed) continue;
-            _credit(providers[i], jobId, share + remainder);
-            remainder = 0;
+    ) private returns (uint256 slashed) {
+        // Each failing replica loses its collateral * slashBps / BPS, rounded down.
+        uint256[4] memory split = [
+            terms.collateral() * _slashBps / BPS, // penalty
+            winners > 0 ? terms.bounty() / winners : 0, // share
+            winners > 0 ? terms.bounty() % winners : 0, // remainder, to the first winner
+            terms.collateral()
+        ];
+        for (uint256 i = 0; i < states.length; ++i) {
+            Settlement settlement = Settlement.Missed;
+            uint256 taken = split[0];
+            uint256 payout = 0;
+            if (winners > 0 && states[i] == digest) {
+                (settlement, taken, payout, split[2]) =
+                (Settlement.Completed, 0, split[1] + split[2], 0);
+            } else if (states[i] & STATUS_MASK == uint256(ReplicaStatus.Revealed)) {
+                settlement = winners > 0 ? Settlement.Slashed : Settlement.Released;
+                if (winners == 0) taken = 0;
+            }
+            slashed += taken;
+            _settleReplica(jobId, providers[i], settlement, split[3], taken, payout);
         }
     }
 
-    /// @dev Loads and deletes each replica's state, checking the list is exactly the
-    /// claimers in strictly ascending order (the caller checked the length).
-    function _takeReplicas(uint256 jobId, address[] calldata providers)
+    /// @dev Frees the provider's lane, unlocks `collateral`, takes `penalty` of its stake,
+    /// credits `payout` and counts the settlement in its reputation.
+    function _settleReplica(
+        uint256 jobId,
+        address provider,
+        Settlement settlement,
+        uint256 collateral,
+        uint256 penalty,
+        uint256 payout
+    ) private {
+        _lanes[provider][jobId % LANES] = LANE_FREE;
+        Account memory a = _account(provider);
+        // The claim locked exactly `collateral` in this account: no underflow.
+        a.locked -= uint96(collateral);
+        if (settlement == Settlement.Completed) {
+            a.completed = _inc32(a.completed);
+            _addBalance(a, provider, payout);
+        } else if (settlement == Settlement.Slashed) {
+            a.slashed = _inc16(a.slashed);
+        } else if (settlement == Settlement.Missed) {
+            a.missed = _inc16(a.missed);
+        }
+        _store(provider, a);
+        // penalty <= collateral <= locked <= staked: no underflow; the cast is exact.
+        if (penalty > 0) _stakes[provider].staked -= uint96(penalty);
+        emit ReplicaSettled(jobId, provider, settlement, payout, penalty);
+    }
+
+    /// @dev Locks `collateral` of the caller's free stake after the eligibility checks.
+    function _lock(uint256 collateral, uint256 minReputation) private {
+        uint256 staked = _stakes[msg.sender].staked;
+        if (staked < _minStake) revert StakeBelowMinimum(staked, _minStake);
+        Account memory a = _account(msg.sender);
+        uint256 score = _score(a);
+        if (score < minReputation) revert StakeReputationTooLow(score, minReputation);
+        uint256 free = staked - a.locked;
+        if (collateral > free) revert StakeInsufficient(free, collateral);
+        // locked + collateral <= staked < 2^96: the cast is exact.
+        a.locked += uint96(collateral);
+        if (a.balance == 0) a.balance = 1;
+        _store(msg.sender, a);
+    }
+
+    /// @dev Reads each listed replica's lane, checking the list is exactly the claimers in
+    /// strictly ascending order (the caller checked the length).
+    function _readReplicas(uint256 jobId, address[] calldata providers)
         private
+        view
         returns (uint256[] memory states)
     {
         states = new uint256[](providers.length);
+        uint256 laneId = jobId % LANES;
         address previous = address(0);
         for (uint256 i = 0; i < providers.length; ++i) {
             address provider = providers[i];
@@ -358,16 +535,23 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
                 revert EscrowWrongReplicaSet(jobId, providers.length, providers.length);
             }
             previous = provider;
-            uint256 state = _replicas[jobId][provider];
-            if (state == 0) revert EscrowNotReplica(jobId, provider);
+            uint256 state = _lanes[provider][laneId];
+            if (state & STATUS_MASK == 0 || _laneJob(state) != jobId) {
+                revert EscrowNotReplica(jobId, provider);
+            }
             states[i] = state;
-            delete _replicas[jobId][provider];
         }
     }
 
     function _count(uint256[] memory states, uint256 value) private pure returns (uint256 n) {
         for (uint256 i = 0; i < states.length; ++i) {
             if (states[i] == value) ++n;
+        }
+    }
+
+    function _countRevealed(uint256[] memory states) private pure returns (uint256 n) {
+        for (uint256 i = 0; i < states.length; ++i) {
+            if (states[i] & STATUS_MASK == uint256(ReplicaStatus.Revealed)) ++n;
         }
     }
 
@@ -379,6 +563,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         }
         return false;
     }
+
+    // ------------------------------------------------------------------ helpers
 
     function _validate(JobSpec calldata spec) private view {
         if (spec.consumer != msg.sender) revert EscrowInvalidSpec("consumer");
@@ -392,50 +578,92 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (
             spec.claimDeadline <= block.timestamp || spec.commitDeadline <= spec.claimDeadline
                 || spec.revealDeadline <= spec.commitDeadline
+                || spec.revealDeadline > type(uint32).max
         ) revert EscrowInvalidSpec("deadlines");
         if (spec.inputLocation.length > MAX_INPUT_LOCATION) {
             revert EscrowInvalidSpec("inputLocation");
         }
     }
 
-    function _load(uint256 jobId, JobSpec calldata spec) private view returns (Job memory job) {
+    function _load(uint256 jobId, JobTerms calldata terms) private view returns (Job memory job) {
         job = _jobs[jobId];
-        if (job.specHash == bytes24(0) || job.specHash != bytes24(_hash(spec))) {
+        if (job.specHash == bytes24(0) || job.specHash != bytes24(keccak256(abi.encode(terms)))) {
             revert EscrowJobNotFound(jobId);
         }
     }
 
     /// @dev After the claim deadline, a job short of replicas only accepts finalize.
-    function _requireNotUnfilled(uint256 jobId, Job memory job, JobSpec calldata spec)
+    function _requireNotUnfilled(uint256 jobId, Job memory job, JobTerms calldata terms)
         private
         view
     {
-        if (job.claimed < spec.replicas && block.timestamp > spec.claimDeadline) {
+        if (job.claimed < terms.replicas() && block.timestamp > terms.claimDeadline()) {
             revert EscrowJobUnfilled(jobId);
         }
     }
 
-    function _requireStatus(uint256 jobId, ReplicaStatus expected)
-        private
-        view
-        returns (uint256 state)
-    {
-        state = _replicas[jobId][msg.sender];
-        ReplicaStatus status = ReplicaStatus(state & STATUS_MASK);
+    /// @dev The caller's lane must hold `jobId` in phase `expected`.
+    function _requireStatus(uint256 jobId, uint256 lane, ReplicaStatus expected) private view {
+        ReplicaStatus status = ReplicaStatus(lane & STATUS_MASK);
+        if (status != ReplicaStatus.None && _laneJob(lane) != jobId) status = ReplicaStatus.None;
         if (status != expected) revert EscrowWrongReplicaStatus(jobId, msg.sender, status);
     }
 
-    function _credit(address account, uint256 jobId, uint256 amount) private {
-        uint256 raw = _credits[account];
-        _credits[account] = (raw == 0 ? 1 : raw) + amount;
+    function _creditConsumer(address account, uint256 jobId, uint256 amount) private {
+        Account memory a = _account(account);
+        _addBalance(a, account, amount);
+        _store(account, a);
         emit BalanceCredited(account, jobId, amount);
     }
 
-    function _withdraw(uint256 amount) private {
-        // amount <= balance = raw - 1: no underflow, and the slot stays non-zero.
-        _credits[msg.sender] -= amount;
+    /// @dev Adds `amount` to `a.balance` (stored + 1); what does not fit 96 bits goes to
+    /// `_surplus`, so a credit never reverts on overflow.
+    function _addBalance(Account memory a, address account, uint256 amount) private {
+        uint256 raw = (a.balance == 0 ? 1 : a.balance) + amount;
+        if (raw >= MAX96) {
+            _surplus[account] += raw - MAX96;
+            raw = MAX96;
+        }
+        // raw <= MAX96: the cast is exact.
+        a.balance = uint96(raw);
+    }
+
+    function _balanceOf(Account memory a, address account) private view returns (uint256) {
+        uint256 raw = a.balance;
+        if (raw == 0) return 0;
+        return raw == MAX96 ? raw - 1 + _surplus[account] : raw - 1;
+    }
+
+    function _withdraw(Account memory a, uint256 balance, uint256 amount) private {
+        uint256 raw = a.balance;
+        uint256 rest = balance - amount + 1;
+        if (raw == MAX96) {
+            // The surplus is only read when the field is full; settle both.
+            uint256 spill = rest > MAX96 ? rest - MAX96 : 0;
+            _surplus[msg.sender] = spill;
+            rest -= spill;
+        }
+        // rest <= MAX96 (the balance fit before, or the excess spilled): the cast is exact;
+        // rest >= 1, so the slot stays non-zero.
+        a.balance = uint96(rest);
+        _store(msg.sender, a);
         emit Withdrawn(msg.sender, amount);
+        _send(amount);
+    }
+
+    /// @dev Takes `amount` of the asset from the caller (ETH arrived as msg.value).
+    function _pull(uint256 amount) private {
+        if (_asset != address(0)) {
+            IERC20(_asset).safeTransferFrom(msg.sender, address(this), amount);
+        }
+    }
+
+    /// @dev Sends `amount` of the asset to the caller. Only withdraw and withdrawStake call
+    /// it, after taking `amount` off the caller's own balance or unbonding stake.
+    function _send(uint256 amount) private {
         if (_asset == address(0)) {
+            // The recipient is msg.sender, paid what the books already took off its account.
+            // slither-disable-next-line arbitrary-send-eth
             (bool ok,) = msg.sender.call{value: amount}("");
             if (!ok) revert EscrowEtherTransferFailed(msg.sender, amount);
         } else {
@@ -443,18 +671,53 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         }
     }
 
-    function _hash(JobSpec calldata spec) private pure returns (bytes32) {
-        return keccak256(abi.encode(spec));
+    function _account(address account) private view returns (Account memory a) {
+        uint256 word = _accounts[account];
+        // Each field is masked to its width: the casts are exact.
+        a.balance = uint96(word);
+        a.locked = uint96(word >> 96);
+        a.completed = uint32(word >> 192);
+        a.slashed = uint16(word >> 224);
+        a.missed = uint16(word >> 240);
     }
 
-    /// @dev The top 248 bits of `value` with `status` in the low byte.
-    function _pack(bytes32 value, ReplicaStatus status) private pure returns (uint256) {
-        return (uint256(value) & ~STATUS_MASK) | uint256(status);
+    function _store(address account, Account memory a) private {
+        _accounts[account] = uint256(a.balance) | uint256(a.locked) << 96 | uint256(a.completed)
+            << 192 | uint256(a.slashed) << 224 | uint256(a.missed) << 240;
     }
 
-    /// @dev What a revealed replica stores: keccak256 of the result hash, so finalize can
-    /// check the full `resultHash` it is given against the 248 stored bits.
-    function _resultDigest(bytes32 resultHash) private pure returns (uint256) {
-        return _pack(keccak256(abi.encode(resultHash)), ReplicaStatus.Revealed);
+    function _score(Account memory a) private pure returns (uint256) {
+        uint256 penalty = 3 * uint256(a.slashed) + a.missed;
+        return a.completed > penalty ? a.completed - penalty : 0;
+    }
+
+    /// @dev Reputation counters saturate instead of overflowing.
+    function _inc32(uint32 value) private pure returns (uint32) {
+        return value == type(uint32).max ? value : value + 1;
+    }
+
+    function _inc16(uint16 value) private pure returns (uint16) {
+        return value == type(uint16).max ? value : value + 1;
+    }
+
+    /// @dev Job ids are a counter from 1: they fit the lane's 64-bit field for any
+    /// realistic history (2^64 posts).
+    function _laneWord(uint256 jobId, ReplicaStatus status, bytes32 payload)
+        private
+        pure
+        returns (uint256)
+    {
+        return (uint256(payload) >> PAYLOAD_SHIFT << PAYLOAD_SHIFT)
+            | (uint256(uint64(jobId)) << JOB_SHIFT) | uint256(status);
+    }
+
+    /// @dev What a revealed replica stores: keccak256 of the result hash (so finalize can
+    /// check the full `resultHash` it is given against the stored 184 bits).
+    function _revealedWord(uint256 jobId, bytes32 resultHash) private pure returns (uint256) {
+        return _laneWord(jobId, ReplicaStatus.Revealed, keccak256(abi.encode(resultHash)));
+    }
+
+    function _laneJob(uint256 lane) private pure returns (uint256) {
+        return uint64(lane >> JOB_SHIFT);
     }
 }

@@ -70,7 +70,11 @@ contract JobEscrowFuzzTest is EscrowFixture {
         assertEq(paid, quorumReached ? spec.bounty : 0, "winners share the whole bounty");
         uint256 expectedConsumer = quorumReached ? (k - honest) * penalty : spec.bounty;
         assertEq(escrow.balanceOf(consumer), expectedConsumer, "consumer credit");
-        assertEq(address(escrow).balance, paid + escrow.balanceOf(consumer), "escrow holds credits");
+        assertEq(
+            address(escrow).balance,
+            paid + escrow.balanceOf(consumer) + _stakeHeld(list),
+            "escrow holds stakes and credits"
+        );
     }
 
     /// Any deadlines: postJob accepts exactly now < claim < commit < reveal.
@@ -128,7 +132,7 @@ contract JobEscrowFuzzTest is EscrowFixture {
         _fund(consumer, spec.bounty);
         uint256 jobId = _post(spec);
         vm.prank(consumer);
-        escrow.cancel(jobId, spec);
+        escrow.cancel(jobId, _terms(spec));
         first = bound(first, 1, spec.bounty);
         uint256 before = consumer.balance;
         vm.startPrank(consumer);

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {EscrowFixture} from "./utils/EscrowFixture.sol";
 import {JobEscrow} from "../src/JobEscrow.sol";
 import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
-import {IStakeManager} from "../src/interfaces/IStakeManager.sol";
+import {IStaking} from "../src/interfaces/IStaking.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// @notice A wallet contract that refuses ETH, or re-enters withdraw when paid.
@@ -26,8 +26,8 @@ contract Payee {
         return escrow.postJob{value: msg.value}(spec);
     }
 
-    function cancel(uint256 jobId, IJobEscrow.JobSpec calldata spec) external {
-        escrow.cancel(jobId, spec);
+    function cancel(uint256 jobId, IJobEscrow.JobTerms calldata terms) external {
+        escrow.cancel(jobId, terms);
     }
 
     function withdraw() external {
@@ -61,7 +61,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         assertEq(escrow.unbondingDelay(), UNBONDING, "unbondingDelay");
         assertEq(escrow.minStake(), MIN_STAKE, "minStake");
         assertEq(escrow.maxReplicas(), MAX_REPLICAS, "maxReplicas");
-        assertEq(stakes.escrow(), address(escrow), "stake manager bound to escrow");
+        assertEq(escrow.LANES(), 64, "lanes");
         assertEq(escrow.nextJobId(), 1, "first id");
     }
 
@@ -74,20 +74,15 @@ abstract contract JobEscrowTest is EscrowFixture {
         new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, MIN_STAKE, 0);
         vm.expectPartialRevert(IJobEscrow.EscrowParameterOutOfRange.selector);
         new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, MIN_STAKE, 17);
-        vm.expectPartialRevert(IStakeManager.StakeParameterOutOfRange.selector);
+        vm.expectPartialRevert(IStaking.StakeParameterOutOfRange.selector);
         new JobEscrow(assetAddr, 0, UNBONDING, MIN_STAKE, 3);
     }
 
-    function test_receive_rejectsEtherFromOthers() public {
+    function test_receive_rejectsPlainEther() public {
         vm.deal(alice, 1 ether);
         vm.prank(alice);
-        (bool ok, bytes memory data) = address(escrow).call{value: 1}("");
-        assertTrue(!ok, "rejected");
-        assertEq(
-            bytes32(data),
-            bytes32(abi.encodeWithSelector(IJobEscrow.EscrowUnexpectedEther.selector, alice)),
-            "error"
-        );
+        (bool ok,) = address(escrow).call{value: 1}("");
+        assertTrue(!ok, "no receive: ether only comes with stake or postJob");
     }
 
     // ---------------------------------------------------------------- postJob
@@ -100,11 +95,18 @@ abstract contract JobEscrowTest is EscrowFixture {
         assertEq(jobId, 1, "id");
         assertEq(escrow.nextJobId(), 2, "next id");
         assertEq(_assetBalance(consumer), before - spec3.bounty, "paid");
-        assertEq(_assetBalance(address(escrow)), spec3.bounty, "held");
-        (bytes24 h, uint8 c, uint8 m, uint8 r) = escrow.jobState(jobId);
+        assertEq(_heldBeyondStakes(), spec3.bounty, "held");
+        (bytes24 h, uint8 c, uint8 m) = escrow.jobState(jobId);
         assertEq(bytes32(h), bytes32(bytes24(escrow.specHashOf(spec3))), "spec hash");
-        assertEq(uint256(c) + m + r, 0, "counters");
-        assertEq(escrow.specHashOf(spec3), keccak256(abi.encode(spec3)), "spec hash encoding");
+        assertEq(uint256(c) + m, 0, "counters");
+        assertEq(
+            escrow.specHashOf(spec3), keccak256(abi.encode(_terms(spec3))), "spec hash encoding"
+        );
+        IJobEscrow.JobTerms memory t = escrow.termsOf(spec3);
+        IJobEscrow.JobTerms memory mine = _terms(spec3);
+        assertEq(t.payment, mine.payment, "payment word");
+        assertEq(t.rules, mine.rules, "rules word");
+        assertEq(t.detailsHash, mine.detailsHash, "details hash");
     }
 
     function _expectInvalid(IJobEscrow.JobSpec memory spec, bytes32 reason) internal {
@@ -178,9 +180,9 @@ abstract contract JobEscrowTest is EscrowFixture {
             uint256(IJobEscrow.ReplicaStatus.Claimed),
             "status"
         );
-        (, uint256 locked,,) = stakes.stakeOf(alice);
+        (, uint256 locked,,) = escrow.stakeOf(alice);
         assertEq(locked, spec3.collateral, "locked");
-        (, uint8 claimed,,) = escrow.jobState(jobId);
+        (, uint8 claimed,) = escrow.jobState(jobId);
         assertEq(claimed, 1, "claimed");
     }
 
@@ -195,19 +197,19 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.EscrowClaimClosed.selector, jobId, spec3.claimDeadline
             )
         );
-        escrow.claim(jobId, spec3);
+        escrow.claim(jobId, _terms(spec3));
     }
 
     function test_claim_revertsOnUnknownJobOrWrongSpec() public {
         uint256 jobId = _post(spec3);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId + 1));
-        escrow.claim(jobId + 1, spec3);
+        escrow.claim(jobId + 1, _terms(spec3));
         IJobEscrow.JobSpec memory other = _spec(3);
         other.bounty += 1;
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
-        escrow.claim(jobId, other);
+        escrow.claim(jobId, _terms(other));
     }
 
     function test_claim_revertsWhenFull() public {
@@ -215,7 +217,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         _claim(jobId, spec1, alice);
         vm.prank(bob);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobFull.selector, jobId));
-        escrow.claim(jobId, spec1);
+        escrow.claim(jobId, _terms(spec1));
     }
 
     function test_claim_revertsOnSecondSlot() public {
@@ -225,7 +227,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimed.selector, jobId, alice)
         );
-        escrow.claim(jobId, spec3);
+        escrow.claim(jobId, _terms(spec3));
     }
 
     function test_claim_revertsWithoutStakeOrReputation() public {
@@ -234,21 +236,19 @@ abstract contract JobEscrowTest is EscrowFixture {
         uint256 jobId = _post(s);
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(IStakeManager.StakeInsufficient.selector, 10 ether, 11 ether)
+            abi.encodeWithSelector(IStaking.StakeInsufficient.selector, 10 ether, 11 ether)
         );
-        escrow.claim(jobId, s);
+        escrow.claim(jobId, _terms(s));
         s = _spec(3);
         s.minReputation = 1;
         jobId = _post(s);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.StakeReputationTooLow.selector, 0, 1));
-        escrow.claim(jobId, s);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.StakeReputationTooLow.selector, 0, 1));
+        escrow.claim(jobId, _terms(s));
         address nobody = makeAddr("nobody");
         vm.prank(nobody);
-        vm.expectRevert(
-            abi.encodeWithSelector(IStakeManager.StakeBelowMinimum.selector, 0, MIN_STAKE)
-        );
-        escrow.claim(jobId, s);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.StakeBelowMinimum.selector, 0, MIN_STAKE));
+        escrow.claim(jobId, _terms(s));
     }
 
     // ---------------------------------------------------------------- commit
@@ -261,13 +261,13 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.expectEmit(address(escrow));
         emit IJobEscrow.ReplicaCommitted(jobId, alice, c);
         vm.prank(alice);
-        escrow.commit(jobId, spec3, c);
+        escrow.commit(jobId, _terms(spec3), c);
         assertEq(
             uint256(escrow.replicaOf(jobId, alice)),
             uint256(IJobEscrow.ReplicaStatus.Committed),
             "status"
         );
-        (,, uint8 committed,) = escrow.jobState(jobId);
+        (,, uint8 committed) = escrow.jobState(jobId);
         assertEq(committed, 1, "committed");
     }
 
@@ -285,7 +285,7 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.EscrowCommitClosed.selector, jobId, spec3.commitDeadline
             )
         );
-        escrow.commit(jobId, spec3, bytes32(0));
+        escrow.commit(jobId, _terms(spec3), bytes32(0));
     }
 
     function test_commit_revertsForNonClaimerOrTwice() public {
@@ -299,7 +299,7 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.ReplicaStatus.None
             )
         );
-        escrow.commit(jobId, spec3, GOOD);
+        escrow.commit(jobId, _terms(spec3), GOOD);
         _claim(jobId, spec3, alice);
         _commit(jobId, spec3, alice, GOOD);
         vm.prank(alice);
@@ -311,7 +311,7 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.ReplicaStatus.Committed
             )
         );
-        escrow.commit(jobId, spec3, GOOD);
+        escrow.commit(jobId, _terms(spec3), GOOD);
     }
 
     function test_commit_revertsOnUnfilledJobAfterClaimDeadline() public {
@@ -320,13 +320,13 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(uint256(spec3.claimDeadline) + 1);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobUnfilled.selector, jobId));
-        escrow.commit(jobId, spec3, GOOD);
+        escrow.commit(jobId, _terms(spec3), GOOD);
     }
 
     function test_commit_revertsOnUnknownJob() public {
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, 7));
-        escrow.commit(7, spec3, GOOD);
+        escrow.commit(7, _terms(spec3), GOOD);
     }
 
     // ---------------------------------------------------------------- reveal
@@ -348,7 +348,7 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.EscrowRevealNotOpen.selector, jobId, spec3.commitDeadline
             )
         );
-        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
         _commit(jobId, spec3, carol, GOOD);
         vm.expectEmit(address(escrow));
         emit IJobEscrow.ReplicaRevealed(jobId, alice, GOOD);
@@ -358,8 +358,6 @@ abstract contract JobEscrowTest is EscrowFixture {
             uint256(IJobEscrow.ReplicaStatus.Revealed),
             "status"
         );
-        (,,, uint8 revealed) = escrow.jobState(jobId);
-        assertEq(revealed, 1, "revealed");
     }
 
     function test_reveal_opensAfterCommitDeadline() public {
@@ -369,7 +367,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(spec3.commitDeadline);
         vm.prank(alice);
         vm.expectPartialRevert(IJobEscrow.EscrowRevealNotOpen.selector);
-        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
         vm.warp(uint256(spec3.commitDeadline) + 1);
         _reveal(jobId, spec3, alice, GOOD);
     }
@@ -388,7 +386,7 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.EscrowRevealClosed.selector, jobId, spec3.revealDeadline
             )
         );
-        escrow.reveal(jobId, spec3, GOOD, _salt(bob));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(bob));
     }
 
     function test_reveal_revertsOnWrongOpening() public {
@@ -399,11 +397,11 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice)
         );
-        escrow.reveal(jobId, spec1, BAD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec1), BAD, _salt(alice));
         vm.expectRevert(
             abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice)
         );
-        escrow.reveal(jobId, spec1, GOOD, bytes32(0));
+        escrow.reveal(jobId, _terms(spec1), GOOD, bytes32(0));
         vm.stopPrank();
     }
 
@@ -421,11 +419,11 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.ReplicaStatus.Claimed
             )
         );
-        escrow.reveal(jobId, spec3, GOOD, _salt(bob));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(bob));
         _reveal(jobId, spec3, alice, GOOD);
         vm.prank(alice);
         vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaStatus.selector);
-        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
     }
 
     function test_reveal_revertsOnUnfilledJob() public {
@@ -435,13 +433,13 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(uint256(spec3.commitDeadline) + 1);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobUnfilled.selector, jobId));
-        escrow.reveal(jobId, spec3, GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
     }
 
     function test_reveal_revertsOnUnknownJob() public {
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, 9));
-        escrow.reveal(9, spec3, GOOD, bytes32(0));
+        escrow.reveal(9, _terms(spec3), GOOD, bytes32(0));
     }
 
     // ---------------------------------------------------------------- finalize
@@ -452,16 +450,16 @@ abstract contract JobEscrowTest is EscrowFixture {
         _commit(jobId, spec1, alice, GOOD);
         _reveal(jobId, spec1, alice, GOOD);
         vm.expectEmit(address(escrow));
-        emit IJobEscrow.BalanceCredited(alice, jobId, spec1.bounty);
+        emit IJobEscrow.ReplicaSettled(jobId, alice, IStaking.Settlement.Completed, spec1.bounty, 0);
         vm.expectEmit(address(escrow));
         emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Completed, GOOD, 1, 0);
         _finalize(jobId, spec1, _list(alice), GOOD);
         assertEq(escrow.balanceOf(alice), spec1.bounty, "earned");
-        (, uint256 locked,,) = stakes.stakeOf(alice);
+        (, uint256 locked,,) = escrow.stakeOf(alice);
         assertEq(locked, 0, "unlocked");
-        (uint256 completed,,,) = stakes.reputationOf(alice);
+        (uint256 completed,,,) = escrow.reputationOf(alice);
         assertEq(completed, 1, "completed");
-        (bytes24 h,,,) = escrow.jobState(jobId);
+        (bytes24 h,,) = escrow.jobState(jobId);
         assertEq(bytes32(h), bytes32(0), "job deleted");
         assertEq(uint256(escrow.replicaOf(jobId, alice)), 0, "replica deleted");
     }
@@ -483,12 +481,12 @@ abstract contract JobEscrowTest is EscrowFixture {
         assertEq(escrow.balanceOf(carol), spec3.bounty / 2, "carol half");
         assertEq(escrow.balanceOf(bob), 0, "bob nothing");
         assertEq(escrow.balanceOf(consumer), penalty, "consumer gets slash");
-        (uint256 staked, uint256 locked,,) = stakes.stakeOf(bob);
+        (uint256 staked, uint256 locked,,) = escrow.stakeOf(bob);
         assertEq(staked, 10 ether - penalty, "bob slashed");
         assertEq(locked, 0, "bob unlocked");
-        (, uint256 slashed,,) = stakes.reputationOf(bob);
+        (, uint256 slashed,,) = escrow.reputationOf(bob);
         assertEq(slashed, 1, "bob slashed count");
-        assertEq(_assetBalance(address(escrow)), spec3.bounty + penalty, "escrow holds credits");
+        assertEq(_heldBeyondStakes(), spec3.bounty + penalty, "escrow holds credits");
     }
 
     function test_finalize_noShowMissedAfterRevealDeadline() public {
@@ -508,7 +506,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
         vm.warp(uint256(spec3.revealDeadline) + 1);
         _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
-        (,, uint256 missed,) = stakes.reputationOf(bob);
+        (,, uint256 missed,) = escrow.reputationOf(bob);
         assertEq(missed, 1, "bob missed");
         assertEq(escrow.balanceOf(consumer), spec3.collateral / 2, "consumer gets slash");
     }
@@ -531,7 +529,7 @@ abstract contract JobEscrowTest is EscrowFixture {
             0,
             "no payout"
         );
-        (uint256 staked, uint256 locked,,) = stakes.stakeOf(bob);
+        (uint256 staked, uint256 locked,,) = escrow.stakeOf(bob);
         assertEq(staked, 10 ether, "revealers not slashed");
         assertEq(locked, 0, "released");
     }
@@ -566,7 +564,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Unfilled, bytes32(0), 0, 0);
         _finalize(jobId, spec3, _list(alice), bytes32(0));
         assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund");
-        (uint256 staked, uint256 locked,,) = stakes.stakeOf(alice);
+        (uint256 staked, uint256 locked,,) = escrow.stakeOf(alice);
         assertEq(staked, 10 ether, "no slash");
         assertEq(locked, 0, "released");
     }
@@ -631,18 +629,18 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.expectEmit(address(escrow));
         emit IJobEscrow.JobCancelled(jobId);
         vm.prank(consumer);
-        escrow.cancel(jobId, spec3);
+        escrow.cancel(jobId, _terms(spec3));
         assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund credited");
         vm.prank(consumer);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
-        escrow.cancel(jobId, spec3);
+        escrow.cancel(jobId, _terms(spec3));
     }
 
     function test_cancel_revertsForOthers() public {
         uint256 jobId = _post(spec3);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotConsumer.selector, jobId, alice));
-        escrow.cancel(jobId, spec3);
+        escrow.cancel(jobId, _terms(spec3));
     }
 
     function test_cancel_revertsAfterClaim() public {
@@ -652,7 +650,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IJobEscrow.EscrowAlreadyClaimedJob.selector, jobId, 1)
         );
-        escrow.cancel(jobId, spec3);
+        escrow.cancel(jobId, _terms(spec3));
     }
 
     // ---------------------------------------------------------------- balances
@@ -660,7 +658,86 @@ abstract contract JobEscrowTest is EscrowFixture {
     function _creditConsumer() internal returns (uint256 jobId) {
         jobId = _post(spec3);
         vm.prank(consumer);
-        escrow.cancel(jobId, spec3);
+        escrow.cancel(jobId, _terms(spec3));
+    }
+
+    // ---------------------------------------------------------------- lanes
+
+    /// @dev Posts single-replica jobs until the next id shares lane `jobId % LANES` with
+    /// `jobId`, and returns that next job's id.
+    function _postUntilSameLane(uint256 jobId) internal returns (uint256 next) {
+        while (escrow.nextJobId() % escrow.LANES() != jobId % escrow.LANES()) {
+            _post(spec1);
+        }
+        next = _post(spec1);
+    }
+
+    function test_claim_revertsWhenLaneBusyThenReusesIt() public {
+        uint256 first = _post(spec1);
+        _claim(first, spec1, alice);
+        uint256 twin = _postUntilSameLane(first);
+        assertEq(twin, first + 64, "same lane");
+        assertEq(escrow.laneJobOf(twin, alice), first, "lane holds the first job");
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowLaneBusy.selector, twin, alice, first)
+        );
+        escrow.claim(twin, _terms(spec1));
+        assertEq(uint256(escrow.replicaOf(twin, alice)), 0, "no replica of the twin");
+        _commit(first, spec1, alice, GOOD);
+        _reveal(first, spec1, alice, GOOD);
+        _finalize(first, spec1, _list(alice), GOOD);
+        assertEq(escrow.laneJobOf(twin, alice), 0, "lane freed by settlement");
+        _claim(twin, spec1, alice);
+        assertEq(
+            uint256(escrow.replicaOf(twin, alice)),
+            uint256(IJobEscrow.ReplicaStatus.Claimed),
+            "lane reused"
+        );
+        assertEq(uint256(escrow.replicaOf(first, alice)), 0, "old job gone from the lane");
+    }
+
+    function test_finalize_revertsForProviderOfAnotherJobInTheLane() public {
+        uint256 first = _post(spec1);
+        _claim(first, spec1, alice);
+        uint256 twin = _postUntilSameLane(first);
+        _claim(twin, spec1, bob);
+        vm.warp(spec1.revealDeadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotReplica.selector, twin, alice));
+        escrow.finalize(twin, _terms(spec1), _list(alice), GOOD);
+    }
+
+    function test_postJob_revertsOnDeadlinesBeyond32Bits() public {
+        IJobEscrow.JobSpec memory s = _spec(1);
+        s.revealDeadline = uint40(uint256(type(uint32).max) + 1);
+        _expectInvalid(s, "deadlines");
+    }
+
+    // ---------------------------------------------------------------- balances
+
+    function test_credit_beyond96BitsSpillsAndWithdraws() public {
+        IJobEscrow.JobSpec memory s = _spec(1);
+        s.bounty = type(uint96).max;
+        _fund(consumer, 2 * uint256(s.bounty));
+        uint256 a = _post(s);
+        uint256 b = _post(s);
+        vm.startPrank(consumer);
+        escrow.cancel(a, _terms(s));
+        escrow.cancel(b, _terms(s));
+        vm.stopPrank();
+        uint256 total = 2 * uint256(s.bounty);
+        assertEq(escrow.balanceOf(consumer), total, "both refunds credited");
+        uint256 before = _assetBalance(consumer);
+        vm.prank(consumer);
+        escrow.withdraw(1 ether);
+        assertEq(escrow.balanceOf(consumer), total - 1 ether, "partial, still beyond 96 bits");
+        vm.prank(consumer);
+        escrow.withdraw(total - 2 ether);
+        assertEq(escrow.balanceOf(consumer), 1 ether, "back within 96 bits");
+        vm.prank(consumer);
+        escrow.withdraw();
+        assertEq(escrow.balanceOf(consumer), 0, "empty");
+        assertEq(_assetBalance(consumer), before + total, "all paid");
     }
 
     function test_withdraw_paysWholeBalance() public {
@@ -672,7 +749,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         escrow.withdraw();
         assertEq(_assetBalance(consumer), before + spec3.bounty, "paid");
         assertEq(escrow.balanceOf(consumer), 0, "balance");
-        assertEq(_assetBalance(address(escrow)), 0, "escrow empty");
+        assertEq(_heldBeyondStakes(), 0, "only stakes left");
     }
 
     function test_withdraw_paysPartAmount() public {
@@ -703,12 +780,20 @@ abstract contract JobEscrowTest is EscrowFixture {
 
     function test_openAccount_prepaysSlotWithoutBalance() public {
         vm.expectEmit(address(escrow));
-        emit IJobEscrow.AccountOpened(alice);
+        emit IJobEscrow.AccountOpened(alice, 3);
         vm.prank(alice);
-        escrow.openAccount();
+        escrow.openAccount(3);
         assertEq(escrow.balanceOf(alice), 0, "still zero");
+        assertEq(escrow.laneJobOf(1, alice), 0, "opened lanes are free");
         vm.prank(alice);
-        escrow.openAccount(); // idempotent
+        escrow.openAccount(64); // idempotent for opened slots
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowParameterOutOfRange.selector, bytes32("lanes"), 65
+            )
+        );
+        escrow.openAccount(65);
         vm.prank(alice);
         vm.expectRevert(IJobEscrow.EscrowNothingToWithdraw.selector);
         escrow.withdraw();
@@ -732,7 +817,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         s.consumer = address(payee);
         vm.deal(address(this), s.bounty);
         uint256 jobId = payee.post{value: s.bounty}(s);
-        payee.cancel(jobId, s);
+        payee.cancel(jobId, _terms(s));
         vm.expectRevert(
             abi.encodeWithSelector(
                 IJobEscrow.EscrowEtherTransferFailed.selector, address(payee), s.bounty

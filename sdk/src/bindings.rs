@@ -2,9 +2,8 @@
 //! forge artifacts in `sdk/artifacts/` (ABI + bytecode; refreshed by
 //! `scripts/sync-artifacts`, checked against a fresh build by `scripts/test-contracts`).
 //!
-//! - [`JobEscrow`]: jobs, commit-reveal, settlement, payouts. Deploying it creates the
-//!   market's [`StakeManager`] (read its address with `stakeManager()`).
-//! - [`StakeManager`]: provider stakes and reputation.
+//! - [`JobEscrow`]: the whole market: provider stakes and reputation, jobs, commit-reveal,
+//!   settlement, payouts.
 //! - [`TestToken`]: an ERC-20 with public `mint`, for tests and devnets only.
 //!
 //! Contract errors decode with
@@ -16,14 +15,6 @@ alloy::sol!(
     #[derive(Debug, PartialEq, Eq)]
     JobEscrow,
     "artifacts/JobEscrow.json"
-);
-
-alloy::sol!(
-    #[allow(missing_docs)]
-    #[sol(rpc)]
-    #[derive(Debug, PartialEq, Eq)]
-    StakeManager,
-    "artifacts/StakeManager.json"
 );
 
 alloy::sol!(

@@ -14,7 +14,10 @@ use stp_sdk::market::{JobHistory, JobSpec, Market};
 
 use crate::support::{Net, eth};
 
-/// The workspace's `stp` binary, built once per test process (a no-op when it is fresh).
+/// The workspace's `stp` binary. `cargo nextest run --workspace` builds it (stp-node's own
+/// tests need it); when it is missing or older than the node's or sdk's sources, it is
+/// built here first. (Always calling `cargo build` would be slower than it looks: a build
+/// of one package resolves features differently and relinks half the tree.)
 pub fn stp_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -24,20 +27,41 @@ pub fn stp_bin() -> &'static Path {
             .parent()
             .and_then(Path::parent)
             .expect("test binary lives in target/<profile>/deps");
-        let release = profile_dir.ends_with("release");
+        let bin = profile_dir.join("stp");
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let sources = ["node/src", "sdk/src", "sdk/artifacts", "Cargo.lock"].map(|p| root.join(p));
+        if modified(&bin).is_some_and(|built| sources.iter().all(|s| newest(s) <= built)) {
+            return bin;
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "-p", "stp-node", "--bin", "stp"]);
-        if release {
+        if profile_dir.ends_with("release") {
             build.arg("--release");
         }
         let status = build
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .current_dir(root)
             .status()
             .expect("run cargo build for the stp binary");
         assert!(status.success(), "building stp failed");
-        profile_dir.join("stp")
+        bin
     })
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Newest modification time of `path` or anything under it.
+fn newest(path: &Path) -> std::time::SystemTime {
+    let own = modified(path).unwrap_or(std::time::UNIX_EPOCH);
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| newest(&e.path()))
+            .fold(own, std::cmp::max),
+        Err(_) => own,
+    }
 }
 
 /// `stp provider run` as a child process, logging to `<data_dir>.log`.

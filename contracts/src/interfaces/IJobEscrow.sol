@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {IStakeManager} from "./IStakeManager.sol";
+import {IStaking} from "./IStaking.sol";
 
-/// @title ShareThePower job escrow: bounties, k-of-n commit-reveal, settlement, payouts
-/// @notice A consumer posts a job with its whole bounty. Up to `replicas` providers claim a
+/// @title ShareThePower market: stakes, bounties, k-of-n commit-reveal, settlement, payouts
+/// @notice One contract per market holds provider stakes (see IStaking), job bounties and
+/// credited balances. A consumer posts a job with its whole bounty. Up to `replicas` providers claim a
 /// slot each (locking `collateral` of their stake), commit to the hash of their output,
 /// reveal it, and anyone finalizes: the result hash revealed by at least `quorum` replicas
 /// wins. Earnings and refunds are credited here and pulled with `withdraw`.
 ///
-/// Only `keccak256(abi.encode(spec))` (its first 24 bytes) is stored per job; the full spec
-/// is emitted in `JobPosted` and every later call passes the same spec back as calldata.
+/// Only 24 bytes of the spec's hash are stored per job; the full spec is emitted in
+/// `JobPosted`. Every later call passes back the job's `JobTerms` (`termsOf(spec)`: the
+/// fields the rules read, plus a hash of the others), which that stored hash binds.
+///
+/// Replica state lives in per-provider lanes: job `jobId` uses lane `jobId % LANES` of each
+/// of its claimers. A lane is reused by later jobs (so claims write a slot that is already
+/// non-zero); a provider cannot hold two live jobs whose ids share a lane (EscrowLaneBusy).
 ///
 /// Timing: claims while `now <= claimDeadline`; commits while `now <= commitDeadline`;
 /// reveals once all `replicas` committed or `now > commitDeadline`, while
@@ -26,7 +32,7 @@ import {IStakeManager} from "./IStakeManager.sol";
 /// counted). Without a quorum the consumer gets the bounty back, replicas that revealed are
 /// released without penalty, the others are slashed as missed. Everything slashed is
 /// credited to the consumer. No admin exists; no one else can move funds.
-interface IJobEscrow {
+interface IJobEscrow is IStaking {
     /// @notice A job's specification. Only its hash is stored; pass it back unchanged.
     struct JobSpec {
         /// @dev The posting account; must be msg.sender of postJob.
@@ -59,6 +65,20 @@ interface IJobEscrow {
         bytes inputLocation;
     }
 
+    /// @notice What every call after postJob passes back: the spec's fields the rules read,
+    /// packed into two words, and a hash of the others; `termsOf(spec)` builds it (layout in
+    /// JobTermsLib). The job stores the first 24 bytes of keccak256(abi.encode(terms)).
+    struct JobTerms {
+        /// @dev consumer << 96 | bounty.
+        uint256 payment;
+        /// @dev revealDeadline << 208 | commitDeadline << 176 | claimDeadline << 144 |
+        /// minReputation << 112 | quorum << 104 | replicas << 96 | collateral.
+        uint256 rules;
+        /// @dev keccak256(abi.encode(kernelId, inputHash, inputSize, maxOutputSize,
+        /// inputLocation)).
+        bytes32 detailsHash;
+    }
+
     /// @notice How a job ended.
     enum Outcome {
         Completed,
@@ -75,7 +95,7 @@ interface IJobEscrow {
         Revealed
     }
 
-    /// @notice No live job `jobId` matches the given spec (never posted, wrong spec, or
+    /// @notice No live job `jobId` matches the given terms (never posted, wrong spec, or
     /// already finalized or cancelled).
     error EscrowJobNotFound(uint256 jobId);
     /// @notice The spec is invalid at post; `reason` names the rule (see postJob).
@@ -117,8 +137,9 @@ interface IJobEscrow {
     error EscrowInsufficientBalance(uint256 balance, uint256 requested);
     /// @notice Nothing to withdraw (zero amount or zero balance).
     error EscrowNothingToWithdraw();
-    /// @notice Native ETH may only come from the stake manager (slashed collateral).
-    error EscrowUnexpectedEther(address from);
+    /// @notice The caller's lane `jobId % LANES` holds live job `busyJobId`: it cannot
+    /// claim `jobId` until that job settles.
+    error EscrowLaneBusy(uint256 jobId, address provider, uint256 busyJobId);
     /// @notice Sending native ETH failed.
     error EscrowEtherTransferFailed(address to, uint256 amount);
     /// @notice A deploy parameter is outside its allowed range.
@@ -139,30 +160,44 @@ interface IJobEscrow {
     );
     /// @notice The consumer cancelled `jobId` before any claim; the bounty was credited back.
     event JobCancelled(uint256 indexed jobId);
-    /// @notice `amount` was credited to `account`'s withdrawable balance for `jobId`.
+    /// @notice `provider`'s replica of `jobId` was settled as `settlement`: its collateral
+    /// was unlocked, `slashed` of it taken (credited to the consumer), `payout` credited to
+    /// its balance, and its reputation counted.
+    event ReplicaSettled(
+        uint256 indexed jobId,
+        address indexed provider,
+        Settlement settlement,
+        uint256 payout,
+        uint256 slashed
+    );
+    /// @notice `amount` was credited to the consumer `account`'s withdrawable balance for
+    /// `jobId` (refund, and slashed collateral). Winners' payouts are in ReplicaSettled.
     event BalanceCredited(address indexed account, uint256 indexed jobId, uint256 amount);
-    /// @notice `account` pre-paid its balance slot (see openAccount).
-    event AccountOpened(address indexed account);
+    /// @notice `account` pre-paid its balance slot and lanes `[0, lanes)` (see openAccount).
+    event AccountOpened(address indexed account, uint256 lanes);
     /// @notice `account` withdrew `amount` to its wallet.
     event Withdrawn(address indexed account, uint256 amount);
 
     /// @notice Posts a job and escrows its bounty: ETH mode sends exactly `spec.bounty` as
     /// msg.value; ERC-20 mode approves this contract first. Rules: consumer == msg.sender,
     /// bounty > 0, 1 <= replicas <= maxReplicas, replicas/2 < quorum <= replicas,
-    /// now < claimDeadline < commitDeadline < revealDeadline, inputLocation at most
+    /// now < claimDeadline < commitDeadline < revealDeadline < 2^32, inputLocation at most
     /// MAX_INPUT_LOCATION bytes.
     /// @return jobId The new job's id (a counter starting at 1).
     function postJob(JobSpec calldata spec) external payable returns (uint256 jobId);
 
-    /// @notice Claims one replica slot of `jobId` for msg.sender, locking `spec.collateral`
-    /// of its free stake; needs the market's minimum stake and a score >= minReputation.
-    function claim(uint256 jobId, JobSpec calldata spec) external;
+    /// @notice Claims one replica slot of `jobId` for msg.sender, locking `terms.collateral`
+    /// of its free stake; needs the market's minimum stake, a score >= minReputation and a
+    /// free lane `jobId % LANES`.
+    function claim(uint256 jobId, JobTerms calldata terms) external;
 
     /// @notice Commits `commitment` = commitmentOf(jobId, msg.sender, resultHash, salt).
-    function commit(uint256 jobId, JobSpec calldata spec, bytes32 commitment) external;
+    /// Its first 184 bits are stored.
+    function commit(uint256 jobId, JobTerms calldata terms, bytes32 commitment) external;
 
     /// @notice Reveals the committed `resultHash` (sha256 of the output bytes) and `salt`.
-    function reveal(uint256 jobId, JobSpec calldata spec, bytes32 resultHash, bytes32 salt) external;
+    function reveal(uint256 jobId, JobTerms calldata terms, bytes32 resultHash, bytes32 salt)
+        external;
 
     /// @notice Settles `jobId`; anyone may call once it is finalizable (see the contract
     /// notes). `providers`: every claimer (from ReplicaClaimed), in strictly ascending
@@ -170,18 +205,19 @@ interface IJobEscrow {
     /// otherwise; the call reverts with EscrowNotQuorumResult if another hash has a quorum).
     function finalize(
         uint256 jobId,
-        JobSpec calldata spec,
+        JobTerms calldata terms,
         address[] calldata providers,
         bytes32 resultHash
     ) external;
 
     /// @notice Cancels an unclaimed job; only its consumer. The bounty is credited back.
-    function cancel(uint256 jobId, JobSpec calldata spec) external;
+    function cancel(uint256 jobId, JobTerms calldata terms) external;
 
-    /// @notice Pre-pays the storage slot of the caller's balance (optional). Every credit
-    /// after the first costs ~17k gas less; calling this once when setting up a provider
-    /// moves that first-credit cost out of the first job.
-    function openAccount() external;
+    /// @notice One-time provider set-up (optional): pre-pays the storage slots of the
+    /// caller's balance and of its lanes `[0, lanes)` (lanes <= LANES), so that its claims
+    /// and settlements write slots that are already non-zero (~17k gas less each) instead
+    /// of paying for a fresh slot the first time each is used.
+    function openAccount(uint256 lanes) external;
 
     /// @notice Sends the caller's whole credited balance to it.
     function withdraw() external;
@@ -192,15 +228,20 @@ interface IJobEscrow {
     /// @notice The credited, withdrawable balance of `account`.
     function balanceOf(address account) external view returns (uint256);
 
-    /// @notice A live job's stored spec hash prefix and counters; all zero once the job is
-    /// finalized or cancelled (or if it never existed): history lives in the events.
+    /// @notice A live job's stored terms hash prefix and counters; all zero once the job is
+    /// finalized or cancelled (or if it never existed): history lives in the events. Reveals
+    /// are not counted on-chain (finalize reads them from the replicas' lanes).
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 claimed, uint8 committed, uint8 revealed);
+        returns (bytes24 specHash, uint8 claimed, uint8 committed);
 
     /// @notice `provider`'s phase in a live job (None once the job is finalized).
     function replicaOf(uint256 jobId, address provider) external view returns (ReplicaStatus);
+
+    /// @notice The live job held in `provider`'s lane `jobId % LANES`, 0 if it is free: a
+    /// provider can claim `jobId` only while this is 0.
+    function laneJobOf(uint256 jobId, address provider) external view returns (uint256);
 
     /// @notice The id the next posted job gets.
     function nextJobId() external view returns (uint256);
@@ -211,19 +252,15 @@ interface IJobEscrow {
         pure
         returns (bytes32);
 
-    /// @notice keccak256(abi.encode(spec)); its first 24 bytes are stored per job.
+    /// @notice keccak256(abi.encode(termsOf(spec))); its first 24 bytes are stored per job.
     function specHashOf(JobSpec calldata spec) external pure returns (bytes32);
 
-    /// @notice The stake manager this escrow created and controls.
-    function stakeManager() external view returns (IStakeManager);
+    /// @notice The terms that claim, commit, reveal, finalize and cancel take for `spec`.
+    function termsOf(JobSpec calldata spec) external pure returns (JobTerms memory);
     /// @notice The payment asset: address(0) for native ETH, else the ERC-20.
     function asset() external view returns (address);
     /// @notice Fraction of a failing replica's collateral that is slashed, in basis points.
     function slashBps() external view returns (uint256);
-    /// @notice Seconds between requestUnstake and withdrawStake.
-    function unbondingDelay() external view returns (uint256);
-    /// @notice Minimum bonded stake to claim jobs.
-    function minStake() external view returns (uint256);
     /// @notice Largest allowed `replicas` of a job.
     function maxReplicas() external view returns (uint256);
 }

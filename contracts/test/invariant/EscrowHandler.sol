@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {Vm} from "../utils/Vm.sol";
 import {JobEscrow} from "../../src/JobEscrow.sol";
-import {StakeManager} from "../../src/StakeManager.sol";
 import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 import {TestToken} from "../../src/test/TestToken.sol";
 
@@ -16,7 +15,6 @@ contract EscrowHandler {
     uint256 internal constant BPS = 10_000;
 
     JobEscrow public immutable escrow;
-    StakeManager public immutable stakes;
     TestToken public immutable token; // zero in ETH mode
 
     address[] public providers;
@@ -32,6 +30,8 @@ contract EscrowHandler {
     IJobEscrow.JobSpec[] internal _specs;
     mapping(uint256 jobId => mapping(address => uint8)) internal _phase; // 1 claimed 2 committed 3 revealed
     mapping(uint256 jobId => mapping(address => bytes32)) internal _result;
+    /// @dev The live job in each provider's lane (jobId % LANES), 0 if free.
+    mapping(address => mapping(uint256 lane => uint256 jobId)) internal _laneJob;
 
     // The model: what the contracts must hold and owe.
     uint256 public ghostLiveBounties;
@@ -45,7 +45,6 @@ contract EscrowHandler {
 
     constructor(JobEscrow escrow_, TestToken token_) {
         escrow = escrow_;
-        stakes = StakeManager(payable(address(escrow_.stakeManager())));
         token = token_;
         for (uint256 i = 0; i < 4; ++i) {
             providers.push(address(uint160(0x1000 + i)));
@@ -73,9 +72,9 @@ contract EscrowHandler {
     }
 
     function _stakeFor(address p, uint256 amount) internal {
-        uint256 value = _fund(p, amount, address(stakes));
+        uint256 value = _fund(p, amount, address(escrow));
         vm.prank(p);
-        stakes.stake{value: value}(amount);
+        escrow.stake{value: value}(amount);
         ghostStaked[p] += amount;
         calls[this.stake.selector]++;
     }
@@ -86,7 +85,7 @@ contract EscrowHandler {
         if (free == 0) return;
         amount = _bound(amount, 1, free);
         vm.prank(p);
-        stakes.requestUnstake(amount);
+        escrow.requestUnstake(amount);
         ghostStaked[p] -= amount;
         ghostUnbonding[p] += amount;
         calls[this.requestUnstake.selector]++;
@@ -94,10 +93,10 @@ contract EscrowHandler {
 
     function withdrawStake(uint256 who) external {
         address p = providers[who % 4];
-        (,,, uint256 releaseAt) = stakes.stakeOf(p);
+        (,,, uint256 releaseAt) = escrow.stakeOf(p);
         if (ghostUnbonding[p] == 0 || block.timestamp < releaseAt) return;
         vm.prank(p);
-        stakes.withdrawStake();
+        escrow.withdrawStake();
         ghostUnbonding[p] = 0;
         calls[this.withdrawStake.selector]++;
     }
@@ -143,11 +142,15 @@ contract EscrowHandler {
             p = providers[(who % 4 + i) % 4];
         }
         if (_phase[job.id][p] != 0) return;
+        uint256 lane = job.id % escrow.LANES();
+        if (_laneJob[p][lane] != 0) return; // busy with another live job: the claim must revert
         if (ghostStaked[p] < 1 ether || ghostStaked[p] - ghostLocked[p] < spec.collateral) {
             _stakeFor(p, spec.collateral + 1 ether);
         }
+        IJobEscrow.JobTerms memory terms = escrow.termsOf(spec);
         vm.prank(p);
-        escrow.claim(job.id, spec);
+        escrow.claim(job.id, terms);
+        _laneJob[p][lane] = job.id;
         job.claimers.push(p);
         _phase[job.id][p] = 1;
         ghostLocked[p] += spec.collateral;
@@ -168,8 +171,9 @@ contract EscrowHandler {
         bytes32 resultHash = keccak256(abi.encode(job.id, answer));
         _result[job.id][p] = resultHash;
         bytes32 commitment = escrow.commitmentOf(job.id, p, resultHash, _salt(job.id, p));
+        IJobEscrow.JobTerms memory terms = escrow.termsOf(spec);
         vm.prank(p);
-        escrow.commit(job.id, spec, commitment);
+        escrow.commit(job.id, terms, commitment);
         _phase[job.id][p] = 2;
         calls[this.commit.selector]++;
     }
@@ -184,8 +188,9 @@ contract EscrowHandler {
         if (p == address(0) || block.timestamp > spec.revealDeadline) return;
         if (!_allCommitted(job) && block.timestamp <= spec.commitDeadline) return;
         if (job.claimers.length < spec.replicas && block.timestamp > spec.claimDeadline) return;
+        IJobEscrow.JobTerms memory terms = escrow.termsOf(spec);
         vm.prank(p);
-        escrow.reveal(job.id, spec, _result[job.id][p], _salt(job.id, p));
+        escrow.reveal(job.id, terms, _result[job.id][p], _salt(job.id, p));
         _phase[job.id][p] = 3;
         calls[this.reveal.selector]++;
     }
@@ -194,8 +199,9 @@ contract EscrowHandler {
         (bool ok, uint256 j) = _pickLive(jobSeed);
         if (!ok || _jobs[j].claimers.length != 0) return;
         IJobEscrow.JobSpec memory spec = _specs[j];
+        IJobEscrow.JobTerms memory terms = escrow.termsOf(spec);
         vm.prank(spec.consumer);
-        escrow.cancel(_jobs[j].id, spec);
+        escrow.cancel(_jobs[j].id, terms);
         _jobs[j].live = false;
         ghostLiveBounties -= spec.bounty;
         ghostOwed[spec.consumer] += spec.bounty;
@@ -215,7 +221,10 @@ contract EscrowHandler {
         address[] memory list = _sorted(job.claimers);
         (bytes32 winner, uint256 winners) =
             filled ? _tally(job.id, list, spec.quorum) : (bytes32(0), 0);
-        escrow.finalize(job.id, spec, list, winner);
+        escrow.finalize(job.id, escrow.termsOf(spec), list, winner);
+        for (uint256 i = 0; i < list.length; ++i) {
+            delete _laneJob[list[i]][job.id % escrow.LANES()];
+        }
         _jobs[j].live = false;
         ghostLiveBounties -= spec.bounty;
         _settleModel(job.id, spec, list, filled, winner, winners);
@@ -235,6 +244,14 @@ contract EscrowHandler {
         calls[this.withdraw.selector]++;
     }
 
+    /// @dev The optional one-time set-up: pre-pays the balance slot and some lanes.
+    function openAccount(uint256 who, uint256 lanes) external {
+        lanes = _bound(lanes, 0, escrow.LANES());
+        vm.prank(providers[who % 4]);
+        escrow.openAccount(lanes);
+        calls[this.openAccount.selector]++;
+    }
+
     function warp(uint256 dt) external {
         vm.warp(block.timestamp + _bound(dt, 1, 4 minutes));
         calls[this.warp.selector]++;
@@ -251,7 +268,7 @@ contract EscrowHandler {
         bytes32 winner,
         uint256 winners
     ) internal {
-        uint256 penalty = uint256(spec.collateral) * stakes.slashBps() / BPS;
+        uint256 penalty = uint256(spec.collateral) * escrow.slashBps() / BPS;
         uint256 toConsumer = winners == 0 ? spec.bounty : 0;
         bool first = true;
         for (uint256 i = 0; i < list.length; ++i) {

@@ -4,16 +4,14 @@ pragma solidity ^0.8.28;
 import {Test} from "../utils/Test.sol";
 import {EscrowHandler} from "./EscrowHandler.sol";
 import {JobEscrow} from "../../src/JobEscrow.sol";
-import {StakeManager} from "../../src/StakeManager.sol";
 import {TestToken} from "../../src/test/TestToken.sol";
 
-/// @notice Solvency of a market under random operation sequences: the contracts hold
-/// exactly stakes + unbonding + escrowed bounties + credited balances (collateral is part of
-/// stake), and every credited balance equals what the rules say the protocol owes.
+/// @notice Solvency of a market under random operation sequences: the escrow holds exactly
+/// stakes + unbonding + escrowed bounties + credited balances (collateral is part of stake),
+/// and every stake figure and credited balance equals what the rules say.
 abstract contract SolvencyInvariants is Test {
     EscrowHandler internal handler;
     JobEscrow internal escrow;
-    StakeManager internal stakes;
     TestToken internal token;
 
     function _tokenMode() internal pure virtual returns (bool);
@@ -22,7 +20,6 @@ abstract contract SolvencyInvariants is Test {
         vm.warp(1_000_000);
         if (_tokenMode()) token = new TestToken("Test USD", "TUSD");
         escrow = new JobEscrow(address(token), 5000, 1 days, 1 ether, 8);
-        stakes = StakeManager(payable(address(escrow.stakeManager())));
         handler = new EscrowHandler(escrow, token);
         targetContract(address(handler));
     }
@@ -31,27 +28,25 @@ abstract contract SolvencyInvariants is Test {
         return _tokenMode() ? token.balanceOf(who) : who.balance;
     }
 
-    function invariant_escrowHoldsBountiesAndCredits() public view {
+    function invariant_escrowHoldsStakesBountiesAndCredits() public view {
         address[] memory all = handler.actors();
-        uint256 credits;
+        uint256 owed = handler.ghostLiveBounties();
         for (uint256 i = 0; i < all.length; ++i) {
-            credits += escrow.balanceOf(all[i]);
+            (uint256 staked,, uint256 unbonding,) = escrow.stakeOf(all[i]);
+            owed += escrow.balanceOf(all[i]) + staked + unbonding;
         }
-        assertEq(_held(address(escrow)), handler.ghostLiveBounties() + credits, "escrow solvency");
+        assertEq(_held(address(escrow)), owed, "escrow solvency");
     }
 
-    function invariant_stakeManagerHoldsStakes() public view {
+    function invariant_stakesMatchTheModel() public view {
         address[] memory all = handler.actors();
-        uint256 total;
         for (uint256 i = 0; i < all.length; ++i) {
-            (uint256 staked, uint256 locked, uint256 unbonding,) = stakes.stakeOf(all[i]);
+            (uint256 staked, uint256 locked, uint256 unbonding,) = escrow.stakeOf(all[i]);
             assertLe(locked, staked, "locked within stake");
             assertEq(staked, handler.ghostStaked(all[i]), "staked per model");
             assertEq(locked, handler.ghostLocked(all[i]), "locked = open collateral");
             assertEq(unbonding, handler.ghostUnbonding(all[i]), "unbonding per model");
-            total += staked + unbonding;
         }
-        assertEq(_held(address(stakes)), total, "stake manager solvency");
     }
 
     function invariant_creditsMatchWhatIsOwed() public view {

@@ -3,11 +3,10 @@ pragma solidity ^0.8.28;
 
 import {Test} from "./Test.sol";
 import {JobEscrow} from "../../src/JobEscrow.sol";
-import {StakeManager} from "../../src/StakeManager.sol";
 import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 import {TestToken} from "../../src/test/TestToken.sol";
 
-/// @notice A market (escrow + stake manager) in ETH or ERC-20 mode, funded actors and
+/// @notice A market (one JobEscrow) in ETH or ERC-20 mode, funded actors and
 /// helpers for each protocol step. Concrete tests pick the mode with `_tokenMode`.
 abstract contract EscrowFixture is Test {
     uint256 internal constant SLASH_BPS = 5000;
@@ -17,7 +16,6 @@ abstract contract EscrowFixture is Test {
     uint256 internal constant START = 1_000_000;
 
     JobEscrow internal escrow;
-    StakeManager internal stakes;
     TestToken internal token;
     address internal assetAddr;
 
@@ -36,7 +34,6 @@ abstract contract EscrowFixture is Test {
             assetAddr = address(token);
         }
         escrow = new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, MIN_STAKE, MAX_REPLICAS);
-        stakes = StakeManager(payable(address(escrow.stakeManager())));
         consumer = makeAddr("consumer");
         // Three providers in ascending address order, as finalize wants them.
         address[3] memory p = [makeAddr("p1"), makeAddr("p2"), makeAddr("p3")];
@@ -48,13 +45,12 @@ abstract contract EscrowFixture is Test {
         _fund(carol, 1000 ether);
     }
 
-    /// @dev Gives `who` `amount` of the asset and approves both contracts for it.
+    /// @dev Gives `who` `amount` of the asset and approves the escrow for it.
     function _fund(address who, uint256 amount) internal {
         if (_tokenMode()) {
             token.mint(who, amount);
             vm.startPrank(who);
             token.approve(address(escrow), type(uint256).max);
-            token.approve(address(stakes), type(uint256).max);
             vm.stopPrank();
         } else {
             vm.deal(who, who.balance + amount);
@@ -65,13 +61,26 @@ abstract contract EscrowFixture is Test {
         return _tokenMode() ? token.balanceOf(who) : who.balance;
     }
 
+    /// @dev Stake (bonded + unbonding) the escrow holds for `providers`.
+    function _stakeHeld(address[] memory providers) internal view returns (uint256 total) {
+        for (uint256 i = 0; i < providers.length; ++i) {
+            (uint256 staked,, uint256 unbonding,) = escrow.stakeOf(providers[i]);
+            total += staked + unbonding;
+        }
+    }
+
+    /// @dev What the escrow holds beyond the stakes of alice, bob and carol.
+    function _heldBeyondStakes() internal view returns (uint256) {
+        return _assetBalance(address(escrow)) - _stakeHeld(_list(alice, bob, carol));
+    }
+
     function _value(uint256 amount) internal pure returns (uint256) {
         return _tokenMode() ? 0 : amount;
     }
 
     function _stake(address provider, uint256 amount) internal {
         vm.prank(provider);
-        stakes.stake{value: _value(amount)}(amount);
+        escrow.stake{value: _value(amount)}(amount);
     }
 
     /// @dev A valid spec: k replicas, quorum k/2 + 1, deadlines 1h / 2h / 3h from now.
@@ -99,7 +108,29 @@ abstract contract EscrowFixture is Test {
 
     function _claim(uint256 jobId, IJobEscrow.JobSpec memory spec, address provider) internal {
         vm.prank(provider);
-        escrow.claim(jobId, spec);
+        escrow.claim(jobId, _terms(spec));
+    }
+
+    /// @dev The spec's JobTerms, packed here independently of JobTermsLib (a test checks
+    /// both agree), so tests can build them without a call before vm.expectRevert.
+    function _terms(IJobEscrow.JobSpec memory spec)
+        internal
+        pure
+        returns (IJobEscrow.JobTerms memory t)
+    {
+        t.payment = uint256(uint160(spec.consumer)) * 2 ** 96 + spec.bounty;
+        t.rules = spec.collateral + uint256(spec.replicas) * 2 ** 96 + uint256(spec.quorum) * 2
+            ** 104 + uint256(spec.minReputation) * 2 ** 112 + uint256(spec.claimDeadline) * 2 ** 144
+            + uint256(spec.commitDeadline) * 2 ** 176 + uint256(spec.revealDeadline) * 2 ** 208;
+        t.detailsHash = keccak256(
+            abi.encode(
+                spec.kernelId,
+                spec.inputHash,
+                spec.inputSize,
+                spec.maxOutputSize,
+                spec.inputLocation
+            )
+        );
     }
 
     function _salt(address provider) internal pure returns (bytes32) {
@@ -114,7 +145,7 @@ abstract contract EscrowFixture is Test {
     ) internal {
         bytes32 c = escrow.commitmentOf(jobId, provider, resultHash, _salt(provider));
         vm.prank(provider);
-        escrow.commit(jobId, spec, c);
+        escrow.commit(jobId, _terms(spec), c);
     }
 
     function _reveal(
@@ -124,7 +155,7 @@ abstract contract EscrowFixture is Test {
         bytes32 resultHash
     ) internal {
         vm.prank(provider);
-        escrow.reveal(jobId, spec, resultHash, _salt(provider));
+        escrow.reveal(jobId, _terms(spec), resultHash, _salt(provider));
     }
 
     function _finalize(
@@ -133,7 +164,7 @@ abstract contract EscrowFixture is Test {
         address[] memory providers,
         bytes32 resultHash
     ) internal {
-        escrow.finalize(jobId, spec, providers, resultHash);
+        escrow.finalize(jobId, _terms(spec), providers, resultHash);
     }
 
     function _list(address a) internal pure returns (address[] memory l) {

@@ -26,7 +26,7 @@ pub struct DevnetArgs {
 pub enum DevnetCommand {
     /// Start anvil, deploy the market and keep it running until Ctrl-C.
     ///
-    /// Deploys JobEscrow (and its StakeManager) with devnet parameters: slash 50 %,
+    /// Deploys JobEscrow with devnet parameters: slash 50 %,
     /// unbonding 60 s, minimum stake 0.1 ETH, at most 16 replicas. Writes
     /// `<out>/<chainId>.json` and prints the RPC URL and the dev accounts with their keys
     /// (anvil's well-known test mnemonic: never use them on a real network).
@@ -161,7 +161,6 @@ fn print_summary(anvil: &AnvilInstance, d: &Deployment, path: &std::path::Path, 
     out(format!("Chain id:     {}", d.chain_id));
     out(format!("Deployment:   {}", path.display()));
     out(format!("JobEscrow:    {}", d.job_escrow));
-    out(format!("StakeManager: {}", d.stake_manager));
     if erc20 {
         let amount = parse_ether(DEV_TOKEN_MINT).unwrap_or(U256::ZERO);
         out(format!(

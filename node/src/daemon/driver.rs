@@ -423,9 +423,16 @@ impl Driver {
             self.settle(record.job_id, "finalized");
             return Ok(());
         };
-        let all_revealed = counters.revealed >= spec.replicas;
-        if !all_revealed && now <= spec.reveal_deadline() {
-            return Ok(());
+        if counters.committed < spec.replicas && now <= spec.reveal_deadline() {
+            return Ok(()); // not everyone committed: wait for the reveal deadline
+        }
+        if now <= spec.reveal_deadline() {
+            // Reveals are not counted on-chain: read them from the job's logs, only once
+            // every replica committed (so at most a few scans per job).
+            let revealed = self.market.job_history(record.job_id).await?.reveals.len();
+            if revealed < usize::from(spec.replicas) {
+                return Ok(());
+            }
         }
         match self.market.finalize(record.job_id).await {
             Ok(tx) => {

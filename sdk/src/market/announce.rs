@@ -89,7 +89,6 @@ mod tests {
         Deployment {
             chain_id: 31337,
             job_escrow: Address::repeat_byte(9),
-            stake_manager: Address::repeat_byte(8),
             asset: Address::ZERO,
             deploy_block: 0,
         }

@@ -1,4 +1,4 @@
-//! Deploying a market (escrow + stake manager, optionally a test ERC-20) from the artifact
+//! Deploying a market (one JobEscrow, optionally a test ERC-20) from the artifact
 //! bytecode, and finding the `anvil` binary that devnets and tests run.
 
 use alloy::primitives::{Address, U256, utils::parse_ether};
@@ -92,16 +92,10 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Dep
     let deploy_block = receipt
         .block_number
         .ok_or_else(|| MarketError::Unexpected("deployment receipt has no block".into()))?;
-    let stake_manager = JobEscrow::new(job_escrow, provider.clone())
-        .stakeManager()
-        .call()
-        .await
-        .map_err(|e| MarketError::from_contract("stakeManager", e))?;
-    tracing::info!(%job_escrow, %stake_manager, %asset, "market deployed");
+    tracing::info!(%job_escrow, %asset, "market deployed");
     Ok(Deployment {
         chain_id,
         job_escrow,
-        stake_manager,
         asset,
         deploy_block,
     })

@@ -13,8 +13,6 @@ pub struct Deployment {
     pub chain_id: u64,
     /// The `JobEscrow` contract.
     pub job_escrow: Address,
-    /// The `StakeManager` the escrow created.
-    pub stake_manager: Address,
     /// Payment asset: the zero address for native ETH, else the ERC-20.
     pub asset: Address,
     /// Block of the escrow's deployment: event scans start here.

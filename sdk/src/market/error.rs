@@ -1,4 +1,4 @@
-use crate::bindings::{JobEscrow, StakeManager};
+use crate::bindings::JobEscrow;
 use std::path::PathBuf;
 
 /// Errors talking to the market contracts.
@@ -60,14 +60,6 @@ impl MarketError {
                 name,
             };
         }
-        if let Some(e) = err.as_decoded_interface_error::<StakeManager::StakeManagerErrors>() {
-            let name = format!("{e:?}");
-            return Self::Reverted {
-                call,
-                hint: hint_for(&name),
-                name,
-            };
-        }
         if let Some(data) = err.as_revert_data() {
             return Self::Reverted {
                 call,
@@ -107,6 +99,8 @@ fn hint_for(name: &str) -> String {
         "; the job requires a higher reputation score than this provider has"
     } else if name.starts_with("StakeStillUnbonding") {
         "; the unbonding delay has not passed yet: see `stp provider status`"
+    } else if name.starts_with("EscrowLaneBusy") {
+        "; this provider holds another live job in the same lane (job id mod 64): wait for it to settle"
     } else if name.starts_with("EscrowNothingToWithdraw") {
         "; nothing is credited to this account: see `stp payout balance`"
     } else if name.starts_with("EscrowNotFinalizable") {

@@ -90,7 +90,8 @@ pub enum EventKind {
         /// The job.
         job_id: u64,
     },
-    /// A balance was credited.
+    /// A balance was credited (a consumer's refund or slashed collateral, a winner's
+    /// payout).
     Credited {
         /// Who.
         account: Address,
@@ -165,6 +166,12 @@ pub fn decode(log: &alloy::rpc::types::Log) -> Option<MarketEvent> {
             account: e.account,
             job_id: job_id_u64(e.jobId)?,
             amount: e.amount,
+        },
+        // A winner's payout is credited in its settlement event.
+        JobEscrowEvents::ReplicaSettled(e) if !e.payout.is_zero() => EventKind::Credited {
+            account: e.provider,
+            job_id: job_id_u64(e.jobId)?,
+            amount: e.payout,
         },
         JobEscrowEvents::Withdrawn(e) => EventKind::Withdrawn {
             account: e.account,

@@ -18,7 +18,7 @@ pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
 pub use deployment::Deployment;
 pub use error::{MarketError, Result};
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64};
-pub use spec::{JobSpec, JobSpecExt, ReplicaPhase, commitment, spec_hash};
+pub use spec::{JobSpec, JobSpecExt, JobTerms, ReplicaPhase, commitment, spec_hash, terms};
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, TxHash, U256};
@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use crate::bindings::{
     JobEscrow::{self, JobEscrowInstance},
-    StakeManager::{self, StakeManagerInstance},
     TestToken::{self, TestTokenInstance},
 };
 
@@ -38,7 +37,7 @@ const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest block range asked of `eth_getLogs` at once.
 const LOG_CHUNK: u64 = 5_000;
 
-/// A provider's bonded stake, as the stake manager reports it.
+/// A provider's bonded stake, as the escrow reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StakeInfo {
     /// Total bonded stake (free + locked).
@@ -69,7 +68,6 @@ pub struct Reputation {
 pub struct Market {
     provider: DynProvider,
     escrow: JobEscrowInstance<DynProvider>,
-    stake: StakeManagerInstance<DynProvider>,
     token: Option<TestTokenInstance<DynProvider>>,
     deployment: Deployment,
     account: Address,
@@ -106,13 +104,11 @@ impl Market {
     /// Builds a market handle over an existing provider whose wallet signs for `account`.
     pub fn from_provider(provider: DynProvider, deployment: Deployment, account: Address) -> Self {
         let escrow = JobEscrow::new(deployment.job_escrow, provider.clone());
-        let stake = StakeManager::new(deployment.stake_manager, provider.clone());
         let token =
             (!deployment.is_native()).then(|| TestToken::new(deployment.asset, provider.clone()));
         Self {
             provider,
             escrow,
-            stake,
             token,
             deployment,
             account,
@@ -188,7 +184,7 @@ impl Market {
 
     /// Cancels an unclaimed job of this consumer; the bounty is credited back.
     pub async fn cancel(&self, job_id: u64, spec: &JobSpec) -> Result<TxHash> {
-        let call = self.escrow.cancel(U256::from(job_id), spec.clone());
+        let call = self.escrow.cancel(U256::from(job_id), terms(spec));
         Ok(send("cancel", call).await?.transaction_hash)
     }
 
@@ -202,35 +198,39 @@ impl Market {
         } else {
             U256::ZERO
         };
-        Ok(send("stake", self.stake.stake(amount).value(value))
+        Ok(send("stake", self.escrow.stake(amount).value(value))
             .await?
             .transaction_hash)
     }
 
     /// Starts unbonding `amount` of free stake.
     pub async fn request_unstake(&self, amount: U256) -> Result<TxHash> {
-        Ok(send("requestUnstake", self.stake.requestUnstake(amount))
+        Ok(send("requestUnstake", self.escrow.requestUnstake(amount))
             .await?
             .transaction_hash)
     }
 
     /// Withdraws stake whose unbonding delay has passed.
     pub async fn withdraw_stake(&self) -> Result<TxHash> {
-        Ok(send("withdrawStake", self.stake.withdrawStake())
+        Ok(send("withdrawStake", self.escrow.withdrawStake())
             .await?
             .transaction_hash)
     }
 
-    /// Pre-pays this account's balance slot so later credits are cheaper (optional).
-    pub async fn open_account(&self) -> Result<TxHash> {
-        Ok(send("openAccount", self.escrow.openAccount())
-            .await?
-            .transaction_hash)
+    /// One-time provider set-up (optional): pre-pays this account's balance slot and its
+    /// replica lanes `0..lanes` (at most 64), so claims and settlements write slots that
+    /// are already non-zero (~17k gas less each, the first time each lane is used).
+    pub async fn open_account(&self, lanes: u64) -> Result<TxHash> {
+        Ok(
+            send("openAccount", self.escrow.openAccount(U256::from(lanes)))
+                .await?
+                .transaction_hash,
+        )
     }
 
-    /// Claims a replica slot of `job_id`.
+    /// Claims a replica slot of `job_id` (in this account's lane `job_id % 64`).
     pub async fn claim(&self, job_id: u64, spec: &JobSpec) -> Result<TxHash> {
-        let call = self.escrow.claim(U256::from(job_id), spec.clone());
+        let call = self.escrow.claim(U256::from(job_id), terms(spec));
         Ok(send("claim", call).await?.transaction_hash)
     }
 
@@ -243,7 +243,7 @@ impl Market {
         salt: B256,
     ) -> Result<TxHash> {
         let c = commitment(job_id, self.account, result_hash, salt);
-        let call = self.escrow.commit(U256::from(job_id), spec.clone(), c);
+        let call = self.escrow.commit(U256::from(job_id), terms(spec), c);
         Ok(send("commit", call).await?.transaction_hash)
     }
 
@@ -257,7 +257,7 @@ impl Market {
     ) -> Result<TxHash> {
         let call = self
             .escrow
-            .reveal(U256::from(job_id), spec.clone(), result_hash, salt);
+            .reveal(U256::from(job_id), terms(spec), result_hash, salt);
         Ok(send("reveal", call).await?.transaction_hash)
     }
 
@@ -273,7 +273,7 @@ impl Market {
         let winning = history.majority_result(spec.quorum).unwrap_or_default();
         let call = self
             .escrow
-            .finalize(U256::from(job_id), spec, providers, winning);
+            .finalize(U256::from(job_id), terms(&spec), providers, winning);
         Ok(send("finalize", call).await?.transaction_hash)
     }
 
@@ -298,7 +298,7 @@ impl Market {
     /// The stake of `provider`.
     pub async fn stake_of(&self, provider: Address) -> Result<StakeInfo> {
         let s = self
-            .stake
+            .escrow
             .stakeOf(provider)
             .call()
             .await
@@ -314,7 +314,7 @@ impl Market {
     /// The reputation of `provider`.
     pub async fn reputation_of(&self, provider: Address) -> Result<Reputation> {
         let r = self
-            .stake
+            .escrow
             .reputationOf(provider)
             .call()
             .await
@@ -340,7 +340,8 @@ impl Market {
     }
 
     /// A live job's counters from one `jobState` call; `None` once the job is finalized or
-    /// cancelled (or never existed): the escrow deletes settled jobs.
+    /// cancelled (or never existed): the escrow deletes settled jobs. Reveals are not
+    /// counted on-chain: see [`JobHistory::reveals`].
     pub async fn job_counters(&self, job_id: u64) -> Result<Option<JobCounters>> {
         let s = self
             .escrow
@@ -352,7 +353,6 @@ impl Market {
             (s.specHash != alloy::primitives::FixedBytes::ZERO).then_some(JobCounters {
                 claimed: s.claimed,
                 committed: s.committed,
-                revealed: s.revealed,
             }),
         )
     }
@@ -417,29 +417,25 @@ impl Market {
             return Ok(());
         };
         let spender = self.deployment.job_escrow;
-        for spender in [spender, self.deployment.stake_manager] {
-            let allowance = token
-                .allowance(self.account, spender)
-                .call()
-                .await
-                .map_err(|e| view("allowance", e))?;
-            if allowance < amount {
-                send("approve", token.approve(spender, U256::MAX)).await?;
-            }
+        let allowance = token
+            .allowance(self.account, spender)
+            .call()
+            .await
+            .map_err(|e| view("allowance", e))?;
+        if allowance < amount {
+            send("approve", token.approve(spender, U256::MAX)).await?;
         }
         Ok(())
     }
 }
 
-/// How many replicas of a live job claimed, committed and revealed.
+/// How many replicas of a live job claimed and committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct JobCounters {
     /// Slots claimed.
     pub claimed: u8,
     /// Commitments made.
     pub committed: u8,
-    /// Results revealed.
-    pub revealed: u8,
 }
 
 /// A job's on-chain history, folded from its events.

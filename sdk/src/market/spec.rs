@@ -1,13 +1,43 @@
 use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::sol_types::SolValue;
 
-/// A job's specification, exactly as the escrow hashes it. Only its hash is stored
-/// on-chain; the full spec travels in the `JobPosted` event and as calldata.
+/// A job's specification, as posted. Only a hash of its [`JobTerms`] is stored on-chain;
+/// the full spec travels in the `JobPosted` event.
 pub type JobSpec = crate::bindings::IJobEscrow::JobSpec;
 
-/// `keccak256(abi.encode(spec))`, the escrow's `specHashOf`.
+/// What every call after `postJob` passes back: the spec's rule fields packed into two
+/// words plus a hash of the rest (the escrow's `termsOf`, layout in `JobTermsLib.sol`).
+pub type JobTerms = crate::bindings::IJobEscrow::JobTerms;
+
+/// The escrow's `termsOf(spec)`, computed locally.
+pub fn terms(spec: &JobSpec) -> JobTerms {
+    let payment = (U256::from_be_slice(spec.consumer.as_slice()) << 96) | U256::from(spec.bounty);
+    let rules = (U256::from(spec.revealDeadline) << 208)
+        | (U256::from(spec.commitDeadline) << 176)
+        | (U256::from(spec.claimDeadline) << 144)
+        | (U256::from(spec.minReputation) << 112)
+        | (U256::from(spec.quorum) << 104)
+        | (U256::from(spec.replicas) << 96)
+        | U256::from(spec.collateral);
+    let details = (
+        spec.kernelId,
+        spec.inputHash,
+        spec.inputSize,
+        spec.maxOutputSize,
+        spec.inputLocation.clone(),
+    )
+        .abi_encode_params();
+    JobTerms {
+        payment,
+        rules,
+        detailsHash: keccak256(details),
+    }
+}
+
+/// `keccak256(abi.encode(termsOf(spec)))`, the escrow's `specHashOf` (its first 24 bytes
+/// are stored per job).
 pub fn spec_hash(spec: &JobSpec) -> B256 {
-    keccak256(spec.abi_encode())
+    keccak256(terms(spec).abi_encode())
 }
 
 /// `keccak256(abi.encode(jobId, provider, resultHash, salt))`: what a provider commits.

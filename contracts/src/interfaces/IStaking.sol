@@ -1,28 +1,26 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-/// @title ShareThePower provider staking and reputation
+/// @title ShareThePower provider staking and reputation (part of the market's JobEscrow)
 /// @notice Providers stake the market's asset (native ETH or one ERC-20, fixed at deploy).
 /// Stake is `free` (usable as job collateral), `locked` (collateral of claimed jobs) or
-/// `unbonding` (requested out; withdrawable after the unbonding delay). Only the market's
-/// escrow, fixed at deploy, can lock, release or slash collateral and write reputation.
-/// Collateral locked in a job stays locked and slashable until that job settles, whether
-/// or not its owner has started unbonding: unbonding only ever takes free stake.
-interface IStakeManager {
-    /// @notice How a replica's collateral is settled when its job ends.
-    /// @dev Released: unlocked, no reputation change (job unfilled, or no quorum but revealed).
-    /// Completed: unlocked, `completed` + 1. Slashed: revealed a losing result; `slashBps` of
-    /// the collateral is taken, the rest unlocked, `slashed` + 1. Missed: never committed or
-    /// revealed; slashed like `Slashed`, `missed` + 1.
-    enum Outcome {
+/// `unbonding` (requested out; withdrawable after the unbonding delay). Only the escrow's own
+/// job rules lock, release or slash collateral and write reputation: there is no other
+/// caller and no admin. Collateral locked in a job stays locked and slashable until that job
+/// settles, whether or not its owner has started unbonding: unbonding only takes free stake.
+interface IStaking {
+    /// @notice How a replica's collateral was settled when its job ended.
+    /// @dev Released: unlocked, no reputation change (job unfilled, or no quorum but
+    /// revealed). Completed: unlocked, paid its bounty share, `completed` + 1. Slashed:
+    /// revealed a losing result; `slashBps` of the collateral is taken, the rest unlocked,
+    /// `slashed` + 1. Missed: never committed or revealed; slashed like `Slashed`, `missed` + 1.
+    enum Settlement {
         Released,
         Completed,
         Slashed,
         Missed
     }
 
-    /// @notice Only the escrow may call this function.
-    error StakeNotEscrow(address caller);
     /// @notice The amount must be greater than zero.
     error StakeZeroAmount();
     /// @notice msg.value must equal the amount in ETH mode and be zero in ERC-20 mode.
@@ -41,8 +39,6 @@ interface IStakeManager {
     error StakeNothingUnbonding();
     /// @notice A deploy parameter is outside its allowed range.
     error StakeParameterOutOfRange(bytes32 name, uint256 value);
-    /// @notice The provider and outcome lists differ in length.
-    error StakeLengthMismatch(uint256 providers, uint256 outcomes);
     /// @notice Sending native ETH failed.
     error StakeEtherTransferFailed(address to, uint256 amount);
 
@@ -55,13 +51,6 @@ interface IStakeManager {
     );
     /// @notice `provider` withdrew `amount` of unbonded stake to its wallet.
     event StakeWithdrawn(address indexed provider, uint256 amount);
-    /// @notice The escrow locked `amount` of `provider`'s stake as job collateral.
-    event CollateralLocked(address indexed provider, uint256 amount, uint256 locked);
-    /// @notice The escrow settled `collateral` of `provider`: `slashed` of it was taken and
-    /// sent to the escrow, the rest unlocked; reputation updated per `outcome`.
-    event CollateralSettled(
-        address indexed provider, Outcome outcome, uint256 collateral, uint256 slashed
-    );
 
     /// @notice Bonded stake, locked collateral and unbonding stake of `provider`.
     /// @return staked Bonded stake (includes `locked`, excludes `unbonding`).
@@ -84,7 +73,7 @@ interface IStakeManager {
         returns (uint256 completed, uint256 slashed, uint256 missed, uint256 score);
 
     /// @notice Adds `amount` to the caller's bonded stake. ETH mode: send exactly `amount`
-    /// as msg.value. ERC-20 mode: approve this contract first. The resulting stake must be at
+    /// as msg.value. ERC-20 mode: approve the escrow first. The resulting stake must be at
     /// least `minStake`.
     function stake(uint256 amount) external payable;
 
@@ -95,22 +84,6 @@ interface IStakeManager {
     /// @notice Sends all of the caller's unbonding stake to it once the delay has passed.
     function withdrawStake() external;
 
-    /// @notice Escrow only: locks `collateral` of `provider`'s free stake for a job claim,
-    /// checking the minimum stake and that its score is at least `minReputation`.
-    function lock(address provider, uint256 collateral, uint256 minReputation) external;
-
-    /// @notice Escrow only: settles `collateral` for each provider per its outcome; sends the
-    /// slashed total to the escrow and returns it.
-    function settle(address[] calldata providers, Outcome[] calldata outcomes, uint256 collateral)
-        external
-        returns (uint256 slashedTotal);
-
-    /// @notice The payment asset: address(0) for native ETH, else the ERC-20.
-    function asset() external view returns (address);
-    /// @notice The escrow allowed to lock, settle and slash.
-    function escrow() external view returns (address);
-    /// @notice Fraction of a failing replica's collateral that is slashed, in basis points.
-    function slashBps() external view returns (uint256);
     /// @notice Seconds between requestUnstake and withdrawStake.
     function unbondingDelay() external view returns (uint256);
     /// @notice Minimum bonded stake to stake and to claim jobs.
