@@ -19,6 +19,7 @@
 //! poll-ms = 1000
 //! auto-withdraw = true
 //! metrics = "127.0.0.1:9464"
+//! share-hours = "22:00-07:00"   # UTC
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ pub struct ProviderFile {
     poll_ms: Option<u64>,
     auto_withdraw: Option<bool>,
     metrics: Option<String>,
+    share_hours: Option<String>,
 }
 
 /// An amount written as a string ("0.001") or a number (0.001).
@@ -92,6 +94,7 @@ impl ProviderFile {
                 self.auto_withdraw.map(|b| b.to_string()),
             ),
             ("STP_METRICS", self.metrics.clone()),
+            ("STP_SHARE_HOURS", self.share_hours.clone()),
         ];
         pairs
             .into_iter()

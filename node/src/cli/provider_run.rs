@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::common::{ChainArgs, parse_amount};
+use crate::daemon::scheduler::Schedule;
 use crate::daemon::{self, DaemonConfig, Fault};
 use crate::exec::Backend;
 
@@ -60,6 +61,15 @@ pub struct ProviderRunArgs {
     /// Chain polling interval in milliseconds.
     #[arg(long, env = "STP_POLL_MS", default_value_t = 500)]
     poll_ms: u64,
+    /// Hours (UTC) the GPU is shared, e.g. `22:00-07:00,12:00-13:00`; no new claims
+    /// outside them (jobs already claimed are finished). Default: always.
+    #[arg(
+        long,
+        env = "STP_SHARE_HOURS",
+        value_name = "WINDOWS",
+        default_value = ""
+    )]
+    share_hours: Schedule,
     /// Withdraw earnings to the wallet after each settled job.
     #[arg(long, env = "STP_AUTO_WITHDRAW")]
     auto_withdraw: bool,
@@ -94,6 +104,7 @@ impl ProviderRunArgs {
                 fault: self.fault,
                 metrics_addr: self.metrics,
                 auto_withdraw: self.auto_withdraw,
+                schedule: self.share_hours,
             };
             daemon::run(config, shutdown_signal()).await
         })

@@ -51,4 +51,6 @@ pub struct DaemonConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Withdraw earnings after each settled job.
     pub auto_withdraw: bool,
+    /// When the GPU is shared (claims only inside these hours).
+    pub schedule: super::scheduler::Schedule,
 }

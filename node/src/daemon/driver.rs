@@ -324,6 +324,9 @@ impl Driver {
             in_flight,
             max_concurrent: self.config.max_concurrent,
             now: self.market.now().await?,
+            max_input_bytes: self.executor.config().limits.max_input_bytes,
+            max_output_bytes: self.executor.config().limits.max_output_bytes,
+            schedule: self.config.schedule.clone(),
         })
     }
 

@@ -29,10 +29,73 @@ pub enum Skip {
     ClaimClosed,
     /// Too many jobs in flight already.
     AtCapacity,
+    /// The input or the output bound exceeds what this node's executor accepts.
+    TooLarge {
+        /// The job's input size.
+        input: u64,
+        /// The job's output bound.
+        output: u64,
+    },
+    /// Now is outside the hours the provider shares its GPU.
+    OutsideSchedule,
+}
+
+/// When the provider shares its GPU: daily windows in UTC, e.g. `22:00-07:00,12:00-13:00`
+/// (a window may wrap past midnight). Empty: always.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// (start, end) in minutes after midnight UTC; end exclusive, may be < start.
+    windows: Vec<(u32, u32)>,
+}
+
+impl Schedule {
+    /// Whether unix time `now` falls inside a window.
+    pub fn is_open(&self, now: u64) -> bool {
+        if self.windows.is_empty() {
+            return true;
+        }
+        let minute = u32::try_from(now % 86_400 / 60).unwrap_or(0);
+        self.windows.iter().any(|&(start, end)| {
+            if start <= end {
+                (start..end).contains(&minute)
+            } else {
+                minute >= start || minute < end
+            }
+        })
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let minutes = |hm: &str| -> Result<u32, String> {
+            let (h, m) = hm
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| format!("`{hm}` is not HH:MM"))?;
+            let (h, m): (u32, u32) = (
+                h.parse().map_err(|_| format!("bad hour in `{hm}`"))?,
+                m.parse().map_err(|_| format!("bad minute in `{hm}`"))?,
+            );
+            if h > 24 || m > 59 || (h == 24 && m > 0) {
+                return Err(format!("`{hm}` is not a time of day"));
+            }
+            Ok(h * 60 + m)
+        };
+        let mut windows = Vec::new();
+        for w in s.split(',').filter(|w| !w.trim().is_empty()) {
+            let (a, b) = w
+                .split_once('-')
+                .ok_or_else(|| format!("`{w}` is not a window like 22:00-07:00"))?;
+            windows.push((minutes(a)?, minutes(b)?));
+        }
+        Ok(Self { windows })
+    }
 }
 
 /// What the scheduler knows about the provider when a job shows up.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProviderView {
     /// Current stake.
     pub stake: StakeInfo,
@@ -48,6 +111,12 @@ pub struct ProviderView {
     pub max_concurrent: usize,
     /// Chain time now.
     pub now: u64,
+    /// Largest input the executor accepts (bytes).
+    pub max_input_bytes: u64,
+    /// Largest output the executor accepts (bytes).
+    pub max_output_bytes: u64,
+    /// When the GPU is shared.
+    pub schedule: Schedule,
 }
 
 /// Decides whether to claim `spec`.
@@ -57,6 +126,15 @@ pub fn consider(spec: &JobSpec, view: &ProviderView) -> Result<(), Skip> {
     }
     if view.in_flight >= view.max_concurrent {
         return Err(Skip::AtCapacity);
+    }
+    if !view.schedule.is_open(view.now) {
+        return Err(Skip::OutsideSchedule);
+    }
+    if spec.inputSize > view.max_input_bytes || spec.maxOutputSize > view.max_output_bytes {
+        return Err(Skip::TooLarge {
+            input: spec.inputSize,
+            output: spec.maxOutputSize,
+        });
     }
     let share = spec.bounty_amount() / U256::from(spec.replicas.max(1));
     if share < view.price_floor {
@@ -122,6 +200,9 @@ mod tests {
             in_flight: 0,
             max_concurrent: 2,
             now: 100,
+            max_input_bytes: 1000,
+            max_output_bytes: 1000,
+            schedule: Schedule::default(),
         }
     }
 
@@ -171,5 +252,49 @@ mod tests {
         let mut demanding = spec(300, 1, 1, 150);
         demanding.minReputation = 11;
         assert_eq!(consider(&demanding, &view()), Err(Skip::ReputationTooLow));
+    }
+
+    #[test]
+    fn skips_jobs_too_large_for_the_executor() {
+        let mut big = spec(300, 1, 1, 150);
+        big.inputSize = 1001;
+        assert_eq!(
+            consider(&big, &view()),
+            Err(Skip::TooLarge {
+                input: 1001,
+                output: 0
+            })
+        );
+        big.inputSize = 10;
+        big.maxOutputSize = 1001;
+        assert!(matches!(
+            consider(&big, &view()),
+            Err(Skip::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn schedule_windows_wrap_midnight_and_gate_claims() {
+        let night: Schedule = "22:00-07:00, 12:00-13:00".parse().unwrap();
+        let at = |h: u64, m: u64| 19_000 * 86_400 + h * 3600 + m * 60;
+        assert!(night.is_open(at(23, 0)));
+        assert!(night.is_open(at(6, 59)));
+        assert!(!night.is_open(at(7, 0)));
+        assert!(night.is_open(at(12, 30)));
+        assert!(!night.is_open(at(13, 0)));
+        assert!(!night.is_open(at(21, 59)));
+        assert!(Schedule::default().is_open(at(15, 0)));
+        for bad in ["22:00", "25:00-01:00", "10:60-11:00", "ab:cd-01:00"] {
+            assert!(bad.parse::<Schedule>().is_err(), "{bad}");
+        }
+        let closed = ProviderView {
+            now: at(15, 0),
+            schedule: night,
+            ..view()
+        };
+        assert_eq!(
+            consider(&spec(300, 1, 1, at(16, 0)), &closed),
+            Err(Skip::OutsideSchedule)
+        );
     }
 }
