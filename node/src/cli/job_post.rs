@@ -175,7 +175,9 @@ impl PostArgs {
             inputLocation: Bytes::from(location.clone()),
         };
         let (job_id, tx) = m.post_job(spec.clone()).await?;
-        announce(m, p2p, job_id, &spec).await;
+        if !self.p2p.bootstrap.is_empty() {
+            announce(m, p2p, job_id, &spec).await;
+        }
         let mut posted = Posted {
             job_id,
             tx,
@@ -326,9 +328,17 @@ fn to_u96(flag: &str, v: U256) -> eyre::Result<U96> {
     Ok(U96::saturating_from(v))
 }
 
+/// Longest wait for a gossip peer before announcing a job.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
+
 /// Gossips the posted job so connected providers learn of it before their next chain
-/// poll. Best effort: providers check it on-chain anyway and find it there without it.
+/// poll, waiting up to [`ANNOUNCE_WAIT`] for a peer on the jobs topic. Best effort:
+/// providers check it on-chain anyway and find it there without it.
 async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec) {
+    let deadline = tokio::time::Instant::now() + ANNOUNCE_WAIT;
+    while p2p.topic_peers().await.unwrap_or(0) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let root = match p2p.blob_manifest(&spec.inputHash.0) {
         Ok(Some(manifest)) => manifest.root(),
         _ => return,

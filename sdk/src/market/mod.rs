@@ -12,6 +12,7 @@ mod deployment;
 mod error;
 mod events;
 mod spec;
+mod tx;
 
 pub use announce::{announced_job_id, announcement, is_for, matches_chain};
 pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
@@ -19,21 +20,19 @@ pub use deployment::Deployment;
 pub use error::{MarketError, Result};
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64};
 pub use spec::{JobSpec, JobSpecExt, JobTerms, ReplicaPhase, commitment, spec_hash, terms};
+use tx::send;
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, TxHash, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::{Filter, TransactionReceipt};
+use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
-use std::time::Duration;
 
 use crate::bindings::{
     JobEscrow::{self, JobEscrowInstance},
     TestToken::{self, TestTokenInstance},
 };
 
-/// How long to wait for a receipt before reporting the transaction as stuck.
-const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest block range asked of `eth_getLogs` at once.
 const LOG_CHUNK: u64 = 5_000;
 
@@ -506,33 +505,7 @@ impl JobHistory {
 }
 
 /// Sends a contract call, waits for its receipt and checks that it succeeded.
-async fn send<P, C>(
-    name: &'static str,
-    call: alloy::contract::CallBuilder<P, C>,
-) -> Result<TransactionReceipt>
-where
-    P: Provider,
-    C: alloy::contract::CallDecoder,
-{
-    let pending = call
-        .send()
-        .await
-        .map_err(|e| MarketError::from_contract(name, e))?;
-    let receipt = pending
-        .with_timeout(Some(RECEIPT_TIMEOUT))
-        .get_receipt()
-        .await
-        .map_err(|e| MarketError::Rpc(format!("{name}: waiting for the receipt: {e}")))?;
-    if !receipt.status() {
-        return Err(MarketError::TxFailed {
-            call: name,
-            tx: receipt.transaction_hash,
-        });
-    }
-    Ok(receipt)
-}
-
-fn rpc(e: impl std::fmt::Display) -> MarketError {
+pub(crate) fn rpc(e: impl std::fmt::Display) -> MarketError {
     MarketError::Rpc(e.to_string())
 }
 
