@@ -48,6 +48,11 @@ devnet_init() {
   trap devnet_stop EXIT
   trap 'exit 130' INT TERM
   unset STP_PRIVATE_KEY STP_KEYSTORE_PASSWORD RUST_LOG
+  # Mesa's software Vulkan driver wants a runtime dir; give it a private one.
+  if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+    export XDG_RUNTIME_DIR="$dir/xdg"
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+  fi
 }
 
 # devnet_start [stp devnet up options...]: anvil on a free port, the market deployed;
