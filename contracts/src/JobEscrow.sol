@@ -13,8 +13,8 @@ import {JobTermsLib} from "./libraries/JobTermsLib.sol";
 /// commit-reveal, settlement and pull payouts. There is no owner and no admin function.
 /// @dev Storage is laid out so that each protocol step writes few slots, and slots that
 /// already hold a non-zero value (a write to a fresh slot costs ~17k gas more):
-/// - per job, one slot: 24-byte terms hash prefix + claimed/committed counters; deleted at
-///   settlement (events are the history);
+/// - per job, one slot: 24-byte terms hash prefix + claimed/committed/revealed counters;
+///   deleted at settlement (events are the history);
 /// - per provider, one stake slot (staked, unbonding, releaseAt), read by claims and written
 ///   only by staking, unstaking and slashing;
 /// - per account, one slot (balance + 1, locked collateral, reputation): a claim locks
@@ -51,6 +51,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         bytes24 specHash; // first 24 bytes of keccak256(abi.encode(terms)); zero: no live job
         uint8 claimed;
         uint8 committed;
+        uint8 revealed;
     }
 
     struct Stake {
@@ -174,7 +175,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         jobId = _nextJobId;
         _nextJobId = jobId + 1;
         _jobs[jobId].specHash = bytes24(keccak256(abi.encode(JobTermsLib.pack(spec))));
-        emit JobPosted(jobId, msg.sender, spec);
+        _emitJobPosted(jobId, spec.inputLocation.length);
         _pull(spec.bounty);
     }
 
@@ -215,26 +216,25 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobEscrow
-    function reveal(uint256 jobId, JobTerms calldata terms, bytes32 resultHash, bytes32 salt)
-        external
-    {
+    function reveal(
+        uint256 jobId,
+        JobTerms calldata terms,
+        bytes32 resultHash,
+        bytes32 salt,
+        address[] calldata others,
+        bytes32 quorumHash
+    ) external {
         Job memory job = _load(jobId, terms);
-        if (block.timestamp > terms.revealDeadline()) {
-            revert EscrowRevealClosed(jobId, terms.revealDeadline());
-        }
-        if (job.committed < terms.replicas() && block.timestamp <= terms.commitDeadline()) {
-            revert EscrowRevealNotOpen(jobId, terms.commitDeadline());
-        }
-        _requireNotUnfilled(jobId, job, terms);
-        uint256 laneId = jobId % LANES;
-        uint256 lane = _lanes[msg.sender][laneId];
-        _requireStatus(jobId, lane, ReplicaStatus.Committed);
-        bytes32 commitment = commitmentOf(jobId, msg.sender, resultHash, salt);
-        if (lane != _laneWord(jobId, ReplicaStatus.Committed, commitment)) {
-            revert EscrowCommitmentMismatch(jobId, msg.sender);
-        }
-        _lanes[msg.sender][laneId] = _revealedWord(jobId, resultHash);
+        _checkReveal(jobId, job, terms, resultHash, salt);
+        uint256 revealedWord = _revealedWord(jobId, resultHash);
         emit ReplicaRevealed(jobId, msg.sender, resultHash);
+        // revealed < committed <= replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
+        if (job.revealed + 1 < terms.replicas()) {
+            _lanes[msg.sender][jobId % LANES] = revealedWord;
+            _jobs[jobId].revealed = job.revealed + 1;
+            return;
+        }
+        _settleLastReveal(jobId, terms, resultHash, revealedWord, others, quorumHash);
     }
 
     /// @inheritdoc IJobEscrow
@@ -249,21 +249,23 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (!filled && block.timestamp <= terms.claimDeadline()) {
             revert EscrowNotFinalizable(jobId, terms.claimDeadline() + 1);
         }
+        // The last reveal settles a filled job whose replicas all revealed: a filled job that
+        // is still live has a replica missing, and waits for the reveal deadline.
+        if (filled && block.timestamp <= terms.revealDeadline()) {
+            revert EscrowNotFinalizable(jobId, terms.revealDeadline() + 1);
+        }
         if (providers.length != job.claimed) {
             revert EscrowWrongReplicaSet(jobId, providers.length, job.claimed);
         }
-        uint256[] memory states = _readReplicas(jobId, providers);
-        if (
-            filled && block.timestamp <= terms.revealDeadline()
-                && _countRevealed(states) < terms.replicas()
-        ) revert EscrowNotFinalizable(jobId, terms.revealDeadline() + 1);
+        (address[] memory list, uint256[] memory states) =
+            _readReplicas(jobId, providers, address(0), 0);
         delete _jobs[jobId];
         if (filled) {
-            _settleFilled(jobId, terms, providers, resultHash, states);
+            _settleFilled(jobId, terms, list, resultHash, states);
         } else {
             // Unfilled: every claimer released, the bounty refunded.
-            for (uint256 i = 0; i < providers.length; ++i) {
-                _settleReplica(jobId, providers[i], Settlement.Released, terms.collateral(), 0, 0);
+            for (uint256 i = 0; i < list.length; ++i) {
+                _settleReplica(jobId, list[i], Settlement.Released, terms.collateral(), 0, 0);
             }
             _creditConsumer(terms.consumer(), jobId, terms.bounty());
             emit JobFinalized(jobId, Outcome.Unfilled, bytes32(0), 0, 0);
@@ -345,10 +347,10 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 claimed, uint8 committed)
+        returns (bytes24 specHash, uint8 claimed, uint8 committed, uint8 revealed)
     {
         Job memory job = _jobs[jobId];
-        return (job.specHash, job.claimed, job.committed);
+        return (job.specHash, job.claimed, job.committed, job.revealed);
     }
 
     /// @inheritdoc IJobEscrow
@@ -415,12 +417,57 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ settlement
 
+    /// @dev Reverts unless msg.sender may reveal `resultHash` with `salt` now.
+    function _checkReveal(
+        uint256 jobId,
+        Job memory job,
+        JobTerms calldata terms,
+        bytes32 resultHash,
+        bytes32 salt
+    ) private view {
+        if (block.timestamp > terms.revealDeadline()) {
+            revert EscrowRevealClosed(jobId, terms.revealDeadline());
+        }
+        if (job.committed < terms.replicas() && block.timestamp <= terms.commitDeadline()) {
+            revert EscrowRevealNotOpen(jobId, terms.commitDeadline());
+        }
+        _requireNotUnfilled(jobId, job, terms);
+        uint256 lane = _lanes[msg.sender][jobId % LANES];
+        _requireStatus(jobId, lane, ReplicaStatus.Committed);
+        bytes32 commitment = commitmentOf(jobId, msg.sender, resultHash, salt);
+        if (lane != _laneWord(jobId, ReplicaStatus.Committed, commitment)) {
+            revert EscrowCommitmentMismatch(jobId, msg.sender);
+        }
+    }
+
+    /// @dev The reveal that completes the job: every replica revealed (the job is not
+    /// unfilled, so claimed == replicas), `others` are the other claimers. Settles the job as
+    /// finalize would; the settlement frees the caller's lane. The winning hash is the
+    /// caller's if it has the quorum, else `quorumHash` (checked by _settleFilled).
+    function _settleLastReveal(
+        uint256 jobId,
+        JobTerms calldata terms,
+        bytes32 resultHash,
+        uint256 revealedWord,
+        address[] calldata others,
+        bytes32 quorumHash
+    ) private {
+        if (others.length + 1 != terms.replicas()) {
+            revert EscrowWrongReplicaSet(jobId, others.length, terms.replicas() - 1);
+        }
+        (address[] memory providers, uint256[] memory states) =
+            _readReplicas(jobId, others, msg.sender, revealedWord);
+        delete _jobs[jobId];
+        bytes32 winning = _count(states, revealedWord) >= terms.quorum() ? resultHash : quorumHash;
+        _settleFilled(jobId, terms, providers, winning, states);
+    }
+
     /// @dev Settles every replica of a filled job, credits the consumer what it is owed and
     /// emits JobFinalized.
     function _settleFilled(
         uint256 jobId,
         JobTerms calldata terms,
-        address[] calldata providers,
+        address[] memory providers,
         bytes32 resultHash,
         uint256[] memory states
     ) private {
@@ -448,7 +495,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     function _settleReplicas(
         uint256 jobId,
         JobTerms calldata terms,
-        address[] calldata providers,
+        address[] memory providers,
         uint256[] memory states,
         uint256 digest,
         uint256 winners
@@ -519,39 +566,50 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         _store(msg.sender, a);
     }
 
-    /// @dev Reads each listed replica's lane, checking the list is exactly the claimers in
-    /// strictly ascending order (the caller checked the length).
-    function _readReplicas(uint256 jobId, address[] calldata providers)
-        private
-        view
-        returns (uint256[] memory states)
-    {
-        states = new uint256[](providers.length);
+    /// @dev The job's replicas in strictly ascending address order, with their lane words:
+    /// each `listed` provider (its lane must hold `jobId`) and, if `self` is not zero, `self`
+    /// with `selfState` (the last revealer, whose lane the caller checked). Reverts unless the
+    /// merged list is strictly ascending; the caller checked that its length is the number
+    /// of claimers, so it is exactly the claimers.
+    function _readReplicas(
+        uint256 jobId,
+        address[] calldata listed,
+        address self,
+        uint256 selfState
+    ) private view returns (address[] memory providers, uint256[] memory states) {
+        uint256 n = listed.length;
+        uint256 total = self == address(0) ? n : n + 1;
+        providers = new address[](total);
+        states = new uint256[](total);
         uint256 laneId = jobId % LANES;
         address previous = address(0);
-        for (uint256 i = 0; i < providers.length; ++i) {
-            address provider = providers[i];
-            if (provider <= previous) {
-                revert EscrowWrongReplicaSet(jobId, providers.length, providers.length);
+        uint256 j = 0;
+        for (uint256 i = 0; i < n; ++i) {
+            address provider = listed[i];
+            if (j == i && self != address(0) && self < provider) {
+                if (self <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
+                (providers[j], states[j], previous) = (self, selfState, self);
+                ++j;
             }
+            if (provider <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
             previous = provider;
             uint256 state = _lanes[provider][laneId];
             if (state & STATUS_MASK == 0 || _laneJob(state) != jobId) {
                 revert EscrowNotReplica(jobId, provider);
             }
-            states[i] = state;
+            (providers[j], states[j]) = (provider, state);
+            ++j;
+        }
+        if (j < total) {
+            // self is above every listed address (listed[n - 1] == self fails here).
+            if (self <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
+            (providers[j], states[j]) = (self, selfState);
         }
     }
 
     function _count(uint256[] memory states, uint256 value) private pure returns (uint256 n) {
         for (uint256 i = 0; i < states.length; ++i) {
             if (states[i] == value) ++n;
-        }
-    }
-
-    function _countRevealed(uint256[] memory states) private pure returns (uint256 n) {
-        for (uint256 i = 0; i < states.length; ++i) {
-            if (states[i] & STATUS_MASK == uint256(ReplicaStatus.Revealed)) ++n;
         }
     }
 
@@ -582,6 +640,31 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         ) revert EscrowInvalidSpec("deadlines");
         if (spec.inputLocation.length > MAX_INPUT_LOCATION) {
             revert EscrowInvalidSpec("inputLocation");
+        }
+    }
+
+    /// @dev Emits JobPosted(jobId, msg.sender, spec) with the calldata as its data: for the
+    /// canonical encoding of postJob(spec) (checked here: one head offset, the bytes right
+    /// after the tuple head, nothing after them), msg.data[4:] is abi.encode(spec) except
+    /// for the padding after inputLocation, which is zeroed. Every field was range-checked
+    /// when _validate and pack read it.
+    function _emitJobPosted(uint256 jobId, uint256 locationLength) private {
+        bytes32 topic = JobPosted.selector;
+        bool canonical;
+        assembly ("memory-safe") {
+            let padded := and(add(locationLength, 31), not(31))
+            canonical := and(
+                and(eq(calldataload(4), 0x20), eq(calldataload(0x1c4), 0x1c0)),
+                eq(calldatasize(), add(0x204, padded))
+            )
+        }
+        if (!canonical) revert EscrowInvalidSpec("encoding");
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let size := sub(calldatasize(), 4)
+            calldatacopy(ptr, 4, size)
+            mstore(add(ptr, add(0x200, locationLength)), 0)
+            log3(ptr, size, topic, jobId, caller())
         }
     }
 

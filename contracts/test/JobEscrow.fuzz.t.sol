@@ -7,6 +7,8 @@ import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 /// @notice Fuzz tests on amounts, deadlines, replica counts and orderings (ETH mode; the
 /// asset only changes how funds move, which the unit tests cover in both modes).
 contract JobEscrowFuzzTest is EscrowFixture {
+    bytes32 internal constant GOOD_HASH = keccak256("good");
+
     function _tokenMode() internal pure override returns (bool) {
         return false;
     }
@@ -23,7 +25,7 @@ contract JobEscrowFuzzTest is EscrowFixture {
 
     /// Any bounty, replica count, quorum and set of dissenters: winners get the whole
     /// bounty to the wei, the consumer gets every penalty, the escrow holds exactly the
-    /// credited total, and reveal order does not matter.
+    /// credited total, and reveal order does not matter (the last reveal settles).
     function testFuzz_settlementConservesFunds(
         uint96 bounty,
         uint96 collateral,
@@ -55,11 +57,18 @@ contract JobEscrowFuzzTest is EscrowFixture {
         for (uint256 n = 0; n < k; ++n) {
             uint256 i = (order % k + n) % k; // a rotation of the reveal order
             bool dissent = (dissentMask >> i) & 1 == 1;
-            _reveal(
-                jobId, spec, list[i], dissent ? keccak256(abi.encode("bad", i)) : keccak256("good")
+            // The hint is only read by the last reveal, when its own hash is not the quorum's.
+            _revealHint(
+                jobId,
+                spec,
+                list[i],
+                dissent ? keccak256(abi.encode("bad", i)) : keccak256("good"),
+                keccak256("good")
             );
         }
-        _finalize(jobId, spec, list, keccak256("good"));
+        // The last reveal settled the job.
+        (bytes24 live,,,) = escrow.jobState(jobId);
+        assertEq(bytes32(live), bytes32(0), "settled by the last reveal");
 
         bool quorumReached = honest >= quorum;
         uint256 penalty = uint256(spec.collateral) * SLASH_BPS / 10_000;
@@ -75,6 +84,67 @@ contract JobEscrowFuzzTest is EscrowFixture {
             paid + escrow.balanceOf(consumer) + _stakeHeld(list),
             "escrow holds stakes and credits"
         );
+    }
+
+    /// Whatever the replicas' accounts look like (free stake all unbonding, one wei of
+    /// stake left beyond the collateral), the reveal that completes a job settles it:
+    /// credits, unlocks and slashes cannot make it revert.
+    function testFuzz_lastRevealNeverReverts(
+        uint8 k,
+        uint256 dissentMask,
+        uint256 unbondMask,
+        uint256 order,
+        uint96 collateral
+    ) public {
+        k = uint8(bound(k, 1, MAX_REPLICAS));
+        IJobEscrow.JobSpec memory spec = _spec(k);
+        spec.collateral = uint96(bound(collateral, 0, 10 ether));
+        uint256 jobId = _post(spec);
+        address[] memory list = _providers(k);
+        for (uint256 i = 0; i < k; ++i) {
+            _claim(jobId, spec, list[i]);
+            bytes32 r = (dissentMask >> i) & 1 == 1 ? keccak256(abi.encode("bad", i)) : GOOD_HASH;
+            _commit(jobId, spec, list[i], r);
+            (uint256 staked, uint256 locked,,) = escrow.stakeOf(list[i]);
+            if ((unbondMask >> i) & 1 == 1 && staked > locked) {
+                vm.prank(list[i]);
+                escrow.requestUnstake(staked - locked);
+            }
+        }
+        uint256 honest;
+        for (uint256 n = 0; n < k; ++n) {
+            uint256 i = (order % k + n) % k;
+            bool dissent = (dissentMask >> i) & 1 == 1;
+            if (!dissent) ++honest;
+            _revealHint(
+                jobId,
+                spec,
+                list[i],
+                dissent ? keccak256(abi.encode("bad", i)) : GOOD_HASH,
+                GOOD_HASH
+            );
+        }
+        _assertSettledAndSolvent(jobId, spec, list, honest);
+    }
+
+    function _assertSettledAndSolvent(
+        uint256 jobId,
+        IJobEscrow.JobSpec memory spec,
+        address[] memory list,
+        uint256 honest
+    ) internal view {
+        (bytes24 live,,,) = escrow.jobState(jobId);
+        assertEq(bytes32(live), bytes32(0), "settled by the last reveal");
+        uint256 credited = escrow.balanceOf(consumer);
+        for (uint256 i = 0; i < list.length; ++i) {
+            (, uint256 locked,,) = escrow.stakeOf(list[i]);
+            assertEq(locked, 0, "all collateral unlocked");
+            credited += escrow.balanceOf(list[i]);
+        }
+        uint256 penalty = uint256(spec.collateral) * SLASH_BPS / 10_000;
+        uint256 slashed = honest >= spec.quorum ? (list.length - honest) * penalty : 0;
+        assertEq(credited, spec.bounty + slashed, "credits");
+        assertEq(address(escrow).balance, credited + _stakeHeld(list), "escrow holds it all");
     }
 
     /// Any deadlines: postJob accepts exactly now < claim < commit < reveal.

@@ -96,7 +96,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         assertEq(escrow.nextJobId(), 2, "next id");
         assertEq(_assetBalance(consumer), before - spec3.bounty, "paid");
         assertEq(_heldBeyondStakes(), spec3.bounty, "held");
-        (bytes24 h, uint8 c, uint8 m) = escrow.jobState(jobId);
+        (bytes24 h, uint8 c, uint8 m,) = escrow.jobState(jobId);
         assertEq(bytes32(h), bytes32(bytes24(escrow.specHashOf(spec3))), "spec hash");
         assertEq(uint256(c) + m, 0, "counters");
         assertEq(
@@ -182,7 +182,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         );
         (, uint256 locked,,) = escrow.stakeOf(alice);
         assertEq(locked, spec3.collateral, "locked");
-        (, uint8 claimed,) = escrow.jobState(jobId);
+        (, uint8 claimed,,) = escrow.jobState(jobId);
         assertEq(claimed, 1, "claimed");
     }
 
@@ -267,7 +267,7 @@ abstract contract JobEscrowTest is EscrowFixture {
             uint256(IJobEscrow.ReplicaStatus.Committed),
             "status"
         );
-        (,, uint8 committed) = escrow.jobState(jobId);
+        (,, uint8 committed,) = escrow.jobState(jobId);
         assertEq(committed, 1, "committed");
     }
 
@@ -348,7 +348,7 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.EscrowRevealNotOpen.selector, jobId, spec3.commitDeadline
             )
         );
-        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice), _none(), bytes32(0));
         _commit(jobId, spec3, carol, GOOD);
         vm.expectEmit(address(escrow));
         emit IJobEscrow.ReplicaRevealed(jobId, alice, GOOD);
@@ -367,7 +367,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(spec3.commitDeadline);
         vm.prank(alice);
         vm.expectPartialRevert(IJobEscrow.EscrowRevealNotOpen.selector);
-        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice), _none(), bytes32(0));
         vm.warp(uint256(spec3.commitDeadline) + 1);
         _reveal(jobId, spec3, alice, GOOD);
     }
@@ -386,7 +386,7 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.EscrowRevealClosed.selector, jobId, spec3.revealDeadline
             )
         );
-        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(bob));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(bob), _none(), bytes32(0));
     }
 
     function test_reveal_revertsOnWrongOpening() public {
@@ -397,11 +397,11 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice)
         );
-        escrow.reveal(jobId, _terms(spec1), BAD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec1), BAD, _salt(alice), _none(), bytes32(0));
         vm.expectRevert(
             abi.encodeWithSelector(IJobEscrow.EscrowCommitmentMismatch.selector, jobId, alice)
         );
-        escrow.reveal(jobId, _terms(spec1), GOOD, bytes32(0));
+        escrow.reveal(jobId, _terms(spec1), GOOD, bytes32(0), _none(), bytes32(0));
         vm.stopPrank();
     }
 
@@ -419,11 +419,11 @@ abstract contract JobEscrowTest is EscrowFixture {
                 IJobEscrow.ReplicaStatus.Claimed
             )
         );
-        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(bob));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(bob), _none(), bytes32(0));
         _reveal(jobId, spec3, alice, GOOD);
         vm.prank(alice);
         vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaStatus.selector);
-        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice), _none(), bytes32(0));
     }
 
     function test_reveal_revertsOnUnfilledJob() public {
@@ -433,50 +433,88 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(uint256(spec3.commitDeadline) + 1);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobUnfilled.selector, jobId));
-        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice));
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice), _none(), bytes32(0));
     }
 
     function test_reveal_revertsOnUnknownJob() public {
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, 9));
-        escrow.reveal(9, _terms(spec3), GOOD, bytes32(0));
+        escrow.reveal(9, _terms(spec3), GOOD, bytes32(0), _none(), bytes32(0));
     }
 
-    // ---------------------------------------------------------------- finalize
+    // ---------------------------------------------------------------- last reveal settles
 
-    function test_finalize_singleReplicaPaysBounty() public {
+    function _revealed(uint256 jobId) internal view returns (uint8 revealed) {
+        (,,, revealed) = escrow.jobState(jobId);
+    }
+
+    function _assertSettled(uint256 jobId, IJobEscrow.JobSpec memory spec) internal {
+        (bytes24 h, uint8 c, uint8 m, uint8 r) = escrow.jobState(jobId);
+        assertEq(uint256(bytes32(h)) + c + m + r, 0, "job deleted");
+        for (uint256 i = 0; i < _claimers[jobId].length; ++i) {
+            address p = _claimers[jobId][i];
+            assertEq(uint256(escrow.replicaOf(jobId, p)), 0, "replica deleted");
+            assertEq(escrow.laneJobOf(jobId, p), 0, "lane free");
+        }
+        // Settled: finalize has nothing left to do, before or after the deadlines.
+        address[] memory all = _othersOf(jobId, address(0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
+        _finalize(jobId, spec, all, GOOD);
+        vm.warp(uint256(spec.revealDeadline) + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
+        _finalize(jobId, spec, all, GOOD);
+    }
+
+    function test_lastReveal_singleReplicaSettles() public {
         uint256 jobId = _post(spec1);
         _claim(jobId, spec1, alice);
         _commit(jobId, spec1, alice, GOOD);
-        _reveal(jobId, spec1, alice, GOOD);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaRevealed(jobId, alice, GOOD);
         vm.expectEmit(address(escrow));
         emit IJobEscrow.ReplicaSettled(jobId, alice, IStaking.Settlement.Completed, spec1.bounty, 0);
         vm.expectEmit(address(escrow));
         emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Completed, GOOD, 1, 0);
-        _finalize(jobId, spec1, _list(alice), GOOD);
+        // No provider list: the only claimer is the caller.
+        vm.prank(alice);
+        escrow.reveal(jobId, _terms(spec1), GOOD, _salt(alice), _none(), bytes32(0));
         assertEq(escrow.balanceOf(alice), spec1.bounty, "earned");
         (, uint256 locked,,) = escrow.stakeOf(alice);
         assertEq(locked, 0, "unlocked");
         (uint256 completed,,,) = escrow.reputationOf(alice);
         assertEq(completed, 1, "completed");
-        (bytes24 h,,) = escrow.jobState(jobId);
-        assertEq(bytes32(h), bytes32(0), "job deleted");
-        assertEq(uint256(escrow.replicaOf(jobId, alice)), 0, "replica deleted");
+        assertEq(escrow.balanceOf(consumer), 0, "nothing to the consumer");
+        _assertSettled(jobId, spec1);
     }
 
-    function test_finalize_dissenterSlashedToConsumer() public {
+    function test_lastReveal_dissenterSlashedToConsumer() public {
         uint256 jobId = _post(spec3);
         _claimAll3(jobId);
         _commit(jobId, spec3, alice, GOOD);
         _commit(jobId, spec3, bob, BAD);
         _commit(jobId, spec3, carol, GOOD);
         _reveal(jobId, spec3, alice, GOOD);
+        assertEq(_revealed(jobId), 1, "one revealed");
         _reveal(jobId, spec3, bob, BAD);
-        _reveal(jobId, spec3, carol, GOOD);
+        assertEq(_revealed(jobId), 2, "two revealed");
         uint256 penalty = spec3.collateral * SLASH_BPS / 10_000;
         vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaRevealed(jobId, carol, GOOD);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(
+            jobId, alice, IStaking.Settlement.Completed, spec3.bounty / 2, 0
+        );
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(jobId, bob, IStaking.Settlement.Slashed, 0, penalty);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(
+            jobId, carol, IStaking.Settlement.Completed, spec3.bounty / 2, 0
+        );
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.BalanceCredited(consumer, jobId, penalty);
+        vm.expectEmit(address(escrow));
         emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Completed, GOOD, 2, penalty);
-        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        _reveal(jobId, spec3, carol, GOOD);
         assertEq(escrow.balanceOf(alice), spec3.bounty / 2, "alice half");
         assertEq(escrow.balanceOf(carol), spec3.bounty / 2, "carol half");
         assertEq(escrow.balanceOf(bob), 0, "bob nothing");
@@ -487,6 +525,253 @@ abstract contract JobEscrowTest is EscrowFixture {
         (, uint256 slashed,,) = escrow.reputationOf(bob);
         assertEq(slashed, 1, "bob slashed count");
         assertEq(_heldBeyondStakes(), spec3.bounty + penalty, "escrow holds credits");
+        _assertSettled(jobId, spec3);
+    }
+
+    /// The dissenter reveals last: it names the quorum's hash (from ReplicaRevealed), or its
+    /// reveal reverts, and it is slashed by its own reveal.
+    function test_lastReveal_dissenterLastNeedsQuorumHash() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, BAD);
+        _commit(jobId, spec3, carol, GOOD);
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, carol, GOOD);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowNotQuorumResult.selector, jobId, bytes32(0))
+        );
+        _reveal(jobId, spec3, bob, BAD);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowNotQuorumResult.selector, jobId, BAD)
+        );
+        _revealHint(jobId, spec3, bob, BAD, BAD);
+        uint256 penalty = spec3.collateral * SLASH_BPS / 10_000;
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaRevealed(jobId, bob, BAD);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(
+            jobId, alice, IStaking.Settlement.Completed, spec3.bounty / 2, 0
+        );
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(jobId, bob, IStaking.Settlement.Slashed, 0, penalty);
+        _revealHint(jobId, spec3, bob, BAD, GOOD);
+        assertEq(escrow.balanceOf(carol), spec3.bounty / 2, "carol half");
+        assertEq(escrow.balanceOf(consumer), penalty, "consumer gets slash");
+        _assertSettled(jobId, spec3);
+    }
+
+    /// A hint is only read when the caller's own hash lacks the quorum: a winner's garbage
+    /// hint is ignored, and so is a hint on a reveal that is not the last.
+    function test_lastReveal_ignoresHintsItDoesNotNeed() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, GOOD);
+        _commit(jobId, spec3, carol, GOOD);
+        address[] memory junk = _list(address(0xdead));
+        vm.prank(bob);
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(bob), junk, BAD);
+        vm.prank(carol);
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(carol), _none(), BAD);
+        assertEq(_revealed(jobId), 2, "earlier reveals ignore the list");
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.Completed, GOOD, 3, 0);
+        _revealHint(jobId, spec3, alice, GOOD, BAD);
+        _assertSettled(jobId, spec3);
+    }
+
+    function test_lastReveal_noQuorumRefundsConsumer() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, BAD);
+        _commit(jobId, spec3, carol, keccak256("third"));
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, bob, BAD);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(jobId, alice, IStaking.Settlement.Released, 0, 0);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(jobId, bob, IStaking.Settlement.Released, 0, 0);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(jobId, carol, IStaking.Settlement.Released, 0, 0);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.BalanceCredited(consumer, jobId, spec3.bounty);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.NoQuorum, bytes32(0), 0, 0);
+        // Any hint without a quorum: ignored.
+        _revealHint(jobId, spec3, carol, keccak256("third"), GOOD);
+        assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund");
+        assertEq(
+            escrow.balanceOf(alice) + escrow.balanceOf(bob) + escrow.balanceOf(carol),
+            0,
+            "no payout"
+        );
+        (uint256 staked, uint256 locked,,) = escrow.stakeOf(bob);
+        assertEq(staked, 10 ether, "revealers not slashed");
+        assertEq(locked, 0, "released");
+        _assertSettled(jobId, spec3);
+    }
+
+    /// Whoever reveals last, the remainder goes to the lowest winning address: the caller is
+    /// merged into the list at its place.
+    function test_lastReveal_remainderGoesToFirstWinnerWhoeverIsLast() public {
+        address[3] memory order = [alice, bob, carol];
+        for (uint256 last = 0; last < 3; ++last) {
+            IJobEscrow.JobSpec memory s = _spec(3);
+            s.bounty = 10;
+            uint256 jobId = _post(s);
+            _claim(jobId, s, carol);
+            _claim(jobId, s, alice);
+            _claim(jobId, s, bob);
+            for (uint256 i = 0; i < 3; ++i) {
+                _commit(jobId, s, order[i], GOOD);
+            }
+            uint256[3] memory before =
+                [escrow.balanceOf(alice), escrow.balanceOf(bob), escrow.balanceOf(carol)];
+            for (uint256 i = 1; i <= 3; ++i) {
+                _reveal(jobId, s, order[(last + i) % 3], GOOD);
+            }
+            assertEq(escrow.balanceOf(alice) - before[0], 4, "first winner gets remainder");
+            assertEq(escrow.balanceOf(bob) - before[1], 3, "bob");
+            assertEq(escrow.balanceOf(carol) - before[2], 3, "carol");
+        }
+    }
+
+    function test_lastReveal_revertsOnWrongOthers() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, GOOD);
+        _commit(jobId, spec3, carol, GOOD);
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, carol, GOOD);
+        IJobEscrow.JobTerms memory t = _terms(spec3);
+        bytes32 salt = _salt(bob);
+        address stranger = address(uint160(carol) + 1);
+        vm.startPrank(bob);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowWrongReplicaSet.selector, jobId, 0, 2)
+        );
+        escrow.reveal(jobId, t, GOOD, salt, _none(), bytes32(0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowWrongReplicaSet.selector, jobId, 3, 2)
+        );
+        escrow.reveal(jobId, t, GOOD, salt, _list(alice, bob, carol), bytes32(0));
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
+        escrow.reveal(jobId, t, GOOD, salt, _list(carol, alice), bytes32(0));
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
+        escrow.reveal(jobId, t, GOOD, salt, _list(alice, alice), bytes32(0));
+        // The caller itself instead of another claimer, before or after its place.
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
+        escrow.reveal(jobId, t, GOOD, salt, _list(alice, bob), bytes32(0));
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
+        escrow.reveal(jobId, t, GOOD, salt, _list(bob, carol), bytes32(0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowNotReplica.selector, jobId, stranger)
+        );
+        escrow.reveal(jobId, t, GOOD, salt, _list(alice, stranger), bytes32(0));
+        vm.stopPrank();
+        assertEq(_revealed(jobId), 2, "still waiting for bob");
+        _reveal(jobId, spec3, bob, GOOD);
+        _assertSettled(jobId, spec3);
+    }
+
+    /// The caller the lowest or highest address: every mis-merge of it is caught.
+    function test_lastReveal_revertsWhenCallerListedAtTheEdges() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, GOOD);
+        _commit(jobId, spec3, carol, GOOD);
+        _reveal(jobId, spec3, bob, GOOD);
+        _reveal(jobId, spec3, carol, GOOD);
+        vm.prank(alice);
+        vm.expectPartialRevert(IJobEscrow.EscrowWrongReplicaSet.selector);
+        escrow.reveal(jobId, _terms(spec3), GOOD, _salt(alice), _list(alice, bob), bytes32(0));
+        _reveal(jobId, spec3, alice, GOOD);
+        _assertSettled(jobId, spec3);
+    }
+
+    /// Nothing in the winners' or dissenters' accounts can make the settling reveal revert:
+    /// credits beyond 96 bits spill over, reputation counters saturate, and a dissenter whose
+    /// whole free stake is unbonding is still slashed.
+    function test_lastReveal_neverRevertsAtTheLimits() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, BAD);
+        _commit(jobId, spec3, carol, GOOD);
+        // bob unbonds all its free stake: staked == locked.
+        vm.prank(bob);
+        escrow.requestUnstake(10 ether - spec3.collateral);
+        uint256 max96 = type(uint96).max;
+        // alice: balance one wei short of 96 bits, completed at uint32 max; bob: slashed and
+        // missed at uint16 max; the consumer: balance one wei short of 96 bits.
+        _setAccount(alice, max96 - 1, type(uint32).max, 0, 0);
+        _setAccount(bob, 0, 0, type(uint16).max, type(uint16).max);
+        _setAccount(consumer, max96 - 1, 0, 0, 0);
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, carol, GOOD);
+        _revealHint(jobId, spec3, bob, BAD, GOOD);
+        uint256 penalty = spec3.collateral * SLASH_BPS / 10_000;
+        assertEq(escrow.balanceOf(alice), max96 - 2 + spec3.bounty / 2, "alice spilled");
+        assertEq(escrow.balanceOf(consumer), max96 - 2 + penalty, "consumer spilled");
+        (uint256 completed,,,) = escrow.reputationOf(alice);
+        assertEq(completed, type(uint32).max, "saturated");
+        (, uint256 slashed, uint256 missed,) = escrow.reputationOf(bob);
+        assertEq(slashed + missed, 2 * uint256(type(uint16).max), "saturated");
+        (uint256 staked, uint256 locked, uint256 unbonding,) = escrow.stakeOf(bob);
+        assertEq(staked, spec3.collateral - penalty, "slashed from the bonded collateral");
+        assertEq(locked, 0, "unlocked");
+        assertEq(unbonding, 10 ether - spec3.collateral, "unbonding untouched");
+        _assertSettled(jobId, spec3);
+    }
+
+    /// @dev Overwrites `who`'s packed account word (keeping its locked collateral).
+    function _setAccount(address who, uint256 raw, uint32 completed, uint16 slashed, uint16 missed)
+        internal
+    {
+        bytes32 slot = keccak256(abi.encode(who, uint256(3))); // _accounts is slot 3
+        uint256 word = uint256(vm.load(address(escrow), slot));
+        uint256 locked = (word >> 96) & type(uint96).max;
+        word = raw | locked << 96 | uint256(completed) << 192 | uint256(slashed) << 224
+            | uint256(missed) << 240;
+        vm.store(address(escrow), slot, bytes32(word));
+    }
+
+    // ---------------------------------------------------------------- finalize
+
+    function test_finalize_filledWaitsForRevealDeadline() public {
+        uint256 jobId = _post(spec3);
+        _claimAll3(jobId);
+        _commit(jobId, spec3, alice, GOOD);
+        _commit(jobId, spec3, bob, GOOD);
+        _commit(jobId, spec3, carol, GOOD);
+        _reveal(jobId, spec3, alice, GOOD);
+        _reveal(jobId, spec3, bob, GOOD);
+        vm.warp(spec3.revealDeadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowNotFinalizable.selector, jobId, uint256(spec3.revealDeadline) + 1
+            )
+        );
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        vm.warp(uint256(spec3.revealDeadline) + 1);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.ReplicaSettled(
+            jobId, carol, IStaking.Settlement.Missed, 0, spec3.collateral / 2
+        );
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.BalanceCredited(consumer, jobId, spec3.collateral / 2);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobFinalized(
+            jobId, IJobEscrow.Outcome.Completed, GOOD, 2, spec3.collateral / 2
+        );
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        assertEq(escrow.balanceOf(alice), spec3.bounty / 2, "alice half");
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
     }
 
     function test_finalize_noShowMissedAfterRevealDeadline() public {
@@ -511,38 +796,36 @@ abstract contract JobEscrowTest is EscrowFixture {
         assertEq(escrow.balanceOf(consumer), spec3.collateral / 2, "consumer gets slash");
     }
 
-    function test_finalize_noQuorumRefundsConsumer() public {
+    function test_finalize_noQuorumAfterRevealDeadline() public {
         uint256 jobId = _post(spec3);
         _claimAll3(jobId);
         _commit(jobId, spec3, alice, GOOD);
         _commit(jobId, spec3, bob, BAD);
-        _commit(jobId, spec3, carol, keccak256("third"));
+        vm.warp(uint256(spec3.commitDeadline) + 1);
         _reveal(jobId, spec3, alice, GOOD);
         _reveal(jobId, spec3, bob, BAD);
-        _reveal(jobId, spec3, carol, keccak256("third"));
+        vm.warp(uint256(spec3.revealDeadline) + 1);
         vm.expectEmit(address(escrow));
-        emit IJobEscrow.JobFinalized(jobId, IJobEscrow.Outcome.NoQuorum, bytes32(0), 0, 0);
-        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
-        assertEq(escrow.balanceOf(consumer), spec3.bounty, "refund");
-        assertEq(
-            escrow.balanceOf(alice) + escrow.balanceOf(bob) + escrow.balanceOf(carol),
-            0,
-            "no payout"
+        emit IJobEscrow.JobFinalized(
+            jobId, IJobEscrow.Outcome.NoQuorum, bytes32(0), 0, spec3.collateral / 2
         );
-        (uint256 staked, uint256 locked,,) = escrow.stakeOf(bob);
+        _finalize(jobId, spec3, _list(alice, bob, carol), GOOD);
+        assertEq(
+            escrow.balanceOf(consumer), spec3.bounty + spec3.collateral / 2, "refund and slash"
+        );
+        (uint256 staked,,,) = escrow.stakeOf(bob);
         assertEq(staked, 10 ether, "revealers not slashed");
-        assertEq(locked, 0, "released");
     }
 
     function test_finalize_revertsOnNonQuorumHashWhenQuorumExists() public {
         uint256 jobId = _post(spec3);
         _claimAll3(jobId);
         _commit(jobId, spec3, alice, GOOD);
-        _commit(jobId, spec3, bob, BAD);
         _commit(jobId, spec3, carol, GOOD);
+        vm.warp(uint256(spec3.commitDeadline) + 1);
         _reveal(jobId, spec3, alice, GOOD);
-        _reveal(jobId, spec3, bob, BAD);
         _reveal(jobId, spec3, carol, GOOD);
+        vm.warp(uint256(spec3.revealDeadline) + 1);
         vm.expectRevert(
             abi.encodeWithSelector(IJobEscrow.EscrowNotQuorumResult.selector, jobId, BAD)
         );
@@ -601,25 +884,6 @@ abstract contract JobEscrowTest is EscrowFixture {
         _finalize(jobId, spec1, new address[](0), bytes32(0));
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowJobNotFound.selector, jobId));
         _finalize(jobId, spec1, new address[](0), bytes32(0));
-    }
-
-    function test_finalize_remainderGoesToFirstWinner() public {
-        IJobEscrow.JobSpec memory s = _spec(3);
-        s.bounty = 10;
-        uint256 jobId = _post(s);
-        _claim(jobId, s, alice);
-        _claim(jobId, s, bob);
-        _claim(jobId, s, carol);
-        _commit(jobId, s, alice, GOOD);
-        _commit(jobId, s, bob, GOOD);
-        _commit(jobId, s, carol, GOOD);
-        _reveal(jobId, s, alice, GOOD);
-        _reveal(jobId, s, bob, GOOD);
-        _reveal(jobId, s, carol, GOOD);
-        _finalize(jobId, s, _list(alice, bob, carol), GOOD);
-        assertEq(escrow.balanceOf(alice), 4, "first winner gets remainder");
-        assertEq(escrow.balanceOf(bob), 3, "bob");
-        assertEq(escrow.balanceOf(carol), 3, "carol");
     }
 
     // ---------------------------------------------------------------- cancel
@@ -685,8 +949,7 @@ abstract contract JobEscrowTest is EscrowFixture {
         escrow.claim(twin, _terms(spec1));
         assertEq(uint256(escrow.replicaOf(twin, alice)), 0, "no replica of the twin");
         _commit(first, spec1, alice, GOOD);
-        _reveal(first, spec1, alice, GOOD);
-        _finalize(first, spec1, _list(alice), GOOD);
+        _reveal(first, spec1, alice, GOOD); // the last reveal settles
         assertEq(escrow.laneJobOf(twin, alice), 0, "lane freed by settlement");
         _claim(twin, spec1, alice);
         assertEq(
@@ -705,6 +968,53 @@ abstract contract JobEscrowTest is EscrowFixture {
         vm.warp(spec1.revealDeadline + 1);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotReplica.selector, twin, alice));
         escrow.finalize(twin, _terms(spec1), _list(alice), GOOD);
+    }
+
+    /// JobPosted carries the calldata: only the canonical encoding is accepted, and dirty
+    /// padding after the input location is zeroed in the event.
+    function test_postJob_acceptsOnlyCanonicalEncoding() public {
+        IJobEscrow.JobSpec memory s = _spec(3);
+        bytes memory data = abi.encodeCall(escrow.postJob, (s));
+        bytes memory invalid =
+            abi.encodeWithSelector(IJobEscrow.EscrowInvalidSpec.selector, bytes32("encoding"));
+        vm.startPrank(consumer);
+        // Trailing bytes.
+        vm.expectRevert(invalid);
+        _rawPost(bytes.concat(data, bytes32(0)), s.bounty);
+        // The tuple one word further (a junk word after the head offset).
+        bytes memory shifted = bytes.concat(
+            bytes4(data), bytes32(uint256(0x40)), bytes32(0), _slice(data, 36, data.length)
+        );
+        vm.expectRevert(invalid);
+        _rawPost(shifted, s.bounty);
+        // Dirty padding: accepted, and the event holds the canonical encoding.
+        bytes memory dirty = bytes.concat(data);
+        dirty[dirty.length - 1] = 0xff;
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobPosted(1, consumer, s);
+        _rawPost(dirty, s.bounty);
+        vm.stopPrank();
+        assertEq(escrow.nextJobId(), 2, "posted once");
+    }
+
+    function _rawPost(bytes memory data, uint256 bounty) internal {
+        (bool ok, bytes memory ret) = address(escrow).call{value: _value(bounty)}(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+    }
+
+    function _slice(bytes memory b, uint256 from, uint256 to)
+        internal
+        pure
+        returns (bytes memory out)
+    {
+        out = new bytes(to - from);
+        for (uint256 i = from; i < to; ++i) {
+            out[i - from] = b[i];
+        }
     }
 
     function test_postJob_revertsOnDeadlinesBeyond32Bits() public {

@@ -1,9 +1,10 @@
-//! A job's whole life through the SDK: stake, post, claim, commit, reveal, finalize,
-//! withdraw; refunds, cancellation, slashing and decoded errors.
+//! A job's whole life through the SDK: stake, post, claim, commit, reveal (the last reveal
+//! settles), withdraw; finalize on the deadline paths, refunds, cancellation, slashing and
+//! decoded errors.
 
 use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
-use stp_sdk::market::{Market, Outcome};
+use stp_sdk::market::{Market, Outcome, Revealed};
 
 use crate::support::{Net, eth, spec};
 
@@ -15,15 +16,23 @@ async fn commit_and_reveal(
     id: u64,
     spec: &stp_sdk::market::JobSpec,
     hashes: &[B256],
-) {
+) -> Revealed {
     for (i, (m, h)) in ms.iter().zip(hashes).enumerate() {
         let salt = B256::repeat_byte(i as u8 + 1);
         m.commit(id, spec, *h, salt).await.expect("commit");
     }
+    let mut last = None;
     for (i, (m, h)) in ms.iter().zip(hashes).enumerate() {
         let salt = B256::repeat_byte(i as u8 + 1);
-        m.reveal(id, spec, *h, salt).await.expect("reveal");
+        let r = m.reveal(id, spec, *h, salt).await.expect("reveal");
+        assert_eq!(
+            r.settled.is_some(),
+            i + 1 == ms.len(),
+            "only the last reveal settles"
+        );
+        last = Some(r);
     }
+    last.expect("at least one replica")
 }
 
 async fn gas_cost(m: &Market, tx: B256) -> U256 {
@@ -53,8 +62,14 @@ async fn eth_single_replica_is_paid_and_withdraws() {
         provider.stake_of(net.addr(1)).await.unwrap().locked,
         eth("0.1")
     );
-    commit_and_reveal(&[&provider], id, &s, &[RESULT]).await;
-    keeper.finalize(id).await.unwrap();
+    let last = commit_and_reveal(&[&provider], id, &s, &[RESULT]).await;
+    assert_eq!(last.settled, Some((Outcome::Completed, RESULT)));
+    let settled = keeper.finalize(id).await.unwrap_err();
+    assert_eq!(
+        settled.revert_name(),
+        Some("EscrowJobNotFound"),
+        "{settled}"
+    );
 
     let h = consumer.job_history(id).await.unwrap();
     assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
@@ -99,8 +114,15 @@ async fn erc20_three_replicas_slash_the_dissenter_and_credit_the_consumer() {
         m.claim(id, &s).await.unwrap();
     }
     let refs: Vec<&Market> = providers.iter().collect();
-    commit_and_reveal(&refs, id, &s, &[RESULT, RESULT, WRONG]).await;
-    consumer.finalize(id).await.unwrap();
+    // The dissenter reveals last: its reveal names the others' hash and slashes itself.
+    let last = commit_and_reveal(&refs, id, &s, &[RESULT, RESULT, WRONG]).await;
+    assert_eq!(last.settled, Some((Outcome::Completed, RESULT)));
+    let settled = consumer.finalize(id).await.unwrap_err();
+    assert_eq!(
+        settled.revert_name(),
+        Some("EscrowJobNotFound"),
+        "{settled}"
+    );
 
     let h = consumer.job_history(id).await.unwrap();
     assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
@@ -129,6 +151,46 @@ async fn erc20_three_replicas_slash_the_dissenter_and_credit_the_consumer() {
         consumer.wallet_balance(net.addr(4)).await.unwrap(),
         consumer_tokens - eth("0.03") + eth("0.05")
     );
+}
+
+#[tokio::test]
+async fn missing_reveal_waits_for_the_deadline_then_anyone_finalizes() {
+    let net = Net::start(false).await;
+    let (consumer, keeper) = (net.market(4).await, net.market(5).await);
+    let mut providers = Vec::new();
+    for i in 1..=3 {
+        let m = net.market(i).await;
+        m.stake(eth("1")).await.unwrap();
+        providers.push(m);
+    }
+    let now = consumer.chain_time().await.unwrap();
+    let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
+    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
+    for m in &providers {
+        m.claim(id, &s).await.unwrap();
+    }
+    for (i, m) in providers.iter().enumerate() {
+        let salt = B256::repeat_byte(i as u8 + 1);
+        m.commit(id, &s, RESULT, salt).await.unwrap();
+    }
+    // Providers 1 and 2 reveal; provider 3 never does.
+    for (i, m) in providers.iter().enumerate().take(2) {
+        let salt = B256::repeat_byte(i as u8 + 1);
+        let r = m.reveal(id, &s, RESULT, salt).await.unwrap();
+        assert_eq!(r.settled, None, "not the last reveal");
+    }
+    let counters = keeper.job_counters(id).await.unwrap().expect("live");
+    assert_eq!(counters.revealed, 2);
+    let early = keeper.finalize(id).await.unwrap_err();
+    assert_eq!(early.revert_name(), Some("EscrowNotFinalizable"), "{early}");
+    net.advance(&keeper, 301).await;
+    keeper.finalize(id).await.unwrap();
+    let h = consumer.job_history(id).await.unwrap();
+    assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
+    assert_eq!(keeper.balance_of(net.addr(1)).await.unwrap(), eth("0.015"));
+    assert_eq!(keeper.reputation_of(net.addr(3)).await.unwrap().missed, 1);
+    assert_eq!(keeper.balance_of(net.addr(4)).await.unwrap(), eth("0.05"));
+    assert!(keeper.job_counters(id).await.unwrap().is_none(), "deleted");
 }
 
 #[tokio::test]

@@ -5,10 +5,14 @@ import {IStaking} from "./IStaking.sol";
 
 /// @title ShareThePower market: stakes, bounties, k-of-n commit-reveal, settlement, payouts
 /// @notice One contract per market holds provider stakes (see IStaking), job bounties and
-/// credited balances. A consumer posts a job with its whole bounty. Up to `replicas` providers claim a
-/// slot each (locking `collateral` of their stake), commit to the hash of their output,
-/// reveal it, and anyone finalizes: the result hash revealed by at least `quorum` replicas
-/// wins. Earnings and refunds are credited here and pulled with `withdraw`.
+/// credited balances. A consumer posts a job with its whole bounty. Up to `replicas`
+/// providers claim a slot each (locking `collateral` of their stake), commit to the hash of
+/// their output and reveal it. **The reveal that completes a job settles it**: when every
+/// replica has revealed, that last `reveal` runs the whole settlement in the same
+/// transaction (the result hash revealed by at least `quorum` replicas wins). `finalize`
+/// (anyone) settles every other case once a deadline allows it: replicas that never
+/// committed or revealed, a job short of claims, a job never claimed. Earnings and refunds
+/// are credited here and pulled with `withdraw`.
 ///
 /// Only 24 bytes of the spec's hash are stored per job; the full spec is emitted in
 /// `JobPosted`. Every later call passes back the job's `JobTerms` (`termsOf(spec)`: the
@@ -17,21 +21,26 @@ import {IStaking} from "./IStaking.sol";
 /// Replica state lives in per-provider lanes: job `jobId` uses lane `jobId % LANES` of each
 /// of its claimers. A lane is reused by later jobs (so claims write a slot that is already
 /// non-zero); a provider cannot hold two live jobs whose ids share a lane (EscrowLaneBusy).
+/// Claimers are not listed on-chain: the last reveal and `finalize` take them (from
+/// `ReplicaClaimed`) in calldata and check each against its lane.
 ///
 /// Timing: claims while `now <= claimDeadline`; commits while `now <= commitDeadline`;
 /// reveals once all `replicas` committed or `now > commitDeadline`, while
 /// `now <= revealDeadline`. A job with fewer than `replicas` claims after `claimDeadline`
 /// is unfilled: no more commits or reveals; finalizing it refunds the consumer and releases
-/// every claimer's collateral without penalty. A filled job is finalizable once all
-/// replicas revealed or `now > revealDeadline`.
+/// every claimer's collateral without penalty. A filled job is settled by its last reveal,
+/// or else finalizable once `now > revealDeadline`.
 ///
-/// Settlement of a filled job: winners (revealed the quorum hash) share the bounty equally,
-/// the first winner in address order also gets the division remainder; their collateral is
-/// unlocked and `completed` counted. A replica that revealed another hash is slashed
-/// (`slashed` counted), one that never committed or revealed is slashed too (`missed`
-/// counted). Without a quorum the consumer gets the bounty back, replicas that revealed are
-/// released without penalty, the others are slashed as missed. Everything slashed is
-/// credited to the consumer. No admin exists; no one else can move funds.
+/// Settlement of a filled job (the same whether the last reveal or finalize runs it):
+/// winners (revealed the quorum hash) share the bounty equally, the first winner in address
+/// order also gets the division remainder; their collateral is unlocked and `completed`
+/// counted. A replica that revealed another hash is slashed (`slashed` counted), one that
+/// never committed or revealed is slashed too (`missed` counted). Without a quorum the
+/// consumer gets the bounty back, replicas that revealed are released without penalty, the
+/// others are slashed as missed. Everything slashed is credited to the consumer. A
+/// settlement only moves internal balances (no transfer, no external call, no arithmetic
+/// that can overflow: credits beyond 96 bits spill into a wide slot, counters saturate), so
+/// it cannot make a valid last reveal revert. No admin exists; no one else can move funds.
 interface IJobEscrow is IStaking {
     /// @notice A job's specification. Only its hash is stored; pass it back unchanged.
     struct JobSpec {
@@ -122,12 +131,15 @@ interface IJobEscrow is IStaking {
     error EscrowCommitmentMismatch(uint256 jobId, address provider);
     /// @notice The job cannot be finalized before `notBefore` (a deadline + 1).
     error EscrowNotFinalizable(uint256 jobId, uint256 notBefore);
-    /// @notice The provider list must hold exactly the `claimed` claimers, in strictly
-    /// ascending address order; `given` entries were passed.
-    error EscrowWrongReplicaSet(uint256 jobId, uint256 given, uint256 claimed);
+    /// @notice The provider list must hold exactly the expected claimers, in strictly
+    /// ascending address order: every claimer for finalize (`expected` = claimed), every
+    /// claimer but the caller for the last reveal (`expected` = replicas - 1); `given`
+    /// entries were passed.
+    error EscrowWrongReplicaSet(uint256 jobId, uint256 given, uint256 expected);
     /// @notice `provider` holds no slot of the job.
     error EscrowNotReplica(uint256 jobId, address provider);
-    /// @notice Another result hash reached the quorum; pass that one to finalize.
+    /// @notice Another result hash reached the quorum; pass that one (to finalize as
+    /// `resultHash`, to the last reveal as `quorumHash`).
     error EscrowNotQuorumResult(uint256 jobId, bytes32 resultHash);
     /// @notice Only the job's consumer may cancel it.
     error EscrowNotConsumer(uint256 jobId, address caller);
@@ -153,8 +165,9 @@ interface IJobEscrow is IStaking {
     event ReplicaCommitted(uint256 indexed jobId, address indexed provider, bytes32 commitment);
     /// @notice `provider` revealed `resultHash` for `jobId`.
     event ReplicaRevealed(uint256 indexed jobId, address indexed provider, bytes32 resultHash);
-    /// @notice `jobId` ended with `outcome`. `resultHash` is the winning hash (zero without
-    /// a quorum), `winners` how many replicas revealed it, `slashed` the total slashed.
+    /// @notice `jobId` ended with `outcome` (emitted by finalize, or by the reveal that
+    /// completed the job). `resultHash` is the winning hash (zero without a quorum),
+    /// `winners` how many replicas revealed it, `slashed` the total slashed.
     event JobFinalized(
         uint256 indexed jobId, Outcome outcome, bytes32 resultHash, uint256 winners, uint256 slashed
     );
@@ -196,13 +209,37 @@ interface IJobEscrow is IStaking {
     function commit(uint256 jobId, JobTerms calldata terms, bytes32 commitment) external;
 
     /// @notice Reveals the committed `resultHash` (sha256 of the output bytes) and `salt`.
-    function reveal(uint256 jobId, JobTerms calldata terms, bytes32 resultHash, bytes32 salt)
-        external;
+    /// The reveal that completes the job (every replica has now revealed) also settles it in
+    /// this transaction, exactly as finalize would (ReplicaSettled for each replica,
+    /// BalanceCredited to the consumer when owed, JobFinalized; the job is deleted). The
+    /// last two arguments are only read by that last reveal, so earlier reveals may pass
+    /// `[]` and zero; a caller that may be last passes them (what they cost is calldata):
+    /// `others`: every claimer but msg.sender (from ReplicaClaimed), in strictly ascending
+    /// address order; the last reveal reverts with EscrowWrongReplicaSet or
+    /// EscrowNotReplica otherwise. Empty for a single-replica job.
+    /// `quorumHash`: used only if `resultHash` is not the quorum result: the hash a quorum of
+    /// the other replicas revealed (from ReplicaRevealed); if another hash reached the quorum
+    /// and `quorumHash` is not it, the last reveal reverts with EscrowNotQuorumResult.
+    /// Nothing another party can do makes a correct last reveal revert: the claimer set is
+    /// fixed once reveals open, lanes only change by their owner's calls or a settlement,
+    /// and the settlement itself cannot fail (see the contract notes).
+    function reveal(
+        uint256 jobId,
+        JobTerms calldata terms,
+        bytes32 resultHash,
+        bytes32 salt,
+        address[] calldata others,
+        bytes32 quorumHash
+    ) external;
 
-    /// @notice Settles `jobId`; anyone may call once it is finalizable (see the contract
-    /// notes). `providers`: every claimer (from ReplicaClaimed), in strictly ascending
-    /// address order. `resultHash`: the hash revealed by a quorum if there is one (any value
-    /// otherwise; the call reverts with EscrowNotQuorumResult if another hash has a quorum).
+    /// @notice Settles `jobId` on every path the last reveal does not: anyone may call once
+    /// `now > claimDeadline` for a job short of claims (unfilled, or never claimed), or once
+    /// `now > revealDeadline` for a filled job (some replica never committed or revealed);
+    /// EscrowNotFinalizable before, EscrowJobNotFound once the job was settled (by its last
+    /// reveal or an earlier finalize) or cancelled. `providers`: every claimer (from
+    /// ReplicaClaimed), in strictly ascending address order. `resultHash`: the hash revealed
+    /// by a quorum if there is one (any value otherwise; the call reverts with
+    /// EscrowNotQuorumResult if another hash has a quorum).
     function finalize(
         uint256 jobId,
         JobTerms calldata terms,
@@ -229,12 +266,13 @@ interface IJobEscrow is IStaking {
     function balanceOf(address account) external view returns (uint256);
 
     /// @notice A live job's stored terms hash prefix and counters; all zero once the job is
-    /// finalized or cancelled (or if it never existed): history lives in the events. Reveals
-    /// are not counted on-chain (finalize reads them from the replicas' lanes).
+    /// settled (by its last reveal or finalize) or cancelled, or if it never existed: history
+    /// lives in the events. `revealed` never reaches `replicas` on a live job: the reveal
+    /// that would make it so settles and deletes the job.
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 claimed, uint8 committed);
+        returns (bytes24 specHash, uint8 claimed, uint8 committed, uint8 revealed);
 
     /// @notice `provider`'s phase in a live job (None once the job is finalized).
     function replicaOf(uint256 jobId, address provider) external view returns (ReplicaStatus);

@@ -7,8 +7,8 @@ import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 import {TestToken} from "../../src/test/TestToken.sol";
 
 /// @notice Drives a market at random: stakes, unstakes, posts, claims, commits (honest or
-/// not), reveals (or not), finalizes (slashing dissenters and no-shows), cancels, withdraws
-/// and moves time. It keeps its own model of what the protocol owes each account, computed
+/// not), reveals (or not; the last reveal settles the job), finalizes after deadlines
+/// (slashing dissenters and no-shows), cancels, withdraws and moves time. It keeps its own model of what the protocol owes each account, computed
 /// from the rules, independently of the contracts' bookkeeping.
 contract EscrowHandler {
     Vm internal constant vm = Vm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
@@ -40,8 +40,11 @@ contract EscrowHandler {
     mapping(address => uint256) public ghostLocked;
     mapping(address => uint256) public ghostUnbonding;
     mapping(bytes4 => uint256) public calls;
-    /// @dev How many finalizes ended with 0 (unfilled/no quorum), 1, or several winners.
+    /// @dev How many settlements ended with 0 (unfilled/no quorum), 1, or several winners.
     mapping(uint256 => uint256) public finalizedByWinners;
+    /// @dev Settlements run by a last reveal, and those where that revealer dissented.
+    uint256 public settledByReveal;
+    uint256 public settledByDissentingReveal;
 
     constructor(JobEscrow escrow_, TestToken token_) {
         escrow = escrow_;
@@ -178,7 +181,7 @@ contract EscrowHandler {
         calls[this.commit.selector]++;
     }
 
-    function reveal(uint256 jobSeed, uint256 who) external {
+    function reveal(uint256 jobSeed, uint256 who, uint256 hintSeed) external {
         (bool ok, uint256 j) = _pickLive(jobSeed);
         if (!ok) return;
         IJobEscrow.JobSpec memory spec = _specs[j];
@@ -188,11 +191,31 @@ contract EscrowHandler {
         if (p == address(0) || block.timestamp > spec.revealDeadline) return;
         if (!_allCommitted(job) && block.timestamp <= spec.commitDeadline) return;
         if (job.claimers.length < spec.replicas && block.timestamp > spec.claimDeadline) return;
+        _phase[job.id][p] = 3;
+        bool last = _revealed(job) == spec.replicas;
+        address[] memory list = _sorted(job.claimers);
+        (bytes32 winner, uint256 winners) = _tally(job.id, list, spec.quorum);
+        // What a node passes: the other claimers and the quorum's hash (the model's). A
+        // reveal that is not the last, or whose own hash won, may pass anything.
+        address[] memory others = _without(list, p);
+        bytes32 hint = winner;
+        if (!last || _result[job.id][p] == winner) {
+            if (hintSeed % 3 == 1) hint = keccak256(abi.encode(hintSeed));
+            if (!last && hintSeed % 4 == 1) others = new address[](0);
+        }
         IJobEscrow.JobTerms memory terms = escrow.termsOf(spec);
         vm.prank(p);
-        escrow.reveal(job.id, terms, _result[job.id][p], _salt(job.id, p));
-        _phase[job.id][p] = 3;
+        escrow.reveal(job.id, terms, _result[job.id][p], _salt(job.id, p), others, hint);
         calls[this.reveal.selector]++;
+        (bytes24 live,,, uint8 revealed) = escrow.jobState(job.id);
+        if (!last) {
+            require(live != bytes24(0) && revealed == _revealed(job), "reveal counter");
+            return;
+        }
+        require(live == bytes24(0), "the last reveal settles");
+        _settled(j, list, winner, winners);
+        settledByReveal++;
+        if (_result[job.id][p] != winner) settledByDissentingReveal++;
     }
 
     function cancel(uint256 jobSeed) external {
@@ -215,21 +238,30 @@ contract EscrowHandler {
         JobRec storage job = _jobs[j];
         bool filled = job.claimers.length == spec.replicas;
         if (!filled && block.timestamp <= spec.claimDeadline) return;
-        if (filled && _revealed(job) < spec.replicas && block.timestamp <= spec.revealDeadline) {
-            return;
-        }
+        // A live filled job has a replica missing (the last reveal settles): it waits for
+        // the reveal deadline.
+        require(!filled || _revealed(job) < spec.replicas, "fully revealed job still live");
+        if (filled && block.timestamp <= spec.revealDeadline) return;
         address[] memory list = _sorted(job.claimers);
         (bytes32 winner, uint256 winners) =
             filled ? _tally(job.id, list, spec.quorum) : (bytes32(0), 0);
         escrow.finalize(job.id, escrow.termsOf(spec), list, winner);
+        _settled(j, list, winner, winners);
+        calls[this.finalize.selector]++;
+    }
+
+    /// @dev Books a settlement (by finalize or by the last reveal) in the model.
+    function _settled(uint256 j, address[] memory list, bytes32 winner, uint256 winners) internal {
+        IJobEscrow.JobSpec memory spec = _specs[j];
+        JobRec storage job = _jobs[j];
+        bool filled = job.claimers.length == spec.replicas;
         for (uint256 i = 0; i < list.length; ++i) {
             delete _laneJob[list[i]][job.id % escrow.LANES()];
         }
-        _jobs[j].live = false;
+        job.live = false;
         ghostLiveBounties -= spec.bounty;
         _settleModel(job.id, spec, list, filled, winner, winners);
         finalizedByWinners[winners > 1 ? 2 : winners]++;
-        calls[this.finalize.selector]++;
     }
 
     function withdraw(uint256 who, uint256 amount, bool all) external {
@@ -383,6 +415,34 @@ contract EscrowHandler {
                 if (l[j] < l[i]) (l[i], l[j]) = (l[j], l[i]);
             }
         }
+    }
+
+    function _without(address[] memory list, address p)
+        internal
+        pure
+        returns (address[] memory out)
+    {
+        out = new address[](list.length - 1);
+        uint256 n = 0;
+        for (uint256 i = 0; i < list.length; ++i) {
+            if (list[i] != p) out[n++] = list[i];
+        }
+    }
+
+    /// @dev Whether every live job's on-chain counters match the model, and none is fully
+    /// revealed (the last reveal must have settled it).
+    function liveJobsMatch() external view returns (bool) {
+        for (uint256 i = 0; i < _jobs.length; ++i) {
+            JobRec storage job = _jobs[i];
+            (bytes24 h, uint8 claimed,, uint8 revealed) = escrow.jobState(job.id);
+            if (!job.live) {
+                if (h != bytes24(0)) return false;
+                continue;
+            }
+            if (h == bytes24(0) || claimed != job.claimers.length) return false;
+            if (revealed != _revealed(job) || revealed >= _specs[i].replicas) return false;
+        }
+        return true;
     }
 
     function _salt(uint256 jobId, address p) internal pure returns (bytes32) {

@@ -49,6 +49,12 @@ abstract contract SolvencyInvariants is Test {
         }
     }
 
+    /// Live jobs' counters match the model, no fully revealed job is left live, settled jobs
+    /// are deleted.
+    function invariant_liveJobsMatchTheModel() public view {
+        assertTrue(handler.liveJobsMatch(), "live jobs per model");
+    }
+
     function invariant_creditsMatchWhatIsOwed() public view {
         address[] memory all = handler.actors();
         for (uint256 i = 0; i < all.length; ++i) {
@@ -85,10 +91,12 @@ contract EscrowHandlerTest is Test {
         h.commit(0, 0, 0);
         h.commit(0, 1, 0);
         h.commit(0, 2, 4); // wrong answer
-        h.reveal(0, 0);
-        h.reveal(0, 1);
-        h.reveal(0, 2);
-        h.finalize(0);
+        h.reveal(0, 0, 0);
+        h.reveal(0, 1, 1); // not last: a junk hint is ignored
+        h.reveal(0, 2, 0); // the dissenter reveals last and settles the job
+        assertEq(h.settledByReveal(), 1, "settled by the last reveal");
+        assertEq(h.settledByDissentingReveal(), 1, "by the dissenter");
+        h.finalize(0); // nothing live: a no-op
         assertEq(h.finalizedByWinners(2), 1, "two winners");
     }
 }

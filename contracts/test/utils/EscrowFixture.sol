@@ -24,6 +24,10 @@ abstract contract EscrowFixture is Test {
     address internal bob;
     address internal carol;
 
+    /// @dev Claimers of each job, in claim order, recorded by `_claim` (what a node reads from
+    /// ReplicaClaimed): the last reveal and finalize take them.
+    mapping(uint256 jobId => address[]) internal _claimers;
+
     /// @dev true: the market's asset is a TestToken; false: native ETH.
     function _tokenMode() internal pure virtual returns (bool);
 
@@ -109,6 +113,7 @@ abstract contract EscrowFixture is Test {
     function _claim(uint256 jobId, IJobEscrow.JobSpec memory spec, address provider) internal {
         vm.prank(provider);
         escrow.claim(jobId, _terms(spec));
+        _claimers[jobId].push(provider);
     }
 
     /// @dev The spec's JobTerms, packed here independently of JobTermsLib (a test checks
@@ -148,14 +153,57 @@ abstract contract EscrowFixture is Test {
         escrow.commit(jobId, _terms(spec), c);
     }
 
+    /// @dev Reveals as a node does: passing every other claimer (sorted) in case this is
+    /// the last reveal, and no quorum hint.
     function _reveal(
         uint256 jobId,
         IJobEscrow.JobSpec memory spec,
         address provider,
         bytes32 resultHash
     ) internal {
+        _revealHint(jobId, spec, provider, resultHash, bytes32(0));
+    }
+
+    function _revealHint(
+        uint256 jobId,
+        IJobEscrow.JobSpec memory spec,
+        address provider,
+        bytes32 resultHash,
+        bytes32 quorumHash
+    ) internal {
+        address[] memory others = _othersOf(jobId, provider);
         vm.prank(provider);
-        escrow.reveal(jobId, _terms(spec), resultHash, _salt(provider));
+        escrow.reveal(jobId, _terms(spec), resultHash, _salt(provider), others, quorumHash);
+    }
+
+    /// @dev The claimers of `jobId` but `provider`, in ascending order.
+    function _othersOf(uint256 jobId, address provider)
+        internal
+        view
+        returns (address[] memory others)
+    {
+        address[] storage all = _claimers[jobId];
+        uint256 n = 0;
+        others = new address[](all.length);
+        for (uint256 i = 0; i < all.length; ++i) {
+            if (all[i] != provider) others[n++] = all[i];
+        }
+        assembly ("memory-safe") {
+            mstore(others, n)
+        }
+        _sortList(others);
+    }
+
+    function _none() internal pure returns (address[] memory) {
+        return new address[](0);
+    }
+
+    function _sortList(address[] memory p) internal pure {
+        for (uint256 i = 0; i < p.length; ++i) {
+            for (uint256 j = i + 1; j < p.length; ++j) {
+                if (p[j] < p[i]) (p[i], p[j]) = (p[j], p[i]);
+            }
+        }
     }
 
     function _finalize(
@@ -165,6 +213,11 @@ abstract contract EscrowFixture is Test {
         bytes32 resultHash
     ) internal {
         escrow.finalize(jobId, _terms(spec), providers, resultHash);
+    }
+
+    function _list(address a, address b) internal pure returns (address[] memory l) {
+        l = new address[](2);
+        (l[0], l[1]) = (a, b);
     }
 
     function _list(address a) internal pure returns (address[] memory l) {

@@ -164,7 +164,8 @@ pub enum Phase {
     Committing,
     /// Replicas reveal.
     Revealing,
-    /// A deadline passed or everyone revealed: anyone may finalize.
+    /// A deadline passed with a slot or a reveal missing: anyone may finalize. (The reveal
+    /// that completes a job settles it: such a job goes straight to `Done`.)
     Finalizable,
     /// Settled or cancelled (see the outcome).
     Done,
@@ -186,7 +187,7 @@ pub fn phase(h: &JobHistory, now: u64) -> Phase {
             Phase::Claiming
         };
     }
-    if h.reveals.len() >= k || now > spec.reveal_deadline() {
+    if now > spec.reveal_deadline() {
         return Phase::Finalizable;
     }
     if h.committed.len() >= k || now > spec.commit_deadline() {

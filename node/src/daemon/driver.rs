@@ -104,6 +104,14 @@ impl Driver {
             (JobPhase::Computed | JobPhase::Committed, ReplicaPhase::Revealed) => {
                 JobPhase::Revealed
             }
+            // Our lane was freed: the job was settled, e.g. by our own last reveal whose
+            // reply was lost (the last reveal settles the job in the same transaction).
+            (JobPhase::Committed | JobPhase::Revealed, ReplicaPhase::None)
+                if self.market.job_counters(record.job_id).await?.is_none() =>
+            {
+                record.note = Some("settled".into());
+                JobPhase::Settled
+            }
             (phase, _) => phase,
         };
         if phase == record.phase {
@@ -386,12 +394,27 @@ impl Driver {
                 let open = all_committed || now > spec.commit_deadline();
                 if open && now <= spec.reveal_deadline() {
                     let (salt, result) = secrets(&record)?;
-                    let tx = self.market.reveal(job_id, &spec, result, salt).await?;
+                    let revealed = self.market.reveal(job_id, &spec, result, salt).await?;
+                    let tx = revealed.tx;
                     self.metrics.transaction("reveal");
                     record.txs.push(tx);
-                    record.advance(JobPhase::Revealed);
-                    self.save(&record);
-                    tracing::info!(job = job_id, %tx, "revealed");
+                    match revealed.settled {
+                        // The last reveal settles the job in the same transaction.
+                        Some((outcome, _)) => {
+                            record.note = Some(format!("settled by our reveal: {outcome:?}"));
+                            record.advance(JobPhase::Settled);
+                            self.save(&record);
+                            tracing::info!(job = job_id, %tx, ?outcome, "revealed last: job settled");
+                            if self.config.auto_withdraw {
+                                self.withdraw().await;
+                            }
+                        }
+                        None => {
+                            record.advance(JobPhase::Revealed);
+                            self.save(&record);
+                            tracing::info!(job = job_id, %tx, "revealed");
+                        }
+                    }
                 }
             }
             JobPhase::Revealed => self.try_finalize(record, &spec, now).await?,
@@ -422,20 +445,22 @@ impl Driver {
         now: u64,
     ) -> Result<(), MarketError> {
         let Some(counters) = self.market.job_counters(record.job_id).await? else {
-            // The escrow deletes settled jobs: someone finalized it already.
+            // The escrow deletes settled jobs: the last reveal or a finalize settled it.
             self.settle(record.job_id, "finalized");
             return Ok(());
         };
-        if counters.committed < spec.replicas && now <= spec.reveal_deadline() {
-            return Ok(()); // not everyone committed: wait for the reveal deadline
-        }
-        if now <= spec.reveal_deadline() {
-            // Reveals are not counted on-chain: read them from the job's logs, only once
-            // every replica committed (so at most a few scans per job).
-            let revealed = self.market.job_history(record.job_id).await?.reveals.len();
-            if revealed < usize::from(spec.replicas) {
-                return Ok(());
-            }
+        // One `eth_call` per tick, no log scan until finalize is allowed: a filled job whose
+        // replicas all revealed was settled by the last reveal, so a live filled job waits
+        // for the reveal deadline (a replica is missing); an unfilled one for the claim
+        // deadline.
+        let filled = counters.claimed >= spec.replicas;
+        let deadline = if filled {
+            spec.reveal_deadline()
+        } else {
+            spec.claim_deadline()
+        };
+        if now <= deadline {
+            return Ok(());
         }
         match self.market.finalize(record.job_id).await {
             Ok(tx) => {

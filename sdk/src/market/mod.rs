@@ -246,21 +246,60 @@ impl Market {
         Ok(send("commit", call).await?.transaction_hash)
     }
 
-    /// Reveals the committed `result_hash` and `salt`.
+    /// Reveals the committed `result_hash` and `salt`. The reveal that completes the job
+    /// (every replica revealed) settles it in the same transaction, so every reveal of a
+    /// multi-replica job passes what that settlement needs: the other claimers and, for a
+    /// result that may lose, the hash the others revealed most (both from one scan of the
+    /// job's logs; a single-replica job needs neither and scans nothing). The returned
+    /// [`Revealed::settled`] says whether this reveal settled the job.
     pub async fn reveal(
         &self,
         job_id: u64,
         spec: &JobSpec,
         result_hash: B256,
         salt: B256,
-    ) -> Result<TxHash> {
-        let call = self
-            .escrow
-            .reveal(U256::from(job_id), terms(spec), result_hash, salt);
-        Ok(send("reveal", call).await?.transaction_hash)
+    ) -> Result<Revealed> {
+        let (others, quorum_hash) = if spec.replicas <= 1 {
+            (Vec::new(), B256::ZERO)
+        } else {
+            let history = self.job_history(job_id).await?;
+            (
+                history.others(self.account),
+                history.likely_quorum_hash(self.account, result_hash),
+            )
+        };
+        let call = self.escrow.reveal(
+            U256::from(job_id),
+            terms(spec),
+            result_hash,
+            salt,
+            others,
+            quorum_hash,
+        );
+        let receipt = send("reveal", call).await?;
+        let settled = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(decode_event)
+            .find_map(|e| match e.kind {
+                EventKind::Finalized {
+                    job_id: id,
+                    outcome,
+                    result_hash,
+                    ..
+                } if id == job_id => Some((outcome, result_hash)),
+                _ => None,
+            });
+        Ok(Revealed {
+            tx: receipt.transaction_hash,
+            settled,
+        })
     }
 
-    /// Finalizes `job_id` from its on-chain history (claimers and reveals).
+    /// Finalizes `job_id` from its on-chain history (claimers and reveals): the deadline
+    /// paths (a replica missing, unfilled, unclaimed). A job whose replicas all revealed was
+    /// settled by the last reveal: this reverts with `EscrowJobNotFound` then.
     pub async fn finalize(&self, job_id: u64) -> Result<TxHash> {
         let history = self.job_history(job_id).await?;
         let spec = history
@@ -338,9 +377,9 @@ impl Market {
             .ok_or_else(|| MarketError::Unexpected(format!("replica status {raw} out of range")))
     }
 
-    /// A live job's counters from one `jobState` call; `None` once the job is finalized or
-    /// cancelled (or never existed): the escrow deletes settled jobs. Reveals are not
-    /// counted on-chain: see [`JobHistory::reveals`].
+    /// A live job's counters from one `jobState` call; `None` once the job is settled (by
+    /// its last reveal or finalize) or cancelled, or never existed: the escrow deletes
+    /// settled jobs.
     pub async fn job_counters(&self, job_id: u64) -> Result<Option<JobCounters>> {
         let s = self
             .escrow
@@ -352,6 +391,7 @@ impl Market {
             (s.specHash != alloy::primitives::FixedBytes::ZERO).then_some(JobCounters {
                 claimed: s.claimed,
                 committed: s.committed,
+                revealed: s.revealed,
             }),
         )
     }
@@ -435,6 +475,17 @@ pub struct JobCounters {
     pub claimed: u8,
     /// Commitments made.
     pub committed: u8,
+    /// Reveals made; always below `replicas` on a live job (the last reveal settles it).
+    pub revealed: u8,
+}
+
+/// What [`Market::reveal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revealed {
+    /// The reveal transaction.
+    pub tx: TxHash,
+    /// `Some((outcome, winning hash))` if this reveal completed the job and settled it.
+    pub settled: Option<(Outcome, B256)>,
 }
 
 /// A job's on-chain history, folded from its events.
@@ -486,6 +537,34 @@ impl JobHistory {
             }
         }
         h
+    }
+
+    /// Every claimer but `me`, in ascending address order (what the last reveal takes).
+    pub fn others(&self, me: Address) -> Vec<Address> {
+        let mut others: Vec<Address> = self.claimers.iter().copied().filter(|a| *a != me).collect();
+        others.sort();
+        others.dedup();
+        others
+    }
+
+    /// The hint a reveal of `mine` by `me` passes as `quorumHash`: the hash other replicas
+    /// revealed most often, if it is not `mine` (zero otherwise). The escrow only reads it
+    /// when this reveal is the last one and `mine` lacks the quorum.
+    pub fn likely_quorum_hash(&self, me: Address, mine: B256) -> B256 {
+        let mut counts: Vec<(B256, usize)> = Vec::new();
+        for (who, hash) in &self.reveals {
+            if *who == me || *hash == mine {
+                continue;
+            }
+            match counts.iter_mut().find(|(h, _)| h == hash) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*hash, 1)),
+            }
+        }
+        counts
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map_or(B256::ZERO, |(h, _)| h)
     }
 
     /// The result hash revealed by at least `quorum` replicas, if any.
