@@ -6,13 +6,18 @@
 //! the manifest as it arrives, so a lying peer is caught at its first bad chunk, banned for
 //! the rest of the fetch and penalised, and its ranges go back to the queue for honest
 //! peers. Verified chunks are written to `partial/` on disk, so an interrupted fetch
-//! resumes from them. The reassembled blob is finally checked against the content hash.
+//! resumes from them. The reassembled blob is checked against the content hash.
+//!
+//! The CPU-heavy steps stay off the stream's path: each received chunk is hashed and
+//! written on the blocking pool while the worker already receives the next one, and the
+//! content hash is computed by a hasher thread that follows the verified prefix of the
+//! blob during the transfer, so little is left to hash when the last chunk lands.
 
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -21,7 +26,7 @@ use sha2::{Digest, Sha256};
 use stp_sdk::p2p::{BlobManifest, ContentHash};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use super::blobstore::{BlobStore, read_full};
+use super::blobstore::BlobStore;
 use super::config::Limits;
 use super::error::{Offence, StoreError, TransferError};
 use super::event_loop::Command;
@@ -79,6 +84,8 @@ struct Shared {
     file: std::fs::File,
     sched: Mutex<Sched>,
     notify: Notify,
+    /// Signalled when `Sched::prefix` grows or `Sched::closed` is set (wakes the hasher).
+    prefix_grew: Condvar,
     progress: Option<watch::Sender<u64>>,
 }
 
@@ -89,6 +96,12 @@ struct Sched {
     last_error: String,
     banned: Vec<(PeerId, Offence)>,
     per_peer: Vec<(PeerId, usize)>,
+    /// Which chunks are verified and on disk.
+    have: Vec<bool>,
+    /// Chunks `0..prefix` are all verified and on disk.
+    prefix: usize,
+    /// The fetch ended (or was dropped): the hasher stops waiting.
+    closed: bool,
 }
 
 impl Fetcher {
@@ -117,6 +130,7 @@ impl Fetcher {
             p.send_replace(bytes);
         }
         let batch = self.limits.max_chunks_per_request.clamp(1, 16);
+        let prefix = have.iter().take_while(|h| **h).count();
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched {
                 queue: missing_ranges(&have, batch),
@@ -125,16 +139,25 @@ impl Fetcher {
                 last_error: String::new(),
                 banned: Vec::new(),
                 per_peer: Vec::new(),
+                have,
+                prefix,
+                closed: false,
             }),
             manifest,
             file,
             notify: Notify::new(),
+            prefix_grew: Condvar::new(),
             progress: opts.progress,
+        });
+        let _close = CloseOnDrop(shared.clone());
+        let hasher = tokio::task::spawn_blocking({
+            let shared = shared.clone();
+            move || shared.hash_in_order()
         });
         if shared.lock().missing > 0 {
             self.run_workers(&shared, &live).await;
         }
-        self.finish(shared, resumed).await
+        self.finish(shared, hasher, resumed).await
     }
 
     fn report_for_existing(&self, m: BlobManifest) -> FetchReport {
@@ -315,10 +338,15 @@ impl Fetcher {
     async fn finish(
         &self,
         shared: Arc<Shared>,
+        hasher: tokio::task::JoinHandle<std::io::Result<Option<ContentHash>>>,
         resumed: usize,
     ) -> Result<FetchReport, TransferError> {
         let (missing, last_error, banned, per_peer) = {
-            let s = shared.lock();
+            let mut s = shared.lock();
+            if s.missing > 0 {
+                s.closed = true;
+                shared.prefix_grew.notify_all();
+            }
             (
                 s.missing,
                 s.last_error.clone(),
@@ -335,14 +363,11 @@ impl Fetcher {
             });
         }
         let path = self.store.partial_path(&m.content_hash);
-        let actual = tokio::task::spawn_blocking(move || hash_file(&path))
+        let actual = hasher
             .await
-            .map_err(|e| {
-                StoreError::io(
-                    &self.store.partial_path(&m.content_hash),
-                    std::io::Error::other(e),
-                )
-            })??;
+            .map_err(std::io::Error::other)
+            .and_then(|r| r?.ok_or_else(|| std::io::Error::other("blob hasher stopped early")))
+            .map_err(|e| StoreError::io(&path, e))?;
         if actual != m.content_hash {
             self.store.discard_partial(&m.content_hash);
             return Err(TransferError::ContentHashMismatch {
@@ -366,6 +391,79 @@ impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Sched> {
         self.sched.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Verifies chunk `index` from `peer`, writes it to the partial file and books it.
+    /// Blocking (sha256 of up to 4 MiB and a file write): runs on the blocking pool.
+    fn land(&self, peer: PeerId, index: u32, data: &[u8]) -> Result<(), PeerFailure> {
+        let i = index as usize;
+        if !self.manifest.verify_chunk(i, data) {
+            return Err(PeerFailure::Offence(Offence::CorruptChunk { index: i }));
+        }
+        let (offset, _) = self.manifest.chunk_range(i);
+        self.file.write_all_at(data, offset)?;
+        {
+            let mut s = self.lock();
+            if s.have[i] {
+                return Ok(());
+            }
+            s.have[i] = true;
+            s.missing -= 1;
+            match s.per_peer.iter_mut().find(|(p, _)| *p == peer) {
+                Some((_, n)) => *n += 1,
+                None => s.per_peer.push((peer, 1)),
+            }
+            if s.prefix == i {
+                while s.prefix < s.have.len() && s.have[s.prefix] {
+                    s.prefix += 1;
+                }
+                self.prefix_grew.notify_all();
+            }
+        }
+        if let Some(p) = &self.progress {
+            p.send_modify(|v| *v += data.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// The content hash of the blob, computed in order over the verified prefix of the
+    /// partial file as it grows (the chunks are still in the page cache). `None` when the
+    /// fetch ends before every chunk is on disk. Blocking: runs on the blocking pool.
+    fn hash_in_order(&self) -> std::io::Result<Option<ContentHash>> {
+        let m = &self.manifest;
+        let mut sha = Sha256::new();
+        let mut buf = vec![0u8; m.chunk_size as usize];
+        let mut next = 0;
+        while next < m.chunk_count() {
+            let ready = {
+                let s = self.lock();
+                let s = self
+                    .prefix_grew
+                    .wait_while(s, |s| s.prefix <= next && !s.closed)
+                    .unwrap_or_else(|p| p.into_inner());
+                if s.prefix <= next {
+                    return Ok(None);
+                }
+                s.prefix
+            };
+            for i in next..ready {
+                let (offset, len) = m.chunk_range(i);
+                self.file.read_exact_at(&mut buf[..len], offset)?;
+                sha.update(&buf[..len]);
+            }
+            next = ready;
+        }
+        Ok(Some(sha.finalize().into()))
+    }
+}
+
+/// Stops the hasher of a fetch that is dropped or abandoned.
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.prefix_grew.notify_all();
+    }
 }
 
 /// Transient I/O failures tolerated per source before it is dropped from a fetch.
@@ -388,7 +486,8 @@ struct Worker {
 
 impl Worker {
     async fn run(self) {
-        let mut buf = vec![0u8; self.shared.manifest.chunk_size as usize];
+        // Two chunk buffers: one receiving while the other is verified and written.
+        let mut spare = Vec::new();
         loop {
             if self.state.banned.load(Ordering::Relaxed) {
                 return;
@@ -396,7 +495,7 @@ impl Worker {
             let Some((start, count)) = self.take().await else {
                 return;
             };
-            let result = self.fetch_range(start, count, &mut buf).await;
+            let result = self.fetch_range(start, count, &mut spare).await;
             let retry_after = self.settle(start, count, result);
             match retry_after {
                 None => continue,
@@ -471,16 +570,17 @@ impl Worker {
         }
     }
 
-    /// Fetches one range; on failure returns the first chunk not stored and why.
+    /// Fetches one range; on failure returns the first chunk not stored and why. Chunk `i`
+    /// is verified and written on the blocking pool while chunk `i + 1` arrives; `spare`
+    /// keeps the chunk buffers between ranges.
     async fn fetch_range(
         &self,
         start: u32,
         count: u32,
-        buf: &mut [u8],
+        spare: &mut Vec<Vec<u8>>,
     ) -> Result<(), (u32, PeerFailure)> {
         let t = self.fetcher.limits.io_timeout;
-        let m = &self.shared.manifest;
-        let hash = m.content_hash;
+        let hash = self.shared.manifest.content_hash;
         let mut stream = self.fetcher.open(self.peer).await.map_err(|f| (start, f))?;
         let req = Request::Chunks { hash, start, count }.encode();
         timed(t, stream.write_all(&req))
@@ -500,56 +600,81 @@ impl Worker {
                 ));
             }
         }
+        let mut landing: Option<(u32, Landing)> = None;
+        let mut outcome = Ok(());
         for index in start..start + count {
-            let (offset, len) = m.chunk_range(index as usize);
-            let declared = timed(t, read_u32(&mut stream))
-                .await
-                .map_err(|e| (index, e.into()))?;
-            if declared as usize != len {
-                let offence = if u64::from(declared) > u64::from(m.chunk_size) {
-                    Offence::OversizedFrame {
-                        len: declared.into(),
-                        max: m.chunk_size.into(),
-                    }
-                } else {
-                    Offence::Malformed(format!("chunk {index} is {declared} bytes, expected {len}"))
-                };
-                return Err((index, PeerFailure::Offence(offence)));
+            let mut buf = spare.pop().unwrap_or_default();
+            if let Err(f) = self.receive_chunk(&mut stream, index, &mut buf).await {
+                spare.push(buf);
+                outcome = Err((index, f));
+                break;
             }
-            timed(t, stream.read_exact(&mut buf[..len]))
-                .await
-                .map_err(|e| (index, e.into()))?;
-            if !m.verify_chunk(index as usize, &buf[..len]) {
-                return Err((
-                    index,
-                    PeerFailure::Offence(Offence::CorruptChunk {
-                        index: index as usize,
-                    }),
-                ));
+            if let Some((prev, pending)) = landing.take()
+                && let Err(f) = Self::landed(pending, spare).await
+            {
+                spare.push(buf);
+                outcome = Err((prev, f));
+                break;
             }
-            self.shared
-                .file
-                .write_all_at(&buf[..len], offset)
-                .map_err(|e| (index, e.into()))?;
-            self.chunk_done(len as u64);
+            let (shared, peer) = (self.shared.clone(), self.peer);
+            landing = Some((
+                index,
+                tokio::task::spawn_blocking(move || {
+                    let result = shared.land(peer, index, &buf);
+                    (buf, result)
+                }),
+            ));
         }
+        // The chunk still landing comes before any chunk that failed to arrive.
+        if let Some((prev, pending)) = landing
+            && let Err(f) = Self::landed(pending, spare).await
+        {
+            outcome = Err((prev, f));
+        }
+        outcome
+    }
+
+    /// Reads chunk `index` (length prefix, then bytes) into `buf`, resized to the chunk.
+    async fn receive_chunk(
+        &self,
+        stream: &mut libp2p::Stream,
+        index: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), PeerFailure> {
+        let t = self.fetcher.limits.io_timeout;
+        let m = &self.shared.manifest;
+        let (_, len) = m.chunk_range(index as usize);
+        let declared = timed(t, read_u32(stream)).await?;
+        if declared as usize != len {
+            let offence = if u64::from(declared) > u64::from(m.chunk_size) {
+                Offence::OversizedFrame {
+                    len: declared.into(),
+                    max: m.chunk_size.into(),
+                }
+            } else {
+                Offence::Malformed(format!("chunk {index} is {declared} bytes, expected {len}"))
+            };
+            return Err(PeerFailure::Offence(offence));
+        }
+        buf.resize(len, 0);
+        timed(t, stream.read_exact(buf)).await?;
         Ok(())
     }
 
-    fn chunk_done(&self, bytes: u64) {
-        {
-            let mut s = self.shared.lock();
-            s.missing -= 1;
-            match s.per_peer.iter_mut().find(|(p, _)| *p == self.peer) {
-                Some((_, n)) => *n += 1,
-                None => s.per_peer.push((self.peer, 1)),
+    /// Waits for a chunk handed to the blocking pool; its buffer goes back to `spare`.
+    async fn landed(pending: Landing, spare: &mut Vec<Vec<u8>>) -> Result<(), PeerFailure> {
+        match pending.await {
+            Ok((buf, result)) => {
+                spare.push(buf);
+                result
             }
-        }
-        if let Some(p) = &self.shared.progress {
-            p.send_modify(|v| *v += bytes);
+            Err(e) => Err(PeerFailure::Io(format!("chunk writer failed: {e}"))),
         }
     }
 }
+
+/// A received chunk being verified and written on the blocking pool; gives its buffer back.
+type Landing = tokio::task::JoinHandle<(Vec<u8>, Result<(), PeerFailure>)>;
 
 /// Splits the missing chunks into contiguous ranges of at most `batch` chunks.
 fn missing_ranges(have: &[bool], batch: u32) -> VecDeque<(u32, u32)> {
@@ -567,19 +692,6 @@ fn missing_ranges(have: &[bool], batch: u32) -> VecDeque<(u32, u32)> {
         out.push_back((start as u32, (i - start) as u32));
     }
     out
-}
-
-fn hash_file(path: &std::path::Path) -> Result<[u8; 32], StoreError> {
-    let mut f = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = read_full(&mut f, &mut buf).map_err(|e| StoreError::io(path, e))?;
-        if n == 0 {
-            return Ok(h.finalize().into());
-        }
-        h.update(&buf[..n]);
-    }
 }
 
 #[cfg(test)]
