@@ -82,6 +82,9 @@ impl From<std::io::Error> for PeerFailure {
 struct Shared {
     manifest: BlobManifest,
     file: std::fs::File,
+    /// Held while writing to `file`: concurrent writes to one file queue on the kernel's
+    /// inode lock by spinning, burning a core that could be verifying; this one sleeps.
+    write_lock: Mutex<()>,
     sched: Mutex<Sched>,
     notify: Notify,
     /// Signalled when `Sched::prefix` grows or `Sched::closed` is set (wakes the hasher).
@@ -145,6 +148,7 @@ impl Fetcher {
             }),
             manifest,
             file,
+            write_lock: Mutex::new(()),
             notify: Notify::new(),
             prefix_grew: Condvar::new(),
             progress: opts.progress,
@@ -400,7 +404,10 @@ impl Shared {
             return Err(PeerFailure::Offence(Offence::CorruptChunk { index: i }));
         }
         let (offset, _) = self.manifest.chunk_range(i);
-        self.file.write_all_at(data, offset)?;
+        {
+            let _writing = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.file.write_all_at(data, offset)?;
+        }
         {
             let mut s = self.lock();
             if s.have[i] {
