@@ -9,15 +9,16 @@
 //! resumes from them. The reassembled blob is checked against the content hash.
 //!
 //! The CPU-heavy steps stay off the stream's path: each received chunk is hashed and
-//! written on the blocking pool while the worker already receives the next one, and the
-//! content hash is computed by a hasher thread that follows the verified prefix of the
-//! blob during the transfer, so little is left to hash when the last chunk lands.
+//! written on the blocking pool while the worker already receives the next one. The
+//! content hash is computed in chunk order while chunks land, from memory: a chunk that
+//! lands ahead of the hash cursor is parked (bounded) until the cursor reaches it, so the
+//! blob is not read back from disk and little is left to hash after the last chunk.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -87,8 +88,10 @@ struct Shared {
     write_lock: Mutex<()>,
     sched: Mutex<Sched>,
     notify: Notify,
-    /// Signalled when `Sched::prefix` grows or `Sched::closed` is set (wakes the hasher).
-    prefix_grew: Condvar,
+    /// The content hash, fed in chunk order; whoever holds the lock feeds it.
+    whole: Mutex<WholeHash>,
+    /// Verified chunks that landed ahead of `whole`'s cursor, and spare chunk buffers.
+    parked: Mutex<Parked>,
     progress: Option<watch::Sender<u64>>,
 }
 
@@ -101,11 +104,25 @@ struct Sched {
     per_peer: Vec<(PeerId, usize)>,
     /// Which chunks are verified and on disk.
     have: Vec<bool>,
-    /// Chunks `0..prefix` are all verified and on disk.
-    prefix: usize,
-    /// The fetch ended (or was dropped): the hasher stops waiting.
-    closed: bool,
 }
+
+/// sha256 of the blob's chunks `0..next`.
+#[derive(Default)]
+struct WholeHash {
+    sha: Sha256,
+    next: usize,
+}
+
+#[derive(Default)]
+struct Parked {
+    chunks: HashMap<usize, Vec<u8>>,
+    bytes: usize,
+    spare: Vec<Vec<u8>>,
+}
+
+/// Most bytes of verified chunks kept in memory for the content hash; chunks landing
+/// further ahead of the hash cursor are read back from disk when it gets there.
+const MAX_PARKED_BYTES: usize = 64 << 20;
 
 impl Fetcher {
     pub(crate) async fn fetch(
@@ -133,7 +150,6 @@ impl Fetcher {
             p.send_replace(bytes);
         }
         let batch = self.limits.max_chunks_per_request.clamp(1, 16);
-        let prefix = have.iter().take_while(|h| **h).count();
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched {
                 queue: missing_ranges(&have, batch),
@@ -143,25 +159,19 @@ impl Fetcher {
                 banned: Vec::new(),
                 per_peer: Vec::new(),
                 have,
-                prefix,
-                closed: false,
             }),
             manifest,
             file,
             write_lock: Mutex::new(()),
             notify: Notify::new(),
-            prefix_grew: Condvar::new(),
+            whole: Mutex::default(),
+            parked: Mutex::default(),
             progress: opts.progress,
-        });
-        let _close = CloseOnDrop(shared.clone());
-        let hasher = tokio::task::spawn_blocking({
-            let shared = shared.clone();
-            move || shared.hash_in_order()
         });
         if shared.lock().missing > 0 {
             self.run_workers(&shared, &live).await;
         }
-        self.finish(shared, hasher, resumed).await
+        self.finish(shared, resumed).await
     }
 
     fn report_for_existing(&self, m: BlobManifest) -> FetchReport {
@@ -342,15 +352,10 @@ impl Fetcher {
     async fn finish(
         &self,
         shared: Arc<Shared>,
-        hasher: tokio::task::JoinHandle<std::io::Result<Option<ContentHash>>>,
         resumed: usize,
     ) -> Result<FetchReport, TransferError> {
         let (missing, last_error, banned, per_peer) = {
-            let mut s = shared.lock();
-            if s.missing > 0 {
-                s.closed = true;
-                shared.prefix_grew.notify_all();
-            }
+            let s = shared.lock();
             (
                 s.missing,
                 s.last_error.clone(),
@@ -367,10 +372,10 @@ impl Fetcher {
             });
         }
         let path = self.store.partial_path(&m.content_hash);
-        let actual = hasher
+        let actual = tokio::task::spawn_blocking(move || shared.finish_hash())
             .await
             .map_err(std::io::Error::other)
-            .and_then(|r| r?.ok_or_else(|| std::io::Error::other("blob hasher stopped early")))
+            .and_then(|r| r)
             .map_err(|e| StoreError::io(&path, e))?;
         if actual != m.content_hash {
             self.store.discard_partial(&m.content_hash);
@@ -396,80 +401,130 @@ impl Shared {
         self.sched.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Verifies chunk `index` from `peer`, writes it to the partial file and books it.
-    /// Blocking (sha256 of up to 4 MiB and a file write): runs on the blocking pool.
-    fn land(&self, peer: PeerId, index: u32, data: &[u8]) -> Result<(), PeerFailure> {
+    fn parked(&self) -> MutexGuard<'_, Parked> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Verifies chunk `index` from `peer`, writes it to the partial file, books it and feeds
+    /// the content hash. Returns a buffer for the next chunk (`data`'s own, unless it was
+    /// parked for the hash). Blocking (sha256, a file write): runs on the blocking pool.
+    fn land(&self, peer: PeerId, index: u32, data: Vec<u8>) -> (Vec<u8>, Result<(), PeerFailure>) {
         let i = index as usize;
-        if !self.manifest.verify_chunk(i, data) {
-            return Err(PeerFailure::Offence(Offence::CorruptChunk { index: i }));
+        if !self.manifest.verify_chunk(i, &data) {
+            let offence = Offence::CorruptChunk { index: i };
+            return (data, Err(PeerFailure::Offence(offence)));
         }
-        let (offset, _) = self.manifest.chunk_range(i);
-        {
+        let (offset, len) = self.manifest.chunk_range(i);
+        let written = {
             let _writing = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-            self.file.write_all_at(data, offset)?;
+            self.file.write_all_at(&data, offset)
+        };
+        if let Err(e) = written {
+            return (data, Err(e.into()));
         }
+        // Parked before it is booked: whoever sees the chunk booked finds it parked (or
+        // reads it back from disk, where it already is).
+        let buf = self.park(i, data);
         {
             let mut s = self.lock();
-            if s.have[i] {
-                return Ok(());
-            }
-            s.have[i] = true;
-            s.missing -= 1;
-            match s.per_peer.iter_mut().find(|(p, _)| *p == peer) {
-                Some((_, n)) => *n += 1,
-                None => s.per_peer.push((peer, 1)),
-            }
-            if s.prefix == i {
-                while s.prefix < s.have.len() && s.have[s.prefix] {
-                    s.prefix += 1;
+            if !s.have[i] {
+                s.have[i] = true;
+                s.missing -= 1;
+                match s.per_peer.iter_mut().find(|(p, _)| *p == peer) {
+                    Some((_, n)) => *n += 1,
+                    None => s.per_peer.push((peer, 1)),
                 }
-                self.prefix_grew.notify_all();
             }
         }
         if let Some(p) = &self.progress {
-            p.send_modify(|v| *v += data.len() as u64);
+            p.send_modify(|v| *v += len as u64);
+        }
+        self.advance_hash();
+        (buf, Ok(()))
+    }
+
+    /// Keeps verified chunk `i` for the content hash if there is room; returns a buffer
+    /// for the next chunk.
+    fn park(&self, i: usize, data: Vec<u8>) -> Vec<u8> {
+        let mut p = self.parked();
+        if p.bytes + data.len() > MAX_PARKED_BYTES {
+            return data;
+        }
+        p.bytes += data.len();
+        p.chunks.insert(i, data);
+        p.spare.pop().unwrap_or_default()
+    }
+
+    /// Feeds the content hash every chunk from its cursor on that has landed; returns at
+    /// once when another thread is feeding it. Read errors are left for [`Self::finish_hash`].
+    fn advance_hash(&self) {
+        loop {
+            let mut whole = match self.whole.try_lock() {
+                Ok(w) => w,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            if let Err(e) = self.feed(&mut whole) {
+                tracing::debug!(error = %e, "content hash read-back failed; retried at the end");
+                return;
+            }
+            let next = whole.next;
+            drop(whole);
+            // A chunk that landed while the lock was held found it taken: look again.
+            if !self.landed(next) {
+                return;
+            }
+        }
+    }
+
+    /// Whether chunk `i` is verified (parked or on disk).
+    fn landed(&self, i: usize) -> bool {
+        i < self.manifest.chunk_count()
+            && (self.parked().chunks.contains_key(&i) || self.lock().have[i])
+    }
+
+    /// Feeds `whole` the landed chunks from its cursor on, parked ones from memory, others
+    /// (resumed, or beyond the parking budget) read back from the partial file.
+    fn feed(&self, whole: &mut WholeHash) -> std::io::Result<()> {
+        let mut read_back = Vec::new();
+        while whole.next < self.manifest.chunk_count() {
+            let i = whole.next;
+            let parked = self.parked().chunks.remove(&i);
+            if let Some(chunk) = parked {
+                whole.sha.update(&chunk);
+                let mut p = self.parked();
+                p.bytes -= chunk.len();
+                p.spare.push(chunk);
+            } else if self.lock().have[i] {
+                let (offset, len) = self.manifest.chunk_range(i);
+                read_back.resize(len, 0);
+                self.file.read_exact_at(&mut read_back, offset)?;
+                whole.sha.update(&read_back);
+                // Parked between the two looks above: already hashed, let it go.
+                let mut p = self.parked();
+                if let Some(chunk) = p.chunks.remove(&i) {
+                    p.bytes -= chunk.len();
+                    p.spare.push(chunk);
+                }
+            } else {
+                break;
+            }
+            whole.next += 1;
         }
         Ok(())
     }
 
-    /// The content hash of the blob, computed in order over the verified prefix of the
-    /// partial file as it grows (the chunks are still in the page cache). `None` when the
-    /// fetch ends before every chunk is on disk. Blocking: runs on the blocking pool.
-    fn hash_in_order(&self) -> std::io::Result<Option<ContentHash>> {
-        let m = &self.manifest;
-        let mut sha = Sha256::new();
-        let mut buf = vec![0u8; m.chunk_size as usize];
-        let mut next = 0;
-        while next < m.chunk_count() {
-            let ready = {
-                let s = self.lock();
-                let s = self
-                    .prefix_grew
-                    .wait_while(s, |s| s.prefix <= next && !s.closed)
-                    .unwrap_or_else(|p| p.into_inner());
-                if s.prefix <= next {
-                    return Ok(None);
-                }
-                s.prefix
-            };
-            for i in next..ready {
-                let (offset, len) = m.chunk_range(i);
-                self.file.read_exact_at(&mut buf[..len], offset)?;
-                sha.update(&buf[..len]);
-            }
-            next = ready;
+    /// The content hash of the complete partial file. Blocking.
+    fn finish_hash(&self) -> std::io::Result<ContentHash> {
+        let mut whole = self.whole.lock().unwrap_or_else(|p| p.into_inner());
+        self.feed(&mut whole)?;
+        if whole.next < self.manifest.chunk_count() {
+            return Err(std::io::Error::other(format!(
+                "chunk {} is not on disk at the end of the fetch",
+                whole.next
+            )));
         }
-        Ok(Some(sha.finalize().into()))
-    }
-}
-
-/// Stops the hasher of a fetch that is dropped or abandoned.
-struct CloseOnDrop(Arc<Shared>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.lock().closed = true;
-        self.0.prefix_grew.notify_all();
+        Ok(std::mem::take(&mut whole.sha).finalize().into())
     }
 }
 
@@ -626,10 +681,7 @@ impl Worker {
             let (shared, peer) = (self.shared.clone(), self.peer);
             landing = Some((
                 index,
-                tokio::task::spawn_blocking(move || {
-                    let result = shared.land(peer, index, &buf);
-                    (buf, result)
-                }),
+                tokio::task::spawn_blocking(move || shared.land(peer, index, buf)),
             ));
         }
         // The chunk still landing comes before any chunk that failed to arrive.
