@@ -1,9 +1,5 @@
 //! `stp bench p2p`: moves one blob between two local nodes over libp2p and the same bytes
 //! over a plain TCP socket in the same run, then fetches it from several peers at once.
-//!
-//! The serving nodes run on their own tokio runtime, as they would in their own processes
-//! (like the plain TCP sender, which has its own thread): the fetching node's async
-//! workers are not shared with the nodes it fetches from.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,7 +10,6 @@ use clap::Args;
 use eyre::WrapErr;
 use libp2p::identity::Keypair;
 use rand::RngCore;
-use tokio::runtime::Handle;
 
 use crate::p2p::{self, P2pClient, P2pConfig, Role};
 
@@ -53,17 +48,6 @@ impl BenchP2pArgs {
     }
 
     async fn run_async(&self, dir: &Path) -> eyre::Result<()> {
-        let servers = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("bench-server")
-            .enable_all()
-            .build()
-            .wrap_err("cannot start the serving nodes' runtime")?;
-        let result = self.measure(dir, servers.handle()).await;
-        servers.shutdown_background();
-        result
-    }
-
-    async fn measure(&self, dir: &Path, servers: &Handle) -> eyre::Result<()> {
         let size = self.size_mib << 20;
         let mut data = vec![0u8; size];
         rand::rng().fill_bytes(&mut data);
@@ -82,7 +66,7 @@ impl BenchP2pArgs {
             cpu.used()
         );
 
-        let source = self.server(dir, "source", servers).await?;
+        let source = self.node(dir, "source", Role::Provider).await?;
         let hash = source.add_blob(data.clone()).await?;
         let consumer = self.node(dir, "consumer", Role::Consumer).await?;
         consumer.dial(addr_of(&source).await?).await?;
@@ -104,7 +88,9 @@ impl BenchP2pArgs {
             let mut peers = Vec::new();
             let multi = self.node(dir, "multi", Role::Consumer).await?;
             for i in 0..self.sources {
-                let s = self.server(dir, &format!("source{i}"), servers).await?;
+                let s = self
+                    .node(dir, &format!("source{i}"), Role::Provider)
+                    .await?;
                 s.add_blob(data.clone()).await?;
                 multi.dial(addr_of(&s).await?).await?;
                 peers.push(s);
@@ -130,15 +116,6 @@ impl BenchP2pArgs {
         }
         println!("p2p/tcp throughput ratio: {:.2}", p2p_mbs / tcp_mbs);
         Ok(())
-    }
-
-    /// A providing node whose tasks run on the `servers` runtime.
-    async fn server(&self, dir: &Path, name: &str, servers: &Handle) -> eyre::Result<P2pClient> {
-        let (this, dir, name) = (self.clone(), dir.to_owned(), name.to_owned());
-        servers
-            .spawn(async move { this.node(&dir, &name, Role::Provider).await })
-            .await
-            .wrap_err("serving node's runtime stopped")?
     }
 
     async fn node(&self, dir: &Path, name: &str, role: Role) -> eyre::Result<P2pClient> {
