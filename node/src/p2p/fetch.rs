@@ -6,19 +6,13 @@
 //! the manifest as it arrives, so a lying peer is caught at its first bad chunk, banned for
 //! the rest of the fetch and penalised, and its ranges go back to the queue for honest
 //! peers. Verified chunks are written to `partial/` on disk, so an interrupted fetch
-//! resumes from them. The reassembled blob is checked against the content hash.
-//!
-//! The CPU-heavy steps stay off the stream's path: each received chunk is hashed and
-//! written on the blocking pool while the worker already receives the next one. The
-//! content hash is computed in chunk order while chunks land, from memory: a chunk that
-//! lands ahead of the hash cursor is parked (bounded) until the cursor reaches it, so the
-//! blob is not read back from disk and little is left to hash after the last chunk.
+//! resumes from them. The reassembled blob is finally checked against the content hash.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -27,7 +21,7 @@ use sha2::{Digest, Sha256};
 use stp_sdk::p2p::{BlobManifest, ContentHash};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use super::blobstore::BlobStore;
+use super::blobstore::{BlobStore, read_full};
 use super::config::Limits;
 use super::error::{Offence, StoreError, TransferError};
 use super::event_loop::Command;
@@ -83,15 +77,8 @@ impl From<std::io::Error> for PeerFailure {
 struct Shared {
     manifest: BlobManifest,
     file: std::fs::File,
-    /// Held while writing to `file`: concurrent writes to one file queue on the kernel's
-    /// inode lock by spinning, burning a core that could be verifying; this one sleeps.
-    write_lock: Mutex<()>,
     sched: Mutex<Sched>,
     notify: Notify,
-    /// The content hash, fed in chunk order; whoever holds the lock feeds it.
-    whole: Mutex<WholeHash>,
-    /// Verified chunks that landed ahead of `whole`'s cursor, and spare chunk buffers.
-    parked: Mutex<Parked>,
     progress: Option<watch::Sender<u64>>,
 }
 
@@ -102,27 +89,7 @@ struct Sched {
     last_error: String,
     banned: Vec<(PeerId, Offence)>,
     per_peer: Vec<(PeerId, usize)>,
-    /// Which chunks are verified and on disk.
-    have: Vec<bool>,
 }
-
-/// sha256 of the blob's chunks `0..next`.
-#[derive(Default)]
-struct WholeHash {
-    sha: Sha256,
-    next: usize,
-}
-
-#[derive(Default)]
-struct Parked {
-    chunks: HashMap<usize, Vec<u8>>,
-    bytes: usize,
-    spare: Vec<Vec<u8>>,
-}
-
-/// Most bytes of verified chunks kept in memory for the content hash; chunks landing
-/// further ahead of the hash cursor are read back from disk when it gets there.
-const MAX_PARKED_BYTES: usize = 64 << 20;
 
 impl Fetcher {
     pub(crate) async fn fetch(
@@ -158,14 +125,10 @@ impl Fetcher {
                 last_error: String::new(),
                 banned: Vec::new(),
                 per_peer: Vec::new(),
-                have,
             }),
             manifest,
             file,
-            write_lock: Mutex::new(()),
             notify: Notify::new(),
-            whole: Mutex::default(),
-            parked: Mutex::default(),
             progress: opts.progress,
         });
         if shared.lock().missing > 0 {
@@ -372,11 +335,14 @@ impl Fetcher {
             });
         }
         let path = self.store.partial_path(&m.content_hash);
-        let actual = tokio::task::spawn_blocking(move || shared.finish_hash())
+        let actual = tokio::task::spawn_blocking(move || hash_file(&path))
             .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
-            .map_err(|e| StoreError::io(&path, e))?;
+            .map_err(|e| {
+                StoreError::io(
+                    &self.store.partial_path(&m.content_hash),
+                    std::io::Error::other(e),
+                )
+            })??;
         if actual != m.content_hash {
             self.store.discard_partial(&m.content_hash);
             return Err(TransferError::ContentHashMismatch {
@@ -400,132 +366,6 @@ impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Sched> {
         self.sched.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    fn parked(&self) -> MutexGuard<'_, Parked> {
-        self.parked.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Verifies chunk `index` from `peer`, writes it to the partial file, books it and feeds
-    /// the content hash. Returns a buffer for the next chunk (`data`'s own, unless it was
-    /// parked for the hash). Blocking (sha256, a file write): runs on the blocking pool.
-    fn land(&self, peer: PeerId, index: u32, data: Vec<u8>) -> (Vec<u8>, Result<(), PeerFailure>) {
-        let i = index as usize;
-        if !self.manifest.verify_chunk(i, &data) {
-            let offence = Offence::CorruptChunk { index: i };
-            return (data, Err(PeerFailure::Offence(offence)));
-        }
-        let (offset, len) = self.manifest.chunk_range(i);
-        let written = {
-            let _writing = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-            self.file.write_all_at(&data, offset)
-        };
-        if let Err(e) = written {
-            return (data, Err(e.into()));
-        }
-        // Parked before it is booked: whoever sees the chunk booked finds it parked (or
-        // reads it back from disk, where it already is).
-        let buf = self.park(i, data);
-        {
-            let mut s = self.lock();
-            if !s.have[i] {
-                s.have[i] = true;
-                s.missing -= 1;
-                match s.per_peer.iter_mut().find(|(p, _)| *p == peer) {
-                    Some((_, n)) => *n += 1,
-                    None => s.per_peer.push((peer, 1)),
-                }
-            }
-        }
-        if let Some(p) = &self.progress {
-            p.send_modify(|v| *v += len as u64);
-        }
-        self.advance_hash();
-        (buf, Ok(()))
-    }
-
-    /// Keeps verified chunk `i` for the content hash if there is room; returns a buffer
-    /// for the next chunk.
-    fn park(&self, i: usize, data: Vec<u8>) -> Vec<u8> {
-        let mut p = self.parked();
-        if p.bytes + data.len() > MAX_PARKED_BYTES {
-            return data;
-        }
-        p.bytes += data.len();
-        p.chunks.insert(i, data);
-        p.spare.pop().unwrap_or_default()
-    }
-
-    /// Feeds the content hash every chunk from its cursor on that has landed; returns at
-    /// once when another thread is feeding it. Read errors are left for [`Self::finish_hash`].
-    fn advance_hash(&self) {
-        loop {
-            let mut whole = match self.whole.try_lock() {
-                Ok(w) => w,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => return,
-            };
-            if let Err(e) = self.feed(&mut whole) {
-                tracing::debug!(error = %e, "content hash read-back failed; retried at the end");
-                return;
-            }
-            let next = whole.next;
-            drop(whole);
-            // A chunk that landed while the lock was held found it taken: look again.
-            if !self.landed(next) {
-                return;
-            }
-        }
-    }
-
-    /// Whether chunk `i` is verified (parked or on disk).
-    fn landed(&self, i: usize) -> bool {
-        i < self.manifest.chunk_count()
-            && (self.parked().chunks.contains_key(&i) || self.lock().have[i])
-    }
-
-    /// Feeds `whole` the landed chunks from its cursor on, parked ones from memory, others
-    /// (resumed, or beyond the parking budget) read back from the partial file.
-    fn feed(&self, whole: &mut WholeHash) -> std::io::Result<()> {
-        let mut read_back = Vec::new();
-        while whole.next < self.manifest.chunk_count() {
-            let i = whole.next;
-            let parked = self.parked().chunks.remove(&i);
-            if let Some(chunk) = parked {
-                whole.sha.update(&chunk);
-                let mut p = self.parked();
-                p.bytes -= chunk.len();
-                p.spare.push(chunk);
-            } else if self.lock().have[i] {
-                let (offset, len) = self.manifest.chunk_range(i);
-                read_back.resize(len, 0);
-                self.file.read_exact_at(&mut read_back, offset)?;
-                whole.sha.update(&read_back);
-                // Parked between the two looks above: already hashed, let it go.
-                let mut p = self.parked();
-                if let Some(chunk) = p.chunks.remove(&i) {
-                    p.bytes -= chunk.len();
-                    p.spare.push(chunk);
-                }
-            } else {
-                break;
-            }
-            whole.next += 1;
-        }
-        Ok(())
-    }
-
-    /// The content hash of the complete partial file. Blocking.
-    fn finish_hash(&self) -> std::io::Result<ContentHash> {
-        let mut whole = self.whole.lock().unwrap_or_else(|p| p.into_inner());
-        self.feed(&mut whole)?;
-        if whole.next < self.manifest.chunk_count() {
-            return Err(std::io::Error::other(format!(
-                "chunk {} is not on disk at the end of the fetch",
-                whole.next
-            )));
-        }
-        Ok(std::mem::take(&mut whole.sha).finalize().into())
-    }
 }
 
 /// Transient I/O failures tolerated per source before it is dropped from a fetch.
@@ -548,8 +388,7 @@ struct Worker {
 
 impl Worker {
     async fn run(self) {
-        // Two chunk buffers: one receiving while the other is verified and written.
-        let mut spare = Vec::new();
+        let mut buf = vec![0u8; self.shared.manifest.chunk_size as usize];
         loop {
             if self.state.banned.load(Ordering::Relaxed) {
                 return;
@@ -557,7 +396,7 @@ impl Worker {
             let Some((start, count)) = self.take().await else {
                 return;
             };
-            let result = self.fetch_range(start, count, &mut spare).await;
+            let result = self.fetch_range(start, count, &mut buf).await;
             let retry_after = self.settle(start, count, result);
             match retry_after {
                 None => continue,
@@ -632,17 +471,16 @@ impl Worker {
         }
     }
 
-    /// Fetches one range; on failure returns the first chunk not stored and why. Chunk `i`
-    /// is verified and written on the blocking pool while chunk `i + 1` arrives; `spare`
-    /// keeps the chunk buffers between ranges.
+    /// Fetches one range; on failure returns the first chunk not stored and why.
     async fn fetch_range(
         &self,
         start: u32,
         count: u32,
-        spare: &mut Vec<Vec<u8>>,
+        buf: &mut [u8],
     ) -> Result<(), (u32, PeerFailure)> {
         let t = self.fetcher.limits.io_timeout;
-        let hash = self.shared.manifest.content_hash;
+        let m = &self.shared.manifest;
+        let hash = m.content_hash;
         let mut stream = self.fetcher.open(self.peer).await.map_err(|f| (start, f))?;
         let req = Request::Chunks { hash, start, count }.encode();
         timed(t, stream.write_all(&req))
@@ -662,78 +500,56 @@ impl Worker {
                 ));
             }
         }
-        let mut landing: Option<(u32, Landing)> = None;
-        let mut outcome = Ok(());
         for index in start..start + count {
-            let mut buf = spare.pop().unwrap_or_default();
-            if let Err(f) = self.receive_chunk(&mut stream, index, &mut buf).await {
-                spare.push(buf);
-                outcome = Err((index, f));
-                break;
+            let (offset, len) = m.chunk_range(index as usize);
+            let declared = timed(t, read_u32(&mut stream))
+                .await
+                .map_err(|e| (index, e.into()))?;
+            if declared as usize != len {
+                let offence = if u64::from(declared) > u64::from(m.chunk_size) {
+                    Offence::OversizedFrame {
+                        len: declared.into(),
+                        max: m.chunk_size.into(),
+                    }
+                } else {
+                    Offence::Malformed(format!("chunk {index} is {declared} bytes, expected {len}"))
+                };
+                return Err((index, PeerFailure::Offence(offence)));
             }
-            if let Some((prev, pending)) = landing.take()
-                && let Err(f) = Self::landed(pending, spare).await
-            {
-                spare.push(buf);
-                outcome = Err((prev, f));
-                break;
+            timed(t, stream.read_exact(&mut buf[..len]))
+                .await
+                .map_err(|e| (index, e.into()))?;
+            if !m.verify_chunk(index as usize, &buf[..len]) {
+                return Err((
+                    index,
+                    PeerFailure::Offence(Offence::CorruptChunk {
+                        index: index as usize,
+                    }),
+                ));
             }
-            let (shared, peer) = (self.shared.clone(), self.peer);
-            landing = Some((
-                index,
-                tokio::task::spawn_blocking(move || shared.land(peer, index, buf)),
-            ));
+            self.shared
+                .file
+                .write_all_at(&buf[..len], offset)
+                .map_err(|e| (index, e.into()))?;
+            self.chunk_done(len as u64);
         }
-        // The chunk still landing comes before any chunk that failed to arrive.
-        if let Some((prev, pending)) = landing
-            && let Err(f) = Self::landed(pending, spare).await
-        {
-            outcome = Err((prev, f));
-        }
-        outcome
-    }
-
-    /// Reads chunk `index` (length prefix, then bytes) into `buf`, resized to the chunk.
-    async fn receive_chunk(
-        &self,
-        stream: &mut libp2p::Stream,
-        index: u32,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), PeerFailure> {
-        let t = self.fetcher.limits.io_timeout;
-        let m = &self.shared.manifest;
-        let (_, len) = m.chunk_range(index as usize);
-        let declared = timed(t, read_u32(stream)).await?;
-        if declared as usize != len {
-            let offence = if u64::from(declared) > u64::from(m.chunk_size) {
-                Offence::OversizedFrame {
-                    len: declared.into(),
-                    max: m.chunk_size.into(),
-                }
-            } else {
-                Offence::Malformed(format!("chunk {index} is {declared} bytes, expected {len}"))
-            };
-            return Err(PeerFailure::Offence(offence));
-        }
-        buf.resize(len, 0);
-        timed(t, stream.read_exact(buf)).await?;
         Ok(())
     }
 
-    /// Waits for a chunk handed to the blocking pool; its buffer goes back to `spare`.
-    async fn landed(pending: Landing, spare: &mut Vec<Vec<u8>>) -> Result<(), PeerFailure> {
-        match pending.await {
-            Ok((buf, result)) => {
-                spare.push(buf);
-                result
+    fn chunk_done(&self, bytes: u64) {
+        {
+            let mut s = self.shared.lock();
+            s.missing -= 1;
+            match s.per_peer.iter_mut().find(|(p, _)| *p == self.peer) {
+                Some((_, n)) => *n += 1,
+                None => s.per_peer.push((self.peer, 1)),
             }
-            Err(e) => Err(PeerFailure::Io(format!("chunk writer failed: {e}"))),
+        }
+        if let Some(p) = &self.shared.progress {
+            p.send_modify(|v| *v += bytes);
         }
     }
 }
-
-/// A received chunk being verified and written on the blocking pool; gives its buffer back.
-type Landing = tokio::task::JoinHandle<(Vec<u8>, Result<(), PeerFailure>)>;
 
 /// Splits the missing chunks into contiguous ranges of at most `batch` chunks.
 fn missing_ranges(have: &[bool], batch: u32) -> VecDeque<(u32, u32)> {
@@ -751,6 +567,19 @@ fn missing_ranges(have: &[bool], batch: u32) -> VecDeque<(u32, u32)> {
         out.push_back((start as u32, (i - start) as u32));
     }
     out
+}
+
+fn hash_file(path: &std::path::Path) -> Result<[u8; 32], StoreError> {
+    let mut f = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = read_full(&mut f, &mut buf).map_err(|e| StoreError::io(path, e))?;
+        if n == 0 {
+            return Ok(h.finalize().into());
+        }
+        h.update(&buf[..n]);
+    }
 }
 
 #[cfg(test)]

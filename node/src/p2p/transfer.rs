@@ -233,41 +233,19 @@ async fn handle(mut stream: Stream, store: &BlobStore, limits: &Limits) -> Resul
                     limits.max_chunks_per_request
                 ))));
             }
-            let file = Arc::new(std::fs::File::open(store.blob_path(&hash))?);
+            let path = store.blob_path(&hash);
+            let file = std::fs::File::open(&path)?;
             timed(t, stream.write_all(&[STATUS_OK])).await?;
-            // Chunk `i + 1` is read on the blocking pool while chunk `i` is being sent.
-            let (start, end) = (start as usize, end as usize);
-            let mut next = Some(read_frame(&file, manifest.chunk_range(start), Vec::new()));
-            let mut spare = Vec::new();
-            for index in start..end {
-                let Some(reading) = next.take() else { break };
-                let frame = reading.await.map_err(std::io::Error::other)??;
-                if index + 1 < end {
-                    let range = manifest.chunk_range(index + 1);
-                    next = Some(read_frame(&file, range, std::mem::take(&mut spare)));
-                }
-                timed(t, stream.write_all(&frame)).await?;
-                spare = frame;
+            let mut buf = vec![0u8; manifest.chunk_size as usize + 4];
+            for index in start as usize..end as usize {
+                let (offset, len) = manifest.chunk_range(index);
+                buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
+                file.read_exact_at(&mut buf[4..4 + len], offset)?;
+                timed(t, stream.write_all(&buf[..4 + len])).await?;
             }
             Ok(timed(t, stream.close()).await?)
         }
     }
-}
-
-/// Reads the chunk at `(offset, len)` of `file` into a `len u32 | bytes` frame, reusing
-/// `buf`, on the blocking pool.
-fn read_frame(
-    file: &Arc<std::fs::File>,
-    (offset, len): (u64, usize),
-    mut buf: Vec<u8>,
-) -> tokio::task::JoinHandle<std::io::Result<Vec<u8>>> {
-    let file = file.clone();
-    tokio::task::spawn_blocking(move || {
-        buf.resize(4 + len, 0);
-        buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
-        file.read_exact_at(&mut buf[4..], offset)?;
-        Ok(buf)
-    })
 }
 
 async fn write_and_close(
