@@ -56,27 +56,31 @@ impl BenchP2pArgs {
             self.size_mib, self.streams, self.chunks_per_request
         );
 
-        let tcp = plain_tcp(data.clone())?;
+        let copy = data.clone();
+        let cpu = CpuClock::start();
+        let tcp = plain_tcp(copy)?;
         let tcp_mbs = mbs(size, tcp);
         println!(
-            "plain tcp (memory to memory, 1 MiB writes): {tcp_mbs:.0} MB/s ({:.2} s)",
-            tcp.as_secs_f64()
+            "plain tcp (memory to memory, 1 MiB writes): {tcp_mbs:.0} MB/s ({:.2} s{})",
+            tcp.as_secs_f64(),
+            cpu.used()
         );
 
         let source = self.node(dir, "source", Role::Provider).await?;
         let hash = source.add_blob(data.clone()).await?;
         let consumer = self.node(dir, "consumer", Role::Consumer).await?;
         consumer.dial(addr_of(&source).await?).await?;
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), CpuClock::start());
         let report = consumer.fetch_blob(hash, vec![source.peer_id()]).await?;
         let p2p_time = start.elapsed();
+        let p2p_cpu = cpu.used();
         eyre::ensure!(
             report.size as usize == size,
             "fetched blob has the wrong size"
         );
         let p2p_mbs = mbs(size, p2p_time);
         println!(
-            "p2p (tcp+noise+yamux, every chunk sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s)",
+            "p2p (tcp+noise+yamux, every chunk sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s{p2p_cpu})",
             p2p_time.as_secs_f64()
         );
 
@@ -91,18 +95,19 @@ impl BenchP2pArgs {
                 multi.dial(addr_of(&s).await?).await?;
                 peers.push(s);
             }
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), CpuClock::start());
             let report = multi
                 .fetch_blob(hash, peers.iter().map(|p| p.peer_id()).collect())
                 .await?;
             let t = start.elapsed();
+            let multi_cpu = cpu.used();
             let split: Vec<String> = report
                 .chunks_per_peer
                 .iter()
                 .map(|(_, n)| n.to_string())
                 .collect();
             println!(
-                "p2p multi-source fetch from {} peers: {:.0} MB/s aggregate ({:.2} s, chunks per peer: {})",
+                "p2p multi-source fetch from {} peers: {:.0} MB/s aggregate ({:.2} s{multi_cpu}, chunks per peer: {})",
                 self.sources,
                 mbs(size, t),
                 t.as_secs_f64(),
@@ -132,6 +137,34 @@ async fn addr_of(client: &P2pClient) -> eyre::Result<libp2p::Multiaddr> {
 
 fn mbs(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64().max(1e-9) / 1e6
+}
+
+/// CPU time used by the whole process (every node, both sides) since `start`, so a figure
+/// can be read as CPU cost per byte as well as wall-clock speed on a loaded machine.
+struct CpuClock(Option<Duration>);
+
+impl CpuClock {
+    fn start() -> Self {
+        Self(process_cpu_time())
+    }
+
+    /// `", N.NN CPU-s"`, or nothing where the process CPU time cannot be read.
+    fn used(&self) -> String {
+        match (self.0, process_cpu_time()) {
+            (Some(a), Some(b)) => format!(", {:.2} CPU-s", b.saturating_sub(a).as_secs_f64()),
+            _ => String::new(),
+        }
+    }
+}
+
+/// User + system CPU time of this process from `/proc/self/stat` (Linux; 10 ms ticks).
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name start at field 3; utime and stime are
+    // fields 14 and 15, in USER_HZ (100 per second) ticks.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Sends `data` over a loopback TCP socket in 1 MiB writes; returns the receive time.

@@ -214,3 +214,77 @@ fn serve_oversized(control: &mut libp2p_stream::Control, manifest: BlobManifest)
         }
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_manifest_fails_the_content_hash_check_and_is_discarded() {
+    let honest = node(Role::Provider, vec![]).await;
+    let data = test_bytes(6 << 20, 7);
+    let hash = honest.client.add_blob(data.clone()).await.unwrap();
+    // The liar's chunk list is self-consistent, but for other bytes than the blob it names.
+    let fake = test_bytes(data.len(), 8);
+    let mut forged = BlobManifest::from_bytes(&fake, 1 << 20).unwrap();
+    forged.content_hash = hash;
+    let (mut control, liar, liar_addr) = raw_peer(None).await;
+    serve_forged(&mut control, forged, fake);
+
+    let consumer = node(Role::Consumer, vec![honest.addr.clone()]).await;
+    consumer
+        .client
+        .dial(liar_addr)
+        .await
+        .expect("dial raw peer");
+    let lied = consumer.client.fetch_blob(hash, vec![liar]).await;
+    assert!(
+        matches!(
+            lied,
+            Err(P2pError::Transfer(
+                TransferError::ContentHashMismatch { .. }
+            ))
+        ),
+        "{lied:?}"
+    );
+    assert!(!consumer.client.has_blob(&hash));
+    // Nothing of the forgery is resumed: the honest fetch starts over and completes.
+    let report = consumer
+        .client
+        .fetch_blob(hash, vec![honest.client.peer_id()])
+        .await
+        .expect("fetch");
+    assert_eq!(report.resumed_chunks, 0);
+    assert_eq!(std::fs::read(&report.path).unwrap(), data);
+}
+
+/// Serves `manifest` and the chunks of `data` it describes, as an honest server would.
+fn serve_forged(control: &mut libp2p_stream::Control, manifest: BlobManifest, data: Vec<u8>) {
+    let mut incoming = control.accept(PROTOCOL).unwrap();
+    let data = std::sync::Arc::new(data);
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            let (manifest, data) = (manifest.clone(), data.clone());
+            tokio::spawn(async move {
+                let mut frame = [0u8; REQUEST_LEN];
+                if stream.read_exact(&mut frame).await.is_err() {
+                    return;
+                }
+                let mut out = vec![STATUS_OK];
+                match Request::decode(&frame) {
+                    Ok(Request::Manifest(_)) => {
+                        let bytes = manifest.encode();
+                        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                        out.extend_from_slice(&bytes);
+                    }
+                    Ok(Request::Chunks { start, count, .. }) => {
+                        for index in start..start + count {
+                            let (offset, len) = manifest.chunk_range(index as usize);
+                            out.extend_from_slice(&(len as u32).to_be_bytes());
+                            out.extend_from_slice(&data[offset as usize..offset as usize + len]);
+                        }
+                    }
+                    Err(_) => out = vec![STATUS_BAD_REQUEST],
+                }
+                let _ = stream.write_all(&out).await;
+                let _ = stream.close().await;
+            });
+        }
+    });
+}
