@@ -368,8 +368,11 @@ impl Shared {
     }
 }
 
-/// Transient I/O failures tolerated per source before it is dropped from a fetch.
-const MAX_IO_FAILURES: u32 = 3;
+/// Transient I/O failure incidents tolerated per source before it is dropped from a fetch.
+const MAX_IO_FAILURES: u32 = 4;
+/// Failures of a source's workers this close together are one incident (a dropped
+/// connection fails every stream on it at once); each worker then reconnects.
+const INCIDENT_WINDOW: Duration = Duration::from_millis(500);
 
 /// Shared by all workers of one source.
 #[derive(Default)]
@@ -377,6 +380,28 @@ struct PeerState {
     /// Set when the source misbehaved or failed too often; its workers stop.
     banned: AtomicBool,
     io_failures: AtomicU32,
+    /// When the current failure incident began.
+    last_io_failure: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl PeerState {
+    /// Books an I/O failure; returns how many incidents this source has had.
+    fn io_failure(&self) -> u32 {
+        let now = tokio::time::Instant::now();
+        let mut last = self
+            .last_io_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // The window runs from the incident's first failure, so a source that keeps
+        // failing still runs out of incidents.
+        let same_incident = last.is_some_and(|t| now.duration_since(t) < INCIDENT_WINDOW);
+        if same_incident {
+            self.io_failures.load(Ordering::Relaxed).max(1)
+        } else {
+            *last = Some(now);
+            self.io_failures.fetch_add(1, Ordering::Relaxed) + 1
+        }
+    }
 }
 
 struct Worker {
@@ -424,7 +449,7 @@ impl Worker {
         }
         self.shared.notify.notify_waiters();
         if let PeerFailure::Io(e) = &failure {
-            let n = self.state.io_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.state.io_failure();
             s.last_error = format!("{}: {e}", self.peer);
             if n < MAX_IO_FAILURES {
                 tracing::debug!(peer = %self.peer, error = %e, "transient source failure; retrying");
@@ -592,5 +617,23 @@ mod tests {
         let r: Vec<_> = missing_ranges(&have, 2).into_iter().collect();
         assert_eq!(r, vec![(1, 2), (3, 1), (5, 1), (7, 1)]);
         assert!(missing_ranges(&[true; 4], 8).is_empty());
+    }
+
+    #[test]
+    fn one_dropped_connection_is_one_incident_but_a_dead_source_runs_out() {
+        let state = PeerState::default();
+        // Four streams fail together when their connection drops: one incident.
+        for _ in 0..4 {
+            assert_eq!(state.io_failure(), 1);
+        }
+        std::thread::sleep(INCIDENT_WINDOW + Duration::from_millis(100));
+        assert_eq!(state.io_failure(), 2);
+        // A source failing every 100 ms still uses up an incident per window.
+        let mut n = 2;
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(100));
+            n = state.io_failure();
+        }
+        assert!(n >= MAX_IO_FAILURES, "{n}");
     }
 }
