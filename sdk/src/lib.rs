@@ -12,6 +12,55 @@
 //!   input/output byte layouts, so a consumer can verify any result without a GPU.
 //! - [`p2p`]: wire types shared with the provider network (job announcements, provider
 //!   records, blob manifests).
+//!
+//! ## Example: post a job, wait for its outcome, check the result
+//!
+//! ```no_run
+//! use alloy::primitives::{B256, Bytes, aliases::{U40, U96}, utils::parse_ether};
+//! use stp_sdk::kernels::{cpu_reference, find_kernel};
+//! use stp_sdk::market::{Deployment, JobSpec, Market, Outcome};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let signer = std::env::var("STP_PRIVATE_KEY")?.parse()?;
+//! let deployment = Deployment::load("deployments/31337.json".as_ref())?;
+//! let market = Market::connect("http://127.0.0.1:8545", signer, deployment).await?;
+//!
+//! let kernel = find_kernel("matmul-u32")?;
+//! let input = std::fs::read("in.bin")?;
+//! let expected = cpu_reference(&kernel.id, &input)?; // what honest GPUs must return
+//! let now = market.now().await?;
+//! let spec = JobSpec {
+//!     consumer: market.account(),
+//!     kernelId: B256::from(kernel.id.0),
+//!     inputHash: B256::from(stp_sdk::p2p::sha256(&input)),
+//!     inputSize: input.len() as u64,
+//!     maxOutputSize: expected.len() as u64,
+//!     bounty: U96::saturating_from(parse_ether("0.03")?),
+//!     collateral: U96::saturating_from(parse_ether("0.1")?),
+//!     replicas: 3,
+//!     quorum: 2,
+//!     minReputation: 0,
+//!     claimDeadline: U40::from(now + 60),
+//!     commitDeadline: U40::from(now + 180),
+//!     revealDeadline: U40::from(now + 240),
+//!     // Where providers fetch the input: multiaddrs of a libp2p node serving it
+//!     // (`stp job post` runs one for you).
+//!     inputLocation: Bytes::from_static(b"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW..."),
+//! };
+//! let (job_id, _tx) = market.post_job(spec).await?;
+//! let (outcome, result_hash) = loop {
+//!     if let Some(done) = market.job_history(job_id).await?.outcome {
+//!         break done;
+//!     }
+//!     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+//! };
+//! assert_eq!(outcome, Outcome::Completed);
+//! // The replicas agreed on sha256(output); the output fetched from any of them must hash
+//! // to it, and here it also equals the local CPU reference.
+//! assert_eq!(result_hash.0, stp_sdk::p2p::sha256(&expected));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod bindings;
 pub mod kernels;

@@ -253,3 +253,63 @@ async fn claiming_twice_is_a_decoded_custom_error() {
     let twice = provider.claim(id, &s).await.unwrap_err();
     assert_eq!(twice.revert_name(), Some("EscrowAlreadyClaimed"), "{twice}");
 }
+
+#[tokio::test]
+async fn no_quorum_refunds_the_consumer_when_the_last_reveal_settles() {
+    let net = Net::start(false).await;
+    let consumer = net.market(4).await;
+    let mut providers = Vec::new();
+    for i in 1..=3 {
+        let m = net.market(i).await;
+        m.stake(eth("1")).await.unwrap();
+        providers.push(m);
+    }
+    let now = consumer.chain_time().await.unwrap();
+    let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
+    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
+    for m in &providers {
+        m.claim(id, &s).await.unwrap();
+    }
+    // Three different answers: no two agree, so no result reaches the quorum of 2.
+    let hashes = [RESULT, WRONG, B256::repeat_byte(0xcc)];
+    for (i, (m, h)) in providers.iter().zip(hashes).enumerate() {
+        m.commit(id, &s, h, B256::repeat_byte(i as u8 + 1))
+            .await
+            .unwrap();
+    }
+    let mut settled = None;
+    for (i, (m, h)) in providers.iter().zip(hashes).enumerate() {
+        settled = m
+            .reveal(id, &s, h, B256::repeat_byte(i as u8 + 1))
+            .await
+            .unwrap()
+            .settled;
+    }
+    assert_eq!(
+        settled.map(|(o, _)| o),
+        Some(Outcome::NoQuorum),
+        "the last reveal settled"
+    );
+    let h = consumer.job_history(id).await.unwrap();
+    assert_eq!(h.outcome.map(|(o, _)| o), Some(Outcome::NoQuorum));
+    assert_eq!(
+        consumer.balance_of(net.addr(4)).await.unwrap(),
+        eth("0.03"),
+        "bounty refunded"
+    );
+    for i in 1..=3 {
+        assert_eq!(
+            consumer.balance_of(net.addr(i)).await.unwrap(),
+            U256::ZERO,
+            "nobody paid"
+        );
+        assert_eq!(
+            consumer.stake_of(net.addr(i)).await.unwrap().locked,
+            U256::ZERO
+        );
+    }
+    assert!(
+        consumer.job_counters(id).await.unwrap().is_none(),
+        "deleted"
+    );
+}
