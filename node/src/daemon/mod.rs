@@ -10,6 +10,7 @@
 //! result hash are written and synced before its commit is sent. On start, every active
 //! record is reconciled with the chain and carried on from where it stood.
 
+mod backoff;
 mod config;
 mod driver;
 mod gossip;

@@ -1,0 +1,355 @@
+//! The daemon's loop: watch the chain, claim, hand work to executors, commit, reveal,
+//! finalize. All transactions are sent from here, one at a time.
+
+mod execute;
+mod steps;
+
+use steps::secrets;
+
+use alloy::primitives::U256;
+use alloy::sol_types::SolValue;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use stp_sdk::market::{EventKind, JobSpec, JobSpecExt, Market, MarketError, announced_job_id};
+use tokio::sync::mpsc;
+
+use super::backoff::Backoff;
+use super::gossip;
+use super::scheduler::{self, ProviderView};
+use super::{DaemonConfig, Fault, Metrics};
+use crate::exec::Executor;
+use crate::p2p::{P2pClient, P2pEvent, Verdict};
+use crate::store::{JobPhase, JobRecord, JobStore};
+
+/// Time kept in hand before the commit deadline for sending the commit itself.
+const COMMIT_MARGIN_SECS: u64 = 3;
+/// How often the stake and balance gauges are read from the chain.
+const ACCOUNT_METRICS_EVERY: Duration = Duration::from_secs(10);
+
+/// What an execution task reports back.
+pub(super) struct Computed {
+    job_id: u64,
+    result: Result<Vec<u8>, String>,
+}
+
+pub(super) struct Driver {
+    config: DaemonConfig,
+    market: Market,
+    store: Arc<JobStore>,
+    executor: Arc<Executor>,
+    p2p: P2pClient,
+    metrics: Metrics,
+    results: mpsc::Sender<Computed>,
+    /// Jobs whose input fetch or execution is running now.
+    executing: HashSet<u64>,
+    /// When the account gauges were last read from the chain.
+    account_read: Option<tokio::time::Instant>,
+}
+
+impl Driver {
+    pub(super) fn new(
+        config: DaemonConfig,
+        market: Market,
+        store: Arc<JobStore>,
+        executor: Arc<Executor>,
+        p2p: P2pClient,
+        metrics: Metrics,
+        results: mpsc::Sender<Computed>,
+    ) -> Self {
+        Self {
+            config,
+            market,
+            store,
+            executor,
+            p2p,
+            metrics,
+            results,
+            executing: HashSet::new(),
+            account_read: None,
+        }
+    }
+
+    /// Runs until a fatal error. Transient failures (RPC down, a revert) are logged and
+    /// retried, polling less often (up to `backoff::MAX_BACKOFF`) while the RPC fails.
+    pub(super) async fn run(
+        &mut self,
+        results: &mut mpsc::Receiver<Computed>,
+        p2p_events: &mut mpsc::Receiver<P2pEvent>,
+    ) -> eyre::Result<()> {
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = Backoff::new(self.config.poll_interval);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if !backoff.due() {
+                        continue;
+                    }
+                    match self.poll_chain().await {
+                        Ok(()) => {
+                            if backoff.succeeded() {
+                                tracing::info!("chain reachable again");
+                            }
+                            self.drive_all(false).await;
+                            self.refresh_account_metrics().await;
+                        }
+                        Err(e) => {
+                            self.metrics.poll_failed();
+                            let retry_in = backoff.failed();
+                            tracing::warn!(error = %e, ?retry_in, "chain poll failed; retrying");
+                        }
+                    }
+                }
+                Some(done) = results.recv() => self.on_computed(done).await,
+                Some(event) = p2p_events.recv() => self.on_p2p_event(event).await,
+            }
+        }
+    }
+
+    /// Acts on a job announcement the p2p layer accepted, after reading the job's spec
+    /// from the chain once more (the announcement itself is never trusted).
+    async fn on_p2p_event(&mut self, event: P2pEvent) {
+        match event {
+            P2pEvent::Announcement { from, ann, .. } => {
+                let Some(job_id) = announced_job_id(&ann) else {
+                    return;
+                };
+                if matches!(self.store.get(job_id), Ok(Some(_))) {
+                    return;
+                }
+                if self.config.confirmations > 0 {
+                    // The chain watcher picks it up once it has its confirmations.
+                    return;
+                }
+                if let (Verdict::Accept, Some((job_id, spec))) =
+                    gossip::verify(&self.market, &ann).await
+                {
+                    tracing::info!(job = job_id, %from, "job announced over gossip, checked on-chain");
+                    self.consider(job_id, spec).await;
+                }
+            }
+            P2pEvent::PeerPenalized { peer, offence } => {
+                tracing::debug!(%peer, ?offence, "peer penalised");
+            }
+            P2pEvent::PeerBlocked(peer) => tracing::info!(%peer, "peer blocked for misbehaviour"),
+        }
+    }
+
+    /// On shutdown: sends the commits, reveals and finalizations that are due now, so a
+    /// stop costs no stake. Jobs not started yet are left for the next start.
+    pub(super) async fn wind_down(&mut self) {
+        if let Err(e) = self.poll_chain().await {
+            tracing::warn!(error = %e, "cannot reach the chain while shutting down");
+            return;
+        }
+        self.drive_all(true).await;
+    }
+
+    /// Reads stake and credited balance into the metrics, at most every
+    /// [`ACCOUNT_METRICS_EVERY`].
+    async fn refresh_account_metrics(&mut self) {
+        if self
+            .account_read
+            .is_some_and(|t| t.elapsed() < ACCOUNT_METRICS_EVERY)
+        {
+            return;
+        }
+        self.account_read = Some(tokio::time::Instant::now());
+        let account = self.account();
+        if let (Ok(stake), Ok(credited)) = (
+            self.market.stake_of(account).await,
+            self.market.balance_of(account).await,
+        ) {
+            self.metrics
+                .set_account(units(stake.staked), units(stake.locked), units(credited));
+        }
+    }
+
+    fn account(&self) -> alloy::primitives::Address {
+        self.market.account()
+    }
+
+    fn save(&self, record: &JobRecord) {
+        if let Err(e) = self.store.put(record) {
+            // Without the store the crash-safety guarantee is gone: stop loudly.
+            tracing::error!(job = record.job_id, error = %e, "cannot persist job state");
+            std::process::exit(70);
+        }
+    }
+
+    /// Reads confirmed events since the last processed block and acts on new jobs.
+    async fn poll_chain(&mut self) -> Result<(), MarketError> {
+        let head = self.market.block_number().await?;
+        let to = head.saturating_sub(self.config.confirmations);
+        let from = match self.store.last_processed_block() {
+            Ok(Some(b)) => b + 1,
+            _ => self.market.deployment().deploy_block,
+        };
+        if from > to {
+            return Ok(());
+        }
+        for event in self.market.events(from, to).await? {
+            match event.kind {
+                EventKind::JobPosted { job_id, spec } => self.consider(job_id, spec).await,
+                EventKind::Finalized {
+                    job_id, outcome, ..
+                } => {
+                    self.settle(job_id, &format!("finalized: {outcome:?}"));
+                }
+                EventKind::Cancelled { job_id } => self.settle(job_id, "cancelled"),
+                _ => {}
+            }
+        }
+        if let Err(e) = self.store.set_last_processed_block(to) {
+            tracing::error!(error = %e, "cannot persist the chain cursor");
+        }
+        Ok(())
+    }
+
+    fn settle(&self, job_id: u64, note: &str) {
+        if let Ok(Some(mut record)) = self.store.get(job_id)
+            && record.phase.is_active()
+        {
+            record.note = Some(note.to_string());
+            record.advance(JobPhase::Settled);
+            self.save(&record);
+            tracing::info!(job = job_id, note, "job settled");
+        }
+    }
+
+    async fn consider(&mut self, job_id: u64, spec: JobSpec) {
+        if matches!(self.store.get(job_id), Ok(Some(_))) {
+            return;
+        }
+        let view = match self.provider_view().await {
+            Ok(v) => v,
+            Err(e) => return tracing::warn!(job = job_id, error = %e, "cannot evaluate job"),
+        };
+        if let Err(skip) = scheduler::consider(&spec, &view) {
+            return tracing::info!(job = job_id, reason = ?skip, "skipping job");
+        }
+        let mut record = JobRecord::claiming(job_id, spec.abi_encode().into());
+        self.save(&record);
+        self.claim(&mut record, &spec).await;
+    }
+
+    async fn provider_view(&self) -> Result<ProviderView, MarketError> {
+        let account = self.account();
+        let in_flight = self
+            .store
+            .active_jobs()
+            .map(|jobs| jobs.iter().filter(|r| r.phase <= JobPhase::Claimed).count())
+            .unwrap_or(0);
+        Ok(ProviderView {
+            stake: self.market.stake_of(account).await?,
+            reputation: self.market.reputation_of(account).await?,
+            min_stake: self.market.min_stake().await?,
+            price_floor: self.config.price_floor,
+            in_flight,
+            max_concurrent: self.config.max_concurrent,
+            now: self.market.now().await?,
+            max_input_bytes: self.executor.config().limits.max_input_bytes,
+            max_output_bytes: self.executor.config().limits.max_output_bytes,
+            schedule: self.config.schedule.clone(),
+        })
+    }
+
+    /// Moves every active job one step if it can move; `finishing`: only send due
+    /// transactions, start no new execution.
+    async fn drive_all(&mut self, finishing: bool) {
+        let Ok(active) = self.store.active_jobs() else {
+            return;
+        };
+        if active.is_empty() {
+            return;
+        }
+        let now = match self.market.now().await {
+            Ok(t) => t,
+            Err(e) => return tracing::warn!(error = %e, "cannot read chain time"),
+        };
+        for record in active {
+            if finishing && record.phase <= JobPhase::Claimed {
+                continue;
+            }
+            let mut stored = record.clone();
+            match self.drive(record, now).await {
+                Ok(()) => {}
+                // A revert may mean the step already happened (its reply was lost).
+                Err(e @ MarketError::Reverted { .. }) => {
+                    match self.sync_with_chain(&mut stored).await {
+                        Ok(true) => {}
+                        _ => {
+                            tracing::warn!(job = stored.job_id, error = %e, "job step reverted; retrying next tick")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(job = stored.job_id, error = %e, "job step failed; retrying next tick")
+                }
+            }
+        }
+    }
+
+    async fn drive(&mut self, mut record: JobRecord, now: u64) -> Result<(), MarketError> {
+        let spec = decode_spec(&record)?;
+        let job_id = record.job_id;
+        match record.phase {
+            JobPhase::Claiming => self.claim(&mut record, &spec).await,
+            JobPhase::Claimed if !self.executing.contains(&job_id) => {
+                if now > spec.commit_deadline() {
+                    return self.give_up(record, "commit deadline passed before the result");
+                }
+                self.start_execution(job_id, spec, now);
+            }
+            JobPhase::Computed => self.commit(&mut record, &spec).await?,
+            JobPhase::Committed => {
+                if self.config.fault == Some(Fault::NoReveal) {
+                    return Ok(());
+                }
+                let all_committed = self.all_committed(job_id, &spec).await?;
+                let open = all_committed || now > spec.commit_deadline();
+                if open && now <= spec.reveal_deadline() {
+                    let (salt, result) = secrets(&record)?;
+                    let revealed = self.market.reveal(job_id, &spec, result, salt).await?;
+                    let tx = revealed.tx;
+                    self.metrics.transaction("reveal");
+                    record.txs.push(tx);
+                    match revealed.settled {
+                        // The last reveal settles the job in the same transaction.
+                        Some((outcome, _)) => {
+                            record.note = Some(format!("settled by our reveal: {outcome:?}"));
+                            record.advance(JobPhase::Settled);
+                            self.save(&record);
+                            tracing::info!(job = job_id, %tx, ?outcome, "revealed last: job settled");
+                            if self.config.auto_withdraw {
+                                self.withdraw().await;
+                            }
+                        }
+                        None => {
+                            record.advance(JobPhase::Revealed);
+                            self.save(&record);
+                            tracing::info!(job = job_id, %tx, "revealed");
+                        }
+                    }
+                }
+            }
+            JobPhase::Revealed => self.try_finalize(record, &spec, now).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// An amount in asset units (18 decimals) for a gauge; precision beyond f64 is not needed.
+fn units(amount: U256) -> f64 {
+    alloy::primitives::utils::format_units(amount, 18)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn decode_spec(record: &JobRecord) -> Result<JobSpec, MarketError> {
+    JobSpec::abi_decode(&record.spec)
+        .map_err(|e| MarketError::Unexpected(format!("stored spec of job {}: {e}", record.job_id)))
+}
