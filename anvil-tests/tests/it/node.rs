@@ -128,6 +128,31 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM, then waits up to `timeout` for the process to exit; returns whether it
+    /// exited successfully.
+    pub async fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let term = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(term.success(), "kill -TERM failed");
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("poll child") {
+                return status.success();
+            }
+            if start.elapsed() > timeout {
+                child.kill().ok();
+                child.wait().ok();
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Starts the node again with the same arguments and data directory.
     pub fn restart(&mut self) {
         self.kill9();

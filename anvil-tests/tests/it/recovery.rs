@@ -112,3 +112,55 @@ async fn rpc_down_for_20_s_mid_job_the_node_recovers_and_is_paid() {
     assert!(log.contains("chain reachable again"), "{log}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_sends_the_due_reveal_before_the_node_exits() {
+    let net = Net::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (stopping, other, consumer) = (
+        net.market(1).await,
+        net.market(2).await,
+        net.market(3).await,
+    );
+    stopping.stake(eth("1")).await.unwrap();
+    other.stake(eth("1")).await.unwrap();
+    let server = InputServer::start(matmul_input(6)).await;
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, 2, [60, 60, 60]);
+    let (id, _) = consumer.post_job(spec).await.unwrap();
+
+    // This node polls the chain once at start, then not for a minute: it claims, computes
+    // and commits, but only its shutdown can send its reveal in time for this test.
+    let rpc = net.anvil.endpoint();
+    let mut s = Daemon::start(
+        &net,
+        1,
+        &rpc,
+        &dir.path().join("stopping"),
+        &["--poll-ms", "60000"],
+    );
+    wait_for(&consumer, id, STEP, "the first commit", &[&s], |h| {
+        h.committed.contains(&net.addr(1))
+    })
+    .await;
+    let o = Daemon::start(&net, 2, &rpc, &dir.path().join("other"), &[]);
+    wait_for(&consumer, id, STEP, "the other reveal", &[&s, &o], |h| {
+        h.reveals.iter().any(|(p, _)| *p == net.addr(2))
+    })
+    .await;
+    assert!(consumer.job_history(id).await.unwrap().outcome.is_none());
+
+    assert!(
+        s.terminate(Duration::from_secs(30)).await,
+        "clean exit on SIGTERM:\n{}",
+        s.log()
+    );
+    let h = consumer.job_history(id).await.unwrap();
+    assert_eq!(
+        h.outcome,
+        Some((Outcome::Completed, server.expected_result())),
+        "{}",
+        s.log()
+    );
+    assert_paid_not_slashed(&consumer, net.addr(1), "0.01").await;
+    server.stop().await;
+}
