@@ -164,3 +164,72 @@ async fn sigterm_sends_the_due_reveal_before_the_node_exits() {
     assert_paid_not_slashed(&consumer, net.addr(1), "0.01").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_at_each_dangerous_point_of_a_job_costs_no_stake() {
+    let net = Net::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, consumer) = (net.market(1).await, net.market(2).await);
+    provider.stake(eth("1")).await.unwrap();
+    let server = InputServer::start(matmul_input(7)).await;
+    let rpc = net.anvil.endpoint();
+    let data = dir.path().join("p1");
+
+    // Each point is where a crash loses the most: a transaction mined but not yet recorded,
+    // or the result stored but not yet committed. The node exits there (as `kill -9`
+    // would), then starts again on the same data directory without the fault.
+    let points = [
+        "crash-after-claim-mined",
+        "crash-after-computed",
+        "crash-after-commit-mined",
+        "crash-after-commit",
+        "crash-after-reveal-mined",
+    ];
+    let mut crashes_seen = 0;
+    for point in points {
+        let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, 1, [60, 60, 60]);
+        let (id, _) = consumer.post_job(spec).await.unwrap();
+        let mut crashing = Daemon::start(&net, 1, &rpc, &data, &["--fault", point]);
+        let start = tokio::time::Instant::now();
+        while crashing.is_running() {
+            assert!(
+                start.elapsed() < STEP,
+                "never reached {point}:\n{}",
+                crashing.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let d = Daemon::start(&net, 1, &rpc, &data, &[]);
+        let h = wait_for(
+            &consumer,
+            id,
+            STEP,
+            &format!("job {id} after {point}"),
+            &[&d],
+            |h| h.outcome.is_some(),
+        )
+        .await;
+        assert_eq!(
+            h.outcome,
+            Some((Outcome::Completed, server.expected_result())),
+            "{point}"
+        );
+        crashes_seen += 1;
+        let log = d.log();
+        assert_eq!(
+            log.matches("fault injection: exiting now").count(),
+            crashes_seen,
+            "{log}"
+        );
+    }
+    let done = points.len() as u64;
+    let rep = consumer.reputation_of(net.addr(1)).await.unwrap();
+    assert_eq!((rep.completed, rep.slashed, rep.missed), (done, 0, 0));
+    let stake = consumer.stake_of(net.addr(1)).await.unwrap();
+    assert_eq!((stake.staked, stake.locked), (eth("1"), eth("0")));
+    assert_eq!(
+        consumer.balance_of(net.addr(1)).await.unwrap(),
+        eth("0.02") * alloy::primitives::U256::from(done)
+    );
+    server.stop().await;
+}

@@ -16,8 +16,16 @@ pub enum Fault {
     WrongResult,
     /// Commit, then never reveal.
     NoReveal,
-    /// Exit the process right after the commit transaction is confirmed.
+    /// Exit the process right after the commit transaction is confirmed and recorded.
     CrashAfterCommit,
+    /// Exit as soon as the claim is mined, before the node records it.
+    CrashAfterClaimMined,
+    /// Exit after the result and salt are stored, before the commit is sent.
+    CrashAfterComputed,
+    /// Exit as soon as the commit is mined, before the node records it.
+    CrashAfterCommitMined,
+    /// Exit as soon as the reveal is mined, before the node records it.
+    CrashAfterRevealMined,
 }
 
 /// Everything the provider daemon needs to run.

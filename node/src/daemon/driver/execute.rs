@@ -66,6 +66,7 @@ impl Driver {
         // Durable before the commit transaction exists: a crash now loses nothing.
         self.save(&record);
         tracing::info!(job = done.job_id, result = %result, bytes = output.len(), "computed");
+        self.crash_point(Fault::CrashAfterComputed);
         if let Ok(spec) = decode_spec(&record)
             && let Err(e) = self.commit(&mut record, &spec).await
         {

@@ -312,6 +312,7 @@ impl Driver {
                 if open && now <= spec.reveal_deadline() {
                     let (salt, result) = secrets(&record)?;
                     let revealed = self.market.reveal(job_id, &spec, result, salt).await?;
+                    self.crash_point(Fault::CrashAfterRevealMined);
                     let tx = revealed.tx;
                     self.metrics.transaction("reveal");
                     record.txs.push(tx);

@@ -9,6 +9,15 @@ use crate::daemon::Fault;
 use crate::store::{JobPhase, JobRecord};
 
 impl Driver {
+    /// Fault injection: exits the process here, as `kill -9` would, when the node was
+    /// started with `--fault <point>`.
+    pub(super) fn crash_point(&self, point: Fault) {
+        if self.config.fault == Some(point) {
+            tracing::warn!(?point, "fault injection: exiting now");
+            std::process::exit(137);
+        }
+    }
+
     /// Reconciles stored jobs with the chain after a (re)start.
     pub(in crate::daemon) async fn recover(&mut self) {
         let active = match self.store.active_jobs() {
@@ -71,6 +80,7 @@ impl Driver {
         let job_id = record.job_id;
         match self.market.claim(job_id, spec).await {
             Ok(tx) => {
+                self.crash_point(Fault::CrashAfterClaimMined);
                 self.metrics.transaction("claim");
                 record.txs.push(tx);
                 record.advance(JobPhase::Claimed);
@@ -179,15 +189,13 @@ impl Driver {
         let (salt, result) = secrets(record)?;
         match self.market.commit(record.job_id, spec, result, salt).await {
             Ok(tx) => {
+                self.crash_point(Fault::CrashAfterCommitMined);
                 self.metrics.transaction("commit");
                 record.txs.push(tx);
                 record.advance(JobPhase::Committed);
                 self.save(record);
                 tracing::info!(job = record.job_id, %tx, result = %result, "committed");
-                if self.config.fault == Some(Fault::CrashAfterCommit) {
-                    tracing::warn!("fault injection: exiting right after the commit");
-                    std::process::exit(137);
-                }
+                self.crash_point(Fault::CrashAfterCommit);
                 Ok(())
             }
             Err(e) if e.revert_name() == Some("EscrowCommitClosed") => {
