@@ -95,12 +95,7 @@ async fn eth_single_replica_is_paid_and_withdraws() {
 async fn erc20_three_replicas_slash_the_dissenter_and_credit_the_consumer() {
     let net = Net::start(true).await;
     let consumer = net.market(4).await;
-    let mut providers = Vec::new();
-    for i in 1..=3 {
-        let m = net.market(i).await;
-        m.stake(eth("1")).await.unwrap();
-        providers.push(m);
-    }
+    let providers = net.staked_providers(3).await;
     let now = consumer.chain_time().await.unwrap();
     let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
     let consumer_tokens = consumer.wallet_balance(net.addr(4)).await.unwrap();
@@ -157,12 +152,7 @@ async fn erc20_three_replicas_slash_the_dissenter_and_credit_the_consumer() {
 async fn missing_reveal_waits_for_the_deadline_then_anyone_finalizes() {
     let net = Net::start(false).await;
     let (consumer, keeper) = (net.market(4).await, net.market(5).await);
-    let mut providers = Vec::new();
-    for i in 1..=3 {
-        let m = net.market(i).await;
-        m.stake(eth("1")).await.unwrap();
-        providers.push(m);
-    }
+    let providers = net.staked_providers(3).await;
     let now = consumer.chain_time().await.unwrap();
     let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
     let (id, _) = consumer.post_job(s.clone()).await.unwrap();
@@ -258,12 +248,7 @@ async fn claiming_twice_is_a_decoded_custom_error() {
 async fn no_quorum_refunds_the_consumer_when_the_last_reveal_settles() {
     let net = Net::start(false).await;
     let consumer = net.market(4).await;
-    let mut providers = Vec::new();
-    for i in 1..=3 {
-        let m = net.market(i).await;
-        m.stake(eth("1")).await.unwrap();
-        providers.push(m);
-    }
+    let providers = net.staked_providers(3).await;
     let now = consumer.chain_time().await.unwrap();
     let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
     let (id, _) = consumer.post_job(s.clone()).await.unwrap();

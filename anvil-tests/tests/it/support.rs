@@ -53,6 +53,17 @@ impl Net {
         .expect("connect")
     }
 
+    /// Market handles of dev accounts `1..=n`, each with 1 ETH (or token) staked.
+    pub async fn staked_providers(&self, n: usize) -> Vec<Market> {
+        let mut providers = Vec::new();
+        for i in 1..=n {
+            let m = self.market(i).await;
+            m.stake(eth("1")).await.expect("stake");
+            providers.push(m);
+        }
+        providers
+    }
+
     /// Address of dev account `idx`.
     pub fn addr(&self, idx: usize) -> Address {
         self.anvil.addresses()[idx]
