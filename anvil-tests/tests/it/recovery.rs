@@ -26,13 +26,8 @@ async fn assert_paid_not_slashed(m: &Market, provider: alloy::primitives::Addres
 async fn provider_killed_after_commit_restarts_reveals_and_is_paid() {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let (victim, other, consumer) = (
-        net.market(1).await,
-        net.market(2).await,
-        net.market(3).await,
-    );
-    victim.stake(eth("1")).await.unwrap();
-    other.stake(eth("1")).await.unwrap();
+    net.staked_providers(2).await;
+    let consumer = net.market(3).await;
     let server = InputServer::start(matmul_input(1)).await;
     // Two replicas: the reveal opens only once both committed, after the victim died.
     let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, 2, [60, 60, 60]);
@@ -117,13 +112,8 @@ async fn rpc_down_for_20_s_mid_job_the_node_recovers_and_is_paid() {
 async fn sigterm_sends_the_due_reveal_before_the_node_exits() {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let (stopping, other, consumer) = (
-        net.market(1).await,
-        net.market(2).await,
-        net.market(3).await,
-    );
-    stopping.stake(eth("1")).await.unwrap();
-    other.stake(eth("1")).await.unwrap();
+    net.staked_providers(2).await;
+    let consumer = net.market(3).await;
     let server = InputServer::start(matmul_input(6)).await;
     let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, 2, [60, 60, 60]);
     let (id, _) = consumer.post_job(spec).await.unwrap();
