@@ -4,7 +4,11 @@
 //! whose fields disagree with the job's `JobPosted` spec on-chain is rejected (the
 //! publisher loses gossip score); one for a job the chain does not show (yet), or for
 //! another market, is ignored without forwarding. Only accepted announcements reach the
-//! daemon, which reads the spec from the chain again before it considers the job.
+//! daemon, which takes the spec the check read from the chain (never the announcement's
+//! fields) and considers the job.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use stp_sdk::market::{JobSpec, Market, announced_job_id, is_for, matches_chain};
@@ -12,23 +16,81 @@ use stp_sdk::p2p::JobAnnouncement;
 
 use crate::p2p::{AnnouncementCheck, Verdict};
 
-/// Checks announcements against the market's on-chain job history.
+/// Specs of accepted announcements kept for the daemon to pick up.
+const VERIFIED_CAP: usize = 256;
+
+/// Checks announcements against the market's on-chain job history; clones share the specs
+/// of the jobs they accepted, so the daemon does not read them from the chain again.
 #[derive(Debug, Clone)]
 pub struct ChainCheck {
     market: Market,
+    verified: Arc<Mutex<Verified>>,
+}
+
+/// Recently accepted jobs' specs (generic only so it can be tested on plain values).
+#[derive(Debug)]
+struct Verified<T = JobSpec> {
+    specs: HashMap<u64, T>,
+    order: VecDeque<u64>,
+}
+
+impl<T> Default for Verified<T> {
+    fn default() -> Self {
+        Self {
+            specs: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
 }
 
 impl ChainCheck {
     /// A check against `market`'s deployment.
     pub fn new(market: Market) -> Self {
-        Self { market }
+        Self {
+            market,
+            verified: Arc::default(),
+        }
+    }
+
+    /// The on-chain spec of an announced job this check accepted, if it still holds it.
+    pub fn take_verified(&self, job_id: u64) -> Option<JobSpec> {
+        self.verified().take(job_id)
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, Verified> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T> Verified<T> {
+    /// Holds `spec`, dropping the oldest beyond [`VERIFIED_CAP`].
+    fn insert(&mut self, job_id: u64, spec: T) {
+        if self.specs.insert(job_id, spec).is_none() {
+            self.order.push_back(job_id);
+        }
+        while self.order.len() > VERIFIED_CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.specs.remove(&old);
+            }
+        }
+    }
+
+    fn take(&mut self, job_id: u64) -> Option<T> {
+        self.order.retain(|id| *id != job_id);
+        self.specs.remove(&job_id)
     }
 }
 
 impl AnnouncementCheck for ChainCheck {
     fn check(&self, ann: JobAnnouncement) -> BoxFuture<'static, Verdict> {
-        let market = self.market.clone();
-        Box::pin(async move { verdict(&market, &ann).await })
+        let this = self.clone();
+        Box::pin(async move {
+            let (verdict, found) = verify(&this.market, &ann).await;
+            if let Some((job_id, spec)) = found {
+                this.verified().insert(job_id, spec);
+            }
+            verdict
+        })
     }
 }
 
@@ -61,4 +123,23 @@ pub async fn verify(market: &Market, ann: &JobAnnouncement) -> (Verdict, Option<
         return (Verdict::Ignore, None);
     }
     (Verdict::Accept, Some((job_id, spec)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_specs_are_taken_once_and_bounded() {
+        let mut v = Verified::<u64>::default();
+        for id in 0..(VERIFIED_CAP as u64 + 10) {
+            v.insert(id, id * 2);
+        }
+        assert!(v.take(0).is_none(), "the oldest were dropped");
+        assert!(v.take(9).is_none());
+        assert_eq!(v.take(10), Some(20));
+        assert!(v.take(10).is_none(), "taken once");
+        assert_eq!(v.specs.len(), VERIFIED_CAP - 1);
+        assert_eq!(v.order.len(), VERIFIED_CAP - 1);
+    }
 }

@@ -62,7 +62,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
     let mut p2p_config = P2pConfig::new(keypair, config.data_dir.join("blobs"), Role::Provider);
     p2p_config.listen_addrs = config.listen.clone();
     p2p_config.bootstrap = config.bootstrap.clone();
-    p2p_config.announcement_check = Arc::new(ChainCheck::new(market.clone()));
+    let chain_check = ChainCheck::new(market.clone());
+    p2p_config.announcement_check = Arc::new(chain_check.clone());
     let (p2p_client, mut p2p_events, _p2p_task) =
         p2p::spawn(p2p_config).await.wrap_err("starting libp2p")?;
     let addrs = p2p_client.listen_addrs().await?;
@@ -104,7 +105,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
     );
     driver.recover().await;
     tokio::select! {
-        res = driver.run(&mut results_rx, &mut p2p_events) => return res,
+        res = driver.run(&mut results_rx, &mut p2p_events, &chain_check) => return res,
         () = shutdown => {}
     }
     tracing::info!("shutting down: sending the commits and reveals that are due first");

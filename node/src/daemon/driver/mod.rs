@@ -15,11 +15,11 @@ use stp_sdk::market::{EventKind, JobSpec, JobSpecExt, Market, MarketError, annou
 use tokio::sync::mpsc;
 
 use super::backoff::Backoff;
-use super::gossip;
+use super::gossip::ChainCheck;
 use super::scheduler::{self, ProviderView};
 use super::{DaemonConfig, Fault, Metrics};
 use crate::exec::Executor;
-use crate::p2p::{P2pClient, P2pEvent, Verdict};
+use crate::p2p::{P2pClient, P2pEvent};
 use crate::store::{JobPhase, JobRecord, JobStore};
 
 /// Time kept in hand before the commit deadline for sending the commit itself.
@@ -76,6 +76,7 @@ impl Driver {
         &mut self,
         results: &mut mpsc::Receiver<Computed>,
         p2p_events: &mut mpsc::Receiver<P2pEvent>,
+        gossip: &ChainCheck,
     ) -> eyre::Result<()> {
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -102,14 +103,14 @@ impl Driver {
                     }
                 }
                 Some(done) = results.recv() => self.on_computed(done).await,
-                Some(event) = p2p_events.recv() => self.on_p2p_event(event).await,
+                Some(event) = p2p_events.recv() => self.on_p2p_event(event, gossip).await,
             }
         }
     }
 
-    /// Acts on a job announcement the p2p layer accepted, after reading the job's spec
-    /// from the chain once more (the announcement itself is never trusted).
-    async fn on_p2p_event(&mut self, event: P2pEvent) {
+    /// Acts on a job announcement the p2p layer accepted, with the spec `gossip` (the check
+    /// that accepted it) read from the chain: the announcement itself is never trusted.
+    async fn on_p2p_event(&mut self, event: P2pEvent, gossip: &ChainCheck) {
         match event {
             P2pEvent::Announcement { from, ann, .. } => {
                 let Some(job_id) = announced_job_id(&ann) else {
@@ -122,9 +123,8 @@ impl Driver {
                     // The chain watcher picks it up once it has its confirmations.
                     return;
                 }
-                if let (Verdict::Accept, Some((job_id, spec))) =
-                    gossip::verify(&self.market, &ann).await
-                {
+                // Not held (evicted): the chain watcher finds the job anyway.
+                if let Some(spec) = gossip.take_verified(job_id) {
                     tracing::info!(job = job_id, %from, "job announced over gossip, checked on-chain");
                     self.consider(job_id, spec).await;
                 }
