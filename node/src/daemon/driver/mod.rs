@@ -272,20 +272,22 @@ impl Driver {
             if finishing && record.phase <= JobPhase::Claimed {
                 continue;
             }
-            let mut stored = record.clone();
+            let job_id = record.job_id;
             match self.drive(record, now).await {
                 Ok(()) => {}
-                // A revert may mean the step already happened (its reply was lost).
-                Err(e @ MarketError::Reverted { .. }) => {
-                    match self.sync_with_chain(&mut stored).await {
-                        Ok(true) => {}
-                        _ => {
-                            tracing::warn!(job = stored.job_id, error = %e, "job step reverted; retrying next tick")
-                        }
+                // The chain said no: the step may already have happened (its reply lost).
+                // Catch up from the stored record, which `drive` may have moved on.
+                Err(e) if e.is_rejection() => {
+                    let caught_up = match self.store.get(job_id) {
+                        Ok(Some(mut stored)) => self.sync_with_chain(&mut stored).await,
+                        _ => Ok(false),
+                    };
+                    if !matches!(caught_up, Ok(true)) {
+                        tracing::warn!(job = job_id, error = %e, "job step rejected; retrying next tick");
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(job = stored.job_id, error = %e, "job step failed; retrying next tick")
+                    tracing::warn!(job = job_id, error = %e, "job step failed; retrying next tick")
                 }
             }
         }
