@@ -35,6 +35,17 @@ async fn commit_and_reveal(
     last.expect("at least one replica")
 }
 
+/// `last` settled the job as Completed with [`RESULT`], so nothing is left to finalize.
+async fn assert_settled_by(last: &Revealed, keeper: &Market, id: u64) {
+    assert_eq!(last.settled, Some((Outcome::Completed, RESULT)));
+    let settled = keeper.finalize(id).await.unwrap_err();
+    assert_eq!(
+        settled.revert_name(),
+        Some("EscrowJobNotFound"),
+        "{settled}"
+    );
+}
+
 async fn gas_cost(m: &Market, tx: B256) -> U256 {
     let r = m
         .provider()
@@ -63,13 +74,7 @@ async fn eth_single_replica_is_paid_and_withdraws() {
         eth("0.1")
     );
     let last = commit_and_reveal(&[&provider], id, &s, &[RESULT]).await;
-    assert_eq!(last.settled, Some((Outcome::Completed, RESULT)));
-    let settled = keeper.finalize(id).await.unwrap_err();
-    assert_eq!(
-        settled.revert_name(),
-        Some("EscrowJobNotFound"),
-        "{settled}"
-    );
+    assert_settled_by(&last, &keeper, id).await;
 
     let h = consumer.job_history(id).await.unwrap();
     assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
@@ -111,13 +116,7 @@ async fn erc20_three_replicas_slash_the_dissenter_and_credit_the_consumer() {
     let refs: Vec<&Market> = providers.iter().collect();
     // The dissenter reveals last: its reveal names the others' hash and slashes itself.
     let last = commit_and_reveal(&refs, id, &s, &[RESULT, RESULT, WRONG]).await;
-    assert_eq!(last.settled, Some((Outcome::Completed, RESULT)));
-    let settled = consumer.finalize(id).await.unwrap_err();
-    assert_eq!(
-        settled.revert_name(),
-        Some("EscrowJobNotFound"),
-        "{settled}"
-    );
+    assert_settled_by(&last, &consumer, id).await;
 
     let h = consumer.job_history(id).await.unwrap();
     assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
