@@ -7,19 +7,22 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {JobTermsLib} from "./libraries/JobTermsLib.sol";
+import {DrawLib} from "./libraries/DrawLib.sol";
 
 /// @title JobEscrow
-/// @notice One ShareThePower market: provider stakes and reputation, jobs, k-of-n
-/// commit-reveal, settlement and pull payouts. There is no owner and no admin function.
+/// @notice One ShareThePower market (protocol v2): provider stakes and reputation, jobs,
+/// stake-weighted draw, commit-reveal, settlement and pull payouts. There is no owner and no
+/// admin function. The rules are in IJobEscrow's notes.
 /// @dev Storage is laid out so that each protocol step writes few slots, and slots that
 /// already hold a non-zero value (a write to a fresh slot costs ~17k gas more):
-/// - per job, one slot: 24-byte terms hash prefix + claimed/committed/revealed counters;
-///   deleted at settlement (events are the history);
-/// - per provider, one stake slot (staked, unbonding, releaseAt), read by claims and written
-///   only by staking, unstaking and slashing;
-/// - per account, one slot (balance + 1, locked collateral, reputation): a claim locks
+/// - per job, one slot: 24-byte terms hash prefix, committed/revealed counters and the lot
+///   seed; deleted at settlement (events are the history);
+/// - per provider, one stake slot (staked, bondedAt), read by commits and written only by
+///   staking, unstaking and slashing;
+/// - per account, one slot (balance + 1, locked collateral, reputation): a commit locks
 ///   collateral in it, a settlement unlocks, pays and counts in it, withdraw reads it;
-/// - per provider, LANES replica slots; a lane stays non-zero between jobs.
+/// - per provider, replica lanes (any index); a lane stays non-zero between jobs;
+/// - one slot for the market's total stake and burned total.
 contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using JobTermsLib for JobTerms;
@@ -28,53 +31,73 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     uint256 public constant MAX_REPLICAS_LIMIT = 16;
     /// @notice Largest `inputLocation` of a job spec, in bytes.
     uint256 public constant MAX_INPUT_LOCATION = 256;
-    /// @notice Largest unbonding delay a market can be deployed with.
-    uint256 public constant MAX_UNBONDING_DELAY = 365 days;
-    /// @notice Replica lanes per provider: job `jobId` uses lane `jobId % LANES`.
-    uint256 public constant LANES = 64;
+    /// @notice Largest `maxHorizon` a market can be deployed with.
+    uint256 public constant MAX_HORIZON_LIMIT = 365 days;
+    /// @notice Most lanes one openAccount call pre-pays.
+    uint256 public constant MAX_OPEN_LANES = 256;
+    /// @notice Lane indexes are below 2^96 (they share a word with the address in replica
+    /// lists).
+    uint256 public constant LANE_LIMIT = 2 ** 96;
 
     uint256 private constant BPS = 10_000;
     uint256 private constant MAX96 = type(uint96).max;
 
-    // A lane word is [payload: 184 bits][jobId: 64 bits][status: 8 bits]. The payload is
-    // the first 184 bits of the commitment (Committed) or of keccak256(resultHash)
-    // (Revealed). 184 bits keep both binding: opening a stored commitment to another result
-    // needs a second preimage of a 184-bit truncated keccak256 (~2^184 work), and even a
-    // committer grinding two openings of its own commitment needs a collision (~2^92).
-    uint256 private constant STATUS_MASK = 0xff;
+    // A lane word is [payload: 184 bits][jobId: 64 bits][flags: 8 bits]. Flags: the phase
+    // (ReplicaStatus) in the low 2 bits, DRAWN in bit 7. The payload is the first 184 bits
+    // of the commitment (Committed) or of keccak256(resultHash) (Revealed). 184 bits keep
+    // both binding: opening a stored commitment to another result needs a second preimage
+    // of a 184-bit truncated keccak256 (~2^184 work), and even a committer grinding two
+    // openings of its own commitment needs a collision (~2^92).
+    uint256 private constant PHASE_MASK = 0x03;
+    uint256 private constant DRAWN = 0x80;
     uint256 private constant JOB_SHIFT = 8;
     uint256 private constant PAYLOAD_SHIFT = 72;
-    /// @dev A lane that was used or opened and holds no live job: status None, non-zero.
+    /// @dev A lane that was used or opened and holds no live job: phase None, non-zero.
     uint256 private constant LANE_FREE = 2 ** PAYLOAD_SHIFT;
 
     struct Job {
         bytes24 specHash; // first 24 bytes of keccak256(abi.encode(terms)); zero: no live job
-        uint8 claimed;
         uint8 committed;
         uint8 revealed;
+        uint48 seed;
     }
 
     struct Stake {
         uint96 staked; // bonded stake, includes the account's `locked`
-        uint96 unbonding;
-        uint40 releaseAt;
+        uint32 bondedAt; // when the stake last grew
     }
 
     struct Account {
         uint96 balance; // 0: never used; else withdrawable + 1 (MAX96: the rest is in _surplus)
-        uint96 locked; // collateral of unsettled claims
+        uint96 locked; // collateral of unsettled commits
         uint32 completed;
         uint16 slashed;
         uint16 missed;
     }
 
+    struct Totals {
+        uint128 stake; // sum of every provider's `staked`
+        uint128 burned; // slashed collateral, held for good
+    }
+
+    /// @dev One slot of a job being settled, read from its provider's lane.
+    struct Slot {
+        address provider;
+        uint256 lane;
+        uint256 state; // the lane word without the DRAWN flag; 0 for a duplicate provider
+        bool drawn;
+    }
+
     address private immutable _asset;
     uint256 private immutable _slashBps;
-    uint256 private immutable _unbondingDelay;
     uint256 private immutable _minStake;
     uint256 private immutable _maxReplicas;
+    uint256 private immutable _minCommitWindow;
+    uint256 private immutable _minRevealWindow;
+    uint256 private immutable _maxHorizon;
 
     uint256 private _nextJobId = 1;
+    Totals private _totals;
     mapping(uint256 jobId => Job) private _jobs;
     mapping(address provider => Stake) private _stakes;
     /// @dev An `Account` packed into one word (see `_account` / `_store`), so that every
@@ -84,37 +107,37 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     mapping(address account => uint256) private _surplus;
     mapping(address provider => mapping(uint256 lane => uint256)) private _lanes;
 
-    /// @param asset_ address(0) for native ETH, else the ERC-20 (must be a contract) for
-    /// stakes, bounties and collateral. @param slashBps_ 1..10_000.
-    /// @param unbondingDelay_ seconds, 1..MAX_UNBONDING_DELAY. @param minStake_ 1..2^96-1.
-    /// @param maxReplicas_ 1..MAX_REPLICAS_LIMIT.
-    constructor(
-        address asset_,
-        uint256 slashBps_,
-        uint256 unbondingDelay_,
-        uint256 minStake_,
-        uint256 maxReplicas_
-    ) {
-        if (asset_ != address(0) && asset_.code.length == 0) {
-            revert StakeParameterOutOfRange("asset", uint256(uint160(asset_)));
+    /// @param params The market's rules (ranges in IJobEscrow.Params).
+    constructor(Params memory params) {
+        if (params.asset != address(0) && params.asset.code.length == 0) {
+            revert StakeParameterOutOfRange("asset", uint256(uint160(params.asset)));
         }
-        if (slashBps_ == 0 || slashBps_ > BPS) {
-            revert StakeParameterOutOfRange("slashBps", slashBps_);
+        if (params.slashBps == 0 || params.slashBps > BPS) {
+            revert StakeParameterOutOfRange("slashBps", params.slashBps);
         }
-        if (unbondingDelay_ == 0 || unbondingDelay_ > MAX_UNBONDING_DELAY) {
-            revert StakeParameterOutOfRange("unbondingDelay", unbondingDelay_);
+        if (params.minStake == 0 || params.minStake > MAX96) {
+            revert StakeParameterOutOfRange("minStake", params.minStake);
         }
-        if (minStake_ == 0 || minStake_ > MAX96) {
-            revert StakeParameterOutOfRange("minStake", minStake_);
+        if (params.maxReplicas == 0 || params.maxReplicas > MAX_REPLICAS_LIMIT) {
+            revert EscrowParameterOutOfRange("maxReplicas", params.maxReplicas);
         }
-        if (maxReplicas_ == 0 || maxReplicas_ > MAX_REPLICAS_LIMIT) {
-            revert EscrowParameterOutOfRange("maxReplicas", maxReplicas_);
+        if (params.minCommitWindow == 0) {
+            revert EscrowParameterOutOfRange("minCommitWindow", params.minCommitWindow);
         }
-        _asset = asset_;
-        _slashBps = slashBps_;
-        _unbondingDelay = unbondingDelay_;
-        _minStake = minStake_;
-        _maxReplicas = maxReplicas_;
+        if (params.minRevealWindow == 0) {
+            revert EscrowParameterOutOfRange("minRevealWindow", params.minRevealWindow);
+        }
+        if (
+            params.maxHorizon > MAX_HORIZON_LIMIT
+                || params.maxHorizon < params.minCommitWindow + params.minRevealWindow
+        ) revert EscrowParameterOutOfRange("maxHorizon", params.maxHorizon);
+        _asset = params.asset;
+        _slashBps = params.slashBps;
+        _minStake = params.minStake;
+        _maxReplicas = params.maxReplicas;
+        _minCommitWindow = params.minCommitWindow;
+        _minRevealWindow = params.minRevealWindow;
+        _maxHorizon = params.maxHorizon;
     }
 
     // ------------------------------------------------------------------ staking
@@ -128,165 +151,141 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint256 staked = s.staked + amount;
         if (staked > MAX96) revert StakeAmountTooLarge(amount);
         if (staked < _minStake) revert StakeBelowMinimum(staked, _minStake);
-        // staked <= MAX96 (checked): the cast is exact.
+        // staked <= MAX96 (checked); timestamps fit 32 bits until 2106: the casts are exact.
         s.staked = uint96(staked);
-        emit Staked(msg.sender, amount, staked);
+        s.bondedAt = uint32(block.timestamp);
+        // The total is a sum of 96-bit stakes, one per address: it cannot reach 2^128.
+        _totals.stake += uint128(amount);
+        emit Staked(msg.sender, amount, staked, block.timestamp);
         _pull(amount);
     }
 
     /// @inheritdoc IStaking
-    function requestUnstake(uint256 amount) external nonReentrant {
+    function unstake(uint256 amount) external nonReentrant {
         if (amount == 0) revert StakeZeroAmount();
         Stake storage s = _stakes[msg.sender];
-        uint256 free = s.staked - _account(msg.sender).locked;
+        uint256 staked = s.staked;
+        uint256 free = staked - _account(msg.sender).locked;
         if (amount > free) revert StakeInsufficient(free, amount);
-        uint256 total = s.unbonding + amount;
-        if (total > MAX96) revert StakeAmountTooLarge(total);
-        uint256 releaseAt = block.timestamp + _unbondingDelay;
-        // amount <= free <= staked < 2^96, total < 2^96 (checked), releaseAt < 2^40 for any
-        // timestamp this century: the casts are exact.
-        s.staked -= uint96(amount);
-        s.unbonding = uint96(total);
-        s.releaseAt = uint40(releaseAt);
-        emit UnstakeRequested(msg.sender, amount, total, releaseAt);
-    }
-
-    /// @inheritdoc IStaking
-    function withdrawStake() external nonReentrant {
-        Stake storage s = _stakes[msg.sender];
-        uint256 amount = s.unbonding;
-        if (amount == 0) revert StakeNothingUnbonding();
-        if (block.timestamp < s.releaseAt) {
-            revert StakeStillUnbonding(s.releaseAt, block.timestamp);
-        }
-        s.unbonding = 0;
-        s.releaseAt = 0;
-        emit StakeWithdrawn(msg.sender, amount);
+        uint256 rest = staked - amount;
+        if (rest != 0 && rest < _minStake) revert StakeBelowMinimum(rest, _minStake);
+        // amount <= free <= staked < 2^96: the casts are exact.
+        s.staked = uint96(rest);
+        _totals.stake -= uint128(amount);
+        emit Unstaked(msg.sender, amount, rest);
         _send(amount);
     }
 
     // ------------------------------------------------------------------ jobs
 
     /// @inheritdoc IJobEscrow
-    function postJob(JobSpec calldata spec) external payable nonReentrant returns (uint256 jobId) {
+    /// @dev No reentrancy guard needed: the only external call (the ERC-20 pull) comes last,
+    /// after every effect, and moves funds into this contract.
+    function postJob(JobSpec calldata spec) external payable returns (uint256 jobId) {
         _validate(spec);
         uint256 expectedValue = _asset == address(0) ? spec.bounty : 0;
         if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
         jobId = _nextJobId;
         _nextJobId = jobId + 1;
-        _jobs[jobId].specHash = bytes24(keccak256(abi.encode(JobTermsLib.pack(spec))));
-        _emitJobPosted(jobId, spec.inputLocation.length);
+        // prevrandao is unknown to the sender of this transaction (see the seed notes); the
+        // ticket hashes it with the job id and the provider.
+        uint48 seed = uint48(block.prevrandao);
+        _jobs[jobId] = Job({
+            specHash: bytes24(keccak256(abi.encode(JobTermsLib.pack(spec, block.timestamp)))),
+            committed: 0,
+            revealed: 0,
+            seed: seed
+        });
+        _emitJobPosted(jobId, uint256(seed) << 32 | block.timestamp, spec.inputLocation.length);
         _pull(spec.bounty);
     }
 
     /// @inheritdoc IJobEscrow
-    function claim(uint256 jobId, JobTerms calldata terms) external {
-        Job memory job = _load(jobId, terms);
-        if (block.timestamp > terms.claimDeadline()) {
-            revert EscrowClaimClosed(jobId, terms.claimDeadline());
-        }
-        if (job.claimed >= terms.replicas()) revert EscrowJobFull(jobId);
-        uint256 laneId = jobId % LANES;
-        uint256 lane = _lanes[msg.sender][laneId];
-        if (lane & STATUS_MASK != uint256(ReplicaStatus.None)) {
-            uint256 busy = _laneJob(lane);
-            if (busy == jobId) revert EscrowAlreadyClaimed(jobId, msg.sender);
-            revert EscrowLaneBusy(jobId, msg.sender, busy);
-        }
-        _lock(terms.collateral(), terms.minReputation());
-        _lanes[msg.sender][laneId] = _laneWord(jobId, ReplicaStatus.Claimed, 0);
-        // claimed < replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
-        _jobs[jobId].claimed = job.claimed + 1;
-        emit ReplicaClaimed(jobId, msg.sender);
-    }
-
-    /// @inheritdoc IJobEscrow
-    function commit(uint256 jobId, JobTerms calldata terms, bytes32 commitment) external {
+    function commit(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 commitment)
+        external
+    {
         Job memory job = _load(jobId, terms);
         if (block.timestamp > terms.commitDeadline()) {
             revert EscrowCommitClosed(jobId, terms.commitDeadline());
         }
-        _requireNotUnfilled(jobId, job, terms);
-        uint256 laneId = jobId % LANES;
-        _requireStatus(jobId, _lanes[msg.sender][laneId], ReplicaStatus.Claimed);
-        _lanes[msg.sender][laneId] = _laneWord(jobId, ReplicaStatus.Committed, commitment);
-        // committed < claimed <= replicas: no uint8 overflow.
+        if (job.committed >= terms.replicas()) revert EscrowJobFull(jobId);
+        if (lane >= LANE_LIMIT) revert EscrowParameterOutOfRange("lane", lane);
+        uint256 word = _lanes[msg.sender][lane];
+        if (word & PHASE_MASK != 0) revert EscrowLaneBusy(msg.sender, lane, _laneJob(word));
+        Stake memory s = _stakes[msg.sender];
+        if (s.staked < _minStake) revert StakeBelowMinimum(s.staked, _minStake);
+        bool drawn = _requireDrawn(jobId, job.seed, terms, s);
+        _lock(s.staked, terms.collateral(), terms.minReputation());
+        uint256 flags = uint256(ReplicaStatus.Committed) | (drawn ? DRAWN : 0);
+        _lanes[msg.sender][lane] = _laneWord(jobId, flags, commitment);
+        // committed < replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
         _jobs[jobId].committed = job.committed + 1;
-        emit ReplicaCommitted(jobId, msg.sender, commitment);
+        emit ReplicaCommitted(jobId, msg.sender, lane, commitment, drawn);
     }
 
     /// @inheritdoc IJobEscrow
     function reveal(
         uint256 jobId,
         JobTerms calldata terms,
+        uint256 lane,
         bytes32 resultHash,
         bytes32 salt,
-        address[] calldata others,
+        uint256[] calldata others,
         bytes32 quorumHash
     ) external {
         Job memory job = _load(jobId, terms);
-        _checkReveal(jobId, job, terms, resultHash, salt);
+        uint256 drawnFlag = _checkReveal(jobId, job, terms, lane, resultHash, salt);
         uint256 revealedWord = _revealedWord(jobId, resultHash);
         emit ReplicaRevealed(jobId, msg.sender, resultHash);
-        // revealed < committed <= replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
+        // revealed < committed == replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
         if (job.revealed + 1 < terms.replicas()) {
-            _lanes[msg.sender][jobId % LANES] = revealedWord;
+            _lanes[msg.sender][lane] = revealedWord | drawnFlag;
             _jobs[jobId].revealed = job.revealed + 1;
             return;
         }
-        _settleLastReveal(jobId, terms, resultHash, revealedWord, others, quorumHash);
+        Slot memory self = Slot(msg.sender, lane, revealedWord, drawnFlag != 0);
+        _settleLastReveal(jobId, terms, self, resultHash, others, quorumHash);
     }
 
     /// @inheritdoc IJobEscrow
     function finalize(
         uint256 jobId,
         JobTerms calldata terms,
-        address[] calldata providers,
+        uint256[] calldata replicas,
         bytes32 resultHash
     ) external {
         Job memory job = _load(jobId, terms);
-        bool filled = job.claimed == terms.replicas();
-        if (!filled && block.timestamp <= terms.claimDeadline()) {
-            revert EscrowNotFinalizable(jobId, terms.claimDeadline() + 1);
+        bool filled = job.committed == terms.replicas();
+        if (!filled && block.timestamp <= terms.commitDeadline()) {
+            revert EscrowNotFinalizable(jobId, terms.commitDeadline() + 1);
         }
         // The last reveal settles a filled job whose replicas all revealed: a filled job that
-        // is still live has a replica missing, and waits for the reveal deadline.
+        // is still live has a reveal missing, and waits for the reveal deadline.
         if (filled && block.timestamp <= terms.revealDeadline()) {
             revert EscrowNotFinalizable(jobId, terms.revealDeadline() + 1);
         }
-        if (providers.length != job.claimed) {
-            revert EscrowWrongReplicaSet(jobId, providers.length, job.claimed);
+        if (replicas.length != job.committed) {
+            revert EscrowWrongReplicaSet(jobId, replicas.length, job.committed);
         }
-        (address[] memory list, uint256[] memory states) =
-            _readReplicas(jobId, providers, address(0), 0);
+        Slot[] memory slots = _readSlots(jobId, replicas, Slot(address(0), 0, 0, false));
         delete _jobs[jobId];
         if (filled) {
-            _settleFilled(jobId, terms, list, resultHash, states);
-        } else {
-            // Unfilled: every claimer released, the bounty refunded.
-            for (uint256 i = 0; i < list.length; ++i) {
-                _settleReplica(jobId, list[i], Settlement.Released, terms.collateral(), 0, 0);
-            }
-            _creditConsumer(terms.consumer(), jobId, terms.bounty());
-            emit JobFinalized(jobId, Outcome.Unfilled, bytes32(0), 0, 0);
+            _settleFilled(jobId, terms, slots, resultHash, _revealedWord(jobId, resultHash));
+            return;
         }
-    }
-
-    /// @inheritdoc IJobEscrow
-    function cancel(uint256 jobId, JobTerms calldata terms) external {
-        Job memory job = _load(jobId, terms);
-        if (msg.sender != terms.consumer()) revert EscrowNotConsumer(jobId, msg.sender);
-        if (job.claimed != 0) revert EscrowAlreadyClaimedJob(jobId, job.claimed);
-        delete _jobs[jobId];
-        emit JobCancelled(jobId);
+        // Unfilled: every committer released without penalty, the bounty refunded.
+        for (uint256 i = 0; i < slots.length; ++i) {
+            _settleReplica(jobId, slots[i], Settlement.Released, terms.collateral(), 0, 0);
+        }
         _creditConsumer(terms.consumer(), jobId, terms.bounty());
+        emit JobFinalized(jobId, Outcome.Unfilled, bytes32(0), 0, 0);
     }
 
     // ------------------------------------------------------------------ balances
 
     /// @inheritdoc IJobEscrow
     function openAccount(uint256 lanes) external {
-        if (lanes > LANES) revert EscrowParameterOutOfRange("lanes", lanes);
+        if (lanes > MAX_OPEN_LANES) revert EscrowParameterOutOfRange("lanes", lanes);
         Account memory account = _account(msg.sender);
         if (account.balance == 0) {
             account.balance = 1;
@@ -327,10 +326,20 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     function stakeOf(address provider)
         external
         view
-        returns (uint256 staked, uint256 locked, uint256 unbonding, uint256 releaseAt)
+        returns (uint256 staked, uint256 locked, uint256 bondedAt)
     {
         Stake memory s = _stakes[provider];
-        return (s.staked, _account(provider).locked, s.unbonding, s.releaseAt);
+        return (s.staked, _account(provider).locked, s.bondedAt);
+    }
+
+    /// @inheritdoc IStaking
+    function totalStake() external view returns (uint256) {
+        return _totals.stake;
+    }
+
+    /// @inheritdoc IJobEscrow
+    function burned() external view returns (uint256) {
+        return _totals.burned;
     }
 
     /// @inheritdoc IStaking
@@ -347,23 +356,41 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 claimed, uint8 committed, uint8 revealed)
+        returns (bytes24 specHash, uint8 committed, uint8 revealed, uint256 seed)
     {
         Job memory job = _jobs[jobId];
-        return (job.specHash, job.claimed, job.committed, job.revealed);
+        return (job.specHash, job.committed, job.revealed, job.seed);
     }
 
     /// @inheritdoc IJobEscrow
-    function replicaOf(uint256 jobId, address provider) external view returns (ReplicaStatus) {
-        uint256 lane = _lanes[provider][jobId % LANES];
-        if (lane & STATUS_MASK == 0 || _laneJob(lane) != jobId) return ReplicaStatus.None;
-        return ReplicaStatus(lane & STATUS_MASK);
+    function drawOf(uint256 jobId, JobTerms calldata terms, address provider)
+        external
+        view
+        returns (bool eligible, bool drawn, uint256 eligibleFrom)
+    {
+        Job memory job = _load(jobId, terms);
+        Stake memory s = _stakes[provider];
+        if (s.bondedAt >= terms.postedAt()) return (false, false, 0);
+        uint256 u = DrawLib.ticket(job.seed, jobId, provider);
+        (eligible, drawn) = _check(u, s.staked, terms);
+        eligibleFrom = _eligibleFrom(u, s.staked, terms);
     }
 
     /// @inheritdoc IJobEscrow
-    function laneJobOf(uint256 jobId, address provider) external view returns (uint256) {
-        uint256 lane = _lanes[provider][jobId % LANES];
-        return lane & STATUS_MASK == 0 ? 0 : _laneJob(lane);
+    function replicaOf(uint256 jobId, address provider, uint256 lane)
+        external
+        view
+        returns (ReplicaStatus)
+    {
+        uint256 word = _lanes[provider][lane];
+        if (word & PHASE_MASK == 0 || _laneJob(word) != jobId) return ReplicaStatus.None;
+        return ReplicaStatus(word & PHASE_MASK);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function laneJobOf(address provider, uint256 lane) external view returns (uint256) {
+        uint256 word = _lanes[provider][lane];
+        return word & PHASE_MASK == 0 ? 0 : _laneJob(word);
     }
 
     /// @inheritdoc IJobEscrow
@@ -381,13 +408,30 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobEscrow
-    function specHashOf(JobSpec calldata spec) external pure returns (bytes32) {
-        return keccak256(abi.encode(JobTermsLib.pack(spec)));
+    function resultPrefixOf(uint256 jobId) public view returns (bytes memory) {
+        return abi.encode(block.chainid, address(this), jobId);
     }
 
     /// @inheritdoc IJobEscrow
-    function termsOf(JobSpec calldata spec) external pure returns (JobTerms memory) {
-        return JobTermsLib.pack(spec);
+    function resultHashOf(uint256 jobId, bytes calldata output) external view returns (bytes32) {
+        return sha256(bytes.concat(resultPrefixOf(jobId), output));
+    }
+
+    /// @inheritdoc IJobEscrow
+    function specHashOf(JobSpec calldata spec, uint256 postedAt) external pure returns (bytes32) {
+        return keccak256(abi.encode(termsOf(spec, postedAt)));
+    }
+
+    /// @inheritdoc IJobEscrow
+    function termsOf(JobSpec calldata spec, uint256 postedAt)
+        public
+        pure
+        returns (JobTerms memory)
+    {
+        if (postedAt > type(uint32).max) {
+            revert EscrowParameterOutOfRange("postedAt", postedAt);
+        }
+        return JobTermsLib.pack(spec, postedAt);
     }
 
     /// @inheritdoc IJobEscrow
@@ -401,11 +445,6 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStaking
-    function unbondingDelay() external view returns (uint256) {
-        return _unbondingDelay;
-    }
-
-    /// @inheritdoc IStaking
     function minStake() external view returns (uint256) {
         return _minStake;
     }
@@ -415,88 +454,142 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         return _maxReplicas;
     }
 
-    // ------------------------------------------------------------------ settlement
+    /// @inheritdoc IJobEscrow
+    function windows()
+        external
+        view
+        returns (uint256 minCommitWindow, uint256 minRevealWindow, uint256 maxHorizon)
+    {
+        return (_minCommitWindow, _minRevealWindow, _maxHorizon);
+    }
 
-    /// @dev Reverts unless msg.sender may reveal `resultHash` with `salt` now.
+    // ------------------------------------------------------------------ draw and reveal
+
+    /// @dev Reverts unless the caller's stake is in the job's draw and its ticket is
+    /// eligible now; returns whether it was drawn at the base rate.
+    function _requireDrawn(uint256 jobId, uint256 seed, JobTerms calldata terms, Stake memory s)
+        private
+        view
+        returns (bool drawn)
+    {
+        uint256 postedAt = terms.postedAt();
+        if (s.bondedAt >= postedAt) revert EscrowStakeTooNew(jobId, s.bondedAt, postedAt);
+        uint256 u = DrawLib.ticket(seed, jobId, msg.sender);
+        bool eligible;
+        (eligible, drawn) = _check(u, s.staked, terms);
+        if (!eligible) revert EscrowNotDrawn(jobId, msg.sender, _eligibleFrom(u, s.staked, terms));
+    }
+
+    /// @dev The ticket `u` with `staked` against the job's threshold now.
+    function _check(uint256 u, uint256 staked, JobTerms calldata terms)
+        private
+        view
+        returns (bool eligible, bool drawn)
+    {
+        uint256 step = DrawLib.steps(block.timestamp, terms.postedAt(), terms.commitDeadline());
+        return DrawLib.check(u, _totals.stake, terms.replicas(), staked, step);
+    }
+
+    function _eligibleFrom(uint256 u, uint256 staked, JobTerms calldata terms)
+        private
+        view
+        returns (uint256)
+    {
+        return DrawLib.eligibleFrom(
+            u, _totals.stake, terms.replicas(), staked, terms.postedAt(), terms.commitDeadline()
+        );
+    }
+
+    /// @dev Reverts unless msg.sender may reveal `resultHash` with `salt` from `lane` now;
+    /// returns the lane's DRAWN flag.
     function _checkReveal(
         uint256 jobId,
         Job memory job,
         JobTerms calldata terms,
+        uint256 lane,
         bytes32 resultHash,
         bytes32 salt
-    ) private view {
+    ) private view returns (uint256 drawnFlag) {
         if (block.timestamp > terms.revealDeadline()) {
             revert EscrowRevealClosed(jobId, terms.revealDeadline());
         }
-        if (job.committed < terms.replicas() && block.timestamp <= terms.commitDeadline()) {
-            revert EscrowRevealNotOpen(jobId, terms.commitDeadline());
+        if (job.committed < terms.replicas()) {
+            if (block.timestamp > terms.commitDeadline()) revert EscrowJobUnfilled(jobId);
+            revert EscrowRevealNotOpen(jobId, job.committed, terms.replicas());
         }
-        _requireNotUnfilled(jobId, job, terms);
-        uint256 lane = _lanes[msg.sender][jobId % LANES];
-        _requireStatus(jobId, lane, ReplicaStatus.Committed);
+        uint256 word = _lanes[msg.sender][lane];
+        drawnFlag = word & DRAWN;
         bytes32 commitment = commitmentOf(jobId, msg.sender, resultHash, salt);
-        if (lane != _laneWord(jobId, ReplicaStatus.Committed, commitment)) {
+        uint256 flags = uint256(ReplicaStatus.Committed) | drawnFlag;
+        if (word != _laneWord(jobId, flags, commitment)) {
+            // Say why: not this job's committed slot, or a wrong opening.
+            _requireStatus(jobId, word, ReplicaStatus.Committed);
             revert EscrowCommitmentMismatch(jobId, msg.sender);
         }
     }
 
-    /// @dev The reveal that completes the job: every replica revealed (the job is not
-    /// unfilled, so claimed == replicas), `others` are the other claimers. Settles the job as
-    /// finalize would; the settlement frees the caller's lane. The winning hash is the
-    /// caller's if it has the quorum, else `quorumHash` (checked by _settleFilled).
+    // ------------------------------------------------------------------ settlement
+
+    /// @dev The reveal that completes the job: every slot revealed (the job is filled),
+    /// `others` are the other slots. Settles the job as finalize would; the settlement frees
+    /// the caller's lane. The winning hash is the caller's if it has the quorum, else
+    /// `quorumHash` (checked by _settleFilled).
     function _settleLastReveal(
         uint256 jobId,
         JobTerms calldata terms,
+        Slot memory self,
         bytes32 resultHash,
-        uint256 revealedWord,
-        address[] calldata others,
+        uint256[] calldata others,
         bytes32 quorumHash
     ) private {
         if (others.length + 1 != terms.replicas()) {
             revert EscrowWrongReplicaSet(jobId, others.length, terms.replicas() - 1);
         }
-        (address[] memory providers, uint256[] memory states) =
-            _readReplicas(jobId, others, msg.sender, revealedWord);
+        // Read before _readSlots: it zeroes the state of a duplicate provider's slots, and
+        // `self` is one of them by reference.
+        uint256 mine = self.state;
+        Slot[] memory slots = _readSlots(jobId, others, self);
         delete _jobs[jobId];
-        bytes32 winning = _count(states, revealedWord) >= terms.quorum() ? resultHash : quorumHash;
-        _settleFilled(jobId, terms, providers, winning, states);
+        if (_count(slots, mine) >= terms.quorum()) {
+            _settleFilled(jobId, terms, slots, resultHash, mine);
+        } else {
+            _settleFilled(jobId, terms, slots, quorumHash, _revealedWord(jobId, quorumHash));
+        }
     }
 
-    /// @dev Settles every replica of a filled job, credits the consumer what it is owed and
-    /// emits JobFinalized.
+    /// @dev Settles every slot of a filled job, refunds the consumer when there is no
+    /// quorum, burns what was slashed and emits JobFinalized. `digest` is
+    /// `_revealedWord(jobId, resultHash)`.
     function _settleFilled(
         uint256 jobId,
         JobTerms calldata terms,
-        address[] memory providers,
+        Slot[] memory slots,
         bytes32 resultHash,
-        uint256[] memory states
+        uint256 digest
     ) private {
-        uint256 digest = _revealedWord(jobId, resultHash);
-        uint256 winners = _count(states, digest);
+        uint256 winners = _count(slots, digest);
         bool quorum = winners >= terms.quorum();
         if (!quorum) {
-            if (_hasQuorum(states, terms.quorum())) {
-                revert EscrowNotQuorumResult(jobId, resultHash);
-            }
+            if (_hasQuorum(slots, terms.quorum())) revert EscrowNotQuorumResult(jobId, resultHash);
             (digest, winners, resultHash) = (0, 0, bytes32(0));
         }
-        uint256 slashed = _settleReplicas(jobId, terms, providers, states, digest, winners);
-        uint256 toConsumer = quorum ? slashed : slashed + terms.bounty();
-        if (toConsumer > 0) _creditConsumer(terms.consumer(), jobId, toConsumer);
+        uint256 slashed = _settleSlots(jobId, terms, slots, digest, winners);
+        if (!quorum) _creditConsumer(terms.consumer(), jobId, terms.bounty());
+        if (slashed > 0) _burn(slashed);
         emit JobFinalized(
             jobId, quorum ? Outcome.Completed : Outcome.NoQuorum, resultHash, winners, slashed
         );
     }
 
-    /// @dev Settles each replica of a filled job: those whose state is `digest` share the
+    /// @dev Settles each slot of a filled job: those whose state is `digest` share the
     /// bounty (`winners` > 0: a quorum), the first one (lowest address) also gets the
     /// remainder so no wei is lost; other revealers are slashed if there is a quorum and
-    /// released if not; non-revealers are slashed as missed. Returns the total slashed.
-    function _settleReplicas(
+    /// released if not; non-revealers (and duplicates) are slashed as missed. Returns the
+    /// total slashed.
+    function _settleSlots(
         uint256 jobId,
         JobTerms calldata terms,
-        address[] memory providers,
-        uint256[] memory states,
+        Slot[] memory slots,
         uint256 digest,
         uint256 winners
     ) private returns (uint256 slashed) {
@@ -507,38 +600,41 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
             winners > 0 ? terms.bounty() % winners : 0, // remainder, to the first winner
             terms.collateral()
         ];
-        for (uint256 i = 0; i < states.length; ++i) {
+        for (uint256 i = 0; i < slots.length; ++i) {
+            uint256 state = slots[i].state;
             Settlement settlement = Settlement.Missed;
             uint256 taken = split[0];
             uint256 payout = 0;
-            if (winners > 0 && states[i] == digest) {
+            if (winners > 0 && state == digest) {
                 (settlement, taken, payout, split[2]) =
                 (Settlement.Completed, 0, split[1] + split[2], 0);
-            } else if (states[i] & STATUS_MASK == uint256(ReplicaStatus.Revealed)) {
+            } else if (state & PHASE_MASK == uint256(ReplicaStatus.Revealed)) {
                 settlement = winners > 0 ? Settlement.Slashed : Settlement.Released;
                 if (winners == 0) taken = 0;
             }
             slashed += taken;
-            _settleReplica(jobId, providers[i], settlement, split[3], taken, payout);
+            _settleReplica(jobId, slots[i], settlement, split[3], taken, payout);
         }
     }
 
-    /// @dev Frees the provider's lane, unlocks `collateral`, takes `penalty` of its stake,
-    /// credits `payout` and counts the settlement in its reputation.
+    /// @dev Frees the slot's lane, unlocks `collateral`, takes `penalty` of its stake,
+    /// credits `payout` and counts the settlement in its reputation (a completion only if
+    /// the slot was drawn at the base rate).
     function _settleReplica(
         uint256 jobId,
-        address provider,
+        Slot memory slot,
         Settlement settlement,
         uint256 collateral,
         uint256 penalty,
         uint256 payout
     ) private {
-        _lanes[provider][jobId % LANES] = LANE_FREE;
+        address provider = slot.provider;
+        _lanes[provider][slot.lane] = LANE_FREE;
         Account memory a = _account(provider);
-        // The claim locked exactly `collateral` in this account: no underflow.
+        // The commit locked exactly `collateral` in this account: no underflow.
         a.locked -= uint96(collateral);
         if (settlement == Settlement.Completed) {
-            a.completed = _inc32(a.completed);
+            if (slot.drawn) a.completed = _inc32(a.completed);
             _addBalance(a, provider, payout);
         } else if (settlement == Settlement.Slashed) {
             a.slashed = _inc16(a.slashed);
@@ -551,10 +647,18 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         emit ReplicaSettled(jobId, provider, settlement, payout, penalty);
     }
 
-    /// @dev Locks `collateral` of the caller's free stake after the eligibility checks.
-    function _lock(uint256 collateral, uint256 minReputation) private {
-        uint256 staked = _stakes[msg.sender].staked;
-        if (staked < _minStake) revert StakeBelowMinimum(staked, _minStake);
+    /// @dev Moves `amount` of slashed stake out of the total stake into the burned total.
+    function _burn(uint256 amount) private {
+        Totals memory t = _totals;
+        // amount is a sum of penalties taken from stakes counted in t.stake: no underflow,
+        // and t.stake + t.burned never exceeds what was ever staked (< 2^128 each).
+        t.stake -= uint128(amount);
+        t.burned += uint128(amount);
+        _totals = t;
+    }
+
+    /// @dev Locks `collateral` of the caller's free stake after the reputation check.
+    function _lock(uint256 staked, uint256 collateral, uint256 minReputation) private {
         Account memory a = _account(msg.sender);
         uint256 score = _score(a);
         if (score < minReputation) revert StakeReputationTooLow(score, minReputation);
@@ -566,58 +670,77 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         _store(msg.sender, a);
     }
 
-    /// @dev The job's replicas in strictly ascending address order, with their lane words:
-    /// each `listed` provider (its lane must hold `jobId`) and, if `self` is not zero, `self`
-    /// with `selfState` (the last revealer, whose lane the caller checked). Reverts unless the
-    /// merged list is strictly ascending; the caller checked that its length is the number
-    /// of claimers, so it is exactly the claimers.
-    function _readReplicas(
-        uint256 jobId,
-        address[] calldata listed,
-        address self,
-        uint256 selfState
-    ) private view returns (address[] memory providers, uint256[] memory states) {
+    /// @dev The job's slots in strictly ascending `uint160(provider) << 96 | lane` order,
+    /// with their lane words: each `listed` entry (its lane must hold `jobId`) and, if
+    /// `self.provider` is not zero, `self` (the last revealer, whose lane the caller
+    /// checked). Reverts unless the merged list is strictly ascending; the caller checked
+    /// that its length is the number of slots, so it is exactly the job's slots. The slots
+    /// of a provider that holds more than one come back with state 0 (see _dropDuplicates).
+    function _readSlots(uint256 jobId, uint256[] calldata listed, Slot memory self)
+        private
+        view
+        returns (Slot[] memory slots)
+    {
         uint256 n = listed.length;
-        uint256 total = self == address(0) ? n : n + 1;
-        providers = new address[](total);
-        states = new uint256[](total);
-        uint256 laneId = jobId % LANES;
-        address previous = address(0);
+        bool withSelf = self.provider != address(0);
+        slots = new Slot[](withSelf ? n + 1 : n);
+        uint256 selfKey = withSelf ? _key(self.provider, self.lane) : 0;
+        uint256 previous = 0;
         uint256 j = 0;
         for (uint256 i = 0; i < n; ++i) {
-            address provider = listed[i];
-            if (j == i && self != address(0) && self < provider) {
-                if (self <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
-                (providers[j], states[j], previous) = (self, selfState, self);
+            uint256 key = listed[i];
+            if (withSelf && j == i && selfKey < key) {
+                if (selfKey <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
+                (slots[j], previous) = (self, selfKey);
                 ++j;
             }
-            if (provider <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
-            previous = provider;
-            uint256 state = _lanes[provider][laneId];
-            if (state & STATUS_MASK == 0 || _laneJob(state) != jobId) {
-                revert EscrowNotReplica(jobId, provider);
-            }
-            (providers[j], states[j]) = (provider, state);
+            if (key <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
+            previous = key;
+            slots[j] = _slotAt(jobId, key);
             ++j;
         }
-        if (j < total) {
-            // self is above every listed address (listed[n - 1] == self fails here).
-            if (self <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
-            (providers[j], states[j]) = (self, selfState);
+        if (j < slots.length) {
+            // self is above every listed entry (listed[n - 1] == self fails here).
+            if (selfKey <= previous) revert EscrowWrongReplicaSet(jobId, n, n);
+            slots[j] = self;
+        }
+        _dropDuplicates(slots);
+    }
+
+    /// @dev The slot held by the lane `key` names; reverts unless it holds `jobId`.
+    function _slotAt(uint256 jobId, uint256 key) private view returns (Slot memory) {
+        address provider = address(uint160(key >> 96));
+        uint256 lane = key & (LANE_LIMIT - 1);
+        uint256 word = _lanes[provider][lane];
+        if (word & PHASE_MASK == 0 || _laneJob(word) != jobId) {
+            revert EscrowNotReplica(jobId, provider, lane);
+        }
+        return Slot(provider, lane, word & ~DRAWN, word & DRAWN != 0);
+    }
+
+    /// @dev A provider holding two or more slots of one job (sorted, so they are adjacent)
+    /// gets none of them counted: their states are zeroed (settled as missed).
+    function _dropDuplicates(Slot[] memory slots) private pure {
+        for (uint256 i = 1; i < slots.length; ++i) {
+            if (slots[i].provider == slots[i - 1].provider) {
+                slots[i - 1].state = 0;
+                slots[i].state = 0;
+            }
         }
     }
 
-    function _count(uint256[] memory states, uint256 value) private pure returns (uint256 n) {
-        for (uint256 i = 0; i < states.length; ++i) {
-            if (states[i] == value) ++n;
+    function _count(Slot[] memory slots, uint256 value) private pure returns (uint256 n) {
+        for (uint256 i = 0; i < slots.length; ++i) {
+            if (slots[i].state == value) ++n;
         }
     }
 
     /// @dev Whether any revealed digest occurs at least `quorum` times (k <= 16: O(k^2)).
-    function _hasQuorum(uint256[] memory states, uint256 quorum) private pure returns (bool) {
-        for (uint256 i = 0; i < states.length; ++i) {
-            if (states[i] & STATUS_MASK != uint256(ReplicaStatus.Revealed)) continue;
-            if (_count(states, states[i]) >= quorum) return true;
+    function _hasQuorum(Slot[] memory slots, uint256 quorum) private pure returns (bool) {
+        for (uint256 i = 0; i < slots.length; ++i) {
+            uint256 state = slots[i].state;
+            if (state & PHASE_MASK != uint256(ReplicaStatus.Revealed)) continue;
+            if (_count(slots, state) >= quorum) return true;
         }
         return false;
     }
@@ -630,32 +753,41 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (spec.replicas == 0 || spec.replicas > _maxReplicas) {
             revert EscrowInvalidSpec("replicas");
         }
-        if (spec.quorum > spec.replicas || 2 * uint256(spec.quorum) <= spec.replicas) {
-            revert EscrowInvalidSpec("quorum");
-        }
-        if (
-            spec.claimDeadline <= block.timestamp || spec.commitDeadline <= spec.claimDeadline
-                || spec.revealDeadline <= spec.commitDeadline
-                || spec.revealDeadline > type(uint32).max
-        ) revert EscrowInvalidSpec("deadlines");
+        // The strict majority: at most one hash can win, and one dissenter cannot force
+        // NoQuorum on a job of three or more.
+        if (spec.quorum != spec.replicas / 2 + 1) revert EscrowInvalidSpec("quorum");
         if (spec.inputLocation.length > MAX_INPUT_LOCATION) {
             revert EscrowInvalidSpec("inputLocation");
         }
+        uint256 commitWindow =
+            spec.commitDeadline > block.timestamp ? spec.commitDeadline - block.timestamp : 0;
+        if (commitWindow < _minCommitWindow) {
+            revert EscrowWindowTooShort("commit", commitWindow, _minCommitWindow);
+        }
+        uint256 revealWindow = spec.revealDeadline > spec.commitDeadline
+            ? spec.revealDeadline - spec.commitDeadline
+            : 0;
+        if (revealWindow < _minRevealWindow) {
+            revert EscrowWindowTooShort("reveal", revealWindow, _minRevealWindow);
+        }
+        uint256 latest = block.timestamp + _maxHorizon;
+        if (latest > type(uint32).max) latest = type(uint32).max;
+        if (spec.revealDeadline > latest) revert EscrowDeadlineTooFar(spec.revealDeadline, latest);
     }
 
-    /// @dev Emits JobPosted(jobId, msg.sender, spec) with the calldata as its data: for the
-    /// canonical encoding of postJob(spec) (checked here: one head offset, the bytes right
-    /// after the tuple head, nothing after them), msg.data[4:] is abi.encode(spec) except
-    /// for the padding after inputLocation, which is zeroed. Every field was range-checked
-    /// when _validate and pack read it.
-    function _emitJobPosted(uint256 jobId, uint256 locationLength) private {
+    /// @dev Emits JobPosted(jobId, msg.sender, draw, spec) with the calldata as its data: for
+    /// the canonical encoding of postJob(spec) (checked here: one head offset, the bytes
+    /// right after the tuple head, nothing after them), msg.data[4:] is abi.encode(spec)
+    /// except for the padding after inputLocation, which is zeroed. Every field was
+    /// range-checked when _validate and pack read it.
+    function _emitJobPosted(uint256 jobId, uint256 draw, uint256 locationLength) private {
         bytes32 topic = JobPosted.selector;
         bool canonical;
         assembly ("memory-safe") {
             let padded := and(add(locationLength, 31), not(31))
             canonical := and(
-                and(eq(calldataload(4), 0x20), eq(calldataload(0x1c4), 0x1c0)),
-                eq(calldatasize(), add(0x204, padded))
+                and(eq(calldataload(4), 0x20), eq(calldataload(0x1a4), 0x1a0)),
+                eq(calldatasize(), add(0x1e4, padded))
             )
         }
         if (!canonical) revert EscrowInvalidSpec("encoding");
@@ -663,8 +795,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
             let ptr := mload(0x40)
             let size := sub(calldatasize(), 4)
             calldatacopy(ptr, 4, size)
-            mstore(add(ptr, add(0x200, locationLength)), 0)
-            log3(ptr, size, topic, jobId, caller())
+            mstore(add(ptr, add(0x1e0, locationLength)), 0)
+            log4(ptr, size, topic, jobId, caller(), draw)
         }
     }
 
@@ -675,20 +807,10 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev After the claim deadline, a job short of replicas only accepts finalize.
-    function _requireNotUnfilled(uint256 jobId, Job memory job, JobTerms calldata terms)
-        private
-        view
-    {
-        if (job.claimed < terms.replicas() && block.timestamp > terms.claimDeadline()) {
-            revert EscrowJobUnfilled(jobId);
-        }
-    }
-
-    /// @dev The caller's lane must hold `jobId` in phase `expected`.
-    function _requireStatus(uint256 jobId, uint256 lane, ReplicaStatus expected) private view {
-        ReplicaStatus status = ReplicaStatus(lane & STATUS_MASK);
-        if (status != ReplicaStatus.None && _laneJob(lane) != jobId) status = ReplicaStatus.None;
+    /// @dev The caller's lane `word` must hold `jobId` in phase `expected`.
+    function _requireStatus(uint256 jobId, uint256 word, ReplicaStatus expected) private view {
+        ReplicaStatus status = ReplicaStatus(word & PHASE_MASK);
+        if (status != ReplicaStatus.None && _laneJob(word) != jobId) status = ReplicaStatus.None;
         if (status != expected) revert EscrowWrongReplicaStatus(jobId, msg.sender, status);
     }
 
@@ -734,24 +856,35 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         _send(amount);
     }
 
-    /// @dev Takes `amount` of the asset from the caller (ETH arrived as msg.value).
+    /// @dev Takes `amount` of the asset from the caller (ETH arrived as msg.value). The
+    /// token must move exactly `amount` into this contract.
     function _pull(uint256 amount) private {
-        if (_asset != address(0)) {
-            IERC20(_asset).safeTransferFrom(msg.sender, address(this), amount);
-        }
+        if (_asset == address(0)) return;
+        IERC20 token = IERC20(_asset);
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 afterwards = token.balanceOf(address(this));
+        uint256 received = afterwards > before ? afterwards - before : 0;
+        if (received != amount) revert EscrowTokenNotExact(amount, received);
     }
 
-    /// @dev Sends `amount` of the asset to the caller. Only withdraw and withdrawStake call
-    /// it, after taking `amount` off the caller's own balance or unbonding stake.
+    /// @dev Sends `amount` of the asset to the caller. Only withdraw and unstake call it,
+    /// after taking `amount` off the caller's own balance or free stake. The token must move
+    /// exactly `amount` out of this contract.
     function _send(uint256 amount) private {
         if (_asset == address(0)) {
             // The recipient is msg.sender, paid what the books already took off its account.
             // slither-disable-next-line arbitrary-send-eth
             (bool ok,) = msg.sender.call{value: amount}("");
             if (!ok) revert EscrowEtherTransferFailed(msg.sender, amount);
-        } else {
-            IERC20(_asset).safeTransfer(msg.sender, amount);
+            return;
         }
+        IERC20 token = IERC20(_asset);
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransfer(msg.sender, amount);
+        uint256 afterwards = token.balanceOf(address(this));
+        uint256 sent = before > afterwards ? before - afterwards : 0;
+        if (sent != amount) revert EscrowTokenNotExact(amount, sent);
     }
 
     function _account(address account) private view returns (Account memory a) {
@@ -785,22 +918,28 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @dev Job ids are a counter from 1: they fit the lane's 64-bit field for any
     /// realistic history (2^64 posts).
-    function _laneWord(uint256 jobId, ReplicaStatus status, bytes32 payload)
+    function _laneWord(uint256 jobId, uint256 flags, bytes32 payload)
         private
         pure
         returns (uint256)
     {
         return (uint256(payload) >> PAYLOAD_SHIFT << PAYLOAD_SHIFT)
-            | (uint256(uint64(jobId)) << JOB_SHIFT) | uint256(status);
+            | (uint256(uint64(jobId)) << JOB_SHIFT) | flags;
     }
 
-    /// @dev What a revealed replica stores: keccak256 of the result hash (so finalize can
-    /// check the full `resultHash` it is given against the stored 184 bits).
+    /// @dev What a revealed replica stores (without its DRAWN flag): keccak256 of the result
+    /// hash (so finalize can check the full `resultHash` it is given against the stored 184
+    /// bits).
     function _revealedWord(uint256 jobId, bytes32 resultHash) private pure returns (uint256) {
-        return _laneWord(jobId, ReplicaStatus.Revealed, keccak256(abi.encode(resultHash)));
+        return _laneWord(jobId, uint256(ReplicaStatus.Revealed), keccak256(abi.encode(resultHash)));
     }
 
-    function _laneJob(uint256 lane) private pure returns (uint256) {
-        return uint64(lane >> JOB_SHIFT);
+    function _laneJob(uint256 word) private pure returns (uint256) {
+        return uint64(word >> JOB_SHIFT);
+    }
+
+    /// @dev A replica list entry: the provider in the high 160 bits, the lane below.
+    function _key(address provider, uint256 lane) private pure returns (uint256) {
+        return uint256(uint160(provider)) << 96 | lane;
     }
 }

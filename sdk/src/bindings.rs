@@ -67,7 +67,7 @@ mod spec_tests {
     use alloy::sol_types::SolValue;
 
     /// The struct the contract hashes is the one the bindings encode: a non-trivial spec
-    /// encodes to the 16 head words + the inputLocation tail that abi.encode(spec) gives.
+    /// encodes to the 15 head words + the inputLocation tail that abi.encode(spec) gives.
     #[test]
     fn job_spec_encodes_as_a_dynamic_tuple() {
         let spec = JobSpec {
@@ -81,14 +81,13 @@ mod spec_tests {
             replicas: 3,
             quorum: 2,
             minReputation: 0,
-            claimDeadline: alloy::primitives::aliases::U40::from(10u64),
             commitDeadline: alloy::primitives::aliases::U40::from(20u64),
             revealDeadline: alloy::primitives::aliases::U40::from(30u64),
             inputLocation: Bytes::from_static(b"peer"),
         };
         let encoded = spec.abi_encode();
-        // offset word + 14 fields + length word + one data word.
-        assert_eq!(encoded.len(), 32 * 17);
+        // offset word + 13 fields + length word + one data word.
+        assert_eq!(encoded.len(), 32 * 16);
         assert_eq!(U256::from_be_slice(&encoded[..32]), U256::from(32u64));
         assert_ne!(keccak256(&encoded), B256::ZERO);
     }

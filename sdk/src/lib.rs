@@ -38,16 +38,16 @@
 //!     bounty: U96::saturating_from(parse_ether("0.03")?),
 //!     collateral: U96::saturating_from(parse_ether("0.1")?),
 //!     replicas: 3,
-//!     quorum: 2,
+//!     quorum: 2, // the strict majority of 3
 //!     minReputation: 0,
-//!     claimDeadline: U40::from(now + 60),
+//!     // Windows the market allows (its minimums: `market.windows()`).
 //!     commitDeadline: U40::from(now + 180),
 //!     revealDeadline: U40::from(now + 240),
 //!     // Where providers fetch the input: multiaddrs of a libp2p node serving it
 //!     // (`stp job post` runs one for you).
 //!     inputLocation: Bytes::from_static(b"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW..."),
 //! };
-//! let (job_id, _tx) = market.post_job(spec).await?;
+//! let job_id = market.post_job(spec).await?.job_id;
 //! let (outcome, result_hash) = loop {
 //!     if let Some(done) = market.job_history(job_id).await?.outcome {
 //!         break done;
@@ -55,9 +55,9 @@
 //!     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 //! };
 //! assert_eq!(outcome, Outcome::Completed);
-//! // The replicas agreed on sha256(output); the output fetched from any of them must hash
-//! // to it, and here it also equals the local CPU reference.
-//! assert_eq!(result_hash.0, stp_sdk::p2p::sha256(&expected));
+//! // The replicas agreed on sha256(job identity ++ output): the result blob fetched from any
+//! // of them must hash to it, and here its output also equals the local CPU reference.
+//! assert_eq!(result_hash, market.result_domain(job_id).result_hash(&expected));
 //! # Ok(())
 //! # }
 //! ```

@@ -9,9 +9,9 @@ use std::time::Duration;
 use stp_sdk::market::Outcome;
 
 use crate::node::{Daemon, InputServer, matmul_input, wait_for};
-use crate::support::{Net, eth};
+use crate::support::Net;
 
-const POST_JOB: &str = "postJob((address,bytes32,bytes32,uint64,uint64,uint96,uint96,uint8,uint8,uint32,uint40,uint40,uint40,bytes))";
+const POST_JOB: &str = "postJob((address,bytes32,bytes32,uint64,uint64,uint96,uint96,uint8,uint8,uint32,uint40,uint40,bytes))";
 
 fn cast_path() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -45,16 +45,16 @@ fn cast(args: &[&str]) -> String {
 async fn a_job_posted_with_cast_is_picked_up_completed_and_paid() {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let (provider, observer) = (net.market(1).await, net.market(3).await);
-    provider.stake(eth("1")).await.unwrap();
+    let observer = net.market(3).await;
+    net.staked_providers(1).await;
     let rpc = net.anvil.endpoint();
     let d = Daemon::start(&net, 1, &rpc, &dir.path().join("p1"), &[]);
 
     let server = InputServer::start(matmul_input(3)).await;
     let consumer = net.market(2).await;
-    let s = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, 1, [60, 60, 60]);
+    let s = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, [120, 60]);
     let tuple = format!(
-        "({},{},{},{},{},{},{},{},{},{},{},{},{},0x{})",
+        "({},{},{},{},{},{},{},{},{},{},{},{},0x{})",
         s.consumer,
         s.kernelId,
         s.inputHash,
@@ -65,7 +65,6 @@ async fn a_job_posted_with_cast_is_picked_up_completed_and_paid() {
         s.replicas,
         s.quorum,
         s.minReputation,
-        s.claimDeadline,
         s.commitDeadline,
         s.revealDeadline,
         alloy::hex::encode(&s.inputLocation)
@@ -102,7 +101,7 @@ async fn a_job_posted_with_cast_is_picked_up_completed_and_paid() {
     assert_eq!(h.spec.as_ref(), Some(&s), "cast posted the spec we built");
     assert_eq!(
         h.outcome,
-        Some((Outcome::Completed, server.expected_result()))
+        Some((Outcome::Completed, server.expected_result(&observer, id)))
     );
 
     // The consumer checks the outcome with cast alone: the JobFinalized log carries the
@@ -117,7 +116,7 @@ async fn a_job_posted_with_cast_is_picked_up_completed_and_paid() {
         "0",
         "--json",
     ]);
-    let expected = server.expected_result().to_string();
+    let expected = server.expected_result(&observer, id).to_string();
     assert!(
         logs.contains(&expected[2..]),
         "no log carries {expected}: {logs}"

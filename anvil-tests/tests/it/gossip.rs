@@ -9,26 +9,27 @@ use stp_sdk::market::announcement;
 use stp_sdk::p2p::PeerLocation;
 
 use crate::node::{Daemon, InputServer, matmul_input, stp_bin, wait_for};
-use crate::support::{Net, eth};
+use crate::support::Net;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn announcements_are_accepted_only_when_the_chain_agrees() {
     let net = Net::start(false).await;
     let (consumer, provider) = (net.market(2).await, net.market(1).await);
     let server = InputServer::start(matmul_input(4)).await;
-    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, 1, [60, 60, 60]);
-    let (id, _) = consumer.post_job(spec.clone()).await.unwrap();
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, [120, 60]);
+    let posted = consumer.post_job(spec.clone()).await.unwrap();
+    let (id, at) = (posted.job_id, posted.posted_at);
     let d = net.deployment.clone();
-    let honest = announcement(&d, id, &spec, [7; 32], PeerLocation::default());
+    let honest = announcement(&d, id, &spec, at, [7; 32], PeerLocation::default());
 
     assert_eq!(gossip_verdict(&provider, &honest).await, Verdict::Accept);
     let mut richer = honest.clone();
     richer.bounty *= 10;
     assert_eq!(gossip_verdict(&provider, &richer).await, Verdict::Reject);
     let mut later = honest.clone();
-    later.claim_deadline += 3600;
+    later.posted_at += 3600;
     assert_eq!(gossip_verdict(&provider, &later).await, Verdict::Reject);
-    let unknown = announcement(&d, id + 1, &spec, [7; 32], PeerLocation::default());
+    let unknown = announcement(&d, id + 1, &spec, at, [7; 32], PeerLocation::default());
     assert_eq!(gossip_verdict(&provider, &unknown).await, Verdict::Ignore);
     let mut other_chain = honest.clone();
     other_chain.chain_id += 1;
@@ -40,11 +41,10 @@ async fn announcements_are_accepted_only_when_the_chain_agrees() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_provider_claims_an_announced_job_before_its_next_chain_poll() {
+async fn a_provider_takes_an_announced_job_before_its_next_chain_poll() {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let provider = net.market(1).await;
-    provider.stake(eth("1")).await.unwrap();
+    net.staked_providers(1).await;
     // The chain watcher polls once at start, then only every 60 s.
     let d = Daemon::start(
         &net,
@@ -89,13 +89,13 @@ async fn a_provider_claims_an_announced_job_before_its_next_chain_poll() {
 
     let observer = net.market(3).await;
     let wait = Duration::from_secs(30);
-    wait_for(&observer, 1, wait, "the claim", &[&d], |h| {
-        !h.claimers.is_empty()
+    wait_for(&observer, 1, wait, "the commit", &[&d], |h| {
+        !h.slots.is_empty()
     })
     .await;
     assert!(
         started.elapsed() < wait,
-        "claimed only after the next chain poll"
+        "committed only after the next chain poll"
     );
     assert!(
         d.log()

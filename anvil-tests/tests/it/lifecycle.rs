@@ -1,30 +1,26 @@
-//! A job's whole life through the SDK: stake, post, claim, commit, reveal (the last reveal
-//! settles), withdraw; finalize on the deadline paths, refunds, cancellation, slashing and
-//! decoded errors.
+//! A job's whole life through the SDK (protocol v2): stake, post, commit (which takes the
+//! slot), reveal (the last reveal settles), withdraw; finalize on the deadline paths,
+//! refunds, slashing into the burned total, the draw and decoded errors.
 
 use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
-use stp_sdk::market::{Market, Outcome, Revealed};
+use stp_sdk::market::{Market, MarketError, Outcome, Revealed};
 
-use crate::support::{Net, eth, spec};
+use crate::support::{Net, Posted, eth, spec};
 
 const RESULT: B256 = B256::repeat_byte(0xaa);
 const WRONG: B256 = B256::repeat_byte(0xbb);
 
-async fn commit_and_reveal(
-    ms: &[&Market],
-    id: u64,
-    spec: &stp_sdk::market::JobSpec,
-    hashes: &[B256],
-) -> Revealed {
+/// Every market in `ms` commits its hash (lane 0), then reveals it, in order.
+async fn commit_and_reveal(ms: &[&Market], job: &Posted, hashes: &[B256]) -> Revealed {
     for (i, (m, h)) in ms.iter().zip(hashes).enumerate() {
         let salt = B256::repeat_byte(i as u8 + 1);
-        m.commit(id, spec, *h, salt).await.expect("commit");
+        m.commit(&job.r(), 0, *h, salt).await.expect("commit");
     }
     let mut last = None;
     for (i, (m, h)) in ms.iter().zip(hashes).enumerate() {
         let salt = B256::repeat_byte(i as u8 + 1);
-        let r = m.reveal(id, spec, *h, salt).await.expect("reveal");
+        let r = m.reveal(&job.r(), 0, *h, salt).await.expect("reveal");
         assert_eq!(
             r.settled.is_some(),
             i + 1 == ms.len(),
@@ -39,9 +35,8 @@ async fn commit_and_reveal(
 async fn assert_settled_by(last: &Revealed, keeper: &Market, id: u64) {
     assert_eq!(last.settled, Some((Outcome::Completed, RESULT)));
     let settled = keeper.finalize(id).await.unwrap_err();
-    assert_eq!(
-        settled.revert_name(),
-        Some("EscrowJobNotFound"),
+    assert!(
+        matches!(settled, MarketError::AlreadySettled(_)),
         "{settled}"
     );
 }
@@ -59,26 +54,20 @@ async fn gas_cost(m: &Market, tx: B256) -> U256 {
 #[tokio::test]
 async fn eth_single_replica_is_paid_and_withdraws() {
     let net = Net::start(false).await;
-    let (provider, consumer, keeper) = (
-        net.market(1).await,
-        net.market(2).await,
-        net.market(3).await,
-    );
-    provider.stake(eth("1")).await.unwrap();
+    let (consumer, keeper) = (net.market(2).await, net.market(3).await);
+    let provider = net.staked_providers(1).await.remove(0);
     let now = consumer.chain_time().await.unwrap();
-    let s = spec(net.addr(2), now, 1, 1, "0.01", "0.1");
-    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
-    provider.claim(id, &s).await.unwrap();
-    assert_eq!(
-        provider.stake_of(net.addr(1)).await.unwrap().locked,
-        eth("0.1")
-    );
-    let last = commit_and_reveal(&[&provider], id, &s, &[RESULT]).await;
-    assert_settled_by(&last, &keeper, id).await;
+    let job = Posted::post(&consumer, spec(net.addr(2), now, 1, "0.01", "0.1")).await;
+    let last = commit_and_reveal(&[&provider], &job, &[RESULT]).await;
+    assert_settled_by(&last, &keeper, job.id).await;
 
-    let h = consumer.job_history(id).await.unwrap();
+    let h = consumer.job_history(job.id).await.unwrap();
     assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
-    assert_eq!(h.claimers, vec![net.addr(1)]);
+    assert_eq!(h.committers(), vec![net.addr(1)]);
+    assert!(
+        h.slots[0].drawn,
+        "the only staker is drawn at the base rate"
+    );
     assert_eq!(provider.balance_of(net.addr(1)).await.unwrap(), eth("0.01"));
     assert_eq!(
         provider.stake_of(net.addr(1)).await.unwrap().locked,
@@ -97,29 +86,23 @@ async fn eth_single_replica_is_paid_and_withdraws() {
 }
 
 #[tokio::test]
-async fn erc20_three_replicas_slash_the_dissenter_and_credit_the_consumer() {
+async fn erc20_three_replicas_slash_the_dissenter_into_the_burned_total() {
     let net = Net::start(true).await;
     let consumer = net.market(4).await;
     let providers = net.staked_providers(3).await;
     let now = consumer.chain_time().await.unwrap();
-    let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
     let consumer_tokens = consumer.wallet_balance(net.addr(4)).await.unwrap();
-    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
+    let job = Posted::post(&consumer, spec(net.addr(4), now, 3, "0.03", "0.1")).await;
     assert_eq!(
         consumer.wallet_balance(net.addr(4)).await.unwrap(),
         consumer_tokens - eth("0.03"),
         "the bounty is escrowed in tokens"
     );
-    for m in &providers {
-        m.claim(id, &s).await.unwrap();
-    }
     let refs: Vec<&Market> = providers.iter().collect();
     // The dissenter reveals last: its reveal names the others' hash and slashes itself.
-    let last = commit_and_reveal(&refs, id, &s, &[RESULT, RESULT, WRONG]).await;
-    assert_settled_by(&last, &consumer, id).await;
+    let last = commit_and_reveal(&refs, &job, &[RESULT, RESULT, WRONG]).await;
+    assert_settled_by(&last, &consumer, job.id).await;
 
-    let h = consumer.job_history(id).await.unwrap();
-    assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
     for i in [1, 2] {
         assert_eq!(
             consumer.balance_of(net.addr(i)).await.unwrap(),
@@ -128,23 +111,16 @@ async fn erc20_three_replicas_slash_the_dissenter_and_credit_the_consumer() {
     }
     assert_eq!(consumer.balance_of(net.addr(3)).await.unwrap(), U256::ZERO);
     let slashed = consumer.stake_of(net.addr(3)).await.unwrap();
-    assert_eq!(
-        slashed.staked,
-        eth("0.95"),
-        "half of the 0.1 collateral is slashed"
-    );
+    assert_eq!(slashed.staked, eth("0.95"), "half of the 0.1 collateral");
     assert_eq!(slashed.locked, U256::ZERO);
     assert_eq!(
         consumer.reputation_of(net.addr(3)).await.unwrap().slashed,
         1
     );
-    assert_eq!(consumer.balance_of(net.addr(4)).await.unwrap(), eth("0.05"));
-
-    consumer.withdraw().await.unwrap();
-    assert_eq!(
-        consumer.wallet_balance(net.addr(4)).await.unwrap(),
-        consumer_tokens - eth("0.03") + eth("0.05")
-    );
+    // P1: the slash is burned, the consumer gets nothing of it.
+    assert_eq!(consumer.balance_of(net.addr(4)).await.unwrap(), U256::ZERO);
+    assert_eq!(consumer.burned().await.unwrap(), eth("0.05"));
+    assert_eq!(consumer.total_stake().await.unwrap(), eth("2.95"));
 }
 
 #[tokio::test]
@@ -153,81 +129,76 @@ async fn missing_reveal_waits_for_the_deadline_then_anyone_finalizes() {
     let (consumer, keeper) = (net.market(4).await, net.market(5).await);
     let providers = net.staked_providers(3).await;
     let now = consumer.chain_time().await.unwrap();
-    let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
-    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
-    for m in &providers {
-        m.claim(id, &s).await.unwrap();
-    }
+    let job = Posted::post(&consumer, spec(net.addr(4), now, 3, "0.03", "0.1")).await;
     for (i, m) in providers.iter().enumerate() {
         let salt = B256::repeat_byte(i as u8 + 1);
-        m.commit(id, &s, RESULT, salt).await.unwrap();
+        m.commit(&job.r(), 0, RESULT, salt).await.unwrap();
     }
     // Providers 1 and 2 reveal; provider 3 never does.
     for (i, m) in providers.iter().enumerate().take(2) {
         let salt = B256::repeat_byte(i as u8 + 1);
-        let r = m.reveal(id, &s, RESULT, salt).await.unwrap();
+        let r = m.reveal(&job.r(), 0, RESULT, salt).await.unwrap();
         assert_eq!(r.settled, None, "not the last reveal");
     }
-    let counters = keeper.job_counters(id).await.unwrap().expect("live");
+    let counters = keeper.job_counters(job.id).await.unwrap().expect("live");
     assert_eq!(counters.revealed, 2);
-    let early = keeper.finalize(id).await.unwrap_err();
-    assert_eq!(early.revert_name(), Some("EscrowNotFinalizable"), "{early}");
+    let early = keeper.finalize(job.id).await.unwrap_err();
+    assert!(
+        matches!(early, MarketError::NotFinalizableYet { from, .. } if from == now + 301),
+        "{early}"
+    );
     net.advance(&keeper, 301).await;
-    keeper.finalize(id).await.unwrap();
-    let h = consumer.job_history(id).await.unwrap();
+    keeper.finalize(job.id).await.unwrap();
+    let h = consumer.job_history(job.id).await.unwrap();
     assert_eq!(h.outcome, Some((Outcome::Completed, RESULT)));
     assert_eq!(keeper.balance_of(net.addr(1)).await.unwrap(), eth("0.015"));
     assert_eq!(keeper.reputation_of(net.addr(3)).await.unwrap().missed, 1);
-    assert_eq!(keeper.balance_of(net.addr(4)).await.unwrap(), eth("0.05"));
-    assert!(keeper.job_counters(id).await.unwrap().is_none(), "deleted");
-}
-
-#[tokio::test]
-async fn unclaimed_job_is_refunded_after_the_claim_deadline() {
-    let net = Net::start(false).await;
-    let consumer = net.market(2).await;
-    let now = consumer.chain_time().await.unwrap();
-    let s = spec(net.addr(2), now, 1, 1, "0.02", "0");
-    let (id, _) = consumer.post_job(s).await.unwrap();
-    let early = consumer.finalize(id).await.unwrap_err();
-    assert_eq!(early.revert_name(), Some("EscrowNotFinalizable"), "{early}");
-    net.advance(&consumer, 101).await;
-    consumer.finalize(id).await.unwrap();
-    let h = consumer.job_history(id).await.unwrap();
-    assert_eq!(h.outcome.map(|(o, _)| o), Some(Outcome::Unfilled));
-    assert_eq!(consumer.balance_of(net.addr(2)).await.unwrap(), eth("0.02"));
-}
-
-#[tokio::test]
-async fn consumer_cancels_an_unclaimed_job_once() {
-    let net = Net::start(false).await;
-    let consumer = net.market(2).await;
-    let other = net.market(3).await;
-    let now = consumer.chain_time().await.unwrap();
-    let s = spec(net.addr(2), now, 1, 1, "0.02", "0");
-    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
-    let not_mine = other.cancel(id, &s).await.unwrap_err();
-    assert_eq!(
-        not_mine.revert_name(),
-        Some("EscrowNotConsumer"),
-        "{not_mine}"
+    assert_eq!(keeper.balance_of(net.addr(4)).await.unwrap(), U256::ZERO);
+    assert_eq!(keeper.burned().await.unwrap(), eth("0.05"));
+    assert!(
+        keeper.job_counters(job.id).await.unwrap().is_none(),
+        "deleted"
     );
-    consumer.cancel(id, &s).await.unwrap();
-    let h = consumer.job_history(id).await.unwrap();
-    assert_eq!(h.outcome.map(|(o, _)| o), Some(Outcome::Cancelled));
-    assert_eq!(consumer.balance_of(net.addr(2)).await.unwrap(), eth("0.02"));
-    let again = consumer.cancel(id, &s).await.unwrap_err();
-    assert_eq!(again.revert_name(), Some("EscrowJobNotFound"), "{again}");
 }
 
 #[tokio::test]
-async fn claiming_twice_is_a_decoded_custom_error() {
+async fn a_job_short_of_slots_refunds_the_consumer_and_releases_the_committers() {
+    let net = Net::start(false).await;
+    let consumer = net.market(4).await;
+    let providers = net.staked_providers(3).await;
+    let now = consumer.chain_time().await.unwrap();
+    let job = Posted::post(&consumer, spec(net.addr(4), now, 3, "0.03", "0.1")).await;
+    // Two of three slots taken; the third provider never commits (e.g. withheld input).
+    for m in &providers[..2] {
+        m.commit(&job.r(), 0, RESULT, B256::ZERO).await.unwrap();
+    }
+    let early = consumer.finalize(job.id).await.unwrap_err();
+    assert!(
+        matches!(early, MarketError::NotFinalizableYet { .. }),
+        "{early}"
+    );
+    net.advance(&consumer, 201).await;
+    consumer.finalize(job.id).await.unwrap();
+    let h = consumer.job_history(job.id).await.unwrap();
+    assert_eq!(h.outcome.map(|(o, _)| o), Some(Outcome::Unfilled));
+    assert_eq!(consumer.balance_of(net.addr(4)).await.unwrap(), eth("0.03"));
+    for i in 1..=3 {
+        let s = consumer.stake_of(net.addr(i)).await.unwrap();
+        assert_eq!((s.staked, s.locked), (eth("1"), U256::ZERO), "provider {i}");
+    }
+    assert_eq!(consumer.burned().await.unwrap(), U256::ZERO);
+}
+
+#[tokio::test]
+async fn commit_errors_are_decoded_custom_errors() {
     let net = Net::start(false).await;
     let (provider, consumer) = (net.market(1).await, net.market(2).await);
     let now = consumer.chain_time().await.unwrap();
-    let s = spec(net.addr(2), now, 2, 2, "0.02", "0.1");
-    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
-    let unstaked = provider.claim(id, &s).await.unwrap_err();
+    let job = Posted::post(&consumer, spec(net.addr(2), now, 2, "0.02", "0.1")).await;
+    let unstaked = provider
+        .commit(&job.r(), 0, RESULT, B256::ZERO)
+        .await
+        .unwrap_err();
     assert_eq!(
         unstaked.revert_name(),
         Some("StakeBelowMinimum"),
@@ -237,10 +208,69 @@ async fn claiming_twice_is_a_decoded_custom_error() {
         unstaked.to_string().contains("stp provider stake"),
         "{unstaked}"
     );
+    // Stake added after the post is not in this job's draw.
     provider.stake(eth("1")).await.unwrap();
-    provider.claim(id, &s).await.unwrap();
-    let twice = provider.claim(id, &s).await.unwrap_err();
-    assert_eq!(twice.revert_name(), Some("EscrowAlreadyClaimed"), "{twice}");
+    let too_new = provider
+        .commit(&job.r(), 0, RESULT, B256::ZERO)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        too_new.revert_name(),
+        Some("EscrowStakeTooNew"),
+        "{too_new}"
+    );
+
+    net.advance(&provider, 1).await;
+    let now = consumer.chain_time().await.unwrap();
+    let job = Posted::post(&consumer, spec(net.addr(2), now, 2, "0.02", "0.1")).await;
+    provider
+        .commit(&job.r(), 0, RESULT, B256::ZERO)
+        .await
+        .unwrap();
+    let twice = provider
+        .commit(&job.r(), 0, RESULT, B256::ZERO)
+        .await
+        .unwrap_err();
+    assert_eq!(twice.revert_name(), Some("EscrowLaneBusy"), "{twice}");
+    let early = provider
+        .reveal(&job.r(), 0, RESULT, B256::ZERO)
+        .await
+        .unwrap_err();
+    assert_eq!(early.revert_name(), Some("EscrowRevealNotOpen"), "{early}");
+}
+
+#[tokio::test]
+async fn a_small_stake_is_drawn_only_once_the_draw_widens() {
+    let net = Net::start(false).await;
+    let consumer = net.market(9).await;
+    // Eight providers: seven stake 1, the eighth 0.1 (a share of about 1.4 %).
+    let _big = net.staked_providers(7).await;
+    let small = net.market(8).await;
+    small.stake(eth("0.1")).await.unwrap();
+    net.advance(&small, 1).await;
+    let now = consumer.chain_time().await.unwrap();
+    let job = Posted::post(&consumer, spec(net.addr(9), now, 1, "0.01", "0.01")).await;
+    let d = small.draw_of(&job.r(), net.addr(8)).await.unwrap();
+    let from = d
+        .eligible_from
+        .expect("eligible before the commit deadline");
+    if !d.eligible {
+        assert!(!d.drawn);
+        let refused = small
+            .commit(&job.r(), 0, RESULT, B256::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.revert_name(), Some("EscrowNotDrawn"), "{refused}");
+        // From `eligible_from` on, the widened threshold admits it.
+        let wait = from.saturating_sub(small.chain_time().await.unwrap());
+        net.advance(&small, wait).await;
+        assert!(small.draw_of(&job.r(), net.addr(8)).await.unwrap().eligible);
+    }
+    small.commit(&job.r(), 0, RESULT, B256::ZERO).await.unwrap();
+    assert_eq!(
+        small.job_history(job.id).await.unwrap().slots[0].drawn,
+        d.drawn
+    );
 }
 
 #[tokio::test]
@@ -249,51 +279,37 @@ async fn no_quorum_refunds_the_consumer_when_the_last_reveal_settles() {
     let consumer = net.market(4).await;
     let providers = net.staked_providers(3).await;
     let now = consumer.chain_time().await.unwrap();
-    let s = spec(net.addr(4), now, 3, 2, "0.03", "0.1");
-    let (id, _) = consumer.post_job(s.clone()).await.unwrap();
-    for m in &providers {
-        m.claim(id, &s).await.unwrap();
-    }
+    let job = Posted::post(&consumer, spec(net.addr(4), now, 3, "0.03", "0.1")).await;
     // Three different answers: no two agree, so no result reaches the quorum of 2.
-    let hashes = [RESULT, WRONG, B256::repeat_byte(0xcc)];
-    for (i, (m, h)) in providers.iter().zip(hashes).enumerate() {
-        m.commit(id, &s, h, B256::repeat_byte(i as u8 + 1))
-            .await
-            .unwrap();
-    }
-    let mut settled = None;
-    for (i, (m, h)) in providers.iter().zip(hashes).enumerate() {
-        settled = m
-            .reveal(id, &s, h, B256::repeat_byte(i as u8 + 1))
-            .await
-            .unwrap()
-            .settled;
-    }
-    assert_eq!(
-        settled.map(|(o, _)| o),
-        Some(Outcome::NoQuorum),
-        "the last reveal settled"
-    );
-    let h = consumer.job_history(id).await.unwrap();
-    assert_eq!(h.outcome.map(|(o, _)| o), Some(Outcome::NoQuorum));
+    let refs: Vec<&Market> = providers.iter().collect();
+    let settled = commit_and_reveal(&refs, &job, &[RESULT, WRONG, B256::repeat_byte(0xcc)])
+        .await
+        .settled;
+    assert_eq!(settled.map(|(o, _)| o), Some(Outcome::NoQuorum));
     assert_eq!(
         consumer.balance_of(net.addr(4)).await.unwrap(),
         eth("0.03"),
         "bounty refunded"
     );
     for i in 1..=3 {
-        assert_eq!(
-            consumer.balance_of(net.addr(i)).await.unwrap(),
-            U256::ZERO,
-            "nobody paid"
-        );
-        assert_eq!(
-            consumer.stake_of(net.addr(i)).await.unwrap().locked,
-            U256::ZERO
-        );
+        assert_eq!(consumer.balance_of(net.addr(i)).await.unwrap(), U256::ZERO);
+        let s = consumer.stake_of(net.addr(i)).await.unwrap();
+        assert_eq!((s.staked, s.locked), (eth("1"), U256::ZERO), "released");
     }
-    assert!(
-        consumer.job_counters(id).await.unwrap().is_none(),
-        "deleted"
-    );
+    assert!(consumer.job_counters(job.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn windows_outside_the_market_bounds_are_refused_at_post() {
+    let net = Net::start(false).await;
+    let consumer = net.market(2).await;
+    let now = consumer.chain_time().await.unwrap();
+    let mut s = spec(net.addr(2), now, 1, "0.01", "0");
+    s.commitDeadline = alloy::primitives::aliases::U40::from(now + 2);
+    let short = consumer.post_job(s.clone()).await.unwrap_err();
+    assert_eq!(short.revert_name(), Some("EscrowWindowTooShort"), "{short}");
+    s.commitDeadline = alloy::primitives::aliases::U40::from(now + 100);
+    s.revealDeadline = alloy::primitives::aliases::U40::from(now + 200_000);
+    let far = consumer.post_job(s).await.unwrap_err();
+    assert_eq!(far.revert_name(), Some("EscrowDeadlineTooFar"), "{far}");
 }

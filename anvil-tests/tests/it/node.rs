@@ -231,13 +231,12 @@ impl InputServer {
         }
     }
 
-    /// A matmul-u32 job over this input with deadlines `claim`, `+commit`, `+reveal`
-    /// seconds after `now`.
-    pub fn matmul_spec(&self, m: &Market, now: u64, k: u8, q: u8, secs: [u64; 3]) -> JobSpec {
+    /// A matmul-u32 job over this input with its commit deadline `secs[0]` after `now` and
+    /// its reveal deadline `secs[1]` after that.
+    pub fn matmul_spec(&self, m: &Market, now: u64, k: u8, secs: [u64; 2]) -> JobSpec {
         let kernel = find_kernel("matmul-u32").expect("built-in kernel");
         let output = cpu_reference(&kernel.id, &self.input).expect("valid matmul input");
-        let claim = now + secs[0];
-        let commit = claim + secs[1];
+        let commit = now + secs[0];
         JobSpec {
             consumer: m.account(),
             kernelId: B256::from(kernel.id.0),
@@ -247,20 +246,19 @@ impl InputServer {
             bounty: U96::saturating_from(eth("0.02")),
             collateral: U96::saturating_from(eth("0.1")),
             replicas: k,
-            quorum: q,
+            quorum: k / 2 + 1,
             minReputation: 0,
-            claimDeadline: U40::from(claim),
             commitDeadline: U40::from(commit),
-            revealDeadline: U40::from(commit + secs[2]),
+            revealDeadline: U40::from(commit + secs[1]),
             inputLocation: Bytes::from(self.location.clone()),
         }
     }
 
-    /// sha256 of the correct output, as honest providers commit to it.
-    pub fn expected_result(&self) -> B256 {
+    /// The result hash of the correct output in job `id`, as honest providers commit to it.
+    pub fn expected_result(&self, m: &Market, id: u64) -> B256 {
         let kernel = find_kernel("matmul-u32").expect("built-in kernel");
         let output = cpu_reference(&kernel.id, &self.input).expect("valid matmul input");
-        B256::from(stp_sdk::p2p::sha256(&output))
+        m.result_domain(id).result_hash(&output)
     }
 
     /// Stops the node.

@@ -30,20 +30,20 @@ async fn provider_killed_after_commit_restarts_reveals_and_is_paid() {
     let consumer = net.market(3).await;
     let server = InputServer::start(matmul_input(1)).await;
     // Two replicas: the reveal opens only once both committed, after the victim died.
-    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, 2, [60, 60, 60]);
-    let (id, _) = consumer.post_job(spec).await.unwrap();
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, [120, 60]);
+    let id = consumer.post_job(spec).await.unwrap().job_id;
 
     let rpc = net.anvil.endpoint();
     let mut v = Daemon::start(&net, 1, &rpc, &dir.path().join("victim"), &[]);
     wait_for(&consumer, id, STEP, "the victim's commit", &[&v], |h| {
-        h.committed.contains(&net.addr(1))
+        h.committers().contains(&net.addr(1))
     })
     .await;
     v.kill9();
 
     let o = Daemon::start(&net, 2, &rpc, &dir.path().join("other"), &[]);
     wait_for(&consumer, id, STEP, "both commits", &[&v, &o], |h| {
-        h.committed.len() == 2
+        h.slots.len() == 2
     })
     .await;
     v.restart();
@@ -54,7 +54,7 @@ async fn provider_killed_after_commit_restarts_reveals_and_is_paid() {
 
     assert_eq!(
         h.outcome,
-        Some((Outcome::Completed, server.expected_result()))
+        Some((Outcome::Completed, server.expected_result(&consumer, id)))
     );
     assert_eq!(h.reveals.len(), 2, "the restarted victim revealed");
     assert_paid_not_slashed(&consumer, net.addr(1), "0.01").await;
@@ -66,27 +66,27 @@ async fn provider_killed_after_commit_restarts_reveals_and_is_paid() {
 async fn rpc_down_for_20_s_mid_job_the_node_recovers_and_is_paid() {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let (provider, consumer) = (net.market(1).await, net.market(2).await);
-    provider.stake(eth("1")).await.unwrap();
+    let consumer = net.market(2).await;
+    net.staked_providers(1).await;
     let server = InputServer::start(matmul_input(2)).await;
     let outage = Duration::from_secs(20);
     let rpc = FlakyRpc::start(net.anvil.endpoint().replace("http://", ""), outage).await;
     let mut d = Daemon::start(&net, 1, &rpc.url, &dir.path().join("p1"), &[]);
 
-    // The node's claim reaches the chain, its reply is lost, then the endpoint is dead
-    // for 20 s; the claim window (60 s) outlasts the outage.
+    // The node's commit (which takes its slot) reaches the chain, its reply is lost, then
+    // the endpoint is dead for 20 s; the reveal window (60 s) outlasts the outage.
     rpc.arm();
-    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, 1, [60, 60, 60]);
-    let (id, _) = consumer.post_job(spec).await.unwrap();
-    wait_for(&consumer, id, STEP, "the claim", &[&d], |h| {
-        !h.claimers.is_empty()
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, [120, 60]);
+    let id = consumer.post_job(spec).await.unwrap().job_id;
+    wait_for(&consumer, id, STEP, "the commit", &[&d], |h| {
+        !h.slots.is_empty()
     })
     .await;
     let start = tokio::time::Instant::now();
     while !rpc.tripped().await {
         assert!(
             start.elapsed() < STEP,
-            "the claim never went through the relay"
+            "the commit never went through the relay"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -99,7 +99,7 @@ async fn rpc_down_for_20_s_mid_job_the_node_recovers_and_is_paid() {
     assert!(start.elapsed() >= outage, "finished during the outage?");
     assert_eq!(
         h.outcome,
-        Some((Outcome::Completed, server.expected_result()))
+        Some((Outcome::Completed, server.expected_result(&consumer, id)))
     );
     assert_paid_not_slashed(&consumer, net.addr(1), "0.02").await;
     assert!(d.is_running(), "the node survived the outage");
@@ -115,11 +115,11 @@ async fn sigterm_sends_the_due_reveal_before_the_node_exits() {
     net.staked_providers(2).await;
     let consumer = net.market(3).await;
     let server = InputServer::start(matmul_input(6)).await;
-    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, 2, [60, 60, 60]);
-    let (id, _) = consumer.post_job(spec).await.unwrap();
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, [120, 60]);
+    let id = consumer.post_job(spec).await.unwrap().job_id;
 
-    // This node polls the chain once at start, then not for a minute: it claims, computes
-    // and commits, but only its shutdown can send its reveal in time for this test.
+    // This node polls the chain once at start, then not for a minute: it computes and
+    // commits, but only its shutdown can send its reveal in time for this test.
     let rpc = net.anvil.endpoint();
     let mut s = Daemon::start(
         &net,
@@ -129,7 +129,7 @@ async fn sigterm_sends_the_due_reveal_before_the_node_exits() {
         &["--poll-ms", "60000"],
     );
     wait_for(&consumer, id, STEP, "the first commit", &[&s], |h| {
-        h.committed.contains(&net.addr(1))
+        h.committers().contains(&net.addr(1))
     })
     .await;
     let o = Daemon::start(&net, 2, &rpc, &dir.path().join("other"), &[]);
@@ -147,7 +147,7 @@ async fn sigterm_sends_the_due_reveal_before_the_node_exits() {
     let h = consumer.job_history(id).await.unwrap();
     assert_eq!(
         h.outcome,
-        Some((Outcome::Completed, server.expected_result())),
+        Some((Outcome::Completed, server.expected_result(&consumer, id))),
         "{}",
         s.log()
     );
@@ -159,17 +159,17 @@ async fn sigterm_sends_the_due_reveal_before_the_node_exits() {
 async fn a_crash_at_each_dangerous_point_of_a_job_costs_no_stake() {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let (provider, consumer) = (net.market(1).await, net.market(2).await);
-    provider.stake(eth("1")).await.unwrap();
+    let consumer = net.market(2).await;
+    net.staked_providers(1).await;
     let server = InputServer::start(matmul_input(7)).await;
     let rpc = net.anvil.endpoint();
     let data = dir.path().join("p1");
 
     // Each point is where a crash loses the most: a transaction mined but not yet recorded,
-    // or the result stored but not yet committed. The node exits there (as `kill -9`
+    // or the result stored but not yet committed (a second commit in another lane would
+    // hold two slots and be slashed on both). The node exits there (as `kill -9`
     // would), then starts again on the same data directory without the fault.
     let points = [
-        "crash-after-claim-mined",
         "crash-after-computed",
         "crash-after-commit-mined",
         "crash-after-commit",
@@ -177,8 +177,8 @@ async fn a_crash_at_each_dangerous_point_of_a_job_costs_no_stake() {
     ];
     let mut crashes_seen = 0;
     for point in points {
-        let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, 1, [60, 60, 60]);
-        let (id, _) = consumer.post_job(spec).await.unwrap();
+        let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, [120, 60]);
+        let id = consumer.post_job(spec).await.unwrap().job_id;
         let mut crashing = Daemon::start(&net, 1, &rpc, &data, &["--fault", point]);
         let start = tokio::time::Instant::now();
         while crashing.is_running() {
@@ -201,7 +201,7 @@ async fn a_crash_at_each_dangerous_point_of_a_job_costs_no_stake() {
         .await;
         assert_eq!(
             h.outcome,
-            Some((Outcome::Completed, server.expected_result())),
+            Some((Outcome::Completed, server.expected_result(&consumer, id))),
             "{point}"
         );
         crashes_seen += 1;

@@ -9,7 +9,7 @@ use alloy::primitives::{
 };
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use stp_sdk::market::{DeployParams, Deployment, JobSpec, Market, deploy, find_anvil};
+use stp_sdk::market::{DeployParams, Deployment, JobRef, JobSpec, Market, deploy, find_anvil};
 
 /// The anvil binary from `npm ci` (or PATH); panics with the fix if it is missing.
 pub fn anvil_path() -> PathBuf {
@@ -53,13 +53,17 @@ impl Net {
         .expect("connect")
     }
 
-    /// Market handles of dev accounts `1..=n`, each with 1 ETH (or token) staked.
+    /// Market handles of dev accounts `1..=n`, each with 1 ETH (or token) staked, bonded
+    /// before any job posted from now on (the clock moves a second past the stakes).
     pub async fn staked_providers(&self, n: usize) -> Vec<Market> {
         let mut providers = Vec::new();
         for i in 1..=n {
             let m = self.market(i).await;
             m.stake(eth("1")).await.expect("stake");
             providers.push(m);
+        }
+        if let Some(m) = providers.first() {
+            self.advance(m, 1).await;
         }
         providers
     }
@@ -93,8 +97,40 @@ pub fn eth(s: &str) -> U256 {
     parse_ether(s).expect("amount")
 }
 
-/// A job spec with deadlines 100 s apart from the chain's `now`.
-pub fn spec(consumer: Address, now: u64, k: u8, q: u8, bounty: &str, collateral: &str) -> JobSpec {
+/// A posted job: what every later call names.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// Its id.
+    pub id: u64,
+    /// Its spec.
+    pub spec: JobSpec,
+    /// The post's block timestamp.
+    pub posted_at: u64,
+}
+
+impl Posted {
+    /// Posts `spec` as `consumer`.
+    pub async fn post(consumer: &Market, spec: JobSpec) -> Posted {
+        let p = consumer.post_job(spec.clone()).await.expect("post");
+        Posted {
+            id: p.job_id,
+            spec,
+            posted_at: p.posted_at,
+        }
+    }
+
+    /// The job as the escrow's calls name it.
+    pub fn r(&self) -> JobRef<'_> {
+        JobRef {
+            id: self.id,
+            spec: &self.spec,
+            posted_at: self.posted_at,
+        }
+    }
+}
+
+/// A job spec from the chain's `now`: commits until `now + 200`, reveals until `now + 300`.
+pub fn spec(consumer: Address, now: u64, k: u8, bounty: &str, collateral: &str) -> JobSpec {
     JobSpec {
         consumer,
         kernelId: B256::repeat_byte(0x11),
@@ -104,9 +140,8 @@ pub fn spec(consumer: Address, now: u64, k: u8, q: u8, bounty: &str, collateral:
         bounty: U96::saturating_from(eth(bounty)),
         collateral: U96::saturating_from(eth(collateral)),
         replicas: k,
-        quorum: q,
+        quorum: k / 2 + 1,
         minReputation: 0,
-        claimDeadline: U40::from(now + 100),
         commitDeadline: U40::from(now + 200),
         revealDeadline: U40::from(now + 300),
         inputLocation: Bytes::from_static(b"/ip4/127.0.0.1/tcp/1/p2p/x"),

@@ -3,46 +3,67 @@ pragma solidity ^0.8.28;
 
 import {IStaking} from "./IStaking.sol";
 
-/// @title ShareThePower market: stakes, bounties, k-of-n commit-reveal, settlement, payouts
+/// @title ShareThePower market (protocol v2): stakes, bounties, drawn replicas, commit-reveal,
+/// settlement, payouts
 /// @notice One contract per market holds provider stakes (see IStaking), job bounties and
-/// credited balances. A consumer posts a job with its whole bounty. Up to `replicas`
-/// providers claim a slot each (locking `collateral` of their stake), commit to the hash of
-/// their output and reveal it. **The reveal that completes a job settles it**: when every
-/// replica has revealed, that last `reveal` runs the whole settlement in the same
-/// transaction (the result hash revealed by at least `quorum` replicas wins). `finalize`
-/// (anyone) settles every other case once a deadline allows it: replicas that never
-/// committed or revealed, a job short of claims, a job never claimed. Earnings and refunds
-/// are credited here and pulled with `withdraw`.
+/// credited balances. No admin exists; no one but an account itself moves its funds.
 ///
-/// Only 24 bytes of the spec's hash are stored per job; the full spec is emitted in
-/// `JobPosted`. Every later call passes back the job's `JobTerms` (`termsOf(spec)`: the
-/// fields the rules read, plus a hash of the others), which that stored hash binds.
+/// **Post.** A consumer posts a job with its whole bounty. Windows are bounded at deploy:
+/// `commitDeadline >= now + minCommitWindow`, `revealDeadline >= commitDeadline +
+/// minRevealWindow`, `revealDeadline <= now + maxHorizon` (custom errors name the rule). The
+/// quorum is the strict majority `replicas / 2 + 1`. At post the job gets a 48-bit `seed`
+/// from `block.prevrandao` and its post time `postedAt`; both are fixed from
+/// then on and emitted in `JobPosted` as `draw = seed << 32 | postedAt`.
 ///
-/// Replica state lives in per-provider lanes: job `jobId` uses lane `jobId % LANES` of each
-/// of its claimers. A lane is reused by later jobs (so claims write a slot that is already
-/// non-zero); a provider cannot hold two live jobs whose ids share a lane (EscrowLaneBusy).
-/// Claimers are not listed on-chain: the last reveal and `finalize` take them (from
-/// `ReplicaClaimed`) in calldata and check each against its lane.
+/// **Drawn, then committed.** Who may take a slot is decided by stake-weighted lot. A
+/// provider's ticket is `u = uint64(keccak256(abi.encode(seed, jobId, provider)))`; it is
+/// *eligible* at time `t` if its stake was bonded before the post (`bondedAt < postedAt`) and
+///     u * totalStake < replicas * staked * 2^(64 + steps(t)),
+///     steps(t) = DOUBLINGS * (t - postedAt) / (commitDeadline - postedAt),
+/// i.e. with probability `min(1, replicas * share * 2^steps)` for a stake share `share`:
+/// about `replicas` providers are eligible at first, and the threshold doubles every eighth
+/// of the commit window so that a job on a small network still fills. A provider eligible
+/// at `steps = 0` was *drawn*: only such work counts as `completed` in reputation.
+/// An eligible provider fetches the input and runs the kernel first, and only then takes a
+/// slot together with its commitment (`commit`, one transaction). A job it cannot fetch or
+/// run costs it nothing: it simply never commits.
 ///
-/// Timing: claims while `now <= claimDeadline`; commits while `now <= commitDeadline`;
-/// reveals once all `replicas` committed or `now > commitDeadline`, while
-/// `now <= revealDeadline`. A job with fewer than `replicas` claims after `claimDeadline`
-/// is unfilled: no more commits or reveals; finalizing it refunds the consumer and releases
-/// every claimer's collateral without penalty. A filled job is settled by its last reveal,
-/// or else finalizable once `now > revealDeadline`.
+/// **Seed bias.** `prevrandao` is unknown to the consumer when it sends `postJob`. On
+/// Ethereum L1 the proposer of the post's block knows it in advance and can choose to
+/// include the post or not (one bit of bias per slot it proposes); an L2 sequencer that
+/// sets `prevrandao` (or a chain where it is constant) can choose the seed outright, so a
+/// market there is only as fair as its sequencer. Stake added after a post does not count
+/// for it, so nobody can stake into addresses ground against a known seed.
 ///
-/// Settlement of a filled job (the same whether the last reveal or finalize runs it):
-/// winners (revealed the quorum hash) share the bounty equally, the first winner in address
-/// order also gets the division remainder; their collateral is unlocked and `completed`
-/// counted. A replica that revealed another hash is slashed (`slashed` counted), one that
-/// never committed or revealed is slashed too (`missed` counted). Without a quorum the
-/// consumer gets the bounty back, replicas that revealed are released without penalty, the
-/// others are slashed as missed. Everything slashed is credited to the consumer. A
-/// settlement only moves internal balances (no transfer, no external call, no arithmetic
-/// that can overflow: credits beyond 96 bits spill into a wide slot, counters saturate), so
-/// it cannot make a valid last reveal revert. No admin exists; no one else can move funds.
+/// **Lanes.** A replica lives in one of its provider's lanes (any index the provider picks;
+/// `openAccount` pre-pays lanes so that the first use costs no fresh slot). A provider can
+/// hold as many live jobs as it has lanes; only its own calls and settlements change its
+/// lanes, so nobody else can provoke a conflict. A provider holding two slots of one job
+/// (two lanes) is settled as Missed on both, and neither counts toward the quorum.
+///
+/// **Reveal** opens once all `replicas` slots are taken, until `revealDeadline`. The result
+/// hash a replica reveals is `resultHashOf(jobId, output)` = sha256 of the job's identity
+/// (chain id, contract, job id) followed by the output bytes: no hash revealed in one job is
+/// worth anything in another.
+///
+/// **Settlement.** The reveal that completes a job settles it in the same transaction;
+/// `finalize` (anyone) settles the rest once a deadline allows it: a job short of slots
+/// after `commitDeadline` is *unfilled* (bounty refunded, every committer released without
+/// penalty); a filled job with a missing reveal after `revealDeadline`. The hash revealed
+/// by a quorum wins: its replicas share the bounty (the lowest address also gets the
+/// division remainder) and get their collateral back; a replica that revealed another hash
+/// is slashed, one that never revealed is slashed as missed. Without a quorum the consumer
+/// is refunded, revealers are released, non-revealers slashed. **Slashed collateral is
+/// burned**: it stays in this contract for good (`burned`), never credited to anyone, so
+/// nobody - least of all the job's consumer - profits from a slash. A settlement only moves
+/// internal balances (no transfer, no external call, no arithmetic that can overflow), so
+/// nothing another party does can make a valid last reveal or finalize revert.
+///
+/// Only 24 bytes of the terms' hash are stored per job; the full spec is emitted in
+/// `JobPosted`. Every later call passes back the job's `JobTerms` (`termsOf(spec,
+/// postedAt)`), which that stored hash binds.
 interface IJobEscrow is IStaking {
-    /// @notice A job's specification. Only its hash is stored; pass it back unchanged.
+    /// @notice A job's specification. Only the hash of its terms is stored.
     struct JobSpec {
         /// @dev The posting account; must be msg.sender of postJob.
         address consumer;
@@ -60,27 +81,26 @@ interface IJobEscrow is IStaking {
         uint96 collateral;
         /// @dev Number of replicas k, 1..maxReplicas.
         uint8 replicas;
-        /// @dev Quorum q: k/2 < q <= k, so at most one result hash can win.
+        /// @dev Quorum q: must be the strict majority k / 2 + 1.
         uint8 quorum;
-        /// @dev Minimum reputation score of a claimer.
+        /// @dev Minimum reputation score of a replica.
         uint32 minReputation;
-        /// @dev Last second (inclusive) to claim; must be in the future at post.
-        uint40 claimDeadline;
-        /// @dev Last second (inclusive) to commit; > claimDeadline.
+        /// @dev Last second (inclusive) to commit; at least minCommitWindow after the post.
         uint40 commitDeadline;
-        /// @dev Last second (inclusive) to reveal; > commitDeadline.
+        /// @dev Last second (inclusive) to reveal; at least minRevealWindow after
+        /// commitDeadline, at most maxHorizon after the post.
         uint40 revealDeadline;
         /// @dev Where to fetch the input (libp2p peer id / multiaddr), opaque here.
         bytes inputLocation;
     }
 
     /// @notice What every call after postJob passes back: the spec's fields the rules read,
-    /// packed into two words, and a hash of the others; `termsOf(spec)` builds it (layout in
-    /// JobTermsLib). The job stores the first 24 bytes of keccak256(abi.encode(terms)).
+    /// packed into two words, and a hash of the others (layout in JobTermsLib). The job
+    /// stores the first 24 bytes of keccak256(abi.encode(terms)).
     struct JobTerms {
         /// @dev consumer << 96 | bounty.
         uint256 payment;
-        /// @dev revealDeadline << 208 | commitDeadline << 176 | claimDeadline << 144 |
+        /// @dev revealDeadline << 208 | commitDeadline << 176 | postedAt << 144 |
         /// minReputation << 112 | quorum << 104 | replicas << 96 | collateral.
         uint256 rules;
         /// @dev keccak256(abi.encode(kernelId, inputHash, inputSize, maxOutputSize,
@@ -88,94 +108,123 @@ interface IJobEscrow is IStaking {
         bytes32 detailsHash;
     }
 
+    /// @notice Deploy parameters of a market.
+    struct Params {
+        /// @dev address(0) for native ETH, else an exact-transfer ERC-20 (a contract).
+        address asset;
+        /// @dev Fraction of a failing replica's collateral that is burned, 1..10_000 bps.
+        uint256 slashBps;
+        /// @dev Minimum bonded stake, 1..2^96-1.
+        uint256 minStake;
+        /// @dev Largest `replicas` of a job, 1..MAX_REPLICAS_LIMIT.
+        uint256 maxReplicas;
+        /// @dev Least seconds from the post to `commitDeadline`, >= 1.
+        uint256 minCommitWindow;
+        /// @dev Least seconds from `commitDeadline` to `revealDeadline`, >= 1.
+        uint256 minRevealWindow;
+        /// @dev Most seconds from the post to `revealDeadline`, >= minCommitWindow +
+        /// minRevealWindow, <= MAX_HORIZON_LIMIT.
+        uint256 maxHorizon;
+    }
+
     /// @notice How a job ended.
     enum Outcome {
         Completed,
         NoQuorum,
-        Unfilled,
-        Cancelled
+        Unfilled
     }
 
     /// @notice Per-replica phase, as returned by `replicaOf`.
     enum ReplicaStatus {
         None,
-        Claimed,
         Committed,
         Revealed
     }
 
     /// @notice No live job `jobId` matches the given terms (never posted, wrong spec, or
-    /// already finalized or cancelled).
+    /// already settled).
     error EscrowJobNotFound(uint256 jobId);
-    /// @notice The spec is invalid at post; `reason` names the rule (see postJob).
+    /// @notice The spec is invalid at post; `reason` names the field (see postJob).
     error EscrowInvalidSpec(bytes32 reason);
+    /// @notice The `window` ("commit": post to commitDeadline, "reveal": commitDeadline to
+    /// revealDeadline) is `length` seconds, below the market's `minimum`.
+    error EscrowWindowTooShort(bytes32 window, uint256 length, uint256 minimum);
+    /// @notice `deadline` is beyond the market's horizon: the latest allowed is `latest`.
+    error EscrowDeadlineTooFar(uint256 deadline, uint256 latest);
     /// @notice msg.value must equal the bounty in ETH mode and be zero in ERC-20 mode.
     error EscrowWrongValue(uint256 sent, uint256 expected);
-    /// @notice The claim deadline passed at `deadline`.
-    error EscrowClaimClosed(uint256 jobId, uint256 deadline);
-    /// @notice All replica slots of the job are taken.
-    error EscrowJobFull(uint256 jobId);
-    /// @notice The caller already holds a slot of this job.
-    error EscrowAlreadyClaimed(uint256 jobId, address provider);
-    /// @notice The caller is not in the phase this call needs (`status` is its phase).
-    error EscrowWrongReplicaStatus(uint256 jobId, address provider, ReplicaStatus status);
+    /// @notice The token moved `actual` instead of `expected` (fee-on-transfer or rebasing
+    /// tokens are refused).
+    error EscrowTokenNotExact(uint256 expected, uint256 actual);
     /// @notice The commit deadline passed at `deadline`.
     error EscrowCommitClosed(uint256 jobId, uint256 deadline);
-    /// @notice Reveals open when all replicas committed or after `commitDeadline`.
-    error EscrowRevealNotOpen(uint256 jobId, uint256 commitDeadline);
+    /// @notice All replica slots of the job are taken.
+    error EscrowJobFull(uint256 jobId);
+    /// @notice `provider` is not (yet) drawn for `jobId`: it becomes eligible at
+    /// `eligibleFrom` (0: not before the commit deadline).
+    error EscrowNotDrawn(uint256 jobId, address provider, uint256 eligibleFrom);
+    /// @notice `provider`'s stake grew at `bondedAt`, not before the job was posted at
+    /// `postedAt`: it is not in this job's draw.
+    error EscrowStakeTooNew(uint256 jobId, uint256 bondedAt, uint256 postedAt);
+    /// @notice The caller's `lane` holds live job `busyJobId` (this job: already committed).
+    error EscrowLaneBusy(address provider, uint256 lane, uint256 busyJobId);
+    /// @notice The caller's `lane` is not in the phase this call needs (`status`).
+    error EscrowWrongReplicaStatus(uint256 jobId, address provider, ReplicaStatus status);
+    /// @notice Reveals open once every slot is taken (`committed` of `replicas` so far).
+    error EscrowRevealNotOpen(uint256 jobId, uint256 committed, uint256 replicas);
     /// @notice The reveal deadline passed at `deadline`.
     error EscrowRevealClosed(uint256 jobId, uint256 deadline);
-    /// @notice The job did not fill its replicas by the claim deadline.
+    /// @notice The job did not fill its replicas by the commit deadline.
     error EscrowJobUnfilled(uint256 jobId);
     /// @notice The revealed result and salt do not open the stored commitment.
     error EscrowCommitmentMismatch(uint256 jobId, address provider);
     /// @notice The job cannot be finalized before `notBefore` (a deadline + 1).
     error EscrowNotFinalizable(uint256 jobId, uint256 notBefore);
-    /// @notice The provider list must hold exactly the expected claimers, in strictly
-    /// ascending address order: every claimer for finalize (`expected` = claimed), every
-    /// claimer but the caller for the last reveal (`expected` = replicas - 1); `given`
-    /// entries were passed.
+    /// @notice The replica list must hold exactly the job's slots, each as
+    /// `uint160(provider) << 96 | lane`, in strictly ascending order: every slot for
+    /// finalize (`expected` = committed), every slot but the caller's for the last reveal
+    /// (`expected` = replicas - 1); `given` entries were passed.
     error EscrowWrongReplicaSet(uint256 jobId, uint256 given, uint256 expected);
-    /// @notice `provider` holds no slot of the job.
-    error EscrowNotReplica(uint256 jobId, address provider);
+    /// @notice `provider`'s `lane` holds no slot of the job.
+    error EscrowNotReplica(uint256 jobId, address provider, uint256 lane);
     /// @notice Another result hash reached the quorum; pass that one (to finalize as
     /// `resultHash`, to the last reveal as `quorumHash`).
     error EscrowNotQuorumResult(uint256 jobId, bytes32 resultHash);
-    /// @notice Only the job's consumer may cancel it.
-    error EscrowNotConsumer(uint256 jobId, address caller);
-    /// @notice A job with claimed slots cannot be cancelled.
-    error EscrowAlreadyClaimedJob(uint256 jobId, uint256 claimed);
     /// @notice The withdrawal exceeds the credited balance.
     error EscrowInsufficientBalance(uint256 balance, uint256 requested);
     /// @notice Nothing to withdraw (zero amount or zero balance).
     error EscrowNothingToWithdraw();
-    /// @notice The caller's lane `jobId % LANES` holds live job `busyJobId`: it cannot
-    /// claim `jobId` until that job settles.
-    error EscrowLaneBusy(uint256 jobId, address provider, uint256 busyJobId);
     /// @notice Sending native ETH failed.
     error EscrowEtherTransferFailed(address to, uint256 amount);
-    /// @notice A deploy parameter is outside its allowed range.
+    /// @notice A deploy or call parameter is outside its allowed range.
     error EscrowParameterOutOfRange(bytes32 name, uint256 value);
 
     /// @notice Job `jobId` was posted by `consumer` with `spec`; its bounty is escrowed.
-    event JobPosted(uint256 indexed jobId, address indexed consumer, JobSpec spec);
-    /// @notice `provider` claimed a slot of `jobId`, locking the job's collateral.
-    event ReplicaClaimed(uint256 indexed jobId, address indexed provider);
-    /// @notice `provider` committed `commitment` for `jobId`.
-    event ReplicaCommitted(uint256 indexed jobId, address indexed provider, bytes32 commitment);
+    /// `draw` = seed << 32 | postedAt: the job's lot seed and post time (see the notes).
+    event JobPosted(
+        uint256 indexed jobId, address indexed consumer, uint256 indexed draw, JobSpec spec
+    );
+    /// @notice `provider` took a slot of `jobId` in its `lane`, locking the job's
+    /// collateral, with `commitment`; `drawn`: eligible at the base rate (counts for
+    /// reputation).
+    event ReplicaCommitted(
+        uint256 indexed jobId,
+        address indexed provider,
+        uint256 lane,
+        bytes32 commitment,
+        bool drawn
+    );
     /// @notice `provider` revealed `resultHash` for `jobId`.
     event ReplicaRevealed(uint256 indexed jobId, address indexed provider, bytes32 resultHash);
     /// @notice `jobId` ended with `outcome` (emitted by finalize, or by the reveal that
     /// completed the job). `resultHash` is the winning hash (zero without a quorum),
-    /// `winners` how many replicas revealed it, `slashed` the total slashed.
+    /// `winners` how many replicas revealed it, `slashed` the total burned.
     event JobFinalized(
         uint256 indexed jobId, Outcome outcome, bytes32 resultHash, uint256 winners, uint256 slashed
     );
-    /// @notice The consumer cancelled `jobId` before any claim; the bounty was credited back.
-    event JobCancelled(uint256 indexed jobId);
     /// @notice `provider`'s replica of `jobId` was settled as `settlement`: its collateral
-    /// was unlocked, `slashed` of it taken (credited to the consumer), `payout` credited to
-    /// its balance, and its reputation counted.
+    /// was unlocked, `slashed` of it burned, `payout` credited to its balance, and its
+    /// reputation counted.
     event ReplicaSettled(
         uint256 indexed jobId,
         address indexed provider,
@@ -184,7 +233,7 @@ interface IJobEscrow is IStaking {
         uint256 slashed
     );
     /// @notice `amount` was credited to the consumer `account`'s withdrawable balance for
-    /// `jobId` (refund, and slashed collateral). Winners' payouts are in ReplicaSettled.
+    /// `jobId` (a refund). Winners' payouts are in ReplicaSettled.
     event BalanceCredited(address indexed account, uint256 indexed jobId, uint256 amount);
     /// @notice `account` pre-paid its balance slot and lanes `[0, lanes)` (see openAccount).
     event AccountOpened(address indexed account, uint256 lanes);
@@ -193,67 +242,59 @@ interface IJobEscrow is IStaking {
 
     /// @notice Posts a job and escrows its bounty: ETH mode sends exactly `spec.bounty` as
     /// msg.value; ERC-20 mode approves this contract first. Rules: consumer == msg.sender,
-    /// bounty > 0, 1 <= replicas <= maxReplicas, replicas/2 < quorum <= replicas,
-    /// now < claimDeadline < commitDeadline < revealDeadline < 2^32, inputLocation at most
-    /// MAX_INPUT_LOCATION bytes.
+    /// bounty > 0, 1 <= replicas <= maxReplicas, quorum == replicas / 2 + 1, the window
+    /// bounds above, revealDeadline < 2^32, inputLocation at most MAX_INPUT_LOCATION bytes,
+    /// canonical ABI encoding.
     /// @return jobId The new job's id (a counter starting at 1).
     function postJob(JobSpec calldata spec) external payable returns (uint256 jobId);
 
-    /// @notice Claims one replica slot of `jobId` for msg.sender, locking `terms.collateral`
-    /// of its free stake; needs the market's minimum stake, a score >= minReputation and a
-    /// free lane `jobId % LANES`.
-    function claim(uint256 jobId, JobTerms calldata terms) external;
+    /// @notice Takes one replica slot of `jobId` for msg.sender in its `lane` (a free lane:
+    /// never used, opened, or holding no live job) with `commitment` =
+    /// commitmentOf(jobId, msg.sender, resultHash, salt), locking `collateral` of its free
+    /// stake. Needs: now <= commitDeadline, a free slot, the market's minimum stake, a score
+    /// >= minReputation, and the draw (see the notes: EscrowStakeTooNew, EscrowNotDrawn).
+    /// The first 184 bits of the commitment are stored.
+    function commit(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 commitment)
+        external;
 
-    /// @notice Commits `commitment` = commitmentOf(jobId, msg.sender, resultHash, salt).
-    /// Its first 184 bits are stored.
-    function commit(uint256 jobId, JobTerms calldata terms, bytes32 commitment) external;
-
-    /// @notice Reveals the committed `resultHash` (sha256 of the output bytes) and `salt`.
-    /// The reveal that completes the job (every replica has now revealed) also settles it in
-    /// this transaction, exactly as finalize would (ReplicaSettled for each replica,
-    /// BalanceCredited to the consumer when owed, JobFinalized; the job is deleted). The
+    /// @notice Reveals the committed `resultHash` (resultHashOf(jobId, output)) and
+    /// `salt` of the caller's slot in `lane`. The reveal that completes the job (every slot
+    /// has now revealed) also settles it in this transaction, exactly as finalize would. The
     /// last two arguments are only read by that last reveal, so earlier reveals may pass
-    /// `[]` and zero; a caller that may be last passes them (what they cost is calldata):
-    /// `others`: every claimer but msg.sender (from ReplicaClaimed), in strictly ascending
-    /// address order; the last reveal reverts with EscrowWrongReplicaSet or
+    /// `[]` and zero; a caller that may be last passes them:
+    /// `others`: every other slot (from ReplicaCommitted) as `uint160(provider) << 96 |
+    /// lane`, strictly ascending; the last reveal reverts with EscrowWrongReplicaSet or
     /// EscrowNotReplica otherwise. Empty for a single-replica job.
     /// `quorumHash`: used only if `resultHash` is not the quorum result: the hash a quorum of
-    /// the other replicas revealed (from ReplicaRevealed); if another hash reached the quorum
-    /// and `quorumHash` is not it, the last reveal reverts with EscrowNotQuorumResult.
-    /// Nothing another party can do makes a correct last reveal revert: the claimer set is
-    /// fixed once reveals open, lanes only change by their owner's calls or a settlement,
-    /// and the settlement itself cannot fail (see the contract notes).
+    /// the others revealed; if another hash reached the quorum and `quorumHash` is not it,
+    /// the last reveal reverts with EscrowNotQuorumResult.
     function reveal(
         uint256 jobId,
         JobTerms calldata terms,
+        uint256 lane,
         bytes32 resultHash,
         bytes32 salt,
-        address[] calldata others,
+        uint256[] calldata others,
         bytes32 quorumHash
     ) external;
 
     /// @notice Settles `jobId` on every path the last reveal does not: anyone may call once
-    /// `now > claimDeadline` for a job short of claims (unfilled, or never claimed), or once
-    /// `now > revealDeadline` for a filled job (some replica never committed or revealed);
-    /// EscrowNotFinalizable before, EscrowJobNotFound once the job was settled (by its last
-    /// reveal or an earlier finalize) or cancelled. `providers`: every claimer (from
-    /// ReplicaClaimed), in strictly ascending address order. `resultHash`: the hash revealed
-    /// by a quorum if there is one (any value otherwise; the call reverts with
-    /// EscrowNotQuorumResult if another hash has a quorum).
+    /// `now > commitDeadline` for a job short of slots (unfilled), or once
+    /// `now > revealDeadline` for a filled job (some replica never revealed);
+    /// EscrowNotFinalizable before, EscrowJobNotFound once the job was settled. `replicas`:
+    /// every slot (from ReplicaCommitted) as `uint160(provider) << 96 | lane`, strictly
+    /// ascending. `resultHash`: the hash revealed by a quorum if there is one (any value
+    /// otherwise; reverts with EscrowNotQuorumResult if another hash has a quorum).
     function finalize(
         uint256 jobId,
         JobTerms calldata terms,
-        address[] calldata providers,
+        uint256[] calldata replicas,
         bytes32 resultHash
     ) external;
 
-    /// @notice Cancels an unclaimed job; only its consumer. The bounty is credited back.
-    function cancel(uint256 jobId, JobTerms calldata terms) external;
-
     /// @notice One-time provider set-up (optional): pre-pays the storage slots of the
-    /// caller's balance and of its lanes `[0, lanes)` (lanes <= LANES), so that its claims
-    /// and settlements write slots that are already non-zero (~17k gas less each) instead
-    /// of paying for a fresh slot the first time each is used.
+    /// caller's balance and of its lanes `[0, lanes)` (lanes <= MAX_OPEN_LANES), so that its
+    /// commits and settlements write slots that are already non-zero (~17k gas less each).
     function openAccount(uint256 lanes) external;
 
     /// @notice Sends the caller's whole credited balance to it.
@@ -265,24 +306,36 @@ interface IJobEscrow is IStaking {
     /// @notice The credited, withdrawable balance of `account`.
     function balanceOf(address account) external view returns (uint256);
 
-    /// @notice A live job's stored terms hash prefix and counters; all zero once the job is
-    /// settled (by its last reveal or finalize) or cancelled, or if it never existed: history
-    /// lives in the events. `revealed` never reaches `replicas` on a live job: the reveal
-    /// that would make it so settles and deletes the job.
+    /// @notice A live job's stored terms hash prefix, counters and lot seed; all zero once
+    /// the job is settled or if it never existed: history lives in the events.
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 claimed, uint8 committed, uint8 revealed);
+        returns (bytes24 specHash, uint8 committed, uint8 revealed, uint256 seed);
 
-    /// @notice `provider`'s phase in a live job (None once the job is finalized).
-    function replicaOf(uint256 jobId, address provider) external view returns (ReplicaStatus);
+    /// @notice Whether `provider` may commit to live job `jobId` now as far as the draw goes
+    /// (`eligible`), whether it is drawn at the base rate (`drawn`), and from when it is
+    /// eligible (`eligibleFrom`; 0: not before the commit deadline). Other checks (stake,
+    /// reputation, a free slot, the deadline) are not made here.
+    function drawOf(uint256 jobId, JobTerms calldata terms, address provider)
+        external
+        view
+        returns (bool eligible, bool drawn, uint256 eligibleFrom);
 
-    /// @notice The live job held in `provider`'s lane `jobId % LANES`, 0 if it is free: a
-    /// provider can claim `jobId` only while this is 0.
-    function laneJobOf(uint256 jobId, address provider) external view returns (uint256);
+    /// @notice `provider`'s phase in live job `jobId` in its `lane`.
+    function replicaOf(uint256 jobId, address provider, uint256 lane)
+        external
+        view
+        returns (ReplicaStatus);
+
+    /// @notice The live job held in `provider`'s `lane`, 0 if the lane is free.
+    function laneJobOf(address provider, uint256 lane) external view returns (uint256);
 
     /// @notice The id the next posted job gets.
     function nextJobId() external view returns (uint256);
+
+    /// @notice All slashed collateral, burned: held here for good, owed to no one.
+    function burned() external view returns (uint256);
 
     /// @notice keccak256(abi.encode(jobId, provider, resultHash, salt)): what to commit.
     function commitmentOf(uint256 jobId, address provider, bytes32 resultHash, bytes32 salt)
@@ -290,15 +343,37 @@ interface IJobEscrow is IStaking {
         pure
         returns (bytes32);
 
-    /// @notice keccak256(abi.encode(termsOf(spec))); its first 24 bytes are stored per job.
-    function specHashOf(JobSpec calldata spec) external pure returns (bytes32);
+    /// @notice abi.encode(block.chainid, address(this), jobId): the 96 bytes that the result
+    /// blob of `jobId` starts with (see resultHashOf).
+    function resultPrefixOf(uint256 jobId) external view returns (bytes memory);
 
-    /// @notice The terms that claim, commit, reveal, finalize and cancel take for `spec`.
-    function termsOf(JobSpec calldata spec) external pure returns (JobTerms memory);
+    /// @notice sha256(resultPrefixOf(jobId) ++ output): the result hash replicas commit to
+    /// and reveal. It binds chain id, contract and job id, so no hash revealed in one job is
+    /// worth anything in another. Providers serve exactly those bytes (prefix and output) as
+    /// a content-addressed blob, so the consumer fetches the agreed hash itself, checks the
+    /// prefix and keeps the output.
+    function resultHashOf(uint256 jobId, bytes calldata output) external view returns (bytes32);
+
+    /// @notice keccak256(abi.encode(termsOf(spec, postedAt))); its first 24 bytes are stored.
+    function specHashOf(JobSpec calldata spec, uint256 postedAt) external pure returns (bytes32);
+
+    /// @notice The terms that commit, reveal and finalize take for `spec` posted at
+    /// `postedAt` (the low 32 bits of JobPosted's `draw`).
+    function termsOf(JobSpec calldata spec, uint256 postedAt)
+        external
+        pure
+        returns (JobTerms memory);
+
     /// @notice The payment asset: address(0) for native ETH, else the ERC-20.
     function asset() external view returns (address);
-    /// @notice Fraction of a failing replica's collateral that is slashed, in basis points.
+    /// @notice Fraction of a failing replica's collateral that is burned, in basis points.
     function slashBps() external view returns (uint256);
     /// @notice Largest allowed `replicas` of a job.
     function maxReplicas() external view returns (uint256);
+    /// @notice The window bounds: least commit window, least reveal window, furthest
+    /// reveal deadline after the post (seconds).
+    function windows()
+        external
+        view
+        returns (uint256 minCommitWindow, uint256 minRevealWindow, uint256 maxHorizon);
 }

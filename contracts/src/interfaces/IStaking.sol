@@ -2,18 +2,24 @@
 pragma solidity ^0.8.28;
 
 /// @title ShareThePower provider staking and reputation (part of the market's JobEscrow)
-/// @notice Providers stake the market's asset (native ETH or one ERC-20, fixed at deploy).
-/// Stake is `free` (usable as job collateral), `locked` (collateral of claimed jobs) or
-/// `unbonding` (requested out; withdrawable after the unbonding delay). Only the escrow's own
-/// job rules lock, release or slash collateral and write reputation: there is no other
-/// caller and no admin. Collateral locked in a job stays locked and slashable until that job
-/// settles, whether or not its owner has started unbonding: unbonding only takes free stake.
+/// @notice Providers stake the market's asset (native ETH or one exact-transfer ERC-20, fixed
+/// at deploy). Stake is `free` or `locked` (collateral of jobs the provider committed to).
+/// Stake weighs in the draw of each job's replicas (see IJobEscrow): a provider's chance to
+/// be eligible is proportional to its share of all bonded stake, counted only if it was
+/// bonded before the job was posted.
+///
+/// Unstaking (v2): there is no unbonding delay. Only collateral is ever slashable, and
+/// collateral stays locked, so slashable, until the job it was locked for settles; free
+/// stake can be taken out at once with `unstake`. (A delay on free stake would add no
+/// security: nothing but job collateral is ever slashed.) Only the escrow's own job rules
+/// lock, release or slash collateral and write reputation: there is no admin.
 interface IStaking {
     /// @notice How a replica's collateral was settled when its job ended.
     /// @dev Released: unlocked, no reputation change (job unfilled, or no quorum but
-    /// revealed). Completed: unlocked, paid its bounty share, `completed` + 1. Slashed:
-    /// revealed a losing result; `slashBps` of the collateral is taken, the rest unlocked,
-    /// `slashed` + 1. Missed: never committed or revealed; slashed like `Slashed`, `missed` + 1.
+    /// revealed). Completed: unlocked, paid its bounty share, `completed` + 1 if it was drawn
+    /// at the base rate (see IJobEscrow). Slashed: revealed a losing result; `slashBps` of the
+    /// collateral is burned, the rest unlocked, `slashed` + 1. Missed: committed but never
+    /// revealed, or held two slots of one job; slashed like `Slashed`, `missed` + 1.
     enum Settlement {
         Released,
         Completed,
@@ -33,39 +39,31 @@ interface IStaking {
     error StakeInsufficient(uint256 available, uint256 required);
     /// @notice The provider's reputation score is below what the job requires.
     error StakeReputationTooLow(uint256 score, uint256 required);
-    /// @notice The unbonding delay has not passed yet.
-    error StakeStillUnbonding(uint256 releaseAt, uint256 nowTime);
-    /// @notice There is no unbonding stake to withdraw.
-    error StakeNothingUnbonding();
     /// @notice A deploy parameter is outside its allowed range.
     error StakeParameterOutOfRange(bytes32 name, uint256 value);
-    /// @notice Sending native ETH failed.
-    error StakeEtherTransferFailed(address to, uint256 amount);
 
-    /// @notice `provider` added `amount`; its bonded stake is now `staked`.
-    event Staked(address indexed provider, uint256 amount, uint256 staked);
-    /// @notice `provider` moved `amount` of free stake to unbonding; `unbonding` in total,
-    /// withdrawable from `releaseAt`.
-    event UnstakeRequested(
-        address indexed provider, uint256 amount, uint256 unbonding, uint256 releaseAt
-    );
-    /// @notice `provider` withdrew `amount` of unbonded stake to its wallet.
-    event StakeWithdrawn(address indexed provider, uint256 amount);
+    /// @notice `provider` added `amount`; its bonded stake is now `staked`, bonded from now
+    /// (`bondedAt`) for the draw of jobs posted later.
+    event Staked(address indexed provider, uint256 amount, uint256 staked, uint256 bondedAt);
+    /// @notice `provider` took `amount` of free stake out to its wallet; `staked` is left.
+    event Unstaked(address indexed provider, uint256 amount, uint256 staked);
 
-    /// @notice Bonded stake, locked collateral and unbonding stake of `provider`.
-    /// @return staked Bonded stake (includes `locked`, excludes `unbonding`).
-    /// @return locked Collateral of claimed, unsettled jobs.
-    /// @return unbonding Stake requested out, not yet withdrawn.
-    /// @return releaseAt Timestamp from which `unbonding` can be withdrawn (0 if none).
+    /// @notice Bonded stake and locked collateral of `provider`.
+    /// @return staked Bonded stake (includes `locked`).
+    /// @return locked Collateral of committed, unsettled jobs.
+    /// @return bondedAt When its stake last grew: it is drawn only for jobs posted after.
     function stakeOf(address provider)
         external
         view
-        returns (uint256 staked, uint256 locked, uint256 unbonding, uint256 releaseAt);
+        returns (uint256 staked, uint256 locked, uint256 bondedAt);
+
+    /// @notice All bonded stake of the market (the denominator of every draw).
+    function totalStake() external view returns (uint256);
 
     /// @notice Reputation counters and score of `provider`.
-    /// @return completed Jobs in which it was a winning replica.
+    /// @return completed Jobs it won as a replica it was drawn for at the base rate.
     /// @return slashed Jobs in which it revealed a losing result.
-    /// @return missed Jobs in which it never committed or never revealed.
+    /// @return missed Jobs in which it committed but never revealed.
     /// @return score `completed - 3 * slashed - missed`, floored at zero.
     function reputationOf(address provider)
         external
@@ -73,19 +71,14 @@ interface IStaking {
         returns (uint256 completed, uint256 slashed, uint256 missed, uint256 score);
 
     /// @notice Adds `amount` to the caller's bonded stake. ETH mode: send exactly `amount`
-    /// as msg.value. ERC-20 mode: approve the escrow first. The resulting stake must be at
-    /// least `minStake`.
+    /// as msg.value. ERC-20 mode: approve the escrow first; the token must move exactly
+    /// `amount`. The resulting stake must be at least `minStake`.
     function stake(uint256 amount) external payable;
 
-    /// @notice Moves `amount` of the caller's free stake to unbonding and restarts the
-    /// unbonding clock for everything unbonding.
-    function requestUnstake(uint256 amount) external;
+    /// @notice Sends `amount` of the caller's free (unlocked) stake to it now. What is left
+    /// must be zero or at least `minStake`.
+    function unstake(uint256 amount) external;
 
-    /// @notice Sends all of the caller's unbonding stake to it once the delay has passed.
-    function withdrawStake() external;
-
-    /// @notice Seconds between requestUnstake and withdrawStake.
-    function unbondingDelay() external view returns (uint256);
-    /// @notice Minimum bonded stake to stake and to claim jobs.
+    /// @notice Minimum bonded stake to stake and to commit to jobs.
     function minStake() external view returns (uint256);
 }

@@ -27,7 +27,7 @@ pub enum DevnetCommand {
     /// Start anvil, deploy the market and keep it running until Ctrl-C.
     ///
     /// Deploys JobEscrow with devnet parameters: slash 50 %,
-    /// unbonding 60 s, minimum stake 0.1 ETH, at most 16 replicas. Writes
+    /// minimum stake 0.1 ETH, at most 16 replicas, windows of at least 10 s. Writes
     /// `<out>/<chainId>.json` and prints the RPC URL and the dev accounts with their keys
     /// (anvil's well-known test mnemonic: never use them on a real network).
     ///

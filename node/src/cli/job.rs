@@ -1,4 +1,4 @@
-//! `stp job post | status | list | cancel | result`: the consumer's side of the market.
+//! `stp job post | status | list | finalize | result`: the consumer's side of the market.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use eyre::{WrapErr, bail, eyre};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use stp_sdk::kernels::{KernelId, kernel_name};
+use stp_sdk::market::lifecycle::{self, Phase, Timing};
 use stp_sdk::market::{JobHistory, JobSpecExt, Market, Outcome};
 use tokio::sync::mpsc;
 
@@ -36,7 +37,7 @@ pub enum JobCommand {
     ///       --collateral 0.01 --wait --output digests.bin
     #[command(verbatim_doc_comment)]
     Post(Box<PostArgs>),
-    /// Show one job: spec, claims, commits, reveals and outcome.
+    /// Show one job: spec, slots (commits), reveals, phase and outcome.
     ///
     /// Example: stp job status 3 --json
     #[command(verbatim_doc_comment)]
@@ -46,11 +47,14 @@ pub enum JobCommand {
     /// Example: stp job list --json
     #[command(verbatim_doc_comment)]
     List(ListArgs),
-    /// Cancel an unclaimed job of yours; the bounty is credited back (`stp payout claim`).
+    /// Settle a job whose deadline passed (anyone may): a job short of slots after its
+    /// commit deadline refunds its consumer and releases every committer; a job with a
+    /// reveal missing after its reveal deadline pays the winners and slashes the missing.
+    /// Provider nodes do this for their own jobs; this is the same by hand.
     ///
-    /// Example: stp job cancel 3
+    /// Example: stp job finalize 3
     #[command(verbatim_doc_comment)]
-    Cancel(CancelArgs),
+    Finalize(FinalizeArgs),
     /// Fetch a completed job's output from a winning provider and verify its hash.
     ///
     /// Example: stp job result 3 --output out.bin --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo...
@@ -80,9 +84,9 @@ pub struct ListArgs {
     pub chain: ChainArgs,
 }
 
-/// Options of `stp job cancel`.
+/// Options of `stp job finalize`.
 #[derive(Debug, Args)]
-pub struct CancelArgs {
+pub struct FinalizeArgs {
     /// The job id.
     pub id: u64,
     #[command(flatten)]
@@ -148,52 +152,18 @@ impl JobArgs {
             JobCommand::Post(a) => block_on(a.run()),
             JobCommand::Status(a) => block_on(a.run()),
             JobCommand::List(a) => block_on(a.run()),
-            JobCommand::Cancel(a) => block_on(a.run()),
+            JobCommand::Finalize(a) => block_on(a.run()),
             JobCommand::Result(a) => block_on(a.run()),
         }
     }
 }
 
-/// A job's phase, derived from its history and the time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Open for claims.
-    Claiming,
-    /// All slots claimed; replicas commit.
-    Committing,
-    /// Replicas reveal.
-    Revealing,
-    /// A deadline passed with a slot or a reveal missing: anyone may finalize. (The reveal
-    /// that completes a job settles it: such a job goes straight to `Done`.)
-    Finalizable,
-    /// Settled or cancelled (see the outcome).
-    Done,
-}
-
-/// The phase of `h` at time `now`.
+/// The phase of `h` at time `now` (the SDK's lifecycle rules, on the history's counters).
 pub fn phase(h: &JobHistory, now: u64) -> Phase {
-    let Some(spec) = &h.spec else {
-        return Phase::Done;
-    };
-    if h.outcome.is_some() {
-        return Phase::Done;
+    match &h.spec {
+        Some(spec) => lifecycle::phase(&Timing::from(spec), h.counters(), now),
+        None => Phase::Settled,
     }
-    let k = usize::from(spec.replicas);
-    if h.claimers.len() < k {
-        return if now > spec.claim_deadline() {
-            Phase::Finalizable
-        } else {
-            Phase::Claiming
-        };
-    }
-    if now > spec.reveal_deadline() {
-        return Phase::Finalizable;
-    }
-    if h.committed.len() >= k || now > spec.commit_deadline() {
-        return Phase::Revealing;
-    }
-    Phase::Committing
 }
 
 /// One reveal in a job view.
@@ -201,8 +171,19 @@ pub fn phase(h: &JobHistory, now: u64) -> Phase {
 pub struct RevealView {
     /// The revealer.
     pub provider: Address,
-    /// The revealed sha256 of its output.
+    /// The revealed result hash.
     pub result_hash: B256,
+}
+
+/// One slot in a job view.
+#[derive(Debug, Serialize)]
+pub struct SlotView {
+    /// The provider.
+    pub provider: Address,
+    /// Its lane.
+    pub lane: u64,
+    /// Drawn at the base rate (counts for reputation).
+    pub drawn: bool,
 }
 
 /// What `stp job status --json` prints (and `job list --json`, per job).
@@ -234,18 +215,16 @@ pub struct JobView {
     pub input_size: u64,
     /// Output size bound (bytes).
     pub max_output_size: u64,
-    /// Deadlines (unix seconds).
-    pub claim_deadline: u64,
-    /// Last second to commit.
+    /// When it was posted (unix seconds; the base of its draw).
+    pub posted_at: u64,
+    /// Last second to commit (unix seconds).
     pub commit_deadline: u64,
     /// Last second to reveal.
     pub reveal_deadline: u64,
     /// Current phase.
     pub phase: Phase,
-    /// Claimers in order.
-    pub claimers: Vec<Address>,
-    /// Committers.
-    pub committed: Vec<Address>,
+    /// Slots taken, in commit order.
+    pub slots: Vec<SlotView>,
     /// Reveals.
     pub reveals: Vec<RevealView>,
     /// How it ended, if it did.
@@ -271,12 +250,19 @@ impl JobView {
             input_hash: spec.inputHash,
             input_size: spec.inputSize,
             max_output_size: spec.maxOutputSize,
-            claim_deadline: spec.claim_deadline(),
+            posted_at: h.posted_at,
             commit_deadline: spec.commit_deadline(),
             reveal_deadline: spec.reveal_deadline(),
             phase: phase(h, now),
-            claimers: h.claimers.clone(),
-            committed: h.committed.clone(),
+            slots: h
+                .slots
+                .iter()
+                .map(|s| SlotView {
+                    provider: s.provider,
+                    lane: s.lane,
+                    drawn: s.drawn,
+                })
+                .collect(),
             reveals: h
                 .reveals
                 .iter()
@@ -346,25 +332,24 @@ fn print_view(v: &JobView, unit: &str) {
         v.input_hash, v.input_size, v.max_output_size
     ));
     out(format!(
-        "deadlines       claim {}, commit {}, reveal {} (unix s)",
-        v.claim_deadline, v.commit_deadline, v.reveal_deadline
+        "times           posted {}, commit by {}, reveal by {} (unix s)",
+        v.posted_at, v.commit_deadline, v.reveal_deadline
     ));
-    out(format!(
-        "claims          {}/{}",
-        v.claimers.len(),
-        v.replicas
-    ));
-    for c in &v.claimers {
-        let committed = if v.committed.contains(c) {
-            "committed"
-        } else {
-            "not committed"
-        };
-        let revealed = v.reveals.iter().find(|r| r.provider == *c).map_or_else(
-            || "not revealed".to_string(),
-            |r| format!("revealed {}", r.result_hash),
-        );
-        out(format!("  {c}  {committed}, {revealed}"));
+    out(format!("slots           {}/{}", v.slots.len(), v.replicas));
+    for s in &v.slots {
+        let drawn = if s.drawn { "drawn" } else { "drawn late" };
+        let revealed = v
+            .reveals
+            .iter()
+            .find(|r| r.provider == s.provider)
+            .map_or_else(
+                || "not revealed".to_string(),
+                |r| format!("revealed {}", r.result_hash),
+            );
+        out(format!(
+            "  {}  lane {}, {drawn}, {revealed}",
+            s.provider, s.lane
+        ));
     }
     if let Some(hash) = v.result_hash {
         out(format!("result hash     {hash}"));
@@ -417,25 +402,18 @@ impl ListArgs {
     }
 }
 
-impl CancelArgs {
+impl FinalizeArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market().await?;
-        let h = history(&m, self.id).await?;
-        let spec = h.spec.as_ref().ok_or_else(|| eyre!("job vanished"))?;
-        if spec.consumer != m.account() {
-            bail!(
-                "job {} belongs to {}, not to this wallet ({}); only its consumer can cancel it",
-                self.id,
-                spec.consumer,
-                m.account()
-            );
-        }
-        let tx = m.cancel(self.id, spec).await?;
+        history(&m, self.id).await?;
+        let tx = m.finalize(self.id).await?;
+        let h = m.job_history(self.id).await?;
+        let outcome = h
+            .outcome
+            .map_or_else(|| "settled".to_string(), |(o, _)| format!("{o:?}"));
         out(format!(
-            "cancelled job {}; {} {} credited back (tx {tx}); withdraw with `stp payout claim`",
-            self.id,
-            format_amount(spec.bounty_amount()),
-            unit(m.deployment())
+            "finalized job {} (tx {tx}): {outcome}; payouts and refunds are credited (`stp payout claim`)",
+            self.id
         ));
         Ok(())
     }
@@ -446,11 +424,11 @@ impl ResultArgs {
         let m = self.chain.market_read_only().await?;
         let h = history(&m, self.id).await?;
         let p2p = self.p2p.spawn().await?;
-        let hash = fetch_output(&p2p, &h, &self.output).await;
+        let hash = fetch_output(&m, &p2p, &h, &self.output).await;
         p2p.shutdown().await;
         let hash = hash?;
         out(format!(
-            "wrote {} (sha256 {hash}, verified against the on-chain result)",
+            "wrote {} (result {hash}, verified against the on-chain result)",
             self.output.display()
         ));
         Ok(())
@@ -460,10 +438,16 @@ impl ResultArgs {
 /// How long fetching an output may take in all.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Fetches a completed job's output from its winning providers (found through their DHT
-/// records, else any connected peer), checks `sha256(output)` against the winning hash and
-/// writes it to `path`. Returns the hash.
-pub async fn fetch_output(p2p: &P2pClient, h: &JobHistory, path: &Path) -> eyre::Result<B256> {
+/// Fetches a completed job's result blob from its winning providers (found through their
+/// DHT records, else any connected peer) by the agreed result hash, checks that it hashes to
+/// it and starts with this job's identity (chain, escrow, job id), and writes the output (the
+/// rest) to `path`. Returns the hash.
+pub async fn fetch_output(
+    m: &Market,
+    p2p: &P2pClient,
+    h: &JobHistory,
+    path: &Path,
+) -> eyre::Result<B256> {
     let id = h.job_id;
     let hash = match h.outcome {
         Some((Outcome::Completed, hash)) => hash,
@@ -472,13 +456,7 @@ pub async fn fetch_output(p2p: &P2pClient, h: &JobHistory, path: &Path) -> eyre:
         }
         None => bail!("job {id} is not finalized yet; see `stp job status {id}`"),
     };
-    let winners: Vec<Address> = h
-        .reveals
-        .iter()
-        .filter(|(_, r)| *r == hash)
-        .map(|(a, _)| *a)
-        .collect();
-    let peers = winning_peers(p2p, &winners).await?;
+    let peers = winning_peers(p2p, &h.revealers_of(hash)).await?;
     if peers.is_empty() {
         bail!(
             "no winning provider of job {id} is reachable: pass --bootstrap <multiaddr/p2p/peer id> of a provider node"
@@ -488,12 +466,15 @@ pub async fn fetch_output(p2p: &P2pClient, h: &JobHistory, path: &Path) -> eyre:
         .await
         .map_err(|_| eyre!("fetching the output of job {id} timed out"))?
         .wrap_err_with(|| format!("fetching the output of job {id}"))?;
-    let bytes = tokio::fs::read(&report.path).await?;
-    let actual = B256::from(stp_sdk::p2p::sha256(&bytes));
+    let blob = tokio::fs::read(&report.path).await?;
+    let actual = B256::from(stp_sdk::p2p::sha256(&blob));
     if actual != hash {
-        bail!("output of job {id} hashes to {actual}, not the agreed {hash}; not written");
+        bail!("result of job {id} hashes to {actual}, not the agreed {hash}; not written");
     }
-    tokio::fs::write(path, &bytes)
+    let output = m.result_domain(id).output_of(&blob).ok_or_else(|| {
+        eyre!("result blob of job {id} does not start with this job's identity; not written")
+    })?;
+    tokio::fs::write(path, output)
         .await
         .wrap_err_with(|| format!("writing {}", path.display()))?;
     Ok(hash)

@@ -12,13 +12,14 @@ use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
-use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome, announcement};
+use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome, Windows, announcement};
 use stp_sdk::p2p::PeerLocation;
 
 use super::common::{ChainArgs, format_amount, out, out_json, parse_amount, unit};
-use super::job::{P2pArgs, Phase, fetch_output, phase};
+use super::job::{P2pArgs, fetch_output, phase};
 use crate::daemon::encode_input_location;
 use crate::p2p::{P2pClient, with_peer_id};
+use stp_sdk::market::lifecycle::Phase;
 
 /// Options of `stp job post`.
 #[derive(Debug, Args)]
@@ -30,30 +31,28 @@ pub struct PostArgs {
     /// Input file, laid out as the kernel expects (checked before posting).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
-    /// Independent replicas k that compute the job.
+    /// Independent replicas k that compute the job; a strict majority (k/2+1) of them must
+    /// agree on the result hash.
     #[arg(long, default_value_t = 1)]
     pub replicas: u8,
-    /// Replicas that must agree on the output hash (default k/2+1).
-    #[arg(long)]
-    pub quorum: Option<u8>,
     /// Total bounty in ETH units (tokens in ERC-20 mode), split among the winners.
     #[arg(long, default_value = "0.01", value_parser = parse_amount)]
     pub bounty: U256,
     /// Stake each replica locks as collateral (slashed if it disagrees or vanishes).
     #[arg(long, default_value = "0", value_parser = parse_amount)]
     pub collateral: U256,
-    /// Minimum reputation score of a claimer.
+    /// Minimum reputation score of a replica.
     #[arg(long, default_value_t = 0)]
     pub min_reputation: u32,
-    /// Seconds from now until claims close.
-    #[arg(long, default_value_t = 60)]
-    pub claim_secs: u64,
-    /// Seconds after the claim deadline until commits close.
-    #[arg(long, default_value_t = 120)]
-    pub commit_secs: u64,
-    /// Seconds after the commit deadline until reveals close.
-    #[arg(long, default_value_t = 60)]
-    pub reveal_secs: u64,
+    /// Seconds from now until commits close: drawn providers fetch, run and commit in this
+    /// window, and the draw widens over it. Default: safe for this chain (30 s plus 10
+    /// blocks, at least the market's minimum).
+    #[arg(long)]
+    pub commit_secs: Option<u64>,
+    /// Seconds after the commit deadline until reveals close. Default: safe for this chain
+    /// (20 s plus 5 blocks, at least the market's minimum).
+    #[arg(long)]
+    pub reveal_secs: Option<u64>,
     /// Output size bound in bytes (default: the kernel's exact output size for this input).
     #[arg(long, value_name = "BYTES")]
     pub max_output: Option<u64>,
@@ -89,7 +88,7 @@ struct Posted {
     quorum: u8,
     #[serde(serialize_with = "super::common::ser_wei")]
     bounty: U256,
-    claim_deadline: u64,
+    posted_at: u64,
     commit_deadline: u64,
     reveal_deadline: u64,
     input_location: String,
@@ -121,8 +120,8 @@ impl PostArgs {
             Some(m) => m,
             None => needed,
         };
-        let quorum = self.quorum.unwrap_or(self.replicas / 2 + 1);
-        check_replicas(self.replicas, quorum)?;
+        check_replicas(self.replicas)?;
+        let quorum = self.replicas / 2 + 1;
         let m = self.chain.market().await?;
         let p2p = self.p2p.spawn().await?;
         let result = self
@@ -154,10 +153,10 @@ impl PostArgs {
             .map(|a| with_peer_id(a, p2p.peer_id()))
             .collect();
         let location = encode_input_location(&addrs);
+        let (commit_secs, reveal_secs) = self.windows(m).await?;
         let base = m.now().await?;
-        let claim = base + self.claim_secs.max(1);
-        let commit = claim + self.commit_secs.max(1);
-        let reveal = commit + self.reveal_secs.max(1);
+        let commit = base + commit_secs;
+        let reveal = commit + reveal_secs;
         let spec = JobSpec {
             consumer: m.account(),
             kernelId: B256::from(kernel.0),
@@ -169,14 +168,14 @@ impl PostArgs {
             replicas: self.replicas,
             quorum,
             minReputation: self.min_reputation,
-            claimDeadline: U40::from(claim),
             commitDeadline: U40::from(commit),
             revealDeadline: U40::from(reveal),
             inputLocation: Bytes::from(location.clone()),
         };
-        let (job_id, tx) = m.post_job(spec.clone()).await?;
+        let posted_job = m.post_job(spec.clone()).await?;
+        let (job_id, tx) = (posted_job.job_id, posted_job.tx);
         if !self.p2p.bootstrap.is_empty() {
-            announce(m, p2p, job_id, &spec).await;
+            announce(m, p2p, job_id, &spec, posted_job.posted_at).await;
         }
         let mut posted = Posted {
             job_id,
@@ -189,7 +188,7 @@ impl PostArgs {
             replicas: self.replicas,
             quorum,
             bounty: self.bounty,
-            claim_deadline: claim,
+            posted_at: posted_job.posted_at,
             commit_deadline: commit,
             reveal_deadline: reveal,
             input_location: String::from_utf8_lossy(&location).into_owned(),
@@ -217,11 +216,11 @@ impl PostArgs {
             }
         }
         if let Some(path) = &self.output {
-            let hash = fetch_output(p2p, &h, path).await?;
+            let hash = fetch_output(m, p2p, &h, path).await?;
             posted.output = Some(path.clone());
             if !self.json {
                 out(format!(
-                    "wrote {} (sha256 {hash}, verified against the on-chain result)",
+                    "wrote {} (result {hash}, verified against the on-chain result)",
                     path.display()
                 ));
             }
@@ -232,6 +231,21 @@ impl PostArgs {
             out_json(&posted)?;
         }
         Ok(())
+    }
+
+    /// The commit and reveal windows: the flags, or defaults safe for this chain's block
+    /// time, checked against the market's bounds so a bad choice fails here, not on-chain.
+    async fn windows(&self, m: &Market) -> eyre::Result<(u64, u64)> {
+        let bounds = m.windows().await?;
+        let block = m.block_time_estimate(16).await?.clamp(1, 60);
+        let commit = self
+            .commit_secs
+            .unwrap_or((30 + 10 * block).max(bounds.min_commit));
+        let reveal = self
+            .reveal_secs
+            .unwrap_or((20 + 5 * block).max(bounds.min_reveal));
+        check_windows(commit, reveal, &bounds)?;
+        Ok((commit, reveal))
     }
 
     /// Serves the input while the job needs it, showing progress. Without `wait` it returns
@@ -273,19 +287,19 @@ async fn follow_loop(
         let now = m.now().await?;
         let p = phase(&h, now);
         bar.set_message(format!(
-            "job {job_id}: {p:?} - claimed {}/{k}, committed {}/{k}, revealed {}/{k}",
-            h.claimers.len(),
-            h.committed.len(),
+            "job {job_id}: {p:?} - slots {}/{k}, revealed {}/{k}",
+            h.slots.len(),
             h.reveals.len()
         ));
         if h.outcome.is_some() {
             return Ok(h);
         }
-        let input_needed = matches!(p, Phase::Claiming | Phase::Committing);
+        // Drawn providers fetch the input until every slot is taken.
+        let input_needed = p == Phase::Open;
         if !wait && !input_needed {
             return Ok(h);
         }
-        if p == Phase::Finalizable {
+        if matches!(p, Phase::Unfilled | Phase::Expired) {
             match m.finalize(job_id).await {
                 Ok(tx) => {
                     tracing::info!(job_id, %tx, "finalized");
@@ -308,14 +322,33 @@ fn resolve_kernel(query: &str) -> eyre::Result<KernelId> {
     }
 }
 
-/// Checks k and q as the escrow does: 1 <= k, k/2 < q <= k.
-fn check_replicas(k: u8, q: u8) -> eyre::Result<()> {
+/// Checks k as the escrow does (its quorum is always the strict majority k/2+1).
+fn check_replicas(k: u8) -> eyre::Result<()> {
     if k == 0 {
         bail!("--replicas must be at least 1");
     }
-    if q <= k / 2 || q > k {
+    Ok(())
+}
+
+/// Checks the windows against the market's bounds, as the escrow would at post.
+fn check_windows(commit: u64, reveal: u64, bounds: &Windows) -> eyre::Result<()> {
+    if commit < bounds.min_commit {
         bail!(
-            "--quorum {q} must be more than half of --replicas {k} and at most {k} (so only one result can win)"
+            "--commit-secs {commit} is below this market's minimum commit window of {} s",
+            bounds.min_commit
+        );
+    }
+    if reveal < bounds.min_reveal {
+        bail!(
+            "--reveal-secs {reveal} is below this market's minimum reveal window of {} s",
+            bounds.min_reveal
+        );
+    }
+    if commit + reveal > bounds.max_horizon {
+        bail!(
+            "--commit-secs + --reveal-secs = {} s is beyond this market's horizon of {} s",
+            commit + reveal,
+            bounds.max_horizon
         );
     }
     Ok(())
@@ -334,7 +367,7 @@ const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
 /// Gossips the posted job so connected providers learn of it before their next chain
 /// poll, waiting up to [`ANNOUNCE_WAIT`] for a peer on the jobs topic. Best effort:
 /// providers check it on-chain anyway and find it there without it.
-async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec) {
+async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec, posted_at: u64) {
     let deadline = tokio::time::Instant::now() + ANNOUNCE_WAIT;
     while p2p.topic_peers().await.unwrap_or(0) == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -351,7 +384,7 @@ async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec) {
         peer_id: p2p.peer_id().to_bytes(),
         addrs,
     };
-    let ann = announcement(m.deployment(), job_id, spec, root, location);
+    let ann = announcement(m.deployment(), job_id, spec, posted_at, root, location);
     match p2p.announce_job(&ann).await {
         Ok(()) => tracing::debug!(job = job_id, "job announced over gossip"),
         Err(e) => {
@@ -365,13 +398,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replicas_and_quorum_follow_the_escrow_rules() {
-        assert!(check_replicas(1, 1).is_ok());
-        assert!(check_replicas(3, 2).is_ok());
-        assert!(check_replicas(4, 3).is_ok());
-        assert!(check_replicas(0, 0).is_err());
-        assert!(check_replicas(4, 2).is_err());
-        assert!(check_replicas(3, 4).is_err());
+    fn replicas_and_windows_follow_the_escrow_rules() {
+        assert!(check_replicas(1).is_ok());
+        assert!(check_replicas(3).is_ok());
+        assert!(check_replicas(0).is_err());
+        let bounds = Windows {
+            min_commit: 10,
+            min_reveal: 10,
+            max_horizon: 100,
+        };
+        assert!(check_windows(10, 10, &bounds).is_ok());
+        assert!(check_windows(90, 10, &bounds).is_ok());
+        assert!(check_windows(9, 10, &bounds).is_err());
+        assert!(check_windows(10, 9, &bounds).is_err());
+        assert!(check_windows(91, 10, &bounds).is_err());
     }
 
     #[test]

@@ -147,9 +147,11 @@ mod tests {
             panic!("parsed into the wrong command");
         };
         assert_eq!(post.replicas, 3);
-        assert_eq!(post.quorum, None, "quorum defaults to k/2+1 at run time");
         assert_eq!(post.bounty, common::parse_amount("0.5").unwrap());
-        assert_eq!(post.claim_secs, 60);
+        assert_eq!(
+            post.commit_secs, None,
+            "windows default to the chain's at run time"
+        );
         assert!(!post.wait);
         assert!(
             parse(&[

@@ -1,4 +1,4 @@
-//! `stp provider stake | unstake | withdraw-stake | status`: a provider's stake on-chain.
+//! `stp provider stake | unstake | status`: a provider's stake on-chain.
 
 use alloy::primitives::{Address, U256};
 use clap::{Args, Subcommand};
@@ -21,22 +21,20 @@ pub struct ProviderArgs {
 pub enum ProviderCommand {
     /// Run the provider node (see `stp provider run --help`).
     Run(super::provider_run::ProviderRunArgs),
-    /// Add stake (needed to claim jobs; collateral of each job is locked from it).
+    /// Add stake: it weighs in the draw of every job posted from now on (a provider is
+    /// drawn in proportion to its share of all stake), and each job's collateral is locked
+    /// from it.
     ///
     /// Example: stp provider stake --amount 1 --private-key $KEY
     #[command(verbatim_doc_comment)]
     Stake(AmountArgs),
-    /// Start unbonding stake; it stays slashable until `withdraw-stake` after the delay.
+    /// Take free stake out to the wallet, at once. Collateral locked in jobs stays (and
+    /// stays slashable) until those jobs settle; what is left must be 0 or the minimum.
     ///
     /// Example: stp provider unstake --amount 0.5
     #[command(verbatim_doc_comment)]
     Unstake(AmountArgs),
-    /// Withdraw stake whose unbonding delay has passed to the wallet.
-    ///
-    /// Example: stp provider withdraw-stake
-    #[command(verbatim_doc_comment)]
-    WithdrawStake(ChainOnlyArgs),
-    /// Show stake (staked, locked, unbonding), reputation and balances.
+    /// Show stake (staked, locked, free), reputation and balances.
     ///
     /// Examples:
     ///   stp provider status
@@ -51,13 +49,6 @@ pub struct AmountArgs {
     /// Amount in ETH units (or tokens in ERC-20 mode, 18 decimals), e.g. 0.5.
     #[arg(long, value_parser = parse_amount)]
     pub amount: U256,
-    #[command(flatten)]
-    pub chain: ChainArgs,
-}
-
-/// Only a chain connection.
-#[derive(Debug, Args)]
-pub struct ChainOnlyArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -89,12 +80,9 @@ pub struct ProviderStatus {
     /// Stake not locked by jobs.
     #[serde(serialize_with = "ser_wei")]
     pub free: U256,
-    /// Stake waiting out the unbonding delay (still slashable).
-    #[serde(serialize_with = "ser_wei")]
-    pub unbonding: U256,
-    /// When `unbonding` can be withdrawn (unix seconds; 0 if nothing is unbonding).
-    pub release_at: u64,
-    /// Minimum stake to claim jobs.
+    /// When the stake last grew: it is in the draw of jobs posted after (unix seconds).
+    pub bonded_at: u64,
+    /// Minimum stake to commit to jobs.
     #[serde(serialize_with = "ser_wei")]
     pub min_stake: U256,
     /// Reputation counters.
@@ -117,7 +105,6 @@ impl ProviderArgs {
             ProviderCommand::Run(a) => a.run(),
             ProviderCommand::Stake(a) => block_on(stake(a)),
             ProviderCommand::Unstake(a) => block_on(unstake(a)),
-            ProviderCommand::WithdrawStake(a) => block_on(withdraw_stake(a)),
             ProviderCommand::Status(a) => block_on(a.run()),
         }
     }
@@ -136,28 +123,14 @@ async fn stake(a: AmountArgs) -> eyre::Result<()> {
 
 async fn unstake(a: AmountArgs) -> eyre::Result<()> {
     let m = a.chain.market().await?;
-    let tx = m.request_unstake(a.amount).await?;
-    let s = m.stake_of(m.account()).await?;
+    let tx = m.unstake(a.amount).await?;
     out(format!(
-        "unbonding {} {} until unix time {} (tx {tx}); then run `stp provider withdraw-stake`",
-        format_amount(s.unbonding),
-        unit(m.deployment()),
-        s.release_at
-    ));
-    Ok(())
-}
-
-async fn withdraw_stake(a: ChainOnlyArgs) -> eyre::Result<()> {
-    let m = a.chain.market().await?;
-    let before = m.stake_of(m.account()).await?.unbonding;
-    let tx = m.withdraw_stake().await?;
-    out(format!(
-        "withdrew {} {} of stake to {} (tx {tx})",
-        format_amount(before),
+        "unstaked {} {} to {} (tx {tx})",
+        format_amount(a.amount),
         unit(m.deployment()),
         m.account()
     ));
-    Ok(())
+    print_stake(&m, m.account()).await
 }
 
 impl StatusArgs {
@@ -181,8 +154,7 @@ pub async fn status_of(m: &Market, address: Address) -> eyre::Result<ProviderSta
         staked: stake.staked,
         locked: stake.locked,
         free: stake.staked.saturating_sub(stake.locked),
-        unbonding: stake.unbonding,
-        release_at: stake.release_at,
+        bonded_at: stake.bonded_at,
         min_stake: m.min_stake().await?,
         reputation: m.reputation_of(address).await?,
         credited_balance: m.balance_of(address).await?,
@@ -205,27 +177,16 @@ async fn print_stake(m: &Market, address: Address) -> eyre::Result<()> {
 fn print_status(s: &ProviderStatus, unit: &str) {
     out(format!("provider        {}", s.address));
     out(format!(
-        "staked          {} {unit} (minimum to claim: {})",
+        "staked          {} {unit} (minimum to take jobs: {})",
         format_amount(s.staked),
         format_amount(s.min_stake)
     ));
     out(format!("  locked        {}", format_amount(s.locked)));
     out(format!("  free          {}", format_amount(s.free)));
-    if s.unbonding.is_zero() {
-        out("unbonding       0");
-    } else if s.release_at <= s.chain_time {
-        out(format!(
-            "unbonding       {} (withdrawable now: `stp provider withdraw-stake`)",
-            format_amount(s.unbonding)
-        ));
-    } else {
-        out(format!(
-            "unbonding       {} (withdrawable in {} s, at unix time {})",
-            format_amount(s.unbonding),
-            s.release_at - s.chain_time,
-            s.release_at
-        ));
-    }
+    out(format!(
+        "bonded at       unix time {} (drawn for jobs posted after it)",
+        s.bonded_at
+    ));
     let r = &s.reputation;
     out(format!(
         "reputation      score {} (completed {}, slashed {}, missed {})",

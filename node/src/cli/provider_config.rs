@@ -13,6 +13,8 @@
 //! listen = ["/ip4/0.0.0.0/tcp/4001"]
 //! bootstrap = ["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..."]
 //! price-floor = "0.001"
+//! max-collateral-ratio = 20     # refuse collateral above 20x the bounty share
+//! max-collateral = "1"
 //! max-concurrent = 2
 //! backend = "auto"
 //! confirmations = 1
@@ -38,6 +40,8 @@ pub struct ProviderFile {
     listen: Option<Vec<String>>,
     bootstrap: Option<Vec<String>>,
     price_floor: Option<Amount>,
+    max_collateral_ratio: Option<u64>,
+    max_collateral: Option<Amount>,
     max_concurrent: Option<u64>,
     backend: Option<String>,
     confirmations: Option<u64>,
@@ -79,6 +83,14 @@ impl ProviderFile {
             ("STP_LISTEN", self.listen.as_ref().map(list)),
             ("STP_BOOTSTRAP", self.bootstrap.as_ref().map(list)),
             ("STP_PRICE_FLOOR", self.price_floor.as_ref().map(amount)),
+            (
+                "STP_MAX_COLLATERAL_RATIO",
+                self.max_collateral_ratio.map(|n| n.to_string()),
+            ),
+            (
+                "STP_MAX_COLLATERAL",
+                self.max_collateral.as_ref().map(amount),
+            ),
             (
                 "STP_MAX_CONCURRENT",
                 self.max_concurrent.map(|n| n.to_string()),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::common::{ChainArgs, parse_amount};
-use crate::daemon::scheduler::Schedule;
+use crate::daemon::scheduler::{CollateralPolicy, Schedule};
 use crate::daemon::{self, DaemonConfig, Fault};
 use crate::exec::Backend;
 
@@ -46,10 +46,18 @@ pub struct ProviderRunArgs {
     /// libp2p bootstrap peer with `/p2p/<peer id>` (repeatable).
     #[arg(long, env = "STP_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<Multiaddr>,
-    /// Smallest bounty share per replica worth claiming (ETH or token units).
+    /// Smallest bounty share per replica worth working for (ETH or token units).
     #[arg(long, env = "STP_PRICE_FLOOR", default_value = "0", value_parser = parse_amount)]
     price_floor: U256,
-    /// Most jobs claimed and not yet computed at once.
+    /// Most collateral accepted per unit of bounty share: a job whose collateral exceeds
+    /// this many times its per-replica share is refused (a consumer could otherwise make
+    /// honest providers risk much for little).
+    #[arg(long, env = "STP_MAX_COLLATERAL_RATIO", default_value_t = 20)]
+    max_collateral_ratio: u64,
+    /// Most collateral accepted for any one job (ETH or token units).
+    #[arg(long, env = "STP_MAX_COLLATERAL", default_value = "1", value_parser = parse_amount)]
+    max_collateral: U256,
+    /// Most jobs fetched or computed and not yet committed at once.
     #[arg(long, env = "STP_MAX_CONCURRENT", default_value_t = 2)]
     max_concurrent: usize,
     /// Where kernels run: a GPU adapter, the CPU references, or the GPU if one exists.
@@ -61,8 +69,8 @@ pub struct ProviderRunArgs {
     /// Chain polling interval in milliseconds.
     #[arg(long, env = "STP_POLL_MS", default_value_t = 500)]
     poll_ms: u64,
-    /// Hours (UTC) the GPU is shared, e.g. `22:00-07:00,12:00-13:00`; no new claims
-    /// outside them (jobs already claimed are finished). Default: always.
+    /// Hours (UTC) the GPU is shared, e.g. `22:00-07:00,12:00-13:00`; no new jobs outside
+    /// them (jobs already taken are finished). Default: always.
     #[arg(
         long,
         env = "STP_SHARE_HOURS",
@@ -97,6 +105,10 @@ impl ProviderRunArgs {
                 listen: self.listen,
                 bootstrap: self.bootstrap,
                 price_floor: self.price_floor,
+                collateral: CollateralPolicy {
+                    ratio: self.max_collateral_ratio,
+                    cap: self.max_collateral,
+                },
                 max_concurrent: self.max_concurrent.max(1),
                 backend: self.backend,
                 confirmations: self.confirmations,

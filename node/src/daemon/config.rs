@@ -18,8 +18,9 @@ pub enum Fault {
     NoReveal,
     /// Exit the process right after the commit transaction is confirmed and recorded.
     CrashAfterCommit,
-    /// Exit as soon as the claim is mined, before the node records it.
-    CrashAfterClaimMined,
+    /// Greedy: try to take slots of jobs the draw did not pick this node for (the escrow
+    /// refuses them with EscrowNotDrawn).
+    IgnoreDraw,
     /// Exit after the result and salt are stored, before the commit is sent.
     CrashAfterComputed,
     /// Exit as soon as the commit is mined, before the node records it.
@@ -43,9 +44,11 @@ pub struct DaemonConfig {
     pub listen: Vec<Multiaddr>,
     /// libp2p bootstrap peers (with `/p2p/<id>`).
     pub bootstrap: Vec<Multiaddr>,
-    /// Smallest bounty share per replica worth claiming (wei or token units).
+    /// Smallest bounty share per replica worth working for (wei or token units).
     pub price_floor: U256,
-    /// Most jobs claimed and not yet committed at once.
+    /// What collateral the node accepts for a job's bounty share.
+    pub collateral: super::scheduler::CollateralPolicy,
+    /// Most jobs fetched or computed and not yet committed at once.
     pub max_concurrent: usize,
     /// Compute backend.
     pub backend: Backend,
@@ -59,6 +62,6 @@ pub struct DaemonConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Withdraw earnings after each settled job.
     pub auto_withdraw: bool,
-    /// When the GPU is shared (claims only inside these hours).
+    /// When the GPU is shared (new jobs only inside these hours).
     pub schedule: super::scheduler::Schedule,
 }

@@ -27,9 +27,12 @@ pub struct ChainCheck {
     verified: Arc<Mutex<Verified>>,
 }
 
+/// A job as the chain posted it: its spec and the post's block timestamp.
+pub type PostedSpec = (JobSpec, u64);
+
 /// Recently accepted jobs' specs (generic only so it can be tested on plain values).
 #[derive(Debug)]
-struct Verified<T = JobSpec> {
+struct Verified<T = PostedSpec> {
     specs: HashMap<u64, T>,
     order: VecDeque<u64>,
 }
@@ -52,8 +55,9 @@ impl ChainCheck {
         }
     }
 
-    /// The on-chain spec of an announced job this check accepted, if it still holds it.
-    pub fn take_verified(&self, job_id: u64) -> Option<JobSpec> {
+    /// The on-chain spec (and post time) of an announced job this check accepted, if it
+    /// still holds it.
+    pub fn take_verified(&self, job_id: u64) -> Option<PostedSpec> {
         self.verified().take(job_id)
     }
 
@@ -99,8 +103,12 @@ pub async fn verdict(market: &Market, ann: &JobAnnouncement) -> Verdict {
     verify(market, ann).await.0
 }
 
-/// The verdict on `ann`, with the job's on-chain spec when it is accepted and still open.
-pub async fn verify(market: &Market, ann: &JobAnnouncement) -> (Verdict, Option<(u64, JobSpec)>) {
+/// The verdict on `ann`, with the job's on-chain spec and post time when it is accepted and
+/// still open.
+pub async fn verify(
+    market: &Market,
+    ann: &JobAnnouncement,
+) -> (Verdict, Option<(u64, PostedSpec)>) {
     if !is_for(ann, market.deployment()) {
         return (Verdict::Ignore, None);
     }
@@ -116,13 +124,13 @@ pub async fn verify(market: &Market, ann: &JobAnnouncement) -> (Verdict, Option<
         // Not on-chain (yet, from where we stand): don't pass it on, don't punish.
         return (Verdict::Ignore, None);
     };
-    if !matches_chain(ann, market.deployment(), job_id, &spec) {
+    if !matches_chain(ann, market.deployment(), job_id, &spec, history.posted_at) {
         return (Verdict::Reject, None);
     }
     if history.outcome.is_some() {
         return (Verdict::Ignore, None);
     }
-    (Verdict::Accept, Some((job_id, spec)))
+    (Verdict::Accept, Some((job_id, (spec, history.posted_at))))
 }
 
 #[cfg(test)]

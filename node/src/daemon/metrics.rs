@@ -41,6 +41,11 @@ struct OutcomeLabel {
     outcome: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// The daemon's metrics; cheap to clone (shared handles).
@@ -53,12 +58,13 @@ pub struct Metrics {
     gpu_busy: Counter<f64, AtomicU64>,
     executions: Family<OutcomeLabel, Counter>,
     transactions: Family<CallLabel, Counter>,
+    refused: Family<ReasonLabel, Counter>,
     poll_failures: Counter,
 }
 
 const PHASES: [JobPhase; 7] = [
-    JobPhase::Claiming,
-    JobPhase::Claimed,
+    JobPhase::Waiting,
+    JobPhase::Fetching,
     JobPhase::Computed,
     JobPhase::Committed,
     JobPhase::Revealed,
@@ -105,6 +111,11 @@ impl Metrics {
             self.transactions.clone(),
         );
         r.register(
+            "jobs_refused",
+            "Jobs the node passed on or gave up before committing, by reason",
+            self.refused.clone(),
+        );
+        r.register(
             "chain_poll_failures",
             "Chain polls that failed (RPC unreachable or erroring)",
             self.poll_failures.clone(),
@@ -130,7 +141,17 @@ impl Metrics {
             .inc();
     }
 
-    /// Records a confirmed transaction of `call` (claim, commit, reveal, ...).
+    /// Records a job refused or given up before committing, with a short `reason` label
+    /// (e.g. `collateral_too_high`, `window_too_short`, `not_drawn`, `input_unavailable`).
+    pub fn refused(&self, reason: &str) {
+        self.refused
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Records a confirmed transaction of `call` (commit, reveal, finalize, ...).
     pub fn transaction(&self, call: &str) {
         self.transactions
             .get_or_create(&CallLabel { call: call.into() })
@@ -229,29 +250,31 @@ mod tests {
     fn renders_jobs_by_phase_and_counters() {
         let dir = tempfile::tempdir().unwrap();
         let store = JobStore::open(&dir.path().join("jobs.redb")).unwrap();
-        let mut job = JobRecord::claiming(7, Default::default());
+        let mut job = JobRecord::accepted(7, Default::default(), 0, None);
         job.advance(JobPhase::Committed);
         store.put(&job).unwrap();
         store
-            .put(&JobRecord::claiming(8, Default::default()))
+            .put(&JobRecord::accepted(8, Default::default(), 0, Some(5)))
             .unwrap();
         let m = Metrics::default();
         m.set_account(1.5, 0.25, 0.03);
         m.executed(0.5, true);
         m.executed(0.25, false);
-        m.transaction("claim");
-        m.transaction("claim");
+        m.transaction("commit");
+        m.transaction("commit");
+        m.refused("not_drawn");
         let text = m.render(&store);
         for line in [
             "stp_jobs{phase=\"committed\"} 1",
-            "stp_jobs{phase=\"claiming\"} 1",
+            "stp_jobs{phase=\"waiting\"} 1",
             "stp_jobs{phase=\"settled\"} 0",
             "stp_stake 1.5",
             "stp_stake_locked 0.25",
             "stp_earnings_credited 0.03",
             "stp_gpu_busy_seconds_total 0.75",
             "stp_executions_total{outcome=\"error\"} 1",
-            "stp_transactions_total{call=\"claim\"} 2",
+            "stp_transactions_total{call=\"commit\"} 2",
+            "stp_jobs_refused_total{reason=\"not_drawn\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

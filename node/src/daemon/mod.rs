@@ -6,9 +6,14 @@
 //! transaction itself, so the account has one nonce source. Fetching inputs and running
 //! kernels happen in spawned tasks that report back over a bounded channel.
 //!
-//! Crash safety: a job's record is written before its claim is sent, and its salt and
-//! result hash are written and synced before its commit is sent. On start, every active
-//! record is reconciled with the chain and carried on from where it stood.
+//! Protocol v2: a job is fetched and run before anything is at stake; the commit that takes
+//! a slot (and locks collateral) is sent only with the result in hand. Outputs are served
+//! only once the job completed with our hash.
+//!
+//! Crash safety: a job's record is written before its input is fetched, and its result
+//! blob, result hash, salt and lane are written and synced before its commit is sent. On
+//! start, every active record is reconciled with the chain and carried on from where it
+//! stood.
 
 mod backoff;
 mod config;
@@ -16,6 +21,7 @@ mod driver;
 mod gossip;
 mod location;
 pub mod metrics;
+mod results;
 pub mod scheduler;
 
 pub use config::{DaemonConfig, Fault};
@@ -99,9 +105,11 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
         None => None,
     };
 
+    let held = results::HeldResults::open(config.data_dir.join("results"))
+        .wrap_err("opening the held results directory")?;
     let (results_tx, mut results_rx) = mpsc::channel(64);
     let mut driver = driver::Driver::new(
-        config, market, store, executor, p2p_client, metrics, results_tx,
+        config, market, store, executor, p2p_client, metrics, results_tx, held,
     );
     driver.recover().await;
     tokio::select! {

@@ -1,5 +1,8 @@
 //! Is this job for me? Pure decisions on a job's spec and the provider's situation, so
-//! they can be tested without a chain.
+//! they can be tested without a chain. Besides "can I and does it pay", the scheduler
+//! refuses what no honest operator would accept: collateral out of proportion to the
+//! bounty, and windows this node cannot meet (its fetch estimate and the chain's block
+//! time). Whether the job's draw picks this node is asked of the chain afterwards.
 
 use alloy::primitives::U256;
 use stp_sdk::market::{JobSpec, JobSpecExt, Reputation, StakeInfo};
@@ -25,8 +28,24 @@ pub enum Skip {
     BelowMinStake,
     /// The job requires more reputation than the provider has.
     ReputationTooLow,
-    /// The claim deadline has passed.
-    ClaimClosed,
+    /// The commit deadline has passed.
+    CommitClosed,
+    /// The collateral is out of proportion to the bounty share (or above the cap).
+    CollateralTooHigh {
+        /// The job's collateral per replica.
+        collateral: U256,
+        /// The most this node accepts for the job's share.
+        limit: U256,
+    },
+    /// A window is too short for this node to meet.
+    WindowTooShort {
+        /// `commit` (time left to fetch, run and commit) or `reveal`.
+        window: &'static str,
+        /// Seconds the job gives.
+        secs: u64,
+        /// Seconds this node needs.
+        needed: u64,
+    },
     /// Too many jobs in flight already.
     AtCapacity,
     /// The input or the output bound exceeds what this node's executor accepts.
@@ -38,6 +57,39 @@ pub enum Skip {
     },
     /// Now is outside the hours the provider shares its GPU.
     OutsideSchedule,
+}
+
+impl Skip {
+    /// The metric label of the reason (`stp_jobs_refused_total{reason}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::BelowPriceFloor { .. } => "below_price_floor",
+            Self::NotEnoughFreeStake { .. } => "not_enough_free_stake",
+            Self::BelowMinStake => "below_min_stake",
+            Self::ReputationTooLow => "reputation_too_low",
+            Self::CommitClosed => "commit_closed",
+            Self::CollateralTooHigh { .. } => "collateral_too_high",
+            Self::WindowTooShort { .. } => "window_too_short",
+            Self::AtCapacity => "at_capacity",
+            Self::TooLarge { .. } => "too_large",
+            Self::OutsideSchedule => "outside_schedule",
+        }
+    }
+}
+
+/// Seconds kept in hand before the commit deadline for the commit transaction itself.
+pub const COMMIT_MARGIN_SECS: u64 = 3;
+/// Input bytes per second assumed for the fetch when judging a commit window.
+const ASSUMED_FETCH_RATE: u64 = 10 << 20;
+
+/// What this node accepts as collateral: at most `ratio` times the bounty share per
+/// replica, and never more than `cap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollateralPolicy {
+    /// Most collateral per unit of bounty share.
+    pub ratio: u64,
+    /// Most collateral per job, whatever the bounty.
+    pub cap: U256,
 }
 
 /// When the provider shares its GPU: daily windows in UTC, e.g. `22:00-07:00,12:00-13:00`
@@ -117,12 +169,28 @@ pub struct ProviderView {
     pub max_output_bytes: u64,
     /// When the GPU is shared.
     pub schedule: Schedule,
+    /// What collateral is acceptable.
+    pub collateral: CollateralPolicy,
+    /// The chain's block time estimate (seconds).
+    pub block_time: u64,
 }
 
-/// Decides whether to claim `spec`.
+/// Seconds this node needs between now and the commit deadline: fetch the input (at an
+/// assumed rate), run the kernel (at least a second), and get the commit mined.
+pub fn commit_window_needed(input_size: u64, block_time: u64) -> u64 {
+    COMMIT_MARGIN_SECS + 1 + input_size.div_ceil(ASSUMED_FETCH_RATE) + 2 * block_time
+}
+
+/// Seconds this node needs between the commit deadline and the reveal deadline to get a
+/// reveal mined.
+pub fn reveal_window_needed(block_time: u64) -> u64 {
+    2 + 3 * block_time
+}
+
+/// Decides whether to work on `spec`.
 pub fn consider(spec: &JobSpec, view: &ProviderView) -> Result<(), Skip> {
-    if spec.claim_deadline() < view.now {
-        return Err(Skip::ClaimClosed);
+    if spec.commit_deadline() < view.now {
+        return Err(Skip::CommitClosed);
     }
     if view.in_flight >= view.max_concurrent {
         return Err(Skip::AtCapacity);
@@ -154,6 +222,36 @@ pub fn consider(spec: &JobSpec, view: &ProviderView) -> Result<(), Skip> {
     if view.reputation.score < u64::from(spec.minReputation) {
         return Err(Skip::ReputationTooLow);
     }
+    let limit = share
+        .saturating_mul(U256::from(view.collateral.ratio))
+        .min(view.collateral.cap);
+    if collateral > limit {
+        return Err(Skip::CollateralTooHigh { collateral, limit });
+    }
+    check_windows(spec, view)
+}
+
+fn check_windows(spec: &JobSpec, view: &ProviderView) -> Result<(), Skip> {
+    let left = spec.commit_deadline().saturating_sub(view.now);
+    let needed = commit_window_needed(spec.inputSize, view.block_time);
+    if left < needed {
+        return Err(Skip::WindowTooShort {
+            window: "commit",
+            secs: left,
+            needed,
+        });
+    }
+    let reveal = spec
+        .reveal_deadline()
+        .saturating_sub(spec.commit_deadline());
+    let needed = reveal_window_needed(view.block_time);
+    if reveal < needed {
+        return Err(Skip::WindowTooShort {
+            window: "reveal",
+            secs: reveal,
+            needed,
+        });
+    }
     Ok(())
 }
 
@@ -162,7 +260,7 @@ mod tests {
     use super::*;
     use alloy::primitives::{B256, Bytes};
 
-    fn spec(bounty: u64, replicas: u8, collateral: u64, claim_deadline: u64) -> JobSpec {
+    fn spec(bounty: u64, replicas: u8, collateral: u64, commit_deadline: u64) -> JobSpec {
         JobSpec {
             consumer: Default::default(),
             kernelId: B256::ZERO,
@@ -172,11 +270,10 @@ mod tests {
             bounty: alloy::primitives::Uint::from(bounty),
             collateral: alloy::primitives::Uint::from(collateral),
             replicas,
-            quorum: replicas,
+            quorum: replicas / 2 + 1,
             minReputation: 0,
-            claimDeadline: alloy::primitives::Uint::from(claim_deadline),
-            commitDeadline: alloy::primitives::Uint::from(claim_deadline + 10),
-            revealDeadline: alloy::primitives::Uint::from(claim_deadline + 20),
+            commitDeadline: alloy::primitives::Uint::from(commit_deadline),
+            revealDeadline: alloy::primitives::Uint::from(commit_deadline + 20),
             inputLocation: Bytes::new(),
         }
     }
@@ -186,8 +283,7 @@ mod tests {
             stake: StakeInfo {
                 staked: U256::from(1000),
                 locked: U256::from(400),
-                unbonding: U256::ZERO,
-                release_at: 0,
+                bonded_at: 0,
             },
             reputation: Reputation {
                 completed: 0,
@@ -203,6 +299,11 @@ mod tests {
             max_input_bytes: 1000,
             max_output_bytes: 1000,
             schedule: Schedule::default(),
+            collateral: CollateralPolicy {
+                ratio: 10,
+                cap: U256::from(10_000),
+            },
+            block_time: 1,
         }
     }
 
@@ -236,10 +337,92 @@ mod tests {
     }
 
     #[test]
+    fn refuses_collateral_out_of_proportion_to_the_bounty() {
+        // Share 100 at ratio 10: up to 1000 is fine, 1001 is not.
+        assert_eq!(consider(&spec(300, 3, 600, 150), &view()), Ok(()));
+        let v = ProviderView {
+            stake: StakeInfo {
+                staked: U256::from(100_000),
+                locked: U256::ZERO,
+                bonded_at: 0,
+            },
+            price_floor: U256::ZERO,
+            ..view()
+        };
+        assert_eq!(consider(&spec(300, 3, 1000, 150), &v), Ok(()));
+        assert_eq!(
+            consider(&spec(300, 3, 1001, 150), &v),
+            Err(Skip::CollateralTooHigh {
+                collateral: U256::from(1001),
+                limit: U256::from(1000)
+            })
+        );
+        // The griefing job: a dust bounty against a large collateral.
+        let dust = consider(&spec(3, 3, 900, 150), &v).unwrap_err();
+        assert_eq!(dust.label(), "collateral_too_high");
+        // The cap holds whatever the bounty.
+        let capped = consider(&spec(30_000, 1, 10_001, 150), &v).unwrap_err();
+        assert!(
+            matches!(capped, Skip::CollateralTooHigh { limit, .. } if limit == U256::from(10_000))
+        );
+    }
+
+    #[test]
+    fn refuses_windows_it_cannot_meet() {
+        // now 100, block time 1: the commit needs 3 + 1 + 0 + 2 = 6 s, the reveal 5 s.
+        assert_eq!(consider(&spec(300, 3, 600, 106), &view()), Ok(()));
+        assert_eq!(
+            consider(&spec(300, 3, 600, 105), &view()),
+            Err(Skip::WindowTooShort {
+                window: "commit",
+                secs: 5,
+                needed: 6
+            })
+        );
+        let mut tight = spec(300, 3, 600, 150);
+        tight.revealDeadline = alloy::primitives::Uint::from(151u64);
+        assert_eq!(
+            consider(&tight, &view()),
+            Err(Skip::WindowTooShort {
+                window: "reveal",
+                secs: 1,
+                needed: 5
+            })
+        );
+        // 12 s blocks need far more.
+        let slow = ProviderView {
+            block_time: 12,
+            ..view()
+        };
+        assert!(matches!(
+            consider(&spec(300, 3, 600, 120), &slow),
+            Err(Skip::WindowTooShort {
+                window: "commit",
+                ..
+            })
+        ));
+        // A large input needs time to arrive: 100 MiB at 10 MiB/s.
+        let mut big = spec(300, 3, 600, 112);
+        big.inputSize = 100 << 20;
+        let roomy = ProviderView {
+            max_input_bytes: u64::MAX,
+            ..view()
+        };
+        assert!(matches!(
+            consider(&big, &roomy),
+            Err(Skip::WindowTooShort {
+                window: "commit",
+                needed: 16,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn skips_closed_full_capacity_and_low_reputation() {
         assert_eq!(
             consider(&spec(300, 1, 1, 99), &view()),
-            Err(Skip::ClaimClosed)
+            Err(Skip::CommitClosed)
         );
         let busy = ProviderView {
             in_flight: 2,

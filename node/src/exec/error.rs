@@ -122,5 +122,16 @@ pub enum ExecError {
     },
 }
 
+impl ExecError {
+    /// Whether the input (not the kernel or the machine) is at fault: it does not fit the
+    /// kernel's layout or this executor's size limits. The same input fails everywhere.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Kernel(_) | Self::InputTooLarge { .. } | Self::DispatchTooLarge { .. }
+        )
+    }
+}
+
 /// Result type of the executor.
 pub type Result<T, E = ExecError> = std::result::Result<T, E>;

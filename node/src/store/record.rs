@@ -1,23 +1,28 @@
 use alloy::primitives::{B256, Bytes};
 use serde::{Deserialize, Serialize};
 
-/// Where a job stands for this provider. The order is the order of a job's life.
+/// Where a job stands for this provider (protocol v2: a slot is only taken together with
+/// the commitment, after the input was fetched and the kernel run). The order is the order
+/// of a job's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobPhase {
-    /// A claim transaction is about to be (or was) sent; not yet confirmed.
-    Claiming,
-    /// The claim is confirmed: a slot and collateral are ours.
-    Claimed,
-    /// The output is computed; salt and result hash are stored. The commit may be in flight.
+    /// Accepted by the scheduler, not yet eligible in the job's draw (`eligible_from`).
+    Waiting,
+    /// Eligible: the input fetch and the execution run (or are about to, after a restart).
+    /// Nothing is at stake yet.
+    Fetching,
+    /// The result is computed; result blob, result hash, salt and lane are stored. The
+    /// commit (which takes the slot and locks collateral) may be in flight.
     Computed,
-    /// Our commitment is on-chain.
+    /// Our slot and commitment are on-chain.
     Committed,
-    /// Our result is revealed; waiting for finalization.
+    /// Our result is revealed; waiting for settlement.
     Revealed,
-    /// Finalized on-chain; nothing left to do for this job.
+    /// Settled on-chain; nothing left to do for this job.
     Settled,
-    /// Given up (lost the claim race, execution failed, or deadlines passed).
+    /// Given up before committing (not drawn in time, job filled, input or kernel
+    /// unusable, deadline passed): nothing was at stake.
     Abandoned,
 }
 
@@ -26,6 +31,11 @@ impl JobPhase {
     pub fn is_active(self) -> bool {
         !matches!(self, Self::Settled | Self::Abandoned)
     }
+
+    /// Whether collateral of ours may be locked in the job (a commit may have landed).
+    pub fn holds_slot(self) -> bool {
+        matches!(self, Self::Computed | Self::Committed | Self::Revealed)
+    }
 }
 
 /// Everything this node knows and must remember about one job.
@@ -33,13 +43,20 @@ impl JobPhase {
 pub struct JobRecord {
     /// On-chain job id.
     pub job_id: u64,
-    /// The job spec, ABI-encoded exactly as the escrow hashes it; passed back as calldata.
+    /// The job spec, ABI-encoded exactly as posted; passed back (as terms) to every call.
     pub spec: Bytes,
+    /// The post's block timestamp (part of the job's terms).
+    pub posted_at: u64,
     /// Where the job stands.
     pub phase: JobPhase,
+    /// When the draw makes us eligible (unix seconds), for a `Waiting` job.
+    pub eligible_from: Option<u64>,
+    /// Our lane for the slot: chosen and stored before the commit is sent, so a re-send
+    /// after a crash goes to the same lane (two slots in one job would both be slashed).
+    pub lane: Option<u64>,
     /// Commit salt: chosen and stored before the commit transaction is sent.
     pub salt: Option<B256>,
-    /// SHA-256 of our output bytes.
+    /// Our result hash: sha256 of the job's identity followed by our output.
     pub result_hash: Option<B256>,
     /// Hashes of the transactions sent for this job, oldest first (for diagnostics).
     pub txs: Vec<B256>,
@@ -50,12 +67,20 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    /// A fresh record for a job we are about to claim.
-    pub fn claiming(job_id: u64, spec: Bytes) -> Self {
+    /// A fresh record for a job the scheduler accepted: `Fetching` if we are eligible now,
+    /// else `Waiting` until `eligible_from`.
+    pub fn accepted(job_id: u64, spec: Bytes, posted_at: u64, eligible_from: Option<u64>) -> Self {
         Self {
             job_id,
             spec,
-            phase: JobPhase::Claiming,
+            posted_at,
+            phase: if eligible_from.is_some() {
+                JobPhase::Waiting
+            } else {
+                JobPhase::Fetching
+            },
+            eligible_from,
+            lane: None,
             salt: None,
             result_hash: None,
             txs: Vec::new(),

@@ -11,8 +11,9 @@ fn store() -> (tempfile::TempDir, JobStore) {
 fn record_survives_reopen_with_its_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node/jobs.redb");
-    let mut record = JobRecord::claiming(7, Bytes::from_static(b"spec"));
+    let mut record = JobRecord::accepted(7, Bytes::from_static(b"spec"), 1_000, None);
     record.salt = Some(B256::repeat_byte(0xab));
+    record.lane = Some(3);
     record.result_hash = Some(B256::repeat_byte(0x11));
     record.advance(JobPhase::Computed);
     {
@@ -30,10 +31,10 @@ fn active_jobs_excludes_settled_and_abandoned() {
     for (id, phase) in [
         (1, JobPhase::Committed),
         (2, JobPhase::Settled),
-        (3, JobPhase::Claiming),
+        (3, JobPhase::Waiting),
         (4, JobPhase::Abandoned),
     ] {
-        let mut r = JobRecord::claiming(id, Bytes::new());
+        let mut r = JobRecord::accepted(id, Bytes::new(), 0, None);
         r.advance(phase);
         store.put(&r).unwrap();
     }

@@ -17,7 +17,7 @@ fn announcement(from: &crate::common::TestNode, job: u8) -> JobAnnouncement {
         max_output_size: 4096,
         bounty: 5_000_000,
         replicas: 3,
-        claim_deadline: 10,
+        posted_at: 10,
         commit_deadline: 20,
         reveal_deadline: 30,
         input_location: records::to_location(

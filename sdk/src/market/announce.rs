@@ -12,6 +12,7 @@ pub fn announcement(
     deployment: &Deployment,
     job_id: u64,
     spec: &JobSpec,
+    posted_at: u64,
     input_manifest_root: [u8; 32],
     input_location: PeerLocation,
 ) -> JobAnnouncement {
@@ -26,7 +27,7 @@ pub fn announcement(
         max_output_size: spec.maxOutputSize,
         bounty: spec.bounty_amount().saturating_to(),
         replicas: u16::from(spec.replicas),
-        claim_deadline: spec.claim_deadline(),
+        posted_at,
         commit_deadline: spec.commit_deadline(),
         reveal_deadline: spec.reveal_deadline(),
         input_location,
@@ -50,11 +51,13 @@ pub fn matches_chain(
     deployment: &Deployment,
     job_id: u64,
     spec: &JobSpec,
+    posted_at: u64,
 ) -> bool {
     let expected = announcement(
         deployment,
         job_id,
         spec,
+        posted_at,
         ann.input_manifest_root,
         ann.input_location.clone(),
     );
@@ -78,7 +81,6 @@ mod tests {
             replicas: 3,
             quorum: 2,
             minReputation: 0,
-            claimDeadline: U40::from(1_000u64),
             commitDeadline: U40::from(2_000u64),
             revealDeadline: U40::from(3_000u64),
             inputLocation: Bytes::from_static(b"/ip4/127.0.0.1/tcp/1"),
@@ -97,23 +99,23 @@ mod tests {
     #[test]
     fn an_honest_announcement_matches_and_every_lie_is_caught() {
         let (d, s) = (deployment(), spec());
-        let ann = announcement(&d, 7, &s, [5; 32], PeerLocation::default());
+        let ann = announcement(&d, 7, &s, 1_000, [5; 32], PeerLocation::default());
         assert!(is_for(&ann, &d));
         assert_eq!(announced_job_id(&ann), Some(7));
-        assert!(matches_chain(&ann, &d, 7, &s));
-        assert!(!matches_chain(&ann, &d, 8, &s), "other job");
+        assert!(matches_chain(&ann, &d, 7, &s, 1_000));
+        assert!(!matches_chain(&ann, &d, 8, &s, 1_000), "other job");
         let lies: [fn(&mut JobAnnouncement); 6] = [
             |a| a.bounty += 1,
             |a| a.replicas = 1,
             |a| a.input_hash[0] ^= 1,
-            |a| a.claim_deadline += 60,
+            |a| a.posted_at += 60,
             |a| a.kernel_id[31] ^= 1,
             |a| a.max_output_size *= 2,
         ];
         for lie in lies {
             let mut bad = ann.clone();
             lie(&mut bad);
-            assert!(!matches_chain(&bad, &d, 7, &s), "{bad:?}");
+            assert!(!matches_chain(&bad, &d, 7, &s, 1_000), "{bad:?}");
         }
         let mut elsewhere = ann.clone();
         elsewhere.chain_id = 1;

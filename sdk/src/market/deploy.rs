@@ -27,26 +27,33 @@ pub struct TokenParams {
 /// Constructor parameters of a market.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployParams {
-    /// Fraction of a failing replica's collateral that is slashed, in basis points.
+    /// Fraction of a failing replica's collateral that is slashed (burned), in basis points.
     pub slash_bps: u64,
-    /// Seconds between `requestUnstake` and `withdrawStake`.
-    pub unbonding_delay: u64,
-    /// Minimum bonded stake to claim jobs.
+    /// Minimum bonded stake to commit to jobs.
     pub min_stake: U256,
     /// Largest `replicas` a job may ask for.
     pub max_replicas: u64,
+    /// Least seconds from a post to its commit deadline.
+    pub min_commit_window: u64,
+    /// Least seconds from the commit deadline to the reveal deadline.
+    pub min_reveal_window: u64,
+    /// Most seconds from a post to its reveal deadline.
+    pub max_horizon: u64,
     /// `Some` deploys a `TestToken` and uses it as the payment asset; `None` is native ETH.
     pub token: Option<TokenParams>,
 }
 
 impl DeployParams {
-    /// Local devnet parameters: slash 50 %, unbonding 60 s, min stake 0.1, 16 replicas, ETH.
+    /// Local devnet parameters: slash 50 %, min stake 0.1, 16 replicas, windows of at least
+    /// 10 s (commit) and 10 s (reveal), a horizon of one day, ETH.
     pub fn devnet() -> Self {
         Self {
             slash_bps: 5_000,
-            unbonding_delay: 60,
             min_stake: parse_ether("0.1").expect("constant parses"),
             max_replicas: 16,
+            min_commit_window: 10,
+            min_reveal_window: 10,
+            max_horizon: 86_400,
             token: None,
         }
     }
@@ -73,11 +80,15 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Dep
     };
     let receipt = JobEscrow::deploy_builder(
         provider.clone(),
-        asset,
-        U256::from(params.slash_bps),
-        U256::from(params.unbonding_delay),
-        params.min_stake,
-        U256::from(params.max_replicas),
+        crate::bindings::IJobEscrow::Params {
+            asset,
+            slashBps: U256::from(params.slash_bps),
+            minStake: params.min_stake,
+            maxReplicas: U256::from(params.max_replicas),
+            minCommitWindow: U256::from(params.min_commit_window),
+            minRevealWindow: U256::from(params.min_reveal_window),
+            maxHorizon: U256::from(params.max_horizon),
+        },
     )
     .send()
     .await

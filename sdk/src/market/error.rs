@@ -41,6 +41,19 @@ pub enum MarketError {
         /// Chain id reported by the RPC.
         rpc: u64,
     },
+    /// The job was already settled (or never posted): nothing to finalize.
+    #[error("job {0} is already settled (or was never posted): nothing to finalize")]
+    AlreadySettled(u64),
+    /// The job cannot be finalized yet.
+    #[error(
+        "job {job_id} can be finalized from {from} (unix seconds): a deadline must pass first; see `stp job status {job_id}`"
+    )]
+    NotFinalizableYet {
+        /// The job.
+        job_id: u64,
+        /// The first second at which finalize is allowed.
+        from: u64,
+    },
     /// A value read from the chain does not fit what the protocol allows.
     #[error("unexpected chain data: {0}")]
     Unexpected(String),
@@ -97,10 +110,18 @@ fn hint_for(name: &str) -> String {
         "; free stake does not cover the job's collateral: stake more or wait for jobs to settle"
     } else if name.starts_with("StakeReputationTooLow") {
         "; the job requires a higher reputation score than this provider has"
-    } else if name.starts_with("StakeStillUnbonding") {
-        "; the unbonding delay has not passed yet: see `stp provider status`"
     } else if name.starts_with("EscrowLaneBusy") {
-        "; this provider holds another live job in the same lane (job id mod 64): wait for it to settle"
+        "; that lane holds another live job of this provider: commit in a free lane"
+    } else if name.starts_with("EscrowNotDrawn") {
+        "; the job's stake-weighted draw did not pick this provider (yet): eligibleFrom says when it may commit (0: not in this job)"
+    } else if name.starts_with("EscrowStakeTooNew") {
+        "; stake added after a job was posted does not count in its draw: wait for later jobs"
+    } else if name.starts_with("EscrowWindowTooShort") {
+        "; give the job longer windows (see `stp job post --help`; the market's minimums are in `stp market info`)"
+    } else if name.starts_with("EscrowDeadlineTooFar") {
+        "; the reveal deadline is beyond the market's horizon: choose shorter windows"
+    } else if name.starts_with("EscrowTokenNotExact") {
+        "; this market accepts only tokens that move exactly the amount asked (no fee-on-transfer or rebasing tokens)"
     } else if name.starts_with("EscrowNothingToWithdraw") {
         "; nothing is credited to this account: see `stp payout balance`"
     } else if name.starts_with("EscrowNotFinalizable") {

@@ -12,10 +12,8 @@ pub enum Outcome {
     Completed,
     /// Replicas disagreed; consumer refunded.
     NoQuorum,
-    /// Not enough claims by the claim deadline; consumer refunded.
+    /// Not every slot taken by the commit deadline; consumer refunded.
     Unfilled,
-    /// Cancelled by the consumer before any claim.
-    Cancelled,
 }
 
 impl Outcome {
@@ -24,7 +22,6 @@ impl Outcome {
             0 => Self::Completed,
             1 => Self::NoQuorum,
             2 => Self::Unfilled,
-            3 => Self::Cancelled,
             _ => return None,
         })
     }
@@ -46,22 +43,23 @@ pub enum EventKind {
     JobPosted {
         /// The job.
         job_id: u64,
-        /// Its spec (pass it back to every later call).
+        /// Its spec (pass it back to every later call, with `posted_at`).
         spec: JobSpec,
+        /// The post's block timestamp (part of the job's terms).
+        posted_at: u64,
+        /// The job's lot seed (see the escrow's draw).
+        seed: u64,
     },
-    /// A provider claimed a slot.
-    Claimed {
-        /// The job.
-        job_id: u64,
-        /// The claimer.
-        provider: Address,
-    },
-    /// A provider committed.
+    /// A provider took a slot with its commitment.
     Committed {
         /// The job.
         job_id: u64,
         /// The committer.
         provider: Address,
+        /// The provider's lane holding the slot.
+        lane: u64,
+        /// Whether it was drawn at the base rate (counts for reputation).
+        drawn: bool,
     },
     /// A provider revealed its result hash.
     Revealed {
@@ -69,7 +67,7 @@ pub enum EventKind {
         job_id: u64,
         /// The revealer.
         provider: Address,
-        /// sha256 of its output.
+        /// Its result hash (`ResultDomain::result_hash`).
         result_hash: B256,
     },
     /// The job was settled.
@@ -82,16 +80,10 @@ pub enum EventKind {
         result_hash: B256,
         /// How many replicas revealed the winning hash.
         winners: u64,
-        /// Total collateral slashed.
+        /// Total collateral slashed (burned).
         slashed: U256,
     },
-    /// The consumer cancelled the job.
-    Cancelled {
-        /// The job.
-        job_id: u64,
-    },
-    /// A balance was credited (a consumer's refund or slashed collateral, a winner's
-    /// payout).
+    /// A balance was credited (a consumer's refund, a winner's payout).
     Credited {
         /// Who.
         account: Address,
@@ -114,11 +106,9 @@ impl EventKind {
     pub fn job_id(&self) -> Option<u64> {
         match self {
             Self::JobPosted { job_id, .. }
-            | Self::Claimed { job_id, .. }
             | Self::Committed { job_id, .. }
             | Self::Revealed { job_id, .. }
             | Self::Finalized { job_id, .. }
-            | Self::Cancelled { job_id }
             | Self::Credited { job_id, .. } => Some(*job_id),
             Self::Withdrawn { .. } => None,
         }
@@ -130,22 +120,32 @@ pub fn job_id_u64(id: U256) -> Option<u64> {
     u64::try_from(id).ok()
 }
 
+/// `JobPosted`'s `draw` = seed << 32 | postedAt, split into (seed, postedAt).
+pub fn split_draw(draw: U256) -> (u64, u64) {
+    let low = |v: U256| u64::try_from(v & U256::from(u32::MAX)).unwrap_or_default();
+    let seed = u64::try_from(draw >> 32).unwrap_or_default();
+    (seed, low(draw))
+}
+
 /// Decodes one escrow log; `None` for logs the node does not act on or cannot decode.
 pub fn decode(log: &alloy::rpc::types::Log) -> Option<MarketEvent> {
     let block = log.block_number?;
     let event = JobEscrowEvents::decode_log(&log.inner).ok()?.data;
     let kind = match event {
-        JobEscrowEvents::JobPosted(e) => EventKind::JobPosted {
-            job_id: job_id_u64(e.jobId)?,
-            spec: e.spec,
-        },
-        JobEscrowEvents::ReplicaClaimed(e) => EventKind::Claimed {
-            job_id: job_id_u64(e.jobId)?,
-            provider: e.provider,
-        },
+        JobEscrowEvents::JobPosted(e) => {
+            let (seed, posted_at) = split_draw(e.draw);
+            EventKind::JobPosted {
+                job_id: job_id_u64(e.jobId)?,
+                spec: e.spec,
+                posted_at,
+                seed,
+            }
+        }
         JobEscrowEvents::ReplicaCommitted(e) => EventKind::Committed {
             job_id: job_id_u64(e.jobId)?,
             provider: e.provider,
+            lane: u64::try_from(e.lane).ok()?,
+            drawn: e.drawn,
         },
         JobEscrowEvents::ReplicaRevealed(e) => EventKind::Revealed {
             job_id: job_id_u64(e.jobId)?,
@@ -158,9 +158,6 @@ pub fn decode(log: &alloy::rpc::types::Log) -> Option<MarketEvent> {
             result_hash: e.resultHash,
             winners: u64::try_from(e.winners).ok()?,
             slashed: e.slashed,
-        },
-        JobEscrowEvents::JobCancelled(e) => EventKind::Cancelled {
-            job_id: job_id_u64(e.jobId)?,
         },
         JobEscrowEvents::BalanceCredited(e) => EventKind::Credited {
             account: e.account,

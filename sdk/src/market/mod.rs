@@ -11,6 +11,8 @@ mod deploy;
 mod deployment;
 mod error;
 mod events;
+mod history;
+pub mod lifecycle;
 mod spec;
 mod tx;
 
@@ -18,8 +20,13 @@ pub use announce::{announced_job_id, announcement, is_for, matches_chain};
 pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
 pub use deployment::Deployment;
 pub use error::{MarketError, Result};
-pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64};
-pub use spec::{JobSpec, JobSpecExt, JobTerms, ReplicaPhase, commitment, spec_hash, terms};
+pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64, split_draw};
+pub use history::{JobHistory, Slot};
+pub use lifecycle::Counters as JobCounters;
+pub use spec::{
+    JobSpec, JobSpecExt, JobTerms, ReplicaPhase, ResultDomain, commitment, slot_key, spec_hash,
+    terms,
+};
 use tx::send;
 
 use alloy::network::EthereumWallet;
@@ -41,12 +48,43 @@ const LOG_CHUNK: u64 = 5_000;
 pub struct StakeInfo {
     /// Total bonded stake (free + locked).
     pub staked: U256,
-    /// Part of `staked` locked as collateral of active jobs.
+    /// Part of `staked` locked as collateral of active jobs (slashable until they settle).
     pub locked: U256,
-    /// Amount waiting out the unbonding delay (still slashable).
-    pub unbonding: U256,
-    /// When `unbonding` can be withdrawn (unix seconds; 0 if nothing is unbonding).
-    pub release_at: u64,
+    /// When the stake last grew: it is in the draw of jobs posted after this (unix seconds).
+    pub bonded_at: u64,
+}
+
+/// Where a provider stands in one job's stake-weighted draw (the escrow's `drawOf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Draw {
+    /// May commit now, as far as the draw goes.
+    pub eligible: bool,
+    /// Drawn at the base rate (its work counts for reputation).
+    pub drawn: bool,
+    /// From when it is eligible (unix seconds); `None`: not before the commit deadline.
+    pub eligible_from: Option<u64>,
+}
+
+/// A market's bounds on job windows (deploy parameters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Windows {
+    /// Least seconds from the post to the commit deadline.
+    pub min_commit: u64,
+    /// Least seconds from the commit deadline to the reveal deadline.
+    pub min_reveal: u64,
+    /// Most seconds from the post to the reveal deadline.
+    pub max_horizon: u64,
+}
+
+/// A job just posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostedJob {
+    /// Its id.
+    pub job_id: u64,
+    /// The post transaction.
+    pub tx: TxHash,
+    /// The post's block timestamp (part of its terms).
+    pub posted_at: u64,
 }
 
 /// A provider's reputation counters and score.
@@ -145,6 +183,32 @@ impl Market {
         Ok(block.header.timestamp)
     }
 
+    /// The median gap between the timestamps of the last `n` blocks, in seconds (robust to
+    /// the idle gaps of a chain that mines on demand); 1 on a chain shorter than that.
+    pub async fn block_time_estimate(&self, n: u64) -> Result<u64> {
+        let head = self.block_number().await?;
+        let n = n.min(head);
+        if n < 2 {
+            return Ok(1);
+        }
+        let mut stamps = Vec::with_capacity(n as usize + 1);
+        for number in head - n..=head {
+            let block = self
+                .provider
+                .get_block_by_number(number.into())
+                .await
+                .map_err(rpc)?
+                .ok_or_else(|| MarketError::Unexpected(format!("no block {number}")))?;
+            stamps.push(block.header.timestamp);
+        }
+        let mut gaps: Vec<u64> = stamps
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .collect();
+        gaps.sort_unstable();
+        Ok(gaps[gaps.len() / 2].max(1))
+    }
+
     /// "Now" for deadline decisions: the later of the latest block's timestamp and this
     /// machine's clock. A chain that mines on demand (a devnet) keeps an old timestamp
     /// until the next transaction, whose block is stamped with the current time; a chain
@@ -160,8 +224,8 @@ impl Market {
     // ----- consumer -----
 
     /// Posts `spec` (its `consumer` is set to this account), escrowing the bounty (approving
-    /// the ERC-20 first in token mode). Returns the new job id.
-    pub async fn post_job(&self, mut spec: JobSpec) -> Result<(u64, TxHash)> {
+    /// the ERC-20 first in token mode).
+    pub async fn post_job(&self, mut spec: JobSpec) -> Result<PostedJob> {
         spec.consumer = self.account;
         let bounty = spec.bounty_amount();
         self.approve_if_token(bounty).await?;
@@ -171,20 +235,23 @@ impl Market {
             U256::ZERO
         };
         let receipt = send("postJob", self.escrow.postJob(spec).value(value)).await?;
-        let job_id = receipt
+        let (job_id, posted_at) = receipt
             .inner
             .logs()
             .iter()
             .filter_map(|l| l.log_decode::<JobEscrow::JobPosted>().ok())
-            .find_map(|l| job_id_u64(l.inner.data.jobId))
+            .find_map(|l| {
+                Some((
+                    job_id_u64(l.inner.data.jobId)?,
+                    split_draw(l.inner.data.draw).1,
+                ))
+            })
             .ok_or_else(|| MarketError::Unexpected("postJob receipt has no JobPosted".into()))?;
-        Ok((job_id, receipt.transaction_hash))
-    }
-
-    /// Cancels an unclaimed job of this consumer; the bounty is credited back.
-    pub async fn cancel(&self, job_id: u64, spec: &JobSpec) -> Result<TxHash> {
-        let call = self.escrow.cancel(U256::from(job_id), terms(spec));
-        Ok(send("cancel", call).await?.transaction_hash)
+        Ok(PostedJob {
+            job_id,
+            tx: receipt.transaction_hash,
+            posted_at,
+        })
     }
 
     // ----- provider -----
@@ -202,22 +269,15 @@ impl Market {
             .transaction_hash)
     }
 
-    /// Starts unbonding `amount` of free stake.
-    pub async fn request_unstake(&self, amount: U256) -> Result<TxHash> {
-        Ok(send("requestUnstake", self.escrow.requestUnstake(amount))
-            .await?
-            .transaction_hash)
-    }
-
-    /// Withdraws stake whose unbonding delay has passed.
-    pub async fn withdraw_stake(&self) -> Result<TxHash> {
-        Ok(send("withdrawStake", self.escrow.withdrawStake())
+    /// Takes `amount` of free (unlocked) stake out to this account's wallet, at once.
+    pub async fn unstake(&self, amount: U256) -> Result<TxHash> {
+        Ok(send("unstake", self.escrow.unstake(amount))
             .await?
             .transaction_hash)
     }
 
     /// One-time provider set-up (optional): pre-pays this account's balance slot and its
-    /// replica lanes `0..lanes` (at most 64), so claims and settlements write slots that
+    /// replica lanes `0..lanes` (at most 256), so commits and settlements write slots that
     /// are already non-zero (~17k gas less each, the first time each lane is used).
     pub async fn open_account(&self, lanes: u64) -> Result<TxHash> {
         Ok(
@@ -227,56 +287,55 @@ impl Market {
         )
     }
 
-    /// Claims a replica slot of `job_id` (in this account's lane `job_id % 64`).
-    pub async fn claim(&self, job_id: u64, spec: &JobSpec) -> Result<TxHash> {
-        let call = self.escrow.claim(U256::from(job_id), terms(spec));
-        Ok(send("claim", call).await?.transaction_hash)
-    }
-
-    /// Commits to `result_hash` with `salt`.
+    /// Takes a slot of `job_id` in this account's `lane` with the commitment to
+    /// `result_hash` and `salt` (one transaction; the escrow checks the draw).
     pub async fn commit(
         &self,
-        job_id: u64,
-        spec: &JobSpec,
+        job: &JobRef<'_>,
+        lane: u64,
         result_hash: B256,
         salt: B256,
     ) -> Result<TxHash> {
-        let c = commitment(job_id, self.account, result_hash, salt);
-        let call = self.escrow.commit(U256::from(job_id), terms(spec), c);
+        let c = commitment(job.id, self.account, result_hash, salt);
+        let call = self
+            .escrow
+            .commit(U256::from(job.id), job.terms(), U256::from(lane), c);
         Ok(send("commit", call).await?.transaction_hash)
     }
 
-    /// Reveals the committed `result_hash` and `salt`. The reveal that completes the job
-    /// (every replica revealed) settles it in the same transaction, so every reveal of a
-    /// multi-replica job passes what that settlement needs: the other claimers and, for a
-    /// result that may lose, the hash the others revealed most (both from one scan of the
-    /// job's logs; a single-replica job needs neither and scans nothing). The returned
+    /// Reveals the committed `result_hash` and `salt` of our slot in `lane`. The reveal that
+    /// completes the job (every slot revealed) settles it in the same transaction, so every
+    /// reveal of a multi-replica job passes what that settlement needs: the other slots and,
+    /// for a result that may lose, the hash the others revealed most (both from one scan of
+    /// the job's logs; a single-replica job needs neither and scans nothing). The returned
     /// [`Revealed::settled`] says whether this reveal settled the job.
     pub async fn reveal(
         &self,
-        job_id: u64,
-        spec: &JobSpec,
+        job: &JobRef<'_>,
+        lane: u64,
         result_hash: B256,
         salt: B256,
     ) -> Result<Revealed> {
-        let (others, quorum_hash) = if spec.replicas <= 1 {
+        let (others, quorum_hash) = if job.spec.replicas <= 1 {
             (Vec::new(), B256::ZERO)
         } else {
-            let history = self.job_history(job_id).await?;
+            let history = self.job_history(job.id).await?;
             (
-                history.others(self.account),
+                history.other_keys(self.account, lane),
                 history.likely_quorum_hash(self.account, result_hash),
             )
         };
         let call = self.escrow.reveal(
-            U256::from(job_id),
-            terms(spec),
+            U256::from(job.id),
+            job.terms(),
+            U256::from(lane),
             result_hash,
             salt,
             others,
             quorum_hash,
         );
         let receipt = send("reveal", call).await?;
+        let job_id = job.id;
         let settled = receipt
             .inner
             .logs()
@@ -297,21 +356,33 @@ impl Market {
         })
     }
 
-    /// Finalizes `job_id` from its on-chain history (claimers and reveals): the deadline
-    /// paths (a replica missing, unfilled, unclaimed). A job whose replicas all revealed was
-    /// settled by the last reveal: this reverts with `EscrowJobNotFound` then.
+    /// Finalizes `job_id` from its on-chain history (slots and reveals): the deadline paths
+    /// (unfilled, a reveal missing). Checks the timing rules first
+    /// ([`lifecycle::next`]) so an early call fails here with the second it becomes
+    /// possible, not with a revert.
     pub async fn finalize(&self, job_id: u64) -> Result<TxHash> {
         let history = self.job_history(job_id).await?;
-        let spec = history
-            .spec
-            .clone()
-            .ok_or_else(|| MarketError::Unexpected(format!("job {job_id} was never posted")))?;
-        let mut providers = history.claimers.clone();
-        providers.sort();
+        let (spec, posted_at) = history.posted()?;
+        let live = self.job_counters(job_id).await?;
+        let timing = lifecycle::Timing::from(spec);
+        let now = self.now().await?;
+        match lifecycle::next(&timing, live, lifecycle::Ours::Outside, now) {
+            (_, lifecycle::Action::Finalize) => {}
+            (lifecycle::Phase::Settled, _) => return Err(MarketError::AlreadySettled(job_id)),
+            _ => {
+                return Err(MarketError::NotFinalizableYet {
+                    job_id,
+                    from: lifecycle::finalizable_from(&timing, live).unwrap_or_default(),
+                });
+            }
+        }
         let winning = history.majority_result(spec.quorum).unwrap_or_default();
-        let call = self
-            .escrow
-            .finalize(U256::from(job_id), terms(&spec), providers, winning);
+        let call = self.escrow.finalize(
+            U256::from(job_id),
+            terms(spec, posted_at),
+            history.all_keys(),
+            winning,
+        );
         Ok(send("finalize", call).await?.transaction_hash)
     }
 
@@ -344,8 +415,56 @@ impl Market {
         Ok(StakeInfo {
             staked: s.staked,
             locked: s.locked,
-            unbonding: s.unbonding,
-            release_at: s.releaseAt.saturating_to(),
+            bonded_at: s.bondedAt.saturating_to(),
+        })
+    }
+
+    /// All bonded stake of the market (the denominator of every draw).
+    pub async fn total_stake(&self) -> Result<U256> {
+        self.escrow
+            .totalStake()
+            .call()
+            .await
+            .map_err(|e| view("totalStake", e))
+    }
+
+    /// All slashed collateral, burned (held by the escrow for good).
+    pub async fn burned(&self) -> Result<U256> {
+        self.escrow
+            .burned()
+            .call()
+            .await
+            .map_err(|e| view("burned", e))
+    }
+
+    /// The market's window bounds.
+    pub async fn windows(&self) -> Result<Windows> {
+        let w = self
+            .escrow
+            .windows()
+            .call()
+            .await
+            .map_err(|e| view("windows", e))?;
+        Ok(Windows {
+            min_commit: w.minCommitWindow.saturating_to(),
+            min_reveal: w.minRevealWindow.saturating_to(),
+            max_horizon: w.maxHorizon.saturating_to(),
+        })
+    }
+
+    /// Where `provider` stands in the draw of live job `job`.
+    pub async fn draw_of(&self, job: &JobRef<'_>, provider: Address) -> Result<Draw> {
+        let d = self
+            .escrow
+            .drawOf(U256::from(job.id), job.terms(), provider)
+            .call()
+            .await
+            .map_err(|e| view("drawOf", e))?;
+        let from: u64 = d.eligibleFrom.saturating_to();
+        Ok(Draw {
+            eligible: d.eligible,
+            drawn: d.drawn,
+            eligible_from: (from != 0).then_some(from),
         })
     }
 
@@ -365,11 +484,16 @@ impl Market {
         })
     }
 
-    /// `provider`'s phase in live job `job_id`.
-    pub async fn replica_status(&self, job_id: u64, provider: Address) -> Result<ReplicaPhase> {
+    /// `provider`'s phase in live job `job_id`, in its `lane`.
+    pub async fn replica_status(
+        &self,
+        job_id: u64,
+        provider: Address,
+        lane: u64,
+    ) -> Result<ReplicaPhase> {
         let raw: u8 = self
             .escrow
-            .replicaOf(U256::from(job_id), provider)
+            .replicaOf(U256::from(job_id), provider, U256::from(lane))
             .call()
             .await
             .map_err(|e| view("replicaOf", e))?;
@@ -378,8 +502,7 @@ impl Market {
     }
 
     /// A live job's counters from one `jobState` call; `None` once the job is settled (by
-    /// its last reveal or finalize) or cancelled, or never existed: the escrow deletes
-    /// settled jobs.
+    /// its last reveal or finalize) or never existed: the escrow deletes settled jobs.
     pub async fn job_counters(&self, job_id: u64) -> Result<Option<JobCounters>> {
         let s = self
             .escrow
@@ -389,14 +512,22 @@ impl Market {
             .map_err(|e| view("jobState", e))?;
         Ok(
             (s.specHash != alloy::primitives::FixedBytes::ZERO).then_some(JobCounters {
-                claimed: s.claimed,
                 committed: s.committed,
                 revealed: s.revealed,
             }),
         )
     }
 
-    /// The minimum stake to claim jobs.
+    /// Who this market's results belong to for `job_id` (see [`ResultDomain`]).
+    pub fn result_domain(&self, job_id: u64) -> ResultDomain {
+        ResultDomain {
+            chain_id: self.deployment.chain_id,
+            escrow: self.deployment.job_escrow,
+            job_id,
+        }
+    }
+
+    /// The minimum stake to commit to jobs.
     pub async fn min_stake(&self) -> Result<U256> {
         self.escrow
             .minStake()
@@ -468,17 +599,6 @@ impl Market {
     }
 }
 
-/// How many replicas of a live job claimed and committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct JobCounters {
-    /// Slots claimed.
-    pub claimed: u8,
-    /// Commitments made.
-    pub committed: u8,
-    /// Reveals made; always below `replicas` on a live job (the last reveal settles it).
-    pub revealed: u8,
-}
-
 /// What [`Market::reveal`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revealed {
@@ -488,98 +608,21 @@ pub struct Revealed {
     pub settled: Option<(Outcome, B256)>,
 }
 
-/// A job's on-chain history, folded from its events.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobHistory {
+/// A live job as the calls after `postJob` name it: id, spec and post time.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRef<'a> {
     /// The job.
-    pub job_id: u64,
-    /// Its spec, from `JobPosted`.
-    pub spec: Option<JobSpec>,
-    /// Block of `JobPosted`.
-    pub posted_block: Option<u64>,
-    /// Claimers in claim order.
-    pub claimers: Vec<Address>,
-    /// Providers that committed.
-    pub committed: Vec<Address>,
-    /// Reveals in order.
-    pub reveals: Vec<(Address, B256)>,
-    /// How it ended, with the winning hash, if finalized or cancelled.
-    pub outcome: Option<(Outcome, B256)>,
+    pub id: u64,
+    /// Its spec, as posted.
+    pub spec: &'a JobSpec,
+    /// The post's block timestamp.
+    pub posted_at: u64,
 }
 
-impl JobHistory {
-    /// Folds `events` (oldest first) that concern `job_id` into its history.
-    pub fn from_events(job_id: u64, events: Vec<MarketEvent>) -> Self {
-        let mut h = Self {
-            job_id,
-            ..Self::default()
-        };
-        for MarketEvent { block, kind } in events {
-            match kind {
-                EventKind::JobPosted { spec, .. } => {
-                    h.spec = Some(spec);
-                    h.posted_block = Some(block);
-                }
-                EventKind::Claimed { provider, .. } => h.claimers.push(provider),
-                EventKind::Committed { provider, .. } => h.committed.push(provider),
-                EventKind::Revealed {
-                    provider,
-                    result_hash,
-                    ..
-                } => h.reveals.push((provider, result_hash)),
-                EventKind::Finalized {
-                    outcome,
-                    result_hash,
-                    ..
-                } => h.outcome = Some((outcome, result_hash)),
-                EventKind::Cancelled { .. } => h.outcome = Some((Outcome::Cancelled, B256::ZERO)),
-                EventKind::Credited { .. } | EventKind::Withdrawn { .. } => {}
-            }
-        }
-        h
-    }
-
-    /// Every claimer but `me`, in ascending address order (what the last reveal takes).
-    pub fn others(&self, me: Address) -> Vec<Address> {
-        let mut others: Vec<Address> = self.claimers.iter().copied().filter(|a| *a != me).collect();
-        others.sort();
-        others.dedup();
-        others
-    }
-
-    /// The hint a reveal of `mine` by `me` passes as `quorumHash`: the hash other replicas
-    /// revealed most often, if it is not `mine` (zero otherwise). The escrow only reads it
-    /// when this reveal is the last one and `mine` lacks the quorum.
-    pub fn likely_quorum_hash(&self, me: Address, mine: B256) -> B256 {
-        let mut counts: Vec<(B256, usize)> = Vec::new();
-        for (who, hash) in &self.reveals {
-            if *who == me || *hash == mine {
-                continue;
-            }
-            match counts.iter_mut().find(|(h, _)| h == hash) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((*hash, 1)),
-            }
-        }
-        counts
-            .into_iter()
-            .max_by_key(|(_, n)| *n)
-            .map_or(B256::ZERO, |(h, _)| h)
-    }
-
-    /// The result hash revealed by at least `quorum` replicas, if any.
-    pub fn majority_result(&self, quorum: u8) -> Option<B256> {
-        let mut counts: Vec<(B256, usize)> = Vec::new();
-        for (_, hash) in &self.reveals {
-            match counts.iter_mut().find(|(h, _)| h == hash) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((*hash, 1)),
-            }
-        }
-        counts
-            .into_iter()
-            .find(|(_, n)| *n >= usize::from(quorum))
-            .map(|(h, _)| h)
+impl JobRef<'_> {
+    /// The terms every call passes back.
+    pub fn terms(&self) -> JobTerms {
+        terms(self.spec, self.posted_at)
     }
 }
 

@@ -1,20 +1,23 @@
 use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::sol_types::SolValue;
+use sha2::{Digest, Sha256};
 
 /// A job's specification, as posted. Only a hash of its [`JobTerms`] is stored on-chain;
 /// the full spec travels in the `JobPosted` event.
 pub type JobSpec = crate::bindings::IJobEscrow::JobSpec;
 
-/// What every call after `postJob` passes back: the spec's rule fields packed into two
-/// words plus a hash of the rest (the escrow's `termsOf`, layout in `JobTermsLib.sol`).
+/// What every call after `postJob` passes back: the spec's rule fields and the post time
+/// packed into two words plus a hash of the rest (the escrow's `termsOf`, layout in
+/// `JobTermsLib.sol`).
 pub type JobTerms = crate::bindings::IJobEscrow::JobTerms;
 
-/// The escrow's `termsOf(spec)`, computed locally.
-pub fn terms(spec: &JobSpec) -> JobTerms {
+/// The escrow's `termsOf(spec, postedAt)`, computed locally. `posted_at` is the post's block
+/// timestamp (the low 32 bits of `JobPosted`'s `draw`).
+pub fn terms(spec: &JobSpec, posted_at: u64) -> JobTerms {
     let payment = (U256::from_be_slice(spec.consumer.as_slice()) << 96) | U256::from(spec.bounty);
     let rules = (U256::from(spec.revealDeadline) << 208)
         | (U256::from(spec.commitDeadline) << 176)
-        | (U256::from(spec.claimDeadline) << 144)
+        | (U256::from(posted_at) << 144)
         | (U256::from(spec.minReputation) << 112)
         | (U256::from(spec.quorum) << 104)
         | (U256::from(spec.replicas) << 96)
@@ -34,10 +37,59 @@ pub fn terms(spec: &JobSpec) -> JobTerms {
     }
 }
 
-/// `keccak256(abi.encode(termsOf(spec)))`, the escrow's `specHashOf` (its first 24 bytes
-/// are stored per job).
-pub fn spec_hash(spec: &JobSpec) -> B256 {
-    keccak256(terms(spec).abi_encode())
+/// `keccak256(abi.encode(termsOf(spec, postedAt)))`, the escrow's `specHashOf` (its first
+/// 24 bytes are stored per job).
+pub fn spec_hash(spec: &JobSpec, posted_at: u64) -> B256 {
+    keccak256(terms(spec, posted_at).abi_encode())
+}
+
+/// Who a result belongs to: the job's identity, which every result hash covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultDomain {
+    /// The chain the market is on.
+    pub chain_id: u64,
+    /// The market's escrow.
+    pub escrow: Address,
+    /// The job.
+    pub job_id: u64,
+}
+
+impl ResultDomain {
+    /// Length of [`prefix`](Self::prefix).
+    pub const PREFIX_LEN: usize = 96;
+
+    /// `abi.encode(chainId, escrow, jobId)`, the escrow's `resultPrefixOf(jobId)`: the
+    /// bytes the result blob starts with.
+    pub fn prefix(&self) -> Vec<u8> {
+        (
+            U256::from(self.chain_id),
+            self.escrow,
+            U256::from(self.job_id),
+        )
+            .abi_encode()
+    }
+
+    /// The result blob providers serve: the prefix followed by the output bytes.
+    pub fn blob(&self, output: &[u8]) -> Vec<u8> {
+        let mut blob = self.prefix();
+        blob.extend_from_slice(output);
+        blob
+    }
+
+    /// `sha256(prefix ++ output)`, the escrow's `resultHashOf(jobId, output)`: what replicas
+    /// commit to and reveal. It binds chain, contract and job, so a hash revealed in one job
+    /// is worth nothing in another.
+    pub fn result_hash(&self, output: &[u8]) -> B256 {
+        let mut h = Sha256::new();
+        h.update(self.prefix());
+        h.update(output);
+        B256::from(<[u8; 32]>::from(h.finalize()))
+    }
+
+    /// The output inside a result `blob`, if the blob starts with this job's prefix.
+    pub fn output_of<'a>(&self, blob: &'a [u8]) -> Option<&'a [u8]> {
+        blob.strip_prefix(self.prefix().as_slice())
+    }
 }
 
 /// `keccak256(abi.encode(jobId, provider, resultHash, salt))`: what a provider commits.
@@ -47,8 +99,6 @@ pub fn commitment(job_id: u64, provider: Address, result_hash: B256, salt: B256)
 
 /// Plain-integer views of a [`JobSpec`]'s packed fields.
 pub trait JobSpecExt {
-    /// Last second (inclusive) to claim.
-    fn claim_deadline(&self) -> u64;
     /// Last second (inclusive) to commit.
     fn commit_deadline(&self) -> u64;
     /// Last second (inclusive) to reveal.
@@ -60,9 +110,6 @@ pub trait JobSpecExt {
 }
 
 impl JobSpecExt for JobSpec {
-    fn claim_deadline(&self) -> u64 {
-        self.claimDeadline.to()
-    }
     fn commit_deadline(&self) -> u64 {
         self.commitDeadline.to()
     }
@@ -77,14 +124,12 @@ impl JobSpecExt for JobSpec {
     }
 }
 
-/// A provider's phase in a live job, as `replicaOf` reports it.
+/// A provider's phase in a live job (in one of its lanes), as `replicaOf` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub enum ReplicaPhase {
     /// No slot (or the job is no longer live).
     None,
-    /// Claimed, not committed.
-    Claimed,
-    /// Committed, not revealed.
+    /// Took a slot with its commitment, not revealed.
     Committed,
     /// Revealed.
     Revealed,
@@ -95,10 +140,15 @@ impl ReplicaPhase {
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => Self::None,
-            1 => Self::Claimed,
-            2 => Self::Committed,
-            3 => Self::Revealed,
+            1 => Self::Committed,
+            2 => Self::Revealed,
             _ => return None,
         })
     }
+}
+
+/// A replica list entry as the escrow's last reveal and finalize take it:
+/// `uint160(provider) << 96 | lane`.
+pub fn slot_key(provider: Address, lane: u64) -> U256 {
+    (U256::from_be_slice(provider.as_slice()) << 96) | U256::from(lane)
 }

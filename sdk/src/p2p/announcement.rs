@@ -32,8 +32,8 @@ pub struct JobAnnouncement {
     pub bounty: u128,
     /// Number of independent replicas the job wants.
     pub replicas: u16,
-    /// Unix seconds after which no slot can be claimed.
-    pub claim_deadline: u64,
+    /// Unix seconds of the post's block (part of the job's on-chain terms).
+    pub posted_at: u64,
     /// Unix seconds after which no result can be committed.
     pub commit_deadline: u64,
     /// Unix seconds after which no result can be revealed.
@@ -59,7 +59,7 @@ impl JobAnnouncement {
         w.u64(self.max_output_size);
         w.u128(self.bounty);
         w.u16(self.replicas);
-        w.u64(self.claim_deadline);
+        w.u64(self.posted_at);
         w.u64(self.commit_deadline);
         w.u64(self.reveal_deadline);
         self.input_location.encode(&mut w)?;
@@ -101,7 +101,7 @@ impl JobAnnouncement {
             max_output_size: r.u64()?,
             bounty: r.u128()?,
             replicas: r.u16()?,
-            claim_deadline: r.u64()?,
+            posted_at: r.u64()?,
             commit_deadline: r.u64()?,
             reveal_deadline: r.u64()?,
             input_location: PeerLocation::decode(&mut r)?,
@@ -115,11 +115,10 @@ impl JobAnnouncement {
         if self.replicas == 0 {
             return Err(WireError::Invalid("replicas must be at least 1"));
         }
-        if !(self.claim_deadline <= self.commit_deadline
-            && self.commit_deadline <= self.reveal_deadline)
+        if !(self.posted_at <= self.commit_deadline && self.commit_deadline <= self.reveal_deadline)
         {
             return Err(WireError::Invalid(
-                "deadlines must satisfy claim <= commit <= reveal",
+                "times must satisfy posted <= commit deadline <= reveal deadline",
             ));
         }
         if self.input_location.peer_id.is_empty() {
@@ -145,7 +144,7 @@ mod tests {
             max_output_size: 1 << 16,
             bounty: 10u128.pow(18),
             replicas: 3,
-            claim_deadline: 100,
+            posted_at: 100,
             commit_deadline: 200,
             reveal_deadline: 300,
             input_location: PeerLocation {

@@ -1,26 +1,69 @@
-//! Running a claimed job: fetch its input over libp2p, run the kernel in the executor,
-//! then store the result hash and salt before committing to it.
+//! Running an accepted job: fetch its input over libp2p, run the kernel in the executor,
+//! then hold the result blob and store its hash, the salt and our lane before the commit
+//! that takes the slot is sent.
 
 use alloy::primitives::B256;
-use sha2::{Digest, Sha256};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use stp_sdk::kernels::KernelId;
 use stp_sdk::market::{JobSpec, JobSpecExt};
 
-use super::{COMMIT_MARGIN_SECS, Computed, Driver, decode_spec};
+use super::{Computed, Driver, decode_spec};
+use crate::daemon::scheduler::COMMIT_MARGIN_SECS;
 use crate::daemon::{Fault, Metrics, parse_input_location};
 use crate::exec::Executor;
 use crate::p2p::P2pClient;
 use crate::store::JobPhase;
 
+/// Why a job could not be run; nothing is at stake yet, so each ends in a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::daemon) enum Failure {
+    /// The input could not be fetched (may work on a later try).
+    InputUnavailable(String),
+    /// The input does not match the spec (size, or the kernel's layout).
+    InputMismatch(String),
+    /// The kernel failed: invalid WGSL, a runaway shader past the deadline, a crash.
+    Kernel(String),
+    /// The output exceeds the job's bound.
+    OutputTooLarge(u64),
+    /// No time was left after the fetch.
+    NoTime,
+}
+
+impl Failure {
+    /// The refusal metric label.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::InputUnavailable(_) => "input_unavailable",
+            Self::InputMismatch(_) => "input_mismatch",
+            Self::Kernel(_) => "kernel_failed",
+            Self::OutputTooLarge(_) => "output_too_large",
+            Self::NoTime => "no_time",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InputUnavailable(e) => write!(f, "input unavailable: {e}"),
+            Self::InputMismatch(e) => write!(f, "input does not match the job: {e}"),
+            Self::Kernel(e) => write!(f, "kernel failed: {e}"),
+            Self::OutputTooLarge(n) => write!(f, "output of {n} bytes exceeds the job's bound"),
+            Self::NoTime => write!(f, "no time left before the commit deadline after the fetch"),
+        }
+    }
+}
+
 impl Driver {
     /// Fetches the input and runs the kernel in a task; the result comes back on `results`.
+    /// The execution gets the time really left before the commit deadline, measured after
+    /// the fetch.
     pub(super) fn start_execution(&mut self, job_id: u64, spec: JobSpec, now: u64) {
         self.executing.insert(job_id);
         let budget = spec
             .commit_deadline()
             .saturating_sub(now + COMMIT_MARGIN_SECS);
-        let deadline = Duration::from_secs(budget.max(1));
+        let commit_by = Instant::now() + Duration::from_secs(budget);
         let (p2p, executor, results) = (
             self.p2p.clone(),
             self.executor.clone(),
@@ -29,7 +72,7 @@ impl Driver {
         let fault = self.config.fault;
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            let result = fetch_and_run(&p2p, &executor, &metrics, &spec, deadline)
+            let result = fetch_and_run(&p2p, &executor, &metrics, &spec, commit_by)
                 .await
                 .map(|mut out| {
                     if fault == Some(Fault::WrongResult) {
@@ -43,34 +86,46 @@ impl Driver {
 
     pub(super) async fn on_computed(&mut self, done: Computed) {
         self.executing.remove(&done.job_id);
-        let Ok(Some(mut record)) = self.store.get(done.job_id) else {
+        let job_id = done.job_id;
+        let Ok(Some(mut record)) = self.store.get(job_id) else {
             return;
         };
+        if record.phase != JobPhase::Fetching {
+            return;
+        }
         let output = match done.result {
             Ok(output) => output,
-            Err(e) => {
-                tracing::warn!(job = done.job_id, error = %e, "execution failed");
-                record.note = Some(e);
-                self.save(&record);
+            Err(Failure::InputUnavailable(why)) => return self.fetch_failed(record, why),
+            Err(failure) => {
+                let _ = self.give_up(record, failure.label(), &failure.to_string());
                 return;
             }
         };
-        // Serve the output before committing to it, so the consumer can fetch it.
-        if let Err(e) = self.p2p.add_blob(output.clone()).await {
-            tracing::warn!(job = done.job_id, error = %e, "cannot store the output blob");
+        let domain = self.market.result_domain(job_id);
+        let blob = domain.blob(&output);
+        // Held, not served: the output is served only once the job completed with it.
+        if let Err(e) = self.held.hold(job_id, &blob) {
+            let _ = self.give_up(
+                record,
+                "store_failed",
+                &format!("cannot hold the result: {e}"),
+            );
+            return;
         }
-        let result = B256::from(<[u8; 32]>::from(Sha256::digest(&output)));
+        let result = domain.result_hash(&output);
         record.salt = Some(B256::from(rand::random::<[u8; 32]>()));
         record.result_hash = Some(result);
+        record.lane = Some(self.free_lane(0));
         record.advance(JobPhase::Computed);
-        // Durable before the commit transaction exists: a crash now loses nothing.
+        // Durable before the commit transaction exists: a crash now loses nothing, and a
+        // re-send goes to the same lane.
         self.save(&record);
-        tracing::info!(job = done.job_id, result = %result, bytes = output.len(), "computed");
+        tracing::info!(job = job_id, result = %result, bytes = output.len(), "computed");
         self.crash_point(Fault::CrashAfterComputed);
         if let Ok(spec) = decode_spec(&record)
             && let Err(e) = self.commit(&mut record, &spec).await
         {
-            tracing::warn!(job = done.job_id, error = %e, "commit failed; retrying next tick");
+            tracing::warn!(job = job_id, error = %e, "commit failed; retrying next tick");
         }
     }
 }
@@ -80,11 +135,13 @@ async fn fetch_and_run(
     executor: &Executor,
     metrics: &Metrics,
     spec: &JobSpec,
-    deadline: Duration,
-) -> Result<Vec<u8>, String> {
+    commit_by: Instant,
+) -> Result<Vec<u8>, Failure> {
     let sources = parse_input_location(&spec.inputLocation);
     if sources.is_empty() {
-        return Err("the job's inputLocation names no reachable peer".into());
+        return Err(Failure::InputUnavailable(
+            "the job's inputLocation names no reachable peer".into(),
+        ));
     }
     let mut peers = Vec::new();
     for (peer, addr) in sources {
@@ -93,31 +150,38 @@ async fn fetch_and_run(
         }
         peers.push(peer);
     }
-    let report = p2p
-        .fetch_blob(spec.inputHash.0, peers)
+    let fetch = p2p.fetch_blob(spec.inputHash.0, peers);
+    let report = tokio::time::timeout(commit_by.saturating_duration_since(Instant::now()), fetch)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| Failure::NoTime)?
+        .map_err(|e| Failure::InputUnavailable(e.to_string()))?;
     let input = tokio::fs::read(&report.path)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::InputUnavailable(e.to_string()))?;
     if u64::try_from(input.len()).ok() != Some(spec.inputSize) {
-        return Err(format!(
+        return Err(Failure::InputMismatch(format!(
             "input is {} bytes, the spec says {}",
             input.len(),
             spec.inputSize
-        ));
+        )));
     }
-    let started = std::time::Instant::now();
-    let output = executor
-        .run(&KernelId(spec.kernelId.0), &input, deadline)
-        .await;
+    // The time really left, now that the input is here.
+    let left = commit_by.saturating_duration_since(Instant::now());
+    if left < Duration::from_secs(1) {
+        return Err(Failure::NoTime);
+    }
+    let started = Instant::now();
+    let output = executor.run(&KernelId(spec.kernelId.0), &input, left).await;
     metrics.executed(started.elapsed().as_secs_f64(), output.is_ok());
-    let output = output.map_err(|e| e.to_string())?;
+    let output = output.map_err(|e| {
+        if e.is_input_error() {
+            Failure::InputMismatch(e.to_string())
+        } else {
+            Failure::Kernel(e.to_string())
+        }
+    })?;
     if output.len() as u64 > spec.maxOutputSize {
-        return Err(format!(
-            "output {} bytes exceeds the job's bound",
-            output.len()
-        ));
+        return Err(Failure::OutputTooLarge(output.len() as u64));
     }
     Ok(output)
 }

@@ -1,36 +1,45 @@
-//! The daemon's loop: watch the chain, claim, hand work to executors, commit, reveal,
-//! finalize. All transactions are sent from here, one at a time.
+//! The daemon's loop: watch the chain, take the jobs the draw picks this node for, hand
+//! work to executors, commit (which takes the slot), reveal, finalize. All transactions
+//! are sent from here, one at a time.
+//!
+//! Protocol v2 order: a job the scheduler accepts is fetched and run first; only with the
+//! result held durably (result blob, hash, salt and lane in the store) is the commit sent.
+//! A job whose input cannot be fetched or whose kernel fails is abandoned before anything
+//! is at stake. What to do with a committed job comes from `stp_sdk::market::lifecycle`.
 
 mod execute;
 mod steps;
 
-use steps::secrets;
-
 use alloy::primitives::U256;
 use alloy::sol_types::SolValue;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use stp_sdk::market::{EventKind, JobSpec, JobSpecExt, Market, MarketError, announced_job_id};
+use stp_sdk::market::{
+    EventKind, JobRef, JobSpec, JobSpecExt, Market, MarketError, announced_job_id,
+};
 use tokio::sync::mpsc;
 
 use super::backoff::Backoff;
 use super::gossip::ChainCheck;
+use super::results::HeldResults;
 use super::scheduler::{self, ProviderView};
 use super::{DaemonConfig, Fault, Metrics};
 use crate::exec::Executor;
 use crate::p2p::{P2pClient, P2pEvent};
 use crate::store::{JobPhase, JobRecord, JobStore};
 
-/// Time kept in hand before the commit deadline for sending the commit itself.
-const COMMIT_MARGIN_SECS: u64 = 3;
 /// How often the stake and balance gauges are read from the chain.
 const ACCOUNT_METRICS_EVERY: Duration = Duration::from_secs(10);
+/// How often the block time estimate is refreshed.
+const BLOCK_TIME_EVERY: Duration = Duration::from_secs(60);
+/// Input fetches tried per job before it is abandoned (nothing is at stake yet).
+const MAX_FETCH_ATTEMPTS: u32 = 3;
 
 /// What an execution task reports back.
 pub(super) struct Computed {
     job_id: u64,
-    result: Result<Vec<u8>, String>,
+    result: Result<Vec<u8>, execute::Failure>,
 }
 
 pub(super) struct Driver {
@@ -41,13 +50,19 @@ pub(super) struct Driver {
     p2p: P2pClient,
     metrics: Metrics,
     results: mpsc::Sender<Computed>,
+    held: HeldResults,
     /// Jobs whose input fetch or execution is running now.
     executing: HashSet<u64>,
+    /// Failed input fetches per job.
+    fetch_failures: HashMap<u64, u32>,
     /// When the account gauges were last read from the chain.
     account_read: Option<tokio::time::Instant>,
+    /// The chain's block time estimate (seconds) and when it was made.
+    block_time: (u64, Option<tokio::time::Instant>),
 }
 
 impl Driver {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         config: DaemonConfig,
         market: Market,
@@ -56,6 +71,7 @@ impl Driver {
         p2p: P2pClient,
         metrics: Metrics,
         results: mpsc::Sender<Computed>,
+        held: HeldResults,
     ) -> Self {
         Self {
             config,
@@ -65,8 +81,11 @@ impl Driver {
             p2p,
             metrics,
             results,
+            held,
             executing: HashSet::new(),
+            fetch_failures: HashMap::new(),
             account_read: None,
+            block_time: (1, None),
         }
     }
 
@@ -124,9 +143,9 @@ impl Driver {
                     return;
                 }
                 // Not held (evicted): the chain watcher finds the job anyway.
-                if let Some(spec) = gossip.take_verified(job_id) {
+                if let Some((spec, posted_at)) = gossip.take_verified(job_id) {
                     tracing::info!(job = job_id, %from, "job announced over gossip, checked on-chain");
-                    self.consider(job_id, spec).await;
+                    self.consider(job_id, spec, posted_at).await;
                 }
             }
             P2pEvent::PeerPenalized { peer, offence } => {
@@ -137,7 +156,7 @@ impl Driver {
     }
 
     /// On shutdown: sends the commits, reveals and finalizations that are due now, so a
-    /// stop costs no stake. Jobs not started yet are left for the next start.
+    /// stop costs no stake. Jobs not computed yet are left for the next start.
     pub(super) async fn wind_down(&mut self) {
         if let Err(e) = self.poll_chain().await {
             tracing::warn!(error = %e, "cannot reach the chain while shutting down");
@@ -191,13 +210,18 @@ impl Driver {
         }
         for event in self.market.events(from, to).await? {
             match event.kind {
-                EventKind::JobPosted { job_id, spec } => self.consider(job_id, spec).await,
+                EventKind::JobPosted {
+                    job_id,
+                    spec,
+                    posted_at,
+                    ..
+                } => self.consider(job_id, spec, posted_at).await,
                 EventKind::Finalized {
-                    job_id, outcome, ..
-                } => {
-                    self.settle(job_id, &format!("finalized: {outcome:?}"));
-                }
-                EventKind::Cancelled { job_id } => self.settle(job_id, "cancelled"),
+                    job_id,
+                    outcome,
+                    result_hash,
+                    ..
+                } => self.settled_on_chain(job_id, outcome, result_hash).await,
                 _ => {}
             }
         }
@@ -207,18 +231,7 @@ impl Driver {
         Ok(())
     }
 
-    fn settle(&self, job_id: u64, note: &str) {
-        if let Ok(Some(mut record)) = self.store.get(job_id)
-            && record.phase.is_active()
-        {
-            record.note = Some(note.to_string());
-            record.advance(JobPhase::Settled);
-            self.save(&record);
-            tracing::info!(job = job_id, note, "job settled");
-        }
-    }
-
-    async fn consider(&mut self, job_id: u64, spec: JobSpec) {
+    async fn consider(&mut self, job_id: u64, spec: JobSpec, posted_at: u64) {
         if matches!(self.store.get(job_id), Ok(Some(_))) {
             return;
         }
@@ -227,19 +240,63 @@ impl Driver {
             Err(e) => return tracing::warn!(job = job_id, error = %e, "cannot evaluate job"),
         };
         if let Err(skip) = scheduler::consider(&spec, &view) {
+            self.metrics.refused(skip.label());
             return tracing::info!(job = job_id, reason = ?skip, "skipping job");
         }
-        let mut record = JobRecord::claiming(job_id, spec.abi_encode().into());
+        let job = JobRef {
+            id: job_id,
+            spec: &spec,
+            posted_at,
+        };
+        let draw = match self.market.draw_of(&job, self.account()).await {
+            Ok(d) => d,
+            Err(e) => return tracing::warn!(job = job_id, error = %e, "cannot read the job's draw"),
+        };
+        let greedy = self.config.fault == Some(Fault::IgnoreDraw);
+        let latest_start = spec
+            .commit_deadline()
+            .saturating_sub(scheduler::commit_window_needed(
+                spec.inputSize,
+                view.block_time,
+            ));
+        let eligible_from = match draw.eligible_from {
+            _ if draw.eligible || greedy => None,
+            Some(at) if at <= latest_start => Some(at),
+            _ => {
+                self.metrics.refused("not_drawn");
+                return tracing::info!(job = job_id, "not drawn for this job in time; skipping");
+            }
+        };
+        let record =
+            JobRecord::accepted(job_id, spec.abi_encode().into(), posted_at, eligible_from);
         self.save(&record);
-        self.claim(&mut record, &spec).await;
+        match eligible_from {
+            Some(at) => tracing::info!(
+                job = job_id,
+                eligible_from = at,
+                "accepted; waiting for the draw"
+            ),
+            None => {
+                tracing::info!(
+                    job = job_id,
+                    drawn = draw.drawn,
+                    "accepted; fetching the input"
+                );
+                self.start_execution(job_id, spec, view.now);
+            }
+        }
     }
 
-    async fn provider_view(&self) -> Result<ProviderView, MarketError> {
+    async fn provider_view(&mut self) -> Result<ProviderView, MarketError> {
         let account = self.account();
         let in_flight = self
             .store
             .active_jobs()
-            .map(|jobs| jobs.iter().filter(|r| r.phase <= JobPhase::Claimed).count())
+            .map(|jobs| {
+                jobs.iter()
+                    .filter(|r| r.phase <= JobPhase::Computed)
+                    .count()
+            })
             .unwrap_or(0);
         Ok(ProviderView {
             stake: self.market.stake_of(account).await?,
@@ -252,7 +309,23 @@ impl Driver {
             max_input_bytes: self.executor.config().limits.max_input_bytes,
             max_output_bytes: self.executor.config().limits.max_output_bytes,
             schedule: self.config.schedule.clone(),
+            collateral: self.config.collateral,
+            block_time: self.block_time().await,
         })
+    }
+
+    /// The chain's block time: the median gap of the last 16 blocks (robust to the idle
+    /// gaps of a chain that mines on demand), 1..=15 s, refreshed every minute.
+    async fn block_time(&mut self) -> u64 {
+        if let (secs, Some(at)) = self.block_time
+            && at.elapsed() < BLOCK_TIME_EVERY
+        {
+            return secs;
+        }
+        if let Ok(secs) = self.market.block_time_estimate(16).await {
+            self.block_time = (secs.clamp(1, 15), Some(tokio::time::Instant::now()));
+        }
+        self.block_time.0
     }
 
     /// Moves every active job one step if it can move; `finishing`: only send due
@@ -269,7 +342,7 @@ impl Driver {
             Err(e) => return tracing::warn!(error = %e, "cannot read chain time"),
         };
         for record in active {
-            if finishing && record.phase <= JobPhase::Claimed {
+            if finishing && record.phase < JobPhase::Computed {
                 continue;
             }
             let job_id = record.job_id;
@@ -297,47 +370,26 @@ impl Driver {
         let spec = decode_spec(&record)?;
         let job_id = record.job_id;
         match record.phase {
-            JobPhase::Claiming => self.claim(&mut record, &spec).await,
-            JobPhase::Claimed if !self.executing.contains(&job_id) => {
-                if now > spec.commit_deadline() {
-                    return self.give_up(record, "commit deadline passed before the result");
+            JobPhase::Waiting => self.wake(record, spec, now).await?,
+            JobPhase::Fetching if !self.executing.contains(&job_id) => {
+                let latest = spec
+                    .commit_deadline()
+                    .saturating_sub(scheduler::COMMIT_MARGIN_SECS);
+                if now >= latest {
+                    return self.give_up(
+                        record,
+                        "no_time",
+                        "commit deadline too close to run the job",
+                    );
                 }
                 self.start_execution(job_id, spec, now);
             }
-            JobPhase::Computed => self.commit(&mut record, &spec).await?,
-            JobPhase::Committed => {
-                if self.config.fault == Some(Fault::NoReveal) {
-                    return Ok(());
-                }
-                let all_committed = self.all_committed(job_id, &spec).await?;
-                let open = all_committed || now > spec.commit_deadline();
-                if open && now <= spec.reveal_deadline() {
-                    let (salt, result) = secrets(&record)?;
-                    let revealed = self.market.reveal(job_id, &spec, result, salt).await?;
-                    self.crash_point(Fault::CrashAfterRevealMined);
-                    let tx = revealed.tx;
-                    self.metrics.transaction("reveal");
-                    record.txs.push(tx);
-                    match revealed.settled {
-                        // The last reveal settles the job in the same transaction.
-                        Some((outcome, _)) => {
-                            record.note = Some(format!("settled by our reveal: {outcome:?}"));
-                            record.advance(JobPhase::Settled);
-                            self.save(&record);
-                            tracing::info!(job = job_id, %tx, ?outcome, "revealed last: job settled");
-                            if self.config.auto_withdraw {
-                                self.withdraw().await;
-                            }
-                        }
-                        None => {
-                            record.advance(JobPhase::Revealed);
-                            self.save(&record);
-                            tracing::info!(job = job_id, %tx, "revealed");
-                        }
-                    }
-                }
+            JobPhase::Computed if record.eligible_from.is_none_or(|t| t <= now) => {
+                self.commit(&mut record, &spec).await?;
             }
-            JobPhase::Revealed => self.try_finalize(record, &spec, now).await?,
+            JobPhase::Committed | JobPhase::Revealed => {
+                self.advance_slot(record, &spec, now).await?
+            }
             _ => {}
         }
         Ok(())
@@ -350,6 +402,15 @@ fn units(amount: U256) -> f64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(f64::NAN)
+}
+
+/// The job a record is about, as the escrow's calls name it.
+fn job_ref<'a>(record: &JobRecord, spec: &'a JobSpec) -> JobRef<'a> {
+    JobRef {
+        id: record.job_id,
+        spec,
+        posted_at: record.posted_at,
+    }
 }
 
 fn decode_spec(record: &JobRecord) -> Result<JobSpec, MarketError> {

@@ -1,10 +1,12 @@
-//! The transactions of a job's life (claim, commit, finalize, withdraw) and keeping the
-//! store in step with the chain after a crash or a lost reply.
+//! The transactions of a job's life (commit, reveal, finalize, withdraw), settlement
+//! (serving the output only once the job completed with our hash) and keeping the store in
+//! step with the chain after a crash or a lost reply.
 
 use alloy::primitives::{B256, U256};
-use stp_sdk::market::{JobSpec, JobSpecExt, MarketError, ReplicaPhase};
+use stp_sdk::market::lifecycle::{self, Action, Ours, Timing};
+use stp_sdk::market::{JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase};
 
-use super::Driver;
+use super::{Driver, MAX_FETCH_ATTEMPTS, job_ref};
 use crate::daemon::Fault;
 use crate::store::{JobPhase, JobRecord};
 
@@ -28,6 +30,9 @@ impl Driver {
             }
         };
         for mut record in active {
+            if !record.phase.holds_slot() {
+                continue;
+            }
             match self.sync_with_chain(&mut record).await {
                 Ok(_) => tracing::info!(job = record.job_id, phase = ?record.phase, "resuming job"),
                 Err(e) => {
@@ -37,31 +42,31 @@ impl Driver {
         }
     }
 
-    /// Moves `record` to where the chain says our replica stands (a transaction may have
-    /// been mined while we crashed or while its reply was lost). Returns whether it moved.
+    /// Moves `record` to where the chain says our slot stands (a transaction may have been
+    /// mined while we crashed or while its reply was lost). Returns whether it moved.
     pub(super) async fn sync_with_chain(
-        &self,
+        &mut self,
         record: &mut JobRecord,
     ) -> Result<bool, MarketError> {
+        let Some(lane) = record.lane else {
+            return Ok(false);
+        };
         let status = self
             .market
-            .replica_status(record.job_id, self.account())
+            .replica_status(record.job_id, self.account(), lane)
             .await?;
         let phase = match (record.phase, status) {
-            // (Claiming, None): the claim never landed; `drive` sends it again.
-            (JobPhase::Claiming, ReplicaPhase::None) => JobPhase::Claiming,
-            (JobPhase::Claiming, _) => JobPhase::Claimed,
             (JobPhase::Computed, ReplicaPhase::Committed) => JobPhase::Committed,
             (JobPhase::Computed | JobPhase::Committed, ReplicaPhase::Revealed) => {
                 JobPhase::Revealed
             }
-            // Our lane was freed: the job was settled, e.g. by our own last reveal whose
-            // reply was lost (the last reveal settles the job in the same transaction).
-            (JobPhase::Committed | JobPhase::Revealed, ReplicaPhase::None)
-                if self.market.job_counters(record.job_id).await?.is_none() =>
-            {
-                record.note = Some("settled".into());
-                JobPhase::Settled
+            // Our lane holds nothing of this job: it was settled (e.g. by our own last
+            // reveal whose reply was lost), or our commit never landed.
+            (phase, ReplicaPhase::None) if phase.holds_slot() => {
+                if self.market.job_counters(record.job_id).await?.is_some() {
+                    return Ok(false);
+                }
+                return self.settle_from_history(record.clone()).await;
             }
             (phase, _) => phase,
         };
@@ -74,98 +79,295 @@ impl Driver {
         Ok(true)
     }
 
-    /// Sends (or re-sends) the claim. A transport failure leaves the job in `Claiming`, to
-    /// be tried again next tick: the claim may have been mined with its reply lost.
-    pub(super) async fn claim(&self, record: &mut JobRecord, spec: &JobSpec) {
-        let job_id = record.job_id;
-        match self.market.claim(job_id, spec).await {
-            Ok(tx) => {
-                self.crash_point(Fault::CrashAfterClaimMined);
-                self.metrics.transaction("claim");
-                record.txs.push(tx);
-                record.advance(JobPhase::Claimed);
-                tracing::info!(job = job_id, %tx, "claimed");
-            }
-            Err(e) if e.is_rejection() => {
-                let ours = self.market.replica_status(job_id, self.account()).await;
-                if matches!(ours, Ok(s) if s != ReplicaPhase::None) {
-                    tracing::info!(job = job_id, "our earlier claim had landed");
-                    record.advance(JobPhase::Claimed);
-                } else {
-                    tracing::info!(job = job_id, error = %e, "claim failed");
-                    record.note = Some(e.to_string());
-                    record.advance(JobPhase::Abandoned);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(job = job_id, error = %e, "claim not confirmed; retrying");
-                record.note = Some(e.to_string());
-            }
+    /// A job that is no longer live: settles our record from its history (served output if
+    /// it completed with our hash), or abandons it if we never held a slot.
+    async fn settle_from_history(&mut self, record: JobRecord) -> Result<bool, MarketError> {
+        let history = self.market.job_history(record.job_id).await?;
+        let ours = history
+            .slots
+            .iter()
+            .any(|s| s.provider == self.account() && Some(s.lane) == record.lane);
+        match history.outcome {
+            Some((outcome, winning)) if ours => self.finish(record, outcome, winning).await,
+            Some(_) => self.give_up(record, "filled", "the job settled without our slot")?,
+            None => return Ok(false),
         }
-        self.save(record);
+        Ok(true)
     }
 
-    pub(super) fn give_up(&self, mut record: JobRecord, why: &str) -> Result<(), MarketError> {
-        tracing::warn!(job = record.job_id, why, "abandoning job");
+    /// A `JobFinalized` event for `job_id` seen on-chain.
+    pub(super) async fn settled_on_chain(&mut self, job_id: u64, outcome: Outcome, winning: B256) {
+        let Ok(Some(record)) = self.store.get(job_id) else {
+            return;
+        };
+        if !record.phase.is_active() {
+            return;
+        }
+        if record.phase.holds_slot() {
+            self.finish(record, outcome, winning).await;
+        } else {
+            let _ = self.give_up(record, "filled", "the job settled without us");
+        }
+    }
+
+    /// Marks our record settled. The output is served from now on only if the job completed
+    /// with our hash; otherwise the held result is deleted (a NoQuorum must not hand the
+    /// consumer the output for free).
+    pub(super) async fn finish(&mut self, mut record: JobRecord, outcome: Outcome, winning: B256) {
+        let job_id = record.job_id;
+        let won = outcome == Outcome::Completed && record.result_hash == Some(winning);
+        if won {
+            match self.p2p.add_blob_file(&self.held.path(job_id)).await {
+                Ok(_) => tracing::info!(
+                    job = job_id,
+                    "job completed with our result; serving the output"
+                ),
+                Err(e) => tracing::warn!(job = job_id, error = %e, "cannot serve the output"),
+            }
+        }
+        self.held.drop_result(job_id);
+        record.note = Some(format!(
+            "settled: {outcome:?}{}",
+            if won { ", our result won" } else { "" }
+        ));
+        record.advance(JobPhase::Settled);
+        self.save(&record);
+        tracing::info!(job = job_id, ?outcome, won, "job settled");
+        if self.config.auto_withdraw {
+            self.withdraw().await;
+        }
+    }
+
+    /// Gives up a job before anything of ours is at stake (or after it was released),
+    /// counting `reason` in the refusal metric.
+    pub(super) fn give_up(
+        &mut self,
+        mut record: JobRecord,
+        reason: &str,
+        why: &str,
+    ) -> Result<(), MarketError> {
+        tracing::warn!(job = record.job_id, reason, why, "abandoning job");
+        self.metrics.refused(reason);
+        self.held.drop_result(record.job_id);
+        self.fetch_failures.remove(&record.job_id);
         record.note = Some(why.to_string());
         record.advance(JobPhase::Abandoned);
         self.save(&record);
         Ok(())
     }
 
-    /// Whether every replica of a live job committed (one `eth_call`, no log scan: this
-    /// runs every tick for every committed job).
-    pub(super) async fn all_committed(
-        &self,
-        job_id: u64,
-        spec: &JobSpec,
-    ) -> Result<bool, MarketError> {
-        let counters = self.market.job_counters(job_id).await?;
-        Ok(counters.is_some_and(|c| c.committed >= spec.replicas))
+    /// A `Waiting` job: once the draw makes us eligible and a slot is still free, start.
+    pub(super) async fn wake(
+        &mut self,
+        mut record: JobRecord,
+        spec: JobSpec,
+        now: u64,
+    ) -> Result<(), MarketError> {
+        if record.eligible_from.is_some_and(|t| now < t) {
+            return Ok(());
+        }
+        let live = self.market.job_counters(record.job_id).await?;
+        if !matches!(
+            lifecycle::phase(&Timing::from(&spec), live, now),
+            lifecycle::Phase::Open
+        ) {
+            return self.give_up(
+                record,
+                "filled",
+                "the job filled or closed before we were drawn",
+            );
+        }
+        record.eligible_from = None;
+        record.advance(JobPhase::Fetching);
+        self.save(&record);
+        tracing::info!(job = record.job_id, "drawn now; fetching the input");
+        self.start_execution(record.job_id, spec, now);
+        Ok(())
     }
 
-    pub(super) async fn try_finalize(
-        &self,
+    /// An input fetch failed: try again on a later tick, up to [`MAX_FETCH_ATTEMPTS`].
+    pub(super) fn fetch_failed(&mut self, mut record: JobRecord, why: String) {
+        let n = self.fetch_failures.entry(record.job_id).or_default();
+        *n += 1;
+        if *n >= MAX_FETCH_ATTEMPTS {
+            let why = format!("input unavailable after {MAX_FETCH_ATTEMPTS} tries: {why}");
+            let _ = self.give_up(record, "input_unavailable", &why);
+            return;
+        }
+        tracing::warn!(job = record.job_id, attempt = *n, error = %why, "input fetch failed; will retry");
+        record.note = Some(why);
+        self.save(&record);
+    }
+
+    /// Sends (or re-sends) the commit that takes our slot. A transport failure leaves the
+    /// job in `Computed`, to be tried again next tick (the commit may have been mined with
+    /// its reply lost: the chain is asked before anything else is concluded).
+    pub(super) async fn commit(
+        &mut self,
+        record: &mut JobRecord,
+        spec: &JobSpec,
+    ) -> Result<(), MarketError> {
+        let (salt, result) = secrets(record)?;
+        let lane = record.lane.ok_or_else(|| {
+            MarketError::Unexpected(format!("job {} has no stored lane", record.job_id))
+        })?;
+        let job = job_ref(record, spec);
+        match self.market.commit(&job, lane, result, salt).await {
+            Ok(tx) => {
+                self.crash_point(Fault::CrashAfterCommitMined);
+                self.metrics.transaction("commit");
+                self.fetch_failures.remove(&record.job_id);
+                record.txs.push(tx);
+                record.advance(JobPhase::Committed);
+                self.save(record);
+                tracing::info!(job = record.job_id, %tx, lane, result = %result, "committed: slot taken");
+                self.crash_point(Fault::CrashAfterCommit);
+                Ok(())
+            }
+            Err(e) if e.is_rejection() => {
+                if self.sync_with_chain(record).await? || !record.phase.is_active() {
+                    return Ok(());
+                }
+                self.commit_rejected(record, spec, lane, e).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The chain refused our commit and our lane does not hold the job: pick another lane,
+    /// wait for the draw, or give up (nothing of ours is locked).
+    async fn commit_rejected(
+        &mut self,
+        record: &mut JobRecord,
+        spec: &JobSpec,
+        lane: u64,
+        e: MarketError,
+    ) -> Result<(), MarketError> {
+        match e.revert_name() {
+            Some("EscrowLaneBusy") => {
+                // A lane our store does not know as busy (e.g. a wiped data dir): next one.
+                record.lane = Some(self.free_lane(lane + 1));
+                self.save(record);
+                Ok(())
+            }
+            Some("EscrowNotDrawn") => {
+                let draw = self
+                    .market
+                    .draw_of(&job_ref(record, spec), self.account())
+                    .await?;
+                match draw.eligible_from {
+                    Some(at) if at <= spec.commit_deadline() && !draw.eligible => {
+                        record.eligible_from = Some(at);
+                        self.save(record);
+                        Ok(())
+                    }
+                    _ => {
+                        tracing::warn!(job = record.job_id, error = %e, "commit refused on-chain: not drawn for this job");
+                        self.give_up(record.clone(), "not_drawn", &e.to_string())
+                    }
+                }
+            }
+            Some(name) => {
+                let reason = match name {
+                    "EscrowJobFull" => "filled",
+                    "EscrowCommitClosed" | "EscrowJobNotFound" => "closed",
+                    _ => "commit_refused",
+                };
+                tracing::warn!(job = record.job_id, error = %e, "commit refused on-chain");
+                self.give_up(record.clone(), reason, &e.to_string())
+            }
+            // Mined and failed without a decodable reason: try again next tick.
+            None => Err(e),
+        }
+    }
+
+    /// The lowest lane at or above `from` that no job of ours in the store may hold.
+    pub(super) fn free_lane(&self, from: u64) -> u64 {
+        let busy: Vec<u64> = self
+            .store
+            .active_jobs()
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.phase.holds_slot())
+            .filter_map(|r| r.lane)
+            .collect();
+        (from..).find(|l| !busy.contains(l)).unwrap_or(from)
+    }
+
+    /// A job we hold a slot in: reveal, finalize or wait, as the lifecycle rules say.
+    pub(super) async fn advance_slot(
+        &mut self,
         mut record: JobRecord,
         spec: &JobSpec,
         now: u64,
     ) -> Result<(), MarketError> {
-        let Some(counters) = self.market.job_counters(record.job_id).await? else {
-            // The escrow deletes settled jobs: the last reveal or a finalize settled it.
-            self.settle(record.job_id, "finalized");
-            return Ok(());
-        };
-        // One `eth_call` per tick, no log scan until finalize is allowed: a filled job whose
-        // replicas all revealed was settled by the last reveal, so a live filled job waits
-        // for the reveal deadline (a replica is missing); an unfilled one for the claim
-        // deadline.
-        let filled = counters.claimed >= spec.replicas;
-        let deadline = if filled {
-            spec.reveal_deadline()
+        let live = self.market.job_counters(record.job_id).await?;
+        let ours = if record.phase == JobPhase::Committed {
+            Ours::Committed
         } else {
-            spec.claim_deadline()
+            Ours::Revealed
         };
-        if now <= deadline {
-            return Ok(());
+        match lifecycle::next(&Timing::from(spec), live, ours, now).1 {
+            Action::Reveal if self.config.fault != Some(Fault::NoReveal) => {
+                self.reveal(&mut record, spec).await
+            }
+            Action::Finalize => self.finalize(record).await,
+            Action::Done => {
+                self.settle_from_history(record).await?;
+                Ok(())
+            }
+            Action::Reveal | Action::Commit | Action::Wait { .. } => Ok(()),
         }
+    }
+
+    async fn reveal(&mut self, record: &mut JobRecord, spec: &JobSpec) -> Result<(), MarketError> {
+        let (salt, result) = secrets(record)?;
+        let lane = record.lane.unwrap_or_default();
+        let job_id = record.job_id;
+        let revealed = self
+            .market
+            .reveal(&job_ref(record, spec), lane, result, salt)
+            .await?;
+        self.crash_point(Fault::CrashAfterRevealMined);
+        self.metrics.transaction("reveal");
+        record.txs.push(revealed.tx);
+        match revealed.settled {
+            // The last reveal settles the job in the same transaction.
+            Some((outcome, winning)) => {
+                tracing::info!(job = job_id, tx = %revealed.tx, ?outcome, "revealed last: job settled");
+                self.finish(record.clone(), outcome, winning).await;
+            }
+            None => {
+                record.advance(JobPhase::Revealed);
+                self.save(record);
+                tracing::info!(job = job_id, tx = %revealed.tx, "revealed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Finalizes a job whose deadline passed (unfilled, or a reveal missing), so our
+    /// collateral never waits on anyone else.
+    async fn finalize(&mut self, mut record: JobRecord) -> Result<(), MarketError> {
         match self.market.finalize(record.job_id).await {
             Ok(tx) => {
                 self.metrics.transaction("finalize");
                 record.txs.push(tx);
-                record.note = Some("finalized by us".into());
-                record.advance(JobPhase::Settled);
                 self.save(&record);
                 tracing::info!(job = record.job_id, %tx, "finalized");
-                if self.config.auto_withdraw {
-                    self.withdraw().await;
-                }
+                self.settle_from_history(record).await?;
+                Ok(())
+            }
+            Err(MarketError::AlreadySettled(_)) => {
+                self.settle_from_history(record).await?;
+                Ok(())
             }
             Err(e) if e.revert_name() == Some("EscrowJobNotFound") => {
-                self.settle(record.job_id, "finalized by someone else");
+                self.settle_from_history(record).await?;
+                Ok(())
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     pub(super) async fn withdraw(&self) {
@@ -178,37 +380,6 @@ impl Driver {
                 Err(e) => tracing::warn!(error = %e, "auto-withdraw failed"),
             },
             _ => {}
-        }
-    }
-
-    pub(super) async fn commit(
-        &mut self,
-        record: &mut JobRecord,
-        spec: &JobSpec,
-    ) -> Result<(), MarketError> {
-        let (salt, result) = secrets(record)?;
-        match self.market.commit(record.job_id, spec, result, salt).await {
-            Ok(tx) => {
-                self.crash_point(Fault::CrashAfterCommitMined);
-                self.metrics.transaction("commit");
-                record.txs.push(tx);
-                record.advance(JobPhase::Committed);
-                self.save(record);
-                tracing::info!(job = record.job_id, %tx, result = %result, "committed");
-                self.crash_point(Fault::CrashAfterCommit);
-                Ok(())
-            }
-            Err(e) if e.revert_name() == Some("EscrowCommitClosed") => {
-                self.give_up(record.clone(), "commit deadline passed")
-            }
-            Err(e) if e.revert_name() == Some("EscrowJobUnfilled") => {
-                // Too few claims: nothing to reveal; finalizing releases our collateral.
-                record.note = Some("job unfilled".into());
-                record.advance(JobPhase::Revealed);
-                self.save(record);
-                Ok(())
-            }
-            Err(e) => Err(e),
         }
     }
 }
