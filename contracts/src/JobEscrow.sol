@@ -208,13 +208,15 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (block.timestamp > terms.commitDeadline()) {
             revert EscrowCommitClosed(jobId, terms.commitDeadline());
         }
+        Stake memory s = _stakes[msg.sender];
+        if (s.staked < _minStake) revert StakeBelowMinimum(s.staked, _minStake);
+        // The draw is checked before the slots: a provider that was not drawn is told so,
+        // whether or not the job has filled meanwhile.
+        bool drawn = _requireDrawn(jobId, job.seed, terms, s);
         if (job.committed >= terms.replicas()) revert EscrowJobFull(jobId);
         if (lane >= LANE_LIMIT) revert EscrowParameterOutOfRange("lane", lane);
         uint256 word = _lanes[msg.sender][lane];
         if (word & PHASE_MASK != 0) revert EscrowLaneBusy(msg.sender, lane, _laneJob(word));
-        Stake memory s = _stakes[msg.sender];
-        if (s.staked < _minStake) revert StakeBelowMinimum(s.staked, _minStake);
-        bool drawn = _requireDrawn(jobId, job.seed, terms, s);
         _lock(s.staked, terms.collateral(), terms.minReputation());
         uint256 flags = uint256(ReplicaStatus.Committed) | (drawn ? DRAWN : 0);
         _lanes[msg.sender][lane] = _laneWord(jobId, flags, commitment);

@@ -62,27 +62,30 @@ devnet_start() {
   [ "${#keys[@]}" -ge 10 ] || { echo "could not read the dev keys from $dir/logs/devnet.log" >&2; return 1; }
 }
 
-# provider_start I [stp provider run options...]: stakes 1 ETH as dev account I and starts
-# its node in the background (log: $dir/logs/providerI.log), bootstrapping its p2p layer
-# from $bootstrap when set (see provider_addr).
+# provider_start I [stp provider run options...]: stakes $STAKE ETH (default 1) as dev
+# account I and starts its node in the background (log: $dir/logs/providerI.log),
+# bootstrapping its p2p layer from $bootstrap when set (see provider_addr).
 provider_start() {
   local i=$1; shift
   local boot=()
   [ -n "${bootstrap:-}" ] && boot=(--bootstrap "$bootstrap")
-  stp provider stake --amount 1 --private-key "${keys[$i]}" >/dev/null
+  stp provider stake --amount "${STAKE:-1}" --private-key "${keys[$i]}" >/dev/null
   "$stp_bin" provider run --private-key "${keys[$i]}" --data-dir "$dir/provider$i" \
     --poll-ms 200 "${boot[@]}" "$@" >"$dir/logs/provider$i.log" 2>&1 &
   devnet_pids+=($!)
   provider_pids[$i]=$!
 }
 
-# providers_wait I...: waits until each node logged that it is up.
+# providers_wait I...: waits until each node logged that it is up, then a second more:
+# a stake counts in the draw of jobs posted after it was bonded.
+
 providers_wait() {
   for i in "$@"; do
     for _ in $(seq 600); do grep -q "provider node up" "$dir/logs/provider$i.log" && break; sleep 0.1; done
     grep -q "provider node up" "$dir/logs/provider$i.log" ||
       { tail -20 "$dir/logs/provider$i.log" >&2; echo "provider $i did not start" >&2; return 1; }
   done
+  sleep 1
 }
 
 # provider_addr I: the full libp2p address (/ip4/.../tcp/N/p2p/ID) of a started node.

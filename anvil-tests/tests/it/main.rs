@@ -2,6 +2,7 @@
 //! killed on drop): through the SDK, through `cast`, and with real `stp provider run`
 //! nodes that get killed and lose their RPC endpoint.
 
+mod attacks;
 mod cast_job;
 mod flaky_rpc;
 mod gossip;

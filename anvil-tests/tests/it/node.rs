@@ -72,16 +72,20 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts a CPU-backend provider node for dev account `idx`, talking to `rpc_url`.
+    /// Starts a provider node for dev account `idx`, talking to `rpc_url`: on the CPU
+    /// references unless `extra` names a `--backend`.
     pub fn start(net: &Net, idx: usize, rpc_url: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let deployment = data_dir.with_extension("deployment.json");
         net.deployment
             .save(&deployment)
             .expect("write deployment file");
-        let mut args: Vec<String> = ["provider", "run", "--backend", "cpu", "--rpc-url", rpc_url]
+        let mut args: Vec<String> = ["provider", "run", "--rpc-url", rpc_url]
             .iter()
             .map(ToString::to_string)
             .collect();
+        if !extra.contains(&"--backend") {
+            args.extend(["--backend".into(), "cpu".into()]);
+        }
         args.extend([
             "--deployment".into(),
             deployment.display().to_string(),

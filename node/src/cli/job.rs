@@ -462,7 +462,7 @@ pub async fn fetch_output(
             "no winning provider of job {id} is reachable: pass --bootstrap <multiaddr/p2p/peer id> of a provider node"
         );
     }
-    let report = tokio::time::timeout(FETCH_TIMEOUT, p2p.fetch_blob(hash.0, peers))
+    let report = tokio::time::timeout(FETCH_TIMEOUT, fetch_when_served(p2p, hash, peers))
         .await
         .map_err(|_| eyre!("fetching the output of job {id} timed out"))?
         .wrap_err_with(|| format!("fetching the output of job {id}"))?;
@@ -478,6 +478,30 @@ pub async fn fetch_output(
         .await
         .wrap_err_with(|| format!("writing {}", path.display()))?;
     Ok(hash)
+}
+
+/// How long winners may take to start serving after the settlement (they serve only once
+/// they saw the job complete, at their next look at the chain).
+const SERVE_GRACE: Duration = Duration::from_secs(30);
+
+/// Fetches `hash` from `peers`, trying again for [`SERVE_GRACE`] while no winner serves it
+/// yet.
+async fn fetch_when_served(
+    p2p: &P2pClient,
+    hash: B256,
+    peers: Vec<PeerId>,
+) -> Result<crate::p2p::FetchReport, crate::p2p::P2pError> {
+    let start = tokio::time::Instant::now();
+    loop {
+        match p2p.fetch_blob(hash.0, peers.clone()).await {
+            Ok(report) => return Ok(report),
+            Err(e) if start.elapsed() < SERVE_GRACE => {
+                tracing::debug!(error = %e, "output not served yet; trying again");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn winning_peers(p2p: &P2pClient, winners: &[Address]) -> eyre::Result<Vec<PeerId>> {

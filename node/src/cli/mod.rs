@@ -10,6 +10,7 @@ pub mod exec_worker;
 pub mod job;
 pub mod job_post;
 pub mod kernel;
+pub mod market;
 pub mod payout;
 pub mod provider;
 pub mod provider_config;
@@ -25,6 +26,20 @@ pub struct Cli {
     pub log: LogArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `stp market` subcommands.
+#[derive(Debug, Args)]
+pub struct MarketCommand {
+    #[command(subcommand)]
+    pub command: MarketSub,
+}
+
+/// What `stp market` can show.
+#[derive(Debug, Subcommand)]
+pub enum MarketSub {
+    /// The market's deploy rules and totals.
+    Info(market::MarketArgs),
 }
 
 /// Logging options shared by every subcommand.
@@ -49,6 +64,8 @@ pub enum Command {
     Job(job::JobArgs),
     /// Show and withdraw credited earnings and refunds.
     Payout(payout::PayoutArgs),
+    /// Show the market's rules and totals (`stp market info`).
+    Market(MarketCommand),
     /// Inspect and run compute kernels.
     Kernel(kernel::KernelArgs),
     /// Benchmarks.
@@ -76,6 +93,9 @@ impl Cli {
             Command::Provider(a) => a.run(),
             Command::Job(a) => a.run(),
             Command::Payout(a) => a.run(),
+            Command::Market(MarketCommand {
+                command: MarketSub::Info(a),
+            }) => block_on(a.run()),
             // The worker is plain blocking I/O on stdin/stdout: no async runtime.
             Command::ExecWorker(args) => args.run(),
             Command::Kernel(args) => block_on(args.run()),

@@ -527,6 +527,17 @@ impl Market {
         }
     }
 
+    /// The id the next posted job gets (jobs posted so far + 1).
+    pub async fn next_job_id(&self) -> Result<u64> {
+        let id = self
+            .escrow
+            .nextJobId()
+            .call()
+            .await
+            .map_err(|e| view("nextJobId", e))?;
+        Ok(id.saturating_to())
+    }
+
     /// The minimum stake to commit to jobs.
     pub async fn min_stake(&self) -> Result<U256> {
         self.escrow

@@ -103,10 +103,17 @@ impl Driver {
         if !record.phase.is_active() {
             return;
         }
-        if record.phase.holds_slot() {
-            self.finish(record, outcome, winning).await;
-        } else {
-            let _ = self.give_up(record, "filled", "the job settled without us");
+        match record.phase {
+            JobPhase::Committed | JobPhase::Revealed => self.finish(record, outcome, winning).await,
+            // Our commit may or may not have landed: the job's slots say.
+            JobPhase::Computed => {
+                if let Err(e) = self.settle_from_history(record).await {
+                    tracing::warn!(job = job_id, error = %e, "cannot read the settled job");
+                }
+            }
+            _ => {
+                let _ = self.give_up(record, "filled", "the job settled without us");
+            }
         }
     }
 
@@ -255,8 +262,14 @@ impl Driver {
                     .market
                     .draw_of(&job_ref(record, spec), self.account())
                     .await?;
+                let greedy = self.config.fault == Some(Fault::IgnoreDraw);
                 match draw.eligible_from {
-                    Some(at) if at <= spec.commit_deadline() && !draw.eligible => {
+                    Some(at) if at <= spec.commit_deadline() && !draw.eligible && !greedy => {
+                        tracing::info!(
+                            job = record.job_id,
+                            eligible_from = at,
+                            "not drawn yet; will commit then"
+                        );
                         record.eligible_from = Some(at);
                         self.save(record);
                         Ok(())
