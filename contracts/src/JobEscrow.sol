@@ -15,14 +15,16 @@ import {DrawLib} from "./libraries/DrawLib.sol";
 /// admin function. The rules are in IJobEscrow's notes.
 /// @dev Storage is laid out so that each protocol step writes few slots, and slots that
 /// already hold a non-zero value (a write to a fresh slot costs ~17k gas more):
-/// - per job, one slot: 24-byte terms hash prefix, committed/revealed counters and the lot
-///   seed; deleted at settlement (events are the history);
+/// - per job, one slot: 24-byte terms hash prefix, committed/revealed counters and the
+///   market's total stake at the post (the draw's denominator); deleted at settlement
+///   (events are the history);
 /// - per provider, one stake slot (staked, bondedAt), read by commits and written only by
 ///   staking, unstaking and slashing;
 /// - per account, one slot (balance + 1, locked collateral, reputation): a commit locks
 ///   collateral in it, a settlement unlocks, pays and counts in it, withdraw reads it;
 /// - per provider, replica lanes (any index); a lane stays non-zero between jobs;
-/// - one slot for the market's total stake and burned total.
+/// - one slot for the job counter and the total stake (every post reads both), one for the
+///   burned total.
 contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using JobTermsLib for JobTerms;
@@ -38,6 +40,9 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     /// @notice Lane indexes are below 2^96 (they share a word with the address in replica
     /// lists).
     uint256 public constant LANE_LIMIT = 2 ** 96;
+    /// @notice EIP-2935's block hash history contract (8191 blocks), read for posts older
+    /// than the 256 blocks BLOCKHASH serves.
+    address public constant BLOCK_HASH_HISTORY = 0x0000F90827F1C53a10cb7A02335B175320002935;
 
     uint256 private constant BPS = 10_000;
     uint256 private constant MAX96 = type(uint96).max;
@@ -59,7 +64,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         bytes24 specHash; // first 24 bytes of keccak256(abi.encode(terms)); zero: no live job
         uint8 committed;
         uint8 revealed;
-        uint48 seed;
+        uint48 drawTotal; // DrawLib.encodeTotal(total stake at the post)
     }
 
     struct Stake {
@@ -75,9 +80,10 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint16 missed;
     }
 
-    struct Totals {
-        uint128 stake; // sum of every provider's `staked`
-        uint128 burned; // slashed collateral, held for good
+    /// @dev Read and written together by every post (so its draw reads the total for free).
+    struct Counter {
+        uint64 nextJobId;
+        uint192 totalStake; // sum of every provider's `staked` (96-bit each: it fits)
     }
 
     /// @dev One slot of a job being settled, read from its provider's lane.
@@ -96,8 +102,9 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     uint256 private immutable _minRevealWindow;
     uint256 private immutable _maxHorizon;
 
-    uint256 private _nextJobId = 1;
-    Totals private _totals;
+    Counter private _counter = Counter({nextJobId: 1, totalStake: 0});
+    /// @dev Slashed collateral, held for good.
+    uint256 private _burned;
     mapping(uint256 jobId => Job) private _jobs;
     mapping(address provider => Stake) private _stakes;
     /// @dev An `Account` packed into one word (see `_account` / `_store`), so that every
@@ -154,8 +161,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         // staked <= MAX96 (checked); timestamps fit 32 bits until 2106: the casts are exact.
         s.staked = uint96(staked);
         s.bondedAt = uint32(block.timestamp);
-        // The total is a sum of 96-bit stakes, one per address: it cannot reach 2^128.
-        _totals.stake += uint128(amount);
+        // The total is a sum of 96-bit stakes, one per address: it fits 192 bits.
+        _counter.totalStake += uint192(amount);
         emit Staked(msg.sender, amount, staked, block.timestamp);
         _pull(amount);
     }
@@ -171,7 +178,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (rest != 0 && rest < _minStake) revert StakeBelowMinimum(rest, _minStake);
         // amount <= free <= staked < 2^96: the casts are exact.
         s.staked = uint96(rest);
-        _totals.stake -= uint128(amount);
+        _counter.totalStake -= uint192(amount);
         emit Unstaked(msg.sender, amount, rest);
         _send(amount);
     }
@@ -185,18 +192,20 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         _validate(spec);
         uint256 expectedValue = _asset == address(0) ? spec.bounty : 0;
         if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
-        jobId = _nextJobId;
-        _nextJobId = jobId + 1;
-        // prevrandao is unknown to the sender of this transaction (see the seed notes); the
-        // ticket hashes it with the job id and the provider.
-        uint48 seed = uint48(block.prevrandao);
+        Counter memory counter = _counter;
+        jobId = counter.nextJobId;
+        // Job ids are a counter from 1: 2^64 posts are out of reach.
+        _counter.nextJobId = uint64(jobId + 1);
+        // The draw is fixed by this block's hash (unknown to any transaction in it, see the
+        // seed notes) against the total stake now.
+        uint256 draw = block.number << 32 | block.timestamp;
         _jobs[jobId] = Job({
-            specHash: bytes24(keccak256(abi.encode(JobTermsLib.pack(spec, block.timestamp)))),
+            specHash: bytes24(keccak256(abi.encode(JobTermsLib.pack(spec, draw)))),
             committed: 0,
             revealed: 0,
-            seed: seed
+            drawTotal: DrawLib.encodeTotal(counter.totalStake)
         });
-        _emitJobPosted(jobId, uint256(seed) << 32 | block.timestamp, spec.inputLocation.length);
+        _emitJobPosted(jobId, draw, spec.inputLocation.length);
         _pull(spec.bounty);
     }
 
@@ -212,7 +221,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (s.staked < _minStake) revert StakeBelowMinimum(s.staked, _minStake);
         // The draw is checked before the slots: a provider that was not drawn is told so,
         // whether or not the job has filled meanwhile.
-        bool drawn = _requireDrawn(jobId, job.seed, terms, s);
+        bool drawn = _requireDrawn(jobId, job.drawTotal, terms, s);
         if (job.committed >= terms.replicas()) revert EscrowJobFull(jobId);
         if (lane >= LANE_LIMIT) revert EscrowParameterOutOfRange("lane", lane);
         uint256 word = _lanes[msg.sender][lane];
@@ -257,6 +266,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         bytes32 resultHash
     ) external {
         Job memory job = _load(jobId, terms);
+        // A slot counter against the job's replica count, not a balance.
+        // slither-disable-next-line incorrect-equality
         bool filled = job.committed == terms.replicas();
         if (!filled && block.timestamp <= terms.commitDeadline()) {
             revert EscrowNotFinalizable(jobId, terms.commitDeadline() + 1);
@@ -336,12 +347,12 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc IStaking
     function totalStake() external view returns (uint256) {
-        return _totals.stake;
+        return _counter.totalStake;
     }
 
     /// @inheritdoc IJobEscrow
     function burned() external view returns (uint256) {
-        return _totals.burned;
+        return _burned;
     }
 
     /// @inheritdoc IStaking
@@ -358,10 +369,11 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 committed, uint8 revealed, uint256 seed)
+        returns (bytes24 specHash, uint8 committed, uint8 revealed, uint256 drawTotal)
     {
         Job memory job = _jobs[jobId];
-        return (job.specHash, job.committed, job.revealed, job.seed);
+        uint256 total = job.specHash == bytes24(0) ? 0 : DrawLib.decodeTotal(job.drawTotal);
+        return (job.specHash, job.committed, job.revealed, total);
     }
 
     /// @inheritdoc IJobEscrow
@@ -373,9 +385,15 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         Job memory job = _load(jobId, terms);
         Stake memory s = _stakes[provider];
         if (s.bondedAt >= terms.postedAt()) return (false, false, 0);
-        uint256 u = DrawLib.ticket(job.seed, jobId, provider);
-        (eligible, drawn) = _check(u, s.staked, terms);
-        eligibleFrom = _eligibleFrom(u, s.staked, terms);
+        bytes32 postHash = _blockHash(terms.postBlock());
+        if (postHash == bytes32(0)) {
+            // In the post's own block the draw is not fixed yet: ask again a second later.
+            return (false, false, block.number <= terms.postBlock() ? block.timestamp + 1 : 0);
+        }
+        uint256 u = DrawLib.ticket(postHash, jobId, provider);
+        uint256 total = DrawLib.decodeTotal(job.drawTotal);
+        (eligible, drawn) = _check(u, s.staked, total, terms);
+        eligibleFrom = _eligibleFrom(u, s.staked, total, terms);
     }
 
     /// @inheritdoc IJobEscrow
@@ -397,7 +415,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobEscrow
     function nextJobId() external view returns (uint256) {
-        return _nextJobId;
+        return _counter.nextJobId;
     }
 
     /// @inheritdoc IJobEscrow
@@ -420,20 +438,14 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobEscrow
-    function specHashOf(JobSpec calldata spec, uint256 postedAt) external pure returns (bytes32) {
-        return keccak256(abi.encode(termsOf(spec, postedAt)));
+    function specHashOf(JobSpec calldata spec, uint256 draw) external pure returns (bytes32) {
+        return keccak256(abi.encode(termsOf(spec, draw)));
     }
 
     /// @inheritdoc IJobEscrow
-    function termsOf(JobSpec calldata spec, uint256 postedAt)
-        public
-        pure
-        returns (JobTerms memory)
-    {
-        if (postedAt > type(uint32).max) {
-            revert EscrowParameterOutOfRange("postedAt", postedAt);
-        }
-        return JobTermsLib.pack(spec, postedAt);
+    function termsOf(JobSpec calldata spec, uint256 draw) public pure returns (JobTerms memory) {
+        if (draw > type(uint64).max) revert EscrowParameterOutOfRange("draw", draw);
+        return JobTermsLib.pack(spec, draw);
     }
 
     /// @inheritdoc IJobEscrow
@@ -469,37 +481,54 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @dev Reverts unless the caller's stake is in the job's draw and its ticket is
     /// eligible now; returns whether it was drawn at the base rate.
-    function _requireDrawn(uint256 jobId, uint256 seed, JobTerms calldata terms, Stake memory s)
+    function _requireDrawn(uint256 jobId, uint48 drawTotal, JobTerms calldata terms, Stake memory s)
         private
         view
         returns (bool drawn)
     {
         uint256 postedAt = terms.postedAt();
         if (s.bondedAt >= postedAt) revert EscrowStakeTooNew(jobId, s.bondedAt, postedAt);
-        uint256 u = DrawLib.ticket(seed, jobId, msg.sender);
+        bytes32 postHash = _blockHash(terms.postBlock());
+        if (postHash == bytes32(0)) {
+            if (block.number <= terms.postBlock()) revert EscrowDrawNotFixed(jobId);
+            revert EscrowDrawExpired(jobId, terms.postBlock());
+        }
+        uint256 u = DrawLib.ticket(postHash, jobId, msg.sender);
+        uint256 total = DrawLib.decodeTotal(drawTotal);
         bool eligible;
-        (eligible, drawn) = _check(u, s.staked, terms);
-        if (!eligible) revert EscrowNotDrawn(jobId, msg.sender, _eligibleFrom(u, s.staked, terms));
+        (eligible, drawn) = _check(u, s.staked, total, terms);
+        if (!eligible) {
+            revert EscrowNotDrawn(jobId, msg.sender, _eligibleFrom(u, s.staked, total, terms));
+        }
     }
 
     /// @dev The ticket `u` with `staked` against the job's threshold now.
-    function _check(uint256 u, uint256 staked, JobTerms calldata terms)
+    function _check(uint256 u, uint256 staked, uint256 total, JobTerms calldata terms)
         private
         view
         returns (bool eligible, bool drawn)
     {
         uint256 step = DrawLib.steps(block.timestamp, terms.postedAt(), terms.commitDeadline());
-        return DrawLib.check(u, _totals.stake, terms.replicas(), staked, step);
+        return DrawLib.check(u, total, terms.replicas(), staked, step);
     }
 
-    function _eligibleFrom(uint256 u, uint256 staked, JobTerms calldata terms)
+    function _eligibleFrom(uint256 u, uint256 staked, uint256 total, JobTerms calldata terms)
         private
-        view
+        pure
         returns (uint256)
     {
         return DrawLib.eligibleFrom(
-            u, _totals.stake, terms.replicas(), staked, terms.postedAt(), terms.commitDeadline()
+            u, total, terms.replicas(), staked, terms.postedAt(), terms.commitDeadline()
         );
+    }
+
+    /// @dev The hash of block `number`: BLOCKHASH for the last 256 blocks, else the EIP-2935
+    /// history contract (the last 8191), else zero (also for this block and later ones).
+    function _blockHash(uint256 number) private view returns (bytes32 hash) {
+        if (number >= block.number) return bytes32(0);
+        if (block.number - number <= 256) return blockhash(number);
+        (bool ok, bytes memory data) = BLOCK_HASH_HISTORY.staticcall(abi.encode(number));
+        if (ok && data.length == 32) hash = abi.decode(data, (bytes32));
     }
 
     /// @dev Reverts unless msg.sender may reveal `resultHash` with `salt` from `lane` now;
@@ -651,12 +680,9 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @dev Moves `amount` of slashed stake out of the total stake into the burned total.
     function _burn(uint256 amount) private {
-        Totals memory t = _totals;
-        // amount is a sum of penalties taken from stakes counted in t.stake: no underflow,
-        // and t.stake + t.burned never exceeds what was ever staked (< 2^128 each).
-        t.stake -= uint128(amount);
-        t.burned += uint128(amount);
-        _totals = t;
+        // amount is a sum of penalties taken from stakes counted in the total: no underflow.
+        _counter.totalStake -= uint192(amount);
+        _burned += amount;
     }
 
     /// @dev Locks `collateral` of the caller's free stake after the reputation check.
@@ -761,6 +787,10 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (spec.inputLocation.length > MAX_INPUT_LOCATION) {
             revert EscrowInvalidSpec("inputLocation");
         }
+        if (spec.minReputation > type(uint16).max) revert EscrowInvalidSpec("minReputation");
+        if (block.number > type(uint32).max) {
+            revert EscrowParameterOutOfRange("block", block.number);
+        }
         uint256 commitWindow =
             spec.commitDeadline > block.timestamp ? spec.commitDeadline - block.timestamp : 0;
         if (commitWindow < _minCommitWindow) {
@@ -804,6 +834,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     function _load(uint256 jobId, JobTerms calldata terms) private view returns (Job memory job) {
         job = _jobs[jobId];
+        // A stored hash against the given terms' hash, not a balance.
+        // slither-disable-next-line incorrect-equality
         if (job.specHash == bytes24(0) || job.specHash != bytes24(keccak256(abi.encode(terms)))) {
             revert EscrowJobNotFound(jobId);
         }

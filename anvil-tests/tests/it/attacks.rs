@@ -91,8 +91,12 @@ async fn a_consumer_that_withholds_its_input_gains_nothing_and_costs_nobody_stak
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
     net.staked_providers(3).await;
-    let nodes = start_nodes(&net, dir.path(), &[]);
-    let boot = nodes[0].p2p_addr().await;
+    // The nodes look at the chain every 2 s (and hear no gossip), so the consumer is gone
+    // before any of them can fetch.
+    let nodes = start_nodes(&net, dir.path(), &["--poll-ms", "2000"]);
+    for d in &nodes {
+        d.p2p_addr().await;
+    }
 
     // The stock CLI posts and serves the input; it is killed the moment it says "posted".
     let input = dir.path().join("in.bin");
@@ -110,7 +114,7 @@ async fn a_consumer_that_withholds_its_input_gains_nothing_and_costs_nobody_stak
             "--commit-secs",
             "30",
         ])
-        .args(["--reveal-secs", "10", "--wait", "--bootstrap", &boot])
+        .args(["--reveal-secs", "10", "--wait"])
         .args(["--rpc-url", &net.anvil.endpoint(), "--private-key", &key])
         .arg("--input")
         .arg(&input)
@@ -138,6 +142,9 @@ async fn a_consumer_that_withholds_its_input_gains_nothing_and_costs_nobody_stak
         .unwrap_or_else(|| panic!("no job id in {line:?}"));
 
     wait_all_abandon(&nodes, "withheld input").await;
+    for d in &nodes {
+        assert!(d.log().contains("input_unavailable"), "{}", d.log());
+    }
     assert_unfilled_and_nobody_gained(&net, id, net.addr(4), eth("0.03")).await;
 }
 
@@ -217,10 +224,10 @@ async fn sybil_step(sybils: &[Market], jobs: &[Posted], done: &mut [[u8; 3]]) {
                         done[j][s] = 1;
                     }
                 }
-                1 if live.committed == 3 => {
-                    if m.reveal(&job.r(), j as u64, JUNK, B256::ZERO).await.is_ok() {
-                        done[j][s] = 2;
-                    }
+                1 if live.committed == 3
+                    && m.reveal(&job.r(), j as u64, JUNK, B256::ZERO).await.is_ok() =>
+                {
+                    done[j][s] = 2;
                 }
                 _ => {}
             }

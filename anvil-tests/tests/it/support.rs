@@ -106,6 +106,8 @@ pub struct Posted {
     pub spec: JobSpec,
     /// The post's block timestamp.
     pub posted_at: u64,
+    /// The post's block number.
+    pub post_block: u64,
 }
 
 impl Posted {
@@ -116,6 +118,7 @@ impl Posted {
             id: p.job_id,
             spec,
             posted_at: p.posted_at,
+            post_block: p.post_block,
         }
     }
 
@@ -125,6 +128,7 @@ impl Posted {
             id: self.id,
             spec: &self.spec,
             posted_at: self.posted_at,
+            post_block: self.post_block,
         }
     }
 }

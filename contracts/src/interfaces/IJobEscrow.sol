@@ -11,30 +11,35 @@ import {IStaking} from "./IStaking.sol";
 /// **Post.** A consumer posts a job with its whole bounty. Windows are bounded at deploy:
 /// `commitDeadline >= now + minCommitWindow`, `revealDeadline >= commitDeadline +
 /// minRevealWindow`, `revealDeadline <= now + maxHorizon` (custom errors name the rule). The
-/// quorum is the strict majority `replicas / 2 + 1`. At post the job gets a 48-bit `seed`
-/// from `block.prevrandao` and its post time `postedAt`; both are fixed from
-/// then on and emitted in `JobPosted` as `draw = seed << 32 | postedAt`.
+/// quorum is the strict majority `replicas / 2 + 1`. The post fixes the job's draw: its
+/// block (`postBlock`, `postedAt`, emitted in `JobPosted` as `draw = postBlock << 32 |
+/// postedAt` and part of the terms) and the market's total stake at that moment
+/// (`jobState`'s `drawTotal`).
 ///
 /// **Drawn, then committed.** Who may take a slot is decided by stake-weighted lot. A
-/// provider's ticket is `u = uint64(keccak256(abi.encode(seed, jobId, provider)))`; it is
-/// *eligible* at time `t` if its stake was bonded before the post (`bondedAt < postedAt`) and
-///     u * totalStake < replicas * staked * 2^(64 + steps(t)),
+/// provider's ticket is `u = uint64(keccak256(abi.encode(blockhash(postBlock), jobId,
+/// provider)))`; it is *eligible* at time `t` if its stake was bonded before the post
+/// (`bondedAt < postedAt`) and
+///     u * drawTotal < replicas * staked * 2^(64 + steps(t)),
 ///     steps(t) = DOUBLINGS * (t - postedAt) / (commitDeadline - postedAt),
 /// i.e. with probability `min(1, replicas * share * 2^steps)` for a stake share `share`:
 /// about `replicas` providers are eligible at first, and the threshold doubles every eighth
 /// of the commit window so that a job on a small network still fills. A provider eligible
-/// at `steps = 0` was *drawn*: only such work counts as `completed` in reputation.
+/// at `steps = 0` was *drawn*: only such work counts as `completed` in reputation. Stake
+/// added or removed after the post changes neither the denominator nor anyone else's odds.
 /// An eligible provider fetches the input and runs the kernel first, and only then takes a
 /// slot together with its commitment (`commit`, one transaction). A job it cannot fetch or
 /// run costs it nothing: it simply never commits.
 ///
-/// **Seed bias.** `prevrandao` is unknown to the consumer when it sends `postJob`. On
-/// Ethereum L1 the proposer of the post's block knows it in advance and can choose to
-/// include the post or not (one bit of bias per slot it proposes); an L2 sequencer that
-/// sets `prevrandao` (or a chain where it is constant) can choose the seed outright, so a
-/// market there is only as fair as its sequencer. Stake added after a post does not count
-/// for it, so nobody can stake into addresses ground against a known seed.
-///
+/// **Seed bias.** The post block's hash is unknown to every transaction in that block,
+/// the post itself included, so a consumer cannot test the draw and post only when it
+/// suits it. The builder of that block can grind it (reordering or altering the block), so
+/// on an L2 whose sequencer builds every block the market is only as fair as that
+/// sequencer. Commits are refused in the post's own block (EscrowDrawNotFixed) and once its
+/// hash is out of reach: 256 blocks, or 8191 where the EIP-2935 history contract exists
+/// (EscrowDrawExpired; the job then ends unfilled and is refunded). Choose windows that fit:
+/// commit windows shorter than 8191 blocks.
+
 /// **Lanes.** A replica lives in one of its provider's lanes (any index the provider picks;
 /// `openAccount` pre-pays lanes so that the first use costs no fresh slot). A provider can
 /// hold as many live jobs as it has lanes; only its own calls and settlements change its
@@ -60,8 +65,8 @@ import {IStaking} from "./IStaking.sol";
 /// nothing another party does can make a valid last reveal or finalize revert.
 ///
 /// Only 24 bytes of the terms' hash are stored per job; the full spec is emitted in
-/// `JobPosted`. Every later call passes back the job's `JobTerms` (`termsOf(spec,
-/// postedAt)`), which that stored hash binds.
+/// `JobPosted`. Every later call passes back the job's `JobTerms` (`termsOf(spec, draw)`),
+/// which that stored hash binds.
 interface IJobEscrow is IStaking {
     /// @notice A job's specification. Only the hash of its terms is stored.
     struct JobSpec {
@@ -83,7 +88,7 @@ interface IJobEscrow is IStaking {
         uint8 replicas;
         /// @dev Quorum q: must be the strict majority k / 2 + 1.
         uint8 quorum;
-        /// @dev Minimum reputation score of a replica.
+        /// @dev Minimum reputation score of a replica, at most 65535.
         uint32 minReputation;
         /// @dev Last second (inclusive) to commit; at least minCommitWindow after the post.
         uint40 commitDeadline;
@@ -100,8 +105,8 @@ interface IJobEscrow is IStaking {
     struct JobTerms {
         /// @dev consumer << 96 | bounty.
         uint256 payment;
-        /// @dev revealDeadline << 208 | commitDeadline << 176 | postedAt << 144 |
-        /// minReputation << 112 | quorum << 104 | replicas << 96 | collateral.
+        /// @dev revealDeadline << 224 | commitDeadline << 192 | postedAt << 160 | postBlock <<
+        /// 128 | minReputation << 112 | replicas << 104 | quorum << 96 | collateral.
         uint256 rules;
         /// @dev keccak256(abi.encode(kernelId, inputHash, inputSize, maxOutputSize,
         /// inputLocation)).
@@ -160,6 +165,12 @@ interface IJobEscrow is IStaking {
     error EscrowCommitClosed(uint256 jobId, uint256 deadline);
     /// @notice All replica slots of the job are taken.
     error EscrowJobFull(uint256 jobId);
+    /// @notice The job's draw is fixed by its post block's hash, which no transaction in that
+    /// block can read: commit from the next block on.
+    error EscrowDrawNotFixed(uint256 jobId);
+    /// @notice The hash of `postBlock` (the job's draw) is out of reach (256 blocks, or 8191
+    /// with EIP-2935): the job can no longer take slots and will end unfilled.
+    error EscrowDrawExpired(uint256 jobId, uint256 postBlock);
     /// @notice `provider` is not (yet) drawn for `jobId`: it becomes eligible at
     /// `eligibleFrom` (0: not before the commit deadline).
     error EscrowNotDrawn(uint256 jobId, address provider, uint256 eligibleFrom);
@@ -200,7 +211,8 @@ interface IJobEscrow is IStaking {
     error EscrowParameterOutOfRange(bytes32 name, uint256 value);
 
     /// @notice Job `jobId` was posted by `consumer` with `spec`; its bounty is escrowed.
-    /// `draw` = seed << 32 | postedAt: the job's lot seed and post time (see the notes).
+    /// `draw` = postBlock << 32 | postedAt: the post's block number and timestamp, which fix
+    /// the job's draw and are part of its terms.
     event JobPosted(
         uint256 indexed jobId, address indexed consumer, uint256 indexed draw, JobSpec spec
     );
@@ -306,17 +318,19 @@ interface IJobEscrow is IStaking {
     /// @notice The credited, withdrawable balance of `account`.
     function balanceOf(address account) external view returns (uint256);
 
-    /// @notice A live job's stored terms hash prefix, counters and lot seed; all zero once
-    /// the job is settled or if it never existed: history lives in the events.
+    /// @notice A live job's stored terms hash prefix, counters and the market's total stake
+    /// at its post (rounded up, as the draw uses it); all zero once the job is settled or if
+    /// it never existed: history lives in the events.
     function jobState(uint256 jobId)
         external
         view
-        returns (bytes24 specHash, uint8 committed, uint8 revealed, uint256 seed);
+        returns (bytes24 specHash, uint8 committed, uint8 revealed, uint256 drawTotal);
 
     /// @notice Whether `provider` may commit to live job `jobId` now as far as the draw goes
     /// (`eligible`), whether it is drawn at the base rate (`drawn`), and from when it is
     /// eligible (`eligibleFrom`; 0: not before the commit deadline). Other checks (stake,
-    /// reputation, a free slot, the deadline) are not made here.
+    /// reputation, a free slot, the deadline) are not made here. In the post's own block
+    /// the draw is not fixed yet: `eligibleFrom` is then the next second.
     function drawOf(uint256 jobId, JobTerms calldata terms, address provider)
         external
         view
@@ -354,15 +368,12 @@ interface IJobEscrow is IStaking {
     /// prefix and keeps the output.
     function resultHashOf(uint256 jobId, bytes calldata output) external view returns (bytes32);
 
-    /// @notice keccak256(abi.encode(termsOf(spec, postedAt))); its first 24 bytes are stored.
-    function specHashOf(JobSpec calldata spec, uint256 postedAt) external pure returns (bytes32);
+    /// @notice keccak256(abi.encode(termsOf(spec, draw))); its first 24 bytes are stored.
+    function specHashOf(JobSpec calldata spec, uint256 draw) external pure returns (bytes32);
 
-    /// @notice The terms that commit, reveal and finalize take for `spec` posted at
-    /// `postedAt` (the low 32 bits of JobPosted's `draw`).
-    function termsOf(JobSpec calldata spec, uint256 postedAt)
-        external
-        pure
-        returns (JobTerms memory);
+    /// @notice The terms that commit, reveal and finalize take for `spec` posted with
+    /// `draw` (JobPosted's: postBlock << 32 | postedAt).
+    function termsOf(JobSpec calldata spec, uint256 draw) external pure returns (JobTerms memory);
 
     /// @notice The payment asset: address(0) for native ETH, else the ERC-20.
     function asset() external view returns (address);

@@ -7,9 +7,11 @@ import {IJobEscrow} from "../interfaces/IJobEscrow.sol";
 /// @notice Packs a job spec's rule fields into the three words of `IJobEscrow.JobTerms` and
 /// reads them back. Layout (bit 0 = least significant):
 /// - `payment`: consumer (bits 96..255) | bounty (0..95);
-/// - `rules`: revealDeadline (208..239) | commitDeadline (176..207) | postedAt (144..175,
-///   the post's block timestamp, set by the escrow) | minReputation (112..143) | quorum
-///   (104..111) | replicas (96..103) | collateral (0..95);
+/// - `rules`: revealDeadline (224..255) | commitDeadline (192..223) | postedAt (160..191,
+///   the post's block timestamp) | postBlock (128..159, the post's block number) |
+///   minReputation (112..127) | replicas (104..111) | quorum (96..103) | collateral (0..95);
+///   postedAt and postBlock are set by the escrow (JobPosted's `draw` = postBlock << 32 |
+///   postedAt);
 /// - `detailsHash`: keccak256(abi.encode(kernelId, inputHash, inputSize, maxOutputSize,
 ///   inputLocation)).
 /// Three words instead of ten ABI words: every call after postJob passes them back, and
@@ -18,18 +20,18 @@ library JobTermsLib {
     uint256 private constant MASK96 = type(uint96).max;
     uint256 private constant MASK32 = type(uint32).max;
 
-    /// @dev The terms of `spec` posted at `postedAt_`; the caller checked that the deadlines
-    /// and `postedAt_` fit 32 bits.
-    function pack(IJobEscrow.JobSpec calldata spec, uint256 postedAt_)
+    /// @dev The terms of `spec` posted with `draw` = postBlock << 32 | postedAt; the caller
+    /// checked that the deadlines, postBlock and postedAt fit 32 bits and minReputation 16.
+    function pack(IJobEscrow.JobSpec calldata spec, uint256 draw)
         internal
         pure
         returns (IJobEscrow.JobTerms memory)
     {
         return IJobEscrow.JobTerms({
             payment: uint256(uint160(spec.consumer)) << 96 | spec.bounty,
-            rules: uint256(spec.revealDeadline) << 208 | uint256(spec.commitDeadline) << 176
-                | postedAt_ << 144 | uint256(spec.minReputation) << 112 | uint256(spec.quorum)
-                << 104 | uint256(spec.replicas) << 96 | spec.collateral,
+            rules: uint256(spec.revealDeadline) << 224 | uint256(spec.commitDeadline) << 192
+                | (draw & MASK32) << 160 | (draw >> 32) << 128 | uint256(spec.minReputation) << 112
+                | uint256(spec.replicas) << 104 | uint256(spec.quorum) << 96 | spec.collateral,
             detailsHash: keccak256(
                 abi.encode(
                     spec.kernelId,
@@ -55,26 +57,30 @@ library JobTermsLib {
     }
 
     function replicas(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
-        return (t.rules >> 96) & 0xff;
-    }
-
-    function quorum(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
         return (t.rules >> 104) & 0xff;
     }
 
+    function quorum(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
+        return (t.rules >> 96) & 0xff;
+    }
+
     function minReputation(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
-        return (t.rules >> 112) & MASK32;
+        return (t.rules >> 112) & 0xffff;
+    }
+
+    function postBlock(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
+        return (t.rules >> 128) & MASK32;
     }
 
     function postedAt(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
-        return (t.rules >> 144) & MASK32;
+        return (t.rules >> 160) & MASK32;
     }
 
     function commitDeadline(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
-        return (t.rules >> 176) & MASK32;
+        return (t.rules >> 192) & MASK32;
     }
 
     function revealDeadline(IJobEscrow.JobTerms calldata t) internal pure returns (uint256) {
-        return (t.rules >> 208) & MASK32;
+        return t.rules >> 224;
     }
 }

@@ -20,7 +20,7 @@ pub struct ProviderArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
     /// Run the provider node (see `stp provider run --help`).
-    Run(super::provider_run::ProviderRunArgs),
+    Run(Box<super::provider_run::ProviderRunArgs>),
     /// Add stake: it weighs in the draw of every job posted from now on (a provider is
     /// drawn in proportion to its share of all stake), and each job's collateral is locked
     /// from it.

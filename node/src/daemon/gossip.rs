@@ -27,8 +27,8 @@ pub struct ChainCheck {
     verified: Arc<Mutex<Verified>>,
 }
 
-/// A job as the chain posted it: its spec and the post's block timestamp.
-pub type PostedSpec = (JobSpec, u64);
+/// A job as the chain posted it: its spec and the post's block timestamp and number.
+pub type PostedSpec = (JobSpec, (u64, u64));
 
 /// Recently accepted jobs' specs (generic only so it can be tested on plain values).
 #[derive(Debug)]
@@ -130,7 +130,8 @@ pub async fn verify(
     if history.outcome.is_some() {
         return (Verdict::Ignore, None);
     }
-    (Verdict::Accept, Some((job_id, (spec, history.posted_at))))
+    let posted = (history.posted_at, history.post_block);
+    (Verdict::Accept, Some((job_id, (spec, posted))))
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ pub struct JobRecord {
     pub spec: Bytes,
     /// The post's block timestamp (part of the job's terms).
     pub posted_at: u64,
+    /// The post's block number (its hash fixes the draw; part of the terms).
+    pub post_block: u64,
     /// Where the job stands.
     pub phase: JobPhase,
     /// When the draw makes us eligible (unix seconds), for a `Waiting` job.
@@ -69,11 +71,17 @@ pub struct JobRecord {
 impl JobRecord {
     /// A fresh record for a job the scheduler accepted: `Fetching` if we are eligible now,
     /// else `Waiting` until `eligible_from`.
-    pub fn accepted(job_id: u64, spec: Bytes, posted_at: u64, eligible_from: Option<u64>) -> Self {
+    pub fn accepted(
+        job_id: u64,
+        spec: Bytes,
+        (posted_at, post_block): (u64, u64),
+        eligible_from: Option<u64>,
+    ) -> Self {
         Self {
             job_id,
             spec,
             posted_at,
+            post_block,
             phase: if eligible_from.is_some() {
                 JobPhase::Waiting
             } else {

@@ -47,8 +47,8 @@ pub enum EventKind {
         spec: JobSpec,
         /// The post's block timestamp (part of the job's terms).
         posted_at: u64,
-        /// The job's lot seed (see the escrow's draw).
-        seed: u64,
+        /// The post's block number: its hash fixes the job's draw (part of the terms).
+        post_block: u64,
     },
     /// A provider took a slot with its commitment.
     Committed {
@@ -120,11 +120,10 @@ pub fn job_id_u64(id: U256) -> Option<u64> {
     u64::try_from(id).ok()
 }
 
-/// `JobPosted`'s `draw` = seed << 32 | postedAt, split into (seed, postedAt).
+/// `JobPosted`'s `draw` = postBlock << 32 | postedAt, split into (postBlock, postedAt).
 pub fn split_draw(draw: U256) -> (u64, u64) {
     let low = |v: U256| u64::try_from(v & U256::from(u32::MAX)).unwrap_or_default();
-    let seed = u64::try_from(draw >> 32).unwrap_or_default();
-    (seed, low(draw))
+    (low(draw >> 32), low(draw))
 }
 
 /// Decodes one escrow log; `None` for logs the node does not act on or cannot decode.
@@ -133,12 +132,12 @@ pub fn decode(log: &alloy::rpc::types::Log) -> Option<MarketEvent> {
     let event = JobEscrowEvents::decode_log(&log.inner).ok()?.data;
     let kind = match event {
         JobEscrowEvents::JobPosted(e) => {
-            let (seed, posted_at) = split_draw(e.draw);
+            let (post_block, posted_at) = split_draw(e.draw);
             EventKind::JobPosted {
                 job_id: job_id_u64(e.jobId)?,
                 spec: e.spec,
                 posted_at,
-                seed,
+                post_block,
             }
         }
         JobEscrowEvents::ReplicaCommitted(e) => EventKind::Committed {

@@ -25,8 +25,8 @@ pub struct JobHistory {
     pub spec: Option<JobSpec>,
     /// The post's block timestamp, from `JobPosted`.
     pub posted_at: u64,
-    /// The job's lot seed, from `JobPosted`.
-    pub seed: u64,
+    /// The post's block number (its hash fixes the draw), from `JobPosted`.
+    pub post_block: u64,
     /// Block of `JobPosted`.
     pub posted_block: Option<u64>,
     /// Slots in commit order.
@@ -49,12 +49,12 @@ impl JobHistory {
                 EventKind::JobPosted {
                     spec,
                     posted_at,
-                    seed,
+                    post_block,
                     ..
                 } => {
                     h.spec = Some(spec);
                     h.posted_at = posted_at;
-                    h.seed = seed;
+                    h.post_block = post_block;
                     h.posted_block = Some(block);
                 }
                 EventKind::Committed {
@@ -83,11 +83,16 @@ impl JobHistory {
         h
     }
 
-    /// The spec and post time, or an error if the job was never posted.
-    pub fn posted(&self) -> Result<(&JobSpec, u64)> {
+    /// The job as the escrow's calls name it, or an error if it was never posted.
+    pub fn job_ref(&self) -> Result<super::JobRef<'_>> {
         self.spec
             .as_ref()
-            .map(|s| (s, self.posted_at))
+            .map(|spec| super::JobRef {
+                id: self.job_id,
+                spec,
+                posted_at: self.posted_at,
+                post_block: self.post_block,
+            })
             .ok_or_else(|| MarketError::Unexpected(format!("job {} was never posted", self.job_id)))
     }
 

@@ -85,6 +85,8 @@ pub struct PostedJob {
     pub tx: TxHash,
     /// The post's block timestamp (part of its terms).
     pub posted_at: u64,
+    /// The post's block number (its hash fixes the draw; part of the terms).
+    pub post_block: u64,
 }
 
 /// A provider's reputation counters and score.
@@ -235,22 +237,18 @@ impl Market {
             U256::ZERO
         };
         let receipt = send("postJob", self.escrow.postJob(spec).value(value)).await?;
-        let (job_id, posted_at) = receipt
+        let (job_id, (post_block, posted_at)) = receipt
             .inner
             .logs()
             .iter()
             .filter_map(|l| l.log_decode::<JobEscrow::JobPosted>().ok())
-            .find_map(|l| {
-                Some((
-                    job_id_u64(l.inner.data.jobId)?,
-                    split_draw(l.inner.data.draw).1,
-                ))
-            })
+            .find_map(|l| Some((job_id_u64(l.inner.data.jobId)?, split_draw(l.inner.data.draw))))
             .ok_or_else(|| MarketError::Unexpected("postJob receipt has no JobPosted".into()))?;
         Ok(PostedJob {
             job_id,
             tx: receipt.transaction_hash,
             posted_at,
+            post_block,
         })
     }
 
@@ -362,7 +360,8 @@ impl Market {
     /// possible, not with a revert.
     pub async fn finalize(&self, job_id: u64) -> Result<TxHash> {
         let history = self.job_history(job_id).await?;
-        let (spec, posted_at) = history.posted()?;
+        let job = history.job_ref()?;
+        let spec = job.spec;
         let live = self.job_counters(job_id).await?;
         let timing = lifecycle::Timing::from(spec);
         let now = self.now().await?;
@@ -377,12 +376,9 @@ impl Market {
             }
         }
         let winning = history.majority_result(spec.quorum).unwrap_or_default();
-        let call = self.escrow.finalize(
-            U256::from(job_id),
-            terms(spec, posted_at),
-            history.all_keys(),
-            winning,
-        );
+        let call = self
+            .escrow
+            .finalize(U256::from(job_id), job.terms(), history.all_keys(), winning);
         Ok(send("finalize", call).await?.transaction_hash)
     }
 
@@ -452,12 +448,16 @@ impl Market {
         })
     }
 
-    /// Where `provider` stands in the draw of live job `job`.
+    /// Where `provider` stands in the draw of live job `job`, as a transaction sent now
+    /// would see it: asked of the pending block, in which the post's block hash (the draw's
+    /// seed) is known even when the post is the latest block (a devnet that mines on demand
+    /// has no later block until the commit itself).
     pub async fn draw_of(&self, job: &JobRef<'_>, provider: Address) -> Result<Draw> {
         let d = self
             .escrow
             .drawOf(U256::from(job.id), job.terms(), provider)
             .call()
+            .block(alloy::eips::BlockId::pending())
             .await
             .map_err(|e| view("drawOf", e))?;
         let from: u64 = d.eligibleFrom.saturating_to();
@@ -628,12 +628,14 @@ pub struct JobRef<'a> {
     pub spec: &'a JobSpec,
     /// The post's block timestamp.
     pub posted_at: u64,
+    /// The post's block number.
+    pub post_block: u64,
 }
 
 impl JobRef<'_> {
     /// The terms every call passes back.
     pub fn terms(&self) -> JobTerms {
-        terms(self.spec, self.posted_at)
+        terms(self.spec, self.posted_at, self.post_block)
     }
 }
 

@@ -11,16 +11,17 @@ pub type JobSpec = crate::bindings::IJobEscrow::JobSpec;
 /// `JobTermsLib.sol`).
 pub type JobTerms = crate::bindings::IJobEscrow::JobTerms;
 
-/// The escrow's `termsOf(spec, postedAt)`, computed locally. `posted_at` is the post's block
-/// timestamp (the low 32 bits of `JobPosted`'s `draw`).
-pub fn terms(spec: &JobSpec, posted_at: u64) -> JobTerms {
+/// The escrow's `termsOf(spec, draw)`, computed locally, for a job posted in block
+/// `post_block` at `posted_at` (`JobPosted`'s `draw` = postBlock << 32 | postedAt).
+pub fn terms(spec: &JobSpec, posted_at: u64, post_block: u64) -> JobTerms {
     let payment = (U256::from_be_slice(spec.consumer.as_slice()) << 96) | U256::from(spec.bounty);
-    let rules = (U256::from(spec.revealDeadline) << 208)
-        | (U256::from(spec.commitDeadline) << 176)
-        | (U256::from(posted_at) << 144)
+    let rules = (U256::from(spec.revealDeadline) << 224)
+        | (U256::from(spec.commitDeadline) << 192)
+        | (U256::from(posted_at) << 160)
+        | (U256::from(post_block) << 128)
         | (U256::from(spec.minReputation) << 112)
-        | (U256::from(spec.quorum) << 104)
-        | (U256::from(spec.replicas) << 96)
+        | (U256::from(spec.replicas) << 104)
+        | (U256::from(spec.quorum) << 96)
         | U256::from(spec.collateral);
     let details = (
         spec.kernelId,
@@ -37,10 +38,10 @@ pub fn terms(spec: &JobSpec, posted_at: u64) -> JobTerms {
     }
 }
 
-/// `keccak256(abi.encode(termsOf(spec, postedAt)))`, the escrow's `specHashOf` (its first
-/// 24 bytes are stored per job).
-pub fn spec_hash(spec: &JobSpec, posted_at: u64) -> B256 {
-    keccak256(terms(spec, posted_at).abi_encode())
+/// `keccak256(abi.encode(termsOf(spec, draw)))`, the escrow's `specHashOf` (its first 24
+/// bytes are stored per job).
+pub fn spec_hash(spec: &JobSpec, posted_at: u64, post_block: u64) -> B256 {
+    keccak256(terms(spec, posted_at, post_block).abi_encode())
 }
 
 /// Who a result belongs to: the job's identity, which every result hash covers.

@@ -143,9 +143,9 @@ impl Driver {
                     return;
                 }
                 // Not held (evicted): the chain watcher finds the job anyway.
-                if let Some((spec, posted_at)) = gossip.take_verified(job_id) {
+                if let Some((spec, posted)) = gossip.take_verified(job_id) {
                     tracing::info!(job = job_id, %from, "job announced over gossip, checked on-chain");
-                    self.consider(job_id, spec, posted_at).await;
+                    self.consider(job_id, spec, posted).await;
                 }
             }
             P2pEvent::PeerPenalized { peer, offence } => {
@@ -214,8 +214,8 @@ impl Driver {
                     job_id,
                     spec,
                     posted_at,
-                    ..
-                } => self.consider(job_id, spec, posted_at).await,
+                    post_block,
+                } => self.consider(job_id, spec, (posted_at, post_block)).await,
                 EventKind::Finalized {
                     job_id,
                     outcome,
@@ -231,7 +231,9 @@ impl Driver {
         Ok(())
     }
 
-    async fn consider(&mut self, job_id: u64, spec: JobSpec, posted_at: u64) {
+    /// A job seen on-chain (or announced and checked there), posted at `posted` = (block
+    /// timestamp, block number).
+    async fn consider(&mut self, job_id: u64, spec: JobSpec, posted: (u64, u64)) {
         if matches!(self.store.get(job_id), Ok(Some(_))) {
             return;
         }
@@ -246,7 +248,8 @@ impl Driver {
         let job = JobRef {
             id: job_id,
             spec: &spec,
-            posted_at,
+            posted_at: posted.0,
+            post_block: posted.1,
         };
         let draw = match self.market.draw_of(&job, self.account()).await {
             Ok(d) => d,
@@ -267,8 +270,7 @@ impl Driver {
                 return tracing::info!(job = job_id, "not drawn for this job in time; skipping");
             }
         };
-        let record =
-            JobRecord::accepted(job_id, spec.abi_encode().into(), posted_at, eligible_from);
+        let record = JobRecord::accepted(job_id, spec.abi_encode().into(), posted, eligible_from);
         self.save(&record);
         match eligible_from {
             Some(at) => tracing::info!(
@@ -410,6 +412,7 @@ fn job_ref<'a>(record: &JobRecord, spec: &'a JobSpec) -> JobRef<'a> {
         id: record.job_id,
         spec,
         posted_at: record.posted_at,
+        post_block: record.post_block,
     }
 }
 

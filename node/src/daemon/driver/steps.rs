@@ -7,7 +7,7 @@ use stp_sdk::market::lifecycle::{self, Action, Ours, Timing};
 use stp_sdk::market::{JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase};
 
 use super::{Driver, MAX_FETCH_ATTEMPTS, job_ref};
-use crate::daemon::Fault;
+use crate::daemon::{Fault, scheduler};
 use crate::store::{JobPhase, JobRecord};
 
 impl Driver {
@@ -184,6 +184,24 @@ impl Driver {
                 "the job filled or closed before we were drawn",
             );
         }
+        // The draw may not have been fixed when we first asked (the post's own block).
+        let draw = self
+            .market
+            .draw_of(&job_ref(&record, &spec), self.account())
+            .await?;
+        if !draw.eligible && self.config.fault != Some(Fault::IgnoreDraw) {
+            let latest = spec
+                .commit_deadline()
+                .saturating_sub(scheduler::COMMIT_MARGIN_SECS);
+            return match draw.eligible_from {
+                Some(at) if at < latest => {
+                    record.eligible_from = Some(at);
+                    self.save(&record);
+                    Ok(())
+                }
+                _ => self.give_up(record, "not_drawn", "not drawn for this job in time"),
+            };
+        }
         record.eligible_from = None;
         record.advance(JobPhase::Fetching);
         self.save(&record);
@@ -280,6 +298,8 @@ impl Driver {
                     }
                 }
             }
+            // Sent in the post's own block: the draw is fixed from the next one.
+            Some("EscrowDrawNotFixed") => Ok(()),
             Some(name) => {
                 let reason = match name {
                     "EscrowJobFull" => "filled",
