@@ -247,6 +247,8 @@ async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() 
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // Stake counts in the draw of jobs posted after it was bonded.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let _providers = [
         ProviderProc::start(&anvil, &dep, 1, dir.path(), None),
         ProviderProc::start(&anvil, &dep, 2, dir.path(), None),
@@ -281,8 +283,6 @@ async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() 
                 "0.03",
                 "--collateral",
                 "0.1",
-                "--claim-secs",
-                "30",
                 "--commit-secs",
                 "30",
                 "--reveal-secs",
@@ -321,6 +321,19 @@ async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() 
     );
     assert_eq!(liar_status["reputation"]["slashed"], 1);
     assert_eq!(liar_status["staked"], "950000000000000000");
+    // The liar's slash is burned: the consumer is credited nothing for it.
+    let market = json(&stp(&anvil, &dep, &["market", "info", "--json"]).await);
+    assert_eq!(market["burned"], "50000000000000000");
+    let consumer = anvil.addresses()[4].to_string();
+    let balance = json(
+        &stp(
+            &anvil,
+            &dep,
+            &["payout", "balance", "--json", "--address", &consumer],
+        )
+        .await,
+    );
+    assert_eq!(balance["credited_balance"], "0");
     let list = json(&stp(&anvil, &dep, &["job", "list", "--json"]).await);
     assert_eq!(list.as_array().unwrap().len(), 1);
 }

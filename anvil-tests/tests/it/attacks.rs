@@ -18,6 +18,15 @@ use stp_sdk::market::{Market, Outcome};
 use crate::node::{Daemon, InputServer, matmul_input, stp_bin};
 use crate::support::{Net, Posted, eth};
 
+/// Every node's log, for an assertion message.
+fn logs(nodes: &[Daemon]) -> String {
+    nodes
+        .iter()
+        .map(Daemon::log)
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
 /// Waits until every node logged that it gave the job up (nothing at stake).
 async fn wait_all_abandon(nodes: &[Daemon], what: &str) {
     let start = tokio::time::Instant::now();
@@ -25,11 +34,7 @@ async fn wait_all_abandon(nodes: &[Daemon], what: &str) {
         assert!(
             start.elapsed() < Duration::from_secs(90),
             "the nodes did not give up the job ({what}):\n{}",
-            nodes
-                .iter()
-                .map(Daemon::log)
-                .collect::<Vec<_>>()
-                .join("\n---\n")
+            logs(nodes)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -289,11 +294,7 @@ async fn a_thirty_percent_sybil_group_wins_a_majority_about_as_often_as_the_bino
             assert!(
                 start.elapsed() < Duration::from_secs(120),
                 "jobs did not settle:\n{}",
-                nodes
-                    .iter()
-                    .map(Daemon::log)
-                    .collect::<Vec<_>>()
-                    .join("\n---\n")
+                logs(&nodes)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

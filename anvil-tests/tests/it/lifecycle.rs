@@ -313,3 +313,29 @@ async fn windows_outside_the_market_bounds_are_refused_at_post() {
     let far = consumer.post_job(s).await.unwrap_err();
     assert_eq!(far.revert_name(), Some("EscrowDeadlineTooFar"), "{far}");
 }
+
+#[tokio::test]
+async fn the_sdk_result_hash_and_terms_are_the_escrows() {
+    let net = Net::start(false).await;
+    let consumer = net.market(2).await;
+    let now = consumer.chain_time().await.unwrap();
+    let job = Posted::post(&consumer, spec(net.addr(2), now, 1, "0.01", "0")).await;
+    let escrow = stp_sdk::bindings::JobEscrow::new(net.deployment.job_escrow, consumer.provider());
+    let output = b"some output bytes".to_vec();
+    let on_chain = escrow
+        .resultHashOf(U256::from(job.id), output.clone().into())
+        .call()
+        .await
+        .unwrap();
+    let domain = consumer.result_domain(job.id);
+    assert_eq!(domain.result_hash(&output), on_chain);
+    assert_eq!(domain.output_of(&domain.blob(&output)), Some(&output[..]));
+    // The same output in another job hashes differently: no reuse across jobs.
+    assert_ne!(
+        consumer.result_domain(job.id + 1).result_hash(&output),
+        on_chain
+    );
+    let draw = U256::from(job.post_block) << 32 | U256::from(job.posted_at);
+    let terms = escrow.termsOf(job.spec.clone(), draw).call().await.unwrap();
+    assert_eq!(terms, job.r().terms());
+}

@@ -242,7 +242,12 @@ impl Market {
             .logs()
             .iter()
             .filter_map(|l| l.log_decode::<JobEscrow::JobPosted>().ok())
-            .find_map(|l| Some((job_id_u64(l.inner.data.jobId)?, split_draw(l.inner.data.draw))))
+            .find_map(|l| {
+                Some((
+                    job_id_u64(l.inner.data.jobId)?,
+                    split_draw(l.inner.data.draw),
+                ))
+            })
             .ok_or_else(|| MarketError::Unexpected("postJob receipt has no JobPosted".into()))?;
         Ok(PostedJob {
             job_id,
@@ -376,9 +381,9 @@ impl Market {
             }
         }
         let winning = history.majority_result(spec.quorum).unwrap_or_default();
-        let call = self
-            .escrow
-            .finalize(U256::from(job_id), job.terms(), history.all_keys(), winning);
+        let call =
+            self.escrow
+                .finalize(U256::from(job_id), job.terms(), history.all_keys(), winning);
         Ok(send("finalize", call).await?.transaction_hash)
     }
 
