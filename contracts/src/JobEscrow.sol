@@ -80,10 +80,15 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint16 missed;
     }
 
-    /// @dev Read and written together by every post (so its draw reads the total for free).
+    /// @dev Read and written together by every post (so its draw reads the totals for free).
+    /// A post's draw uses the total as it stood before the post's block: stake added in that
+    /// block (a flash loan staked, posted against and unstaked in one transaction) does not
+    /// dilute it.
     struct Counter {
         uint64 nextJobId;
-        uint192 totalStake; // sum of every provider's `staked` (96-bit each: it fits)
+        uint112 totalStake; // sum of every provider's `staked`, capped at 2^112 - 1 by stake()
+        uint48 blockStartTotal; // DrawLib.encodeTotal(totalStake before `changedAt`'s changes)
+        uint32 changedAt; // the last block whose transactions changed totalStake
     }
 
     /// @dev One slot of a job being settled, read from its provider's lane.
@@ -102,7 +107,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     uint256 private immutable _minRevealWindow;
     uint256 private immutable _maxHorizon;
 
-    Counter private _counter = Counter({nextJobId: 1, totalStake: 0});
+    Counter private _counter =
+        Counter({nextJobId: 1, totalStake: 0, blockStartTotal: 0, changedAt: 0});
     /// @dev Slashed collateral, held for good.
     uint256 private _burned;
     mapping(uint256 jobId => Job) private _jobs;
@@ -161,8 +167,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         // staked <= MAX96 (checked); timestamps fit 32 bits until 2106: the casts are exact.
         s.staked = uint96(staked);
         s.bondedAt = uint32(block.timestamp);
-        // The total is a sum of 96-bit stakes, one per address: it fits 192 bits.
-        _counter.totalStake += uint192(amount);
+        _changeTotal(amount, true);
         emit Staked(msg.sender, amount, staked, block.timestamp);
         _pull(amount);
     }
@@ -178,7 +183,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (rest != 0 && rest < _minStake) revert StakeBelowMinimum(rest, _minStake);
         // amount <= free <= staked < 2^96: the casts are exact.
         s.staked = uint96(rest);
-        _counter.totalStake -= uint192(amount);
+        _changeTotal(amount, false);
         emit Unstaked(msg.sender, amount, rest);
         _send(amount);
     }
@@ -197,13 +202,16 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         // Job ids are a counter from 1: 2^64 posts are out of reach.
         _counter.nextJobId = uint64(jobId + 1);
         // The draw is fixed by this block's hash (unknown to any transaction in it, see the
-        // seed notes) against the total stake now.
+        // seed notes) against the total stake as this block found it.
         uint256 draw = block.number << 32 | block.timestamp;
+        uint48 drawTotal = counter.changedAt == block.number
+            ? counter.blockStartTotal
+            : DrawLib.encodeTotal(counter.totalStake);
         _jobs[jobId] = Job({
             specHash: bytes24(keccak256(abi.encode(JobTermsLib.pack(spec, draw)))),
             committed: 0,
             revealed: 0,
-            drawTotal: DrawLib.encodeTotal(counter.totalStake)
+            drawTotal: drawTotal
         });
         _emitJobPosted(jobId, draw, spec.inputLocation.length);
         _pull(spec.bounty);
@@ -372,6 +380,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         returns (bytes24 specHash, uint8 committed, uint8 revealed, uint256 drawTotal)
     {
         Job memory job = _jobs[jobId];
+        // A stored hash prefix tested for "no job", not a balance.
+        // slither-disable-next-line incorrect-equality
         uint256 total = job.specHash == bytes24(0) ? 0 : DrawLib.decodeTotal(job.drawTotal);
         return (job.specHash, job.committed, job.revealed, total);
     }
@@ -680,9 +690,24 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @dev Moves `amount` of slashed stake out of the total stake into the burned total.
     function _burn(uint256 amount) private {
-        // amount is a sum of penalties taken from stakes counted in the total: no underflow.
-        _counter.totalStake -= uint192(amount);
+        _changeTotal(amount, false);
         _burned += amount;
+    }
+
+    /// @dev Adds (`up`) or takes `amount` to or from the total stake, first keeping the total
+    /// as this block found it for the draws of posts later in the block.
+    function _changeTotal(uint256 amount, bool up) private {
+        Counter memory c = _counter;
+        if (c.changedAt != block.number) {
+            c.blockStartTotal = DrawLib.encodeTotal(c.totalStake);
+            // Block numbers fit 32 bits (postJob checks it too).
+            c.changedAt = uint32(block.number);
+        }
+        uint256 total = up ? c.totalStake + amount : c.totalStake - amount;
+        if (total > type(uint112).max) revert StakeAmountTooLarge(amount);
+        // total < 2^112 (checked): the cast is exact. A decrease is of stake counted in it.
+        c.totalStake = uint112(total);
+        _counter = c;
     }
 
     /// @dev Locks `collateral` of the caller's free stake after the reputation check.

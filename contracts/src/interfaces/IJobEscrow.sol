@@ -13,8 +13,9 @@ import {IStaking} from "./IStaking.sol";
 /// minRevealWindow`, `revealDeadline <= now + maxHorizon` (custom errors name the rule). The
 /// quorum is the strict majority `replicas / 2 + 1`. The post fixes the job's draw: its
 /// block (`postBlock`, `postedAt`, emitted in `JobPosted` as `draw = postBlock << 32 |
-/// postedAt` and part of the terms) and the market's total stake at that moment
-/// (`jobState`'s `drawTotal`).
+/// postedAt` and part of the terms) and the market's total stake as the post's block found it
+/// (`jobState`'s `drawTotal`: stake added within that block, say a flash loan staked,
+/// posted against and unstaked in one transaction, does not count).
 ///
 /// **Drawn, then committed.** Who may take a slot is decided by stake-weighted lot. A
 /// provider's ticket is `u = uint64(keccak256(abi.encode(blockhash(postBlock), jobId,
@@ -27,6 +28,8 @@ import {IStaking} from "./IStaking.sol";
 /// of the commit window so that a job on a small network still fills. A provider eligible
 /// at `steps = 0` was *drawn*: only such work counts as `completed` in reputation. Stake
 /// added or removed after the post changes neither the denominator nor anyone else's odds.
+/// Stake held across the post's block does count: whoever has the capital can dilute every
+/// provider's base odds alike (its own identities' too) for the price of holding it.
 /// An eligible provider fetches the input and runs the kernel first, and only then takes a
 /// slot together with its commitment (`commit`, one transaction). A job it cannot fetch or
 /// run costs it nothing: it simply never commits.

@@ -57,7 +57,8 @@ interface IStaking {
         view
         returns (uint256 staked, uint256 locked, uint256 bondedAt);
 
-    /// @notice All bonded stake of the market (the denominator of every draw).
+    /// @notice All bonded stake of the market (what a post takes as its draw's denominator,
+    /// as its block found it); at most 2^112 - 1.
     function totalStake() external view returns (uint256);
 
     /// @notice Reputation counters and score of `provider`.

@@ -12,7 +12,7 @@ mod steps;
 
 use alloy::primitives::U256;
 use alloy::sol_types::SolValue;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use stp_sdk::market::{
@@ -35,6 +35,8 @@ const ACCOUNT_METRICS_EVERY: Duration = Duration::from_secs(10);
 const BLOCK_TIME_EVERY: Duration = Duration::from_secs(60);
 /// Input fetches tried per job before it is abandoned (nothing is at stake yet).
 const MAX_FETCH_ATTEMPTS: u32 = 3;
+/// Jobs passed over at capacity, kept to be considered again when a slot frees.
+const MAX_DEFERRED: usize = 256;
 
 /// What an execution task reports back.
 pub(super) struct Computed {
@@ -55,6 +57,8 @@ pub(super) struct Driver {
     executing: HashSet<u64>,
     /// Failed input fetches per job.
     fetch_failures: HashMap<u64, u32>,
+    /// Jobs passed over at capacity, oldest first, to be considered again.
+    deferred: VecDeque<(u64, JobSpec, (u64, u64))>,
     /// When the account gauges were last read from the chain.
     account_read: Option<tokio::time::Instant>,
     /// The chain's block time estimate (seconds) and when it was made.
@@ -84,6 +88,7 @@ impl Driver {
             held,
             executing: HashSet::new(),
             fetch_failures: HashMap::new(),
+            deferred: VecDeque::new(),
             account_read: None,
             block_time: (1, None),
         }
@@ -242,6 +247,16 @@ impl Driver {
             Err(e) => return tracing::warn!(job = job_id, error = %e, "cannot evaluate job"),
         };
         if let Err(skip) = scheduler::consider(&spec, &view) {
+            if skip == scheduler::Skip::AtCapacity {
+                // Busy now, not unwilling: look again when a job of ours moves on.
+                if !self.deferred.iter().any(|(id, ..)| *id == job_id) {
+                    if self.deferred.len() >= MAX_DEFERRED {
+                        self.deferred.pop_front();
+                    }
+                    self.deferred.push_back((job_id, spec, posted));
+                }
+                return tracing::debug!(job = job_id, "at capacity; job deferred");
+            }
             self.metrics.refused(skip.label());
             return tracing::info!(job = job_id, reason = ?skip, "skipping job");
         }
@@ -291,15 +306,7 @@ impl Driver {
 
     async fn provider_view(&mut self) -> Result<ProviderView, MarketError> {
         let account = self.account();
-        let in_flight = self
-            .store
-            .active_jobs()
-            .map(|jobs| {
-                jobs.iter()
-                    .filter(|r| r.phase <= JobPhase::Computed)
-                    .count()
-            })
-            .unwrap_or(0);
+        let in_flight = self.busy();
         Ok(ProviderView {
             stake: self.market.stake_of(account).await?,
             reputation: self.market.reputation_of(account).await?,
@@ -314,6 +321,32 @@ impl Driver {
             collateral: self.config.collateral,
             block_time: self.block_time().await,
         })
+    }
+
+    /// Jobs using the GPU or waiting to commit (one waiting for the draw uses nothing).
+    fn busy(&self) -> usize {
+        self.store
+            .active_jobs()
+            .map(|jobs| {
+                jobs.iter()
+                    .filter(|r| matches!(r.phase, JobPhase::Fetching | JobPhase::Computed))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Considers the jobs passed over at capacity again, oldest first (each goes back to
+    /// the queue if the node is still busy).
+    async fn reconsider_deferred(&mut self) {
+        if self.deferred.is_empty() || self.busy() >= self.config.max_concurrent {
+            return;
+        }
+        for _ in 0..self.deferred.len() {
+            let Some((job_id, spec, posted)) = self.deferred.pop_front() else {
+                break;
+            };
+            self.consider(job_id, spec, posted).await;
+        }
     }
 
     /// The chain's block time: the median gap of the last 16 blocks (robust to the idle
@@ -333,6 +366,9 @@ impl Driver {
     /// Moves every active job one step if it can move; `finishing`: only send due
     /// transactions, start no new execution.
     async fn drive_all(&mut self, finishing: bool) {
+        if !finishing {
+            self.reconsider_deferred().await;
+        }
         let Ok(active) = self.store.active_jobs() else {
             return;
         };
