@@ -96,7 +96,7 @@ impl BlobStore {
                 break;
             }
             whole.update(&buf[..n]);
-            chunk_hashes.push(stp_sdk::p2p::sha256(&buf[..n]));
+            chunk_hashes.push(stp_sdk::p2p::chunk_hash(&buf[..n]));
             dst.write_all(&buf[..n])
                 .map_err(|e| StoreError::io(&tmp, e))?;
             size += n as u64;

@@ -13,7 +13,8 @@ mod provider;
 
 pub use announcement::{JobAnnouncement, MAX_ANNOUNCEMENT_SIZE};
 pub use manifest::{
-    BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, sha256,
+    BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_hash,
+    sha256,
 };
 pub use provider::{Capabilities, MAX_PROVIDER_RECORD_SIZE, ProviderRecord};
 
