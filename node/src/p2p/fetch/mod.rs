@@ -1,31 +1,41 @@
-//! Verified, resumable, multi-source blob fetching.
+//! Verified, resumable, swarming blob fetching.
 //!
 //! The manifest comes from the first source that has one matching the requested hash (and
-//! the announced manifest root, if given). Missing chunks are split into ranges that
-//! workers (several streams per source) pull in parallel; every chunk is checked against
-//! the manifest as it arrives, so a lying peer is caught at its first bad chunk, banned for
-//! the rest of the fetch and penalised, and its ranges go back to the queue for honest
-//! peers. Verified chunks are written to `partial/` on disk, so an interrupted fetch
-//! resumes from them. The reassembled blob is finally checked against the content hash.
+//! the announced manifest root, if given). Then every source is asked for its have-map
+//! (which chunks it holds; a source may itself be fetching), which also names other
+//! peers fetching or holding the blob: they join the fetch as sources. Workers (several
+//! streams per source) pull the ranges the [scheduler](sched) picks for their source;
+//! every chunk is checked against the manifest's BLAKE3 hash as it arrives, so a lying
+//! peer is caught at its first bad chunk, banned for the rest of the fetch and penalised,
+//! and its chunks go back to the pool for honest peers. Verified chunks are written to
+//! `partial/` on disk and served to other fetchers at once; an interrupted fetch resumes
+//! from them. The reassembled blob is finally checked once against its sha256 content
+//! hash.
 
-use std::collections::VecDeque;
+mod sched;
+mod worker;
+
+use std::collections::HashSet;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::PeerId;
 use sha2::{Digest, Sha256};
-use stp_sdk::p2p::{BlobManifest, ContentHash};
+use stp_sdk::p2p::{BlobManifest, ContentHash, HaveRequest};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use super::blobstore::{BlobStore, read_full};
+use super::blobstore::{BlobStore, Partial, read_full};
 use super::config::Limits;
 use super::error::{Offence, StoreError, TransferError};
 use super::event_loop::Command;
+use super::serve;
 use super::transfer::{self, PROTOCOL, Request, STATUS_NOT_FOUND, STATUS_OK, read_u32, timed};
+use sched::Sched;
+use worker::Worker;
 
 /// Optional knobs of a fetch.
 #[derive(Debug, Default, Clone)]
@@ -47,13 +57,15 @@ pub struct FetchReport {
     pub chunks: usize,
     /// Chunks found already verified on disk (resumed) rather than fetched.
     pub resumed_chunks: usize,
-    /// Chunks fetched from each source.
+    /// Chunks fetched from each source (including sources learnt from have-maps).
     pub chunks_per_peer: Vec<(PeerId, usize)>,
     /// Sources banned during the fetch and why.
     pub banned: Vec<(PeerId, Offence)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Fetcher {
+    pub local: PeerId,
     pub control: libp2p_stream::Control,
     pub commands: mpsc::Sender<Command>,
     pub store: Arc<BlobStore>,
@@ -61,11 +73,13 @@ pub(crate) struct Fetcher {
     pub penalties: mpsc::Sender<(PeerId, Offence)>,
 }
 
-/// Why one source stopped serving this fetch.
+/// Why one source stopped serving a request.
 enum PeerFailure {
     Offence(Offence),
     Io(String),
     NotFound,
+    /// Busy or not holding those chunks yet: ask again later.
+    Later,
 }
 
 impl From<std::io::Error> for PeerFailure {
@@ -74,21 +88,36 @@ impl From<std::io::Error> for PeerFailure {
     }
 }
 
+/// State shared by the workers of one fetch.
 struct Shared {
     manifest: BlobManifest,
     file: std::fs::File,
+    partial: Arc<Partial>,
     sched: Mutex<Sched>,
     notify: Notify,
+    stop: AtomicBool,
     progress: Option<watch::Sender<u64>>,
+    /// `len u16 | HaveRequest` naming this node's listen addresses.
+    have_request: Vec<u8>,
 }
 
-struct Sched {
-    queue: VecDeque<(u32, u32)>,
-    in_flight: usize,
-    missing: usize,
-    last_error: String,
-    banned: Vec<(PeerId, Offence)>,
-    per_peer: Vec<(PeerId, usize)>,
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sched> {
+        self.sched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Unpublishes the download in progress when the fetch ends, however it ends.
+struct PartialGuard<'a>(&'a BlobStore, ContentHash);
+
+impl Drop for PartialGuard<'_> {
+    fn drop(&mut self) {
+        self.0.unregister_partial(&self.1);
+    }
 }
 
 impl Fetcher {
@@ -116,25 +145,63 @@ impl Fetcher {
                 .sum();
             p.send_replace(bytes);
         }
-        let batch = self.limits.max_chunks_per_request.clamp(1, 16);
+        let reader = file
+            .try_clone()
+            .map_err(|e| StoreError::io(&self.store.partial_path(&hash), e))?;
+        let partial = self
+            .store
+            .register_partial(manifest.clone(), reader, have.clone());
+        let _published = PartialGuard(&self.store, hash);
+        let mut sched = Sched::new(
+            &have,
+            self.order_offset(manifest.chunk_count()),
+            tokio::time::Instant::now(),
+        );
+        for peer in live {
+            sched.add_source(peer, self.limits.max_sources.max(1));
+        }
         let shared = Arc::new(Shared {
-            sched: Mutex::new(Sched {
-                queue: missing_ranges(&have, batch),
-                in_flight: 0,
-                missing: have.len() - resumed,
-                last_error: String::new(),
-                banned: Vec::new(),
-                per_peer: Vec::new(),
-            }),
+            sched: Mutex::new(sched),
             manifest,
             file,
+            partial,
             notify: Notify::new(),
+            stop: AtomicBool::new(false),
             progress: opts.progress,
+            have_request: self.have_request().await,
         });
         if shared.lock().missing > 0 {
-            self.run_workers(&shared, &live).await;
+            self.run_swarm(&shared).await;
         }
         self.finish(shared, resumed).await
+    }
+
+    /// Where this node starts in the chunk order: fetchers that start together spread out.
+    fn order_offset(&self, chunks: usize) -> usize {
+        let h = stp_sdk::p2p::chunk_hash(&self.local.to_bytes());
+        u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]) as usize
+            % chunks.max(1)
+    }
+
+    /// The body of this node's have-map requests: its listen addresses.
+    async fn have_request(&self) -> Vec<u8> {
+        let (tx, rx) = oneshot::channel();
+        let addrs = match self.commands.send(Command::ListenAddrs(tx)).await {
+            Ok(()) => rx.await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let req = HaveRequest {
+            addrs: addrs
+                .iter()
+                .map(|a| a.to_vec())
+                .filter(|a| a.len() <= stp_sdk::p2p::MAX_ADDR_LEN)
+                .take(stp_sdk::p2p::MAX_ADDRS)
+                .collect(),
+        };
+        let body = req.encode().unwrap_or_else(|_| vec![0]);
+        let mut out = (body.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&body);
+        out
     }
 
     fn report_for_existing(&self, m: BlobManifest) -> FetchReport {
@@ -181,13 +248,15 @@ impl Fetcher {
                         "manifest for {} does not match the request",
                         hex::encode(m.content_hash)
                     );
-                    transfer::report(&self.penalties, peer, Offence::BadManifest(reason));
+                    serve::report(&self.penalties, peer, Offence::BadManifest(reason));
                 }
-                Err(PeerFailure::Offence(o)) => transfer::report(&self.penalties, peer, o),
+                Err(PeerFailure::Offence(o)) => serve::report(&self.penalties, peer, o),
                 Err(PeerFailure::Io(e)) => {
                     tracing::debug!(%peer, error = %e, "manifest request failed")
                 }
-                Err(PeerFailure::NotFound) => tracing::debug!(%peer, "peer does not have the blob"),
+                Err(PeerFailure::NotFound | PeerFailure::Later) => {
+                    tracing::debug!(%peer, "peer does not have the blob")
+                }
             }
         }
         let manifest = found.ok_or_else(|| TransferError::NotFound(hex::encode(hash)))?;
@@ -285,31 +354,48 @@ impl Fetcher {
         Ok((file, have))
     }
 
-    async fn run_workers(&self, shared: &Arc<Shared>, sources: &[PeerId]) {
+    /// Runs workers for every source, including those learnt on the way, until every chunk
+    /// is in, no source is left, or nothing arrived for [`Limits::io_timeout`].
+    async fn run_swarm(&self, shared: &Arc<Shared>) {
         let mut set = tokio::task::JoinSet::new();
-        for &peer in sources {
-            let state = Arc::new(PeerState::default());
-            for _ in 0..self.limits.streams_per_source.max(1) {
-                let worker = Worker {
-                    peer,
-                    state: state.clone(),
-                    shared: shared.clone(),
-                    fetcher: self.clone_handles(),
-                };
-                set.spawn(worker.run());
+        let mut started = HashSet::new();
+        loop {
+            let new: Vec<PeerId> = {
+                let s = shared.lock();
+                let now = tokio::time::Instant::now();
+                let stalled = s.in_flight == 0
+                    && now.duration_since(s.last_progress) > self.limits.io_timeout;
+                let orphaned = s.in_flight == 0 && s.live_sources() == 0;
+                if s.missing == 0 || stalled || orphaned {
+                    break;
+                }
+                s.sources
+                    .iter()
+                    .filter(|(p, v)| !v.gone && !started.contains(*p))
+                    .map(|(p, _)| *p)
+                    .collect()
+            };
+            for peer in new {
+                started.insert(peer);
+                let state = Arc::new(worker::PeerState::default());
+                for _ in 0..self.limits.streams_per_source.max(1) {
+                    let worker = Worker {
+                        peer,
+                        state: state.clone(),
+                        shared: shared.clone(),
+                        fetcher: self.clone(),
+                    };
+                    set.spawn(worker.run());
+                }
+            }
+            tokio::select! {
+                _ = set.join_next(), if !set.is_empty() => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
+        shared.stop.store(true, Ordering::Relaxed);
+        shared.notify.notify_waiters();
         while set.join_next().await.is_some() {}
-    }
-
-    fn clone_handles(&self) -> Fetcher {
-        Fetcher {
-            control: self.control.clone(),
-            commands: self.commands.clone(),
-            store: self.store.clone(),
-            limits: self.limits.clone(),
-            penalties: self.penalties.clone(),
-        }
     }
 
     async fn finish(
@@ -319,12 +405,12 @@ impl Fetcher {
     ) -> Result<FetchReport, TransferError> {
         let (missing, last_error, banned, per_peer) = {
             let s = shared.lock();
-            (
-                s.missing,
-                s.last_error.clone(),
-                s.banned.clone(),
-                s.per_peer.clone(),
-            )
+            let last_error = if s.last_error.is_empty() && s.missing > 0 {
+                "no source had the missing chunks".to_string()
+            } else {
+                s.last_error.clone()
+            };
+            (s.missing, last_error, s.banned.clone(), s.per_peer.clone())
         };
         let m = shared.manifest.clone();
         if missing > 0 {
@@ -362,238 +448,7 @@ impl Fetcher {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Sched> {
-        self.sched.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Transient I/O failure incidents tolerated per source before it is dropped from a fetch.
-const MAX_IO_FAILURES: u32 = 4;
-/// Failures of a source's workers this close together are one incident (a dropped
-/// connection fails every stream on it at once); each worker then reconnects.
-const INCIDENT_WINDOW: Duration = Duration::from_millis(500);
-
-/// Shared by all workers of one source.
-#[derive(Default)]
-struct PeerState {
-    /// Set when the source misbehaved or failed too often; its workers stop.
-    banned: AtomicBool,
-    io_failures: AtomicU32,
-    /// When the current failure incident began.
-    last_io_failure: std::sync::Mutex<Option<tokio::time::Instant>>,
-}
-
-impl PeerState {
-    /// Books an I/O failure; returns how many incidents this source has had.
-    fn io_failure(&self) -> u32 {
-        let now = tokio::time::Instant::now();
-        let mut last = self
-            .last_io_failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        // The window runs from the incident's first failure, so a source that keeps
-        // failing still runs out of incidents.
-        let same_incident = last.is_some_and(|t| now.duration_since(t) < INCIDENT_WINDOW);
-        if same_incident {
-            self.io_failures.load(Ordering::Relaxed).max(1)
-        } else {
-            *last = Some(now);
-            self.io_failures.fetch_add(1, Ordering::Relaxed) + 1
-        }
-    }
-}
-
-struct Worker {
-    peer: PeerId,
-    state: Arc<PeerState>,
-    shared: Arc<Shared>,
-    fetcher: Fetcher,
-}
-
-impl Worker {
-    async fn run(self) {
-        let mut buf = vec![0u8; self.shared.manifest.chunk_size as usize];
-        loop {
-            if self.state.banned.load(Ordering::Relaxed) {
-                return;
-            }
-            let Some((start, count)) = self.take().await else {
-                return;
-            };
-            let result = self.fetch_range(start, count, &mut buf).await;
-            let retry_after = self.settle(start, count, result);
-            match retry_after {
-                None => continue,
-                Some(Some(delay)) => tokio::time::sleep(delay).await,
-                Some(None) => return,
-            }
-        }
-    }
-
-    /// Books the outcome of one range. `None`: carry on; `Some(Some(d))`: transient failure,
-    /// retry after `d`; `Some(None)`: this source is done (banned or failed too often).
-    fn settle(
-        &self,
-        start: u32,
-        count: u32,
-        result: Result<(), (u32, PeerFailure)>,
-    ) -> Option<Option<Duration>> {
-        let mut s = self.shared.lock();
-        s.in_flight -= 1;
-        let Err((next, failure)) = result else {
-            return None;
-        };
-        if next < start + count {
-            s.queue.push_front((next, start + count - next));
-        }
-        self.shared.notify.notify_waiters();
-        if let PeerFailure::Io(e) = &failure {
-            let n = self.state.io_failure();
-            s.last_error = format!("{}: {e}", self.peer);
-            if n < MAX_IO_FAILURES {
-                tracing::debug!(peer = %self.peer, error = %e, "transient source failure; retrying");
-                return Some(Some(Duration::from_millis(100 * u64::from(n))));
-            }
-        }
-        let already = self.state.banned.swap(true, Ordering::Relaxed);
-        match failure {
-            PeerFailure::Offence(o) => {
-                tracing::warn!(peer = %self.peer, offence = %o, "source banned for this fetch");
-                s.last_error = format!("{}: {o}", self.peer);
-                if !already {
-                    s.banned.push((self.peer, o.clone()));
-                    transfer::report(&self.fetcher.penalties, self.peer, o);
-                }
-            }
-            PeerFailure::Io(e) => {
-                tracing::debug!(peer = %self.peer, error = %e, "source dropped from fetch")
-            }
-            PeerFailure::NotFound => {
-                s.last_error = format!("{}: does not have the blob", self.peer)
-            }
-        }
-        Some(None)
-    }
-
-    /// Takes the next range, waiting while others may still hand work back.
-    async fn take(&self) -> Option<(u32, u32)> {
-        loop {
-            {
-                let mut s = self.shared.lock();
-                if let Some(r) = s.queue.pop_front() {
-                    s.in_flight += 1;
-                    return Some(r);
-                }
-                if s.in_flight == 0 || self.state.banned.load(Ordering::Relaxed) {
-                    return None;
-                }
-            }
-            tokio::select! {
-                _ = self.shared.notify.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
-        }
-    }
-
-    /// Fetches one range; on failure returns the first chunk not stored and why.
-    async fn fetch_range(
-        &self,
-        start: u32,
-        count: u32,
-        buf: &mut [u8],
-    ) -> Result<(), (u32, PeerFailure)> {
-        let t = self.fetcher.limits.io_timeout;
-        let m = &self.shared.manifest;
-        let hash = m.content_hash;
-        let mut stream = self.fetcher.open(self.peer).await.map_err(|f| (start, f))?;
-        let req = Request::Chunks { hash, start, count }.encode();
-        timed(t, stream.write_all(&req))
-            .await
-            .map_err(|e| (start, e.into()))?;
-        let mut status = [0u8; 1];
-        timed(t, stream.read_exact(&mut status))
-            .await
-            .map_err(|e| (start, e.into()))?;
-        match status[0] {
-            STATUS_OK => {}
-            STATUS_NOT_FOUND => return Err((start, PeerFailure::NotFound)),
-            s => {
-                return Err((
-                    start,
-                    PeerFailure::Offence(Offence::Malformed(format!("unexpected status {s}"))),
-                ));
-            }
-        }
-        for index in start..start + count {
-            let (offset, len) = m.chunk_range(index as usize);
-            let declared = timed(t, read_u32(&mut stream))
-                .await
-                .map_err(|e| (index, e.into()))?;
-            if declared as usize != len {
-                let offence = if u64::from(declared) > u64::from(m.chunk_size) {
-                    Offence::OversizedFrame {
-                        len: declared.into(),
-                        max: m.chunk_size.into(),
-                    }
-                } else {
-                    Offence::Malformed(format!("chunk {index} is {declared} bytes, expected {len}"))
-                };
-                return Err((index, PeerFailure::Offence(offence)));
-            }
-            timed(t, stream.read_exact(&mut buf[..len]))
-                .await
-                .map_err(|e| (index, e.into()))?;
-            if !m.verify_chunk(index as usize, &buf[..len]) {
-                return Err((
-                    index,
-                    PeerFailure::Offence(Offence::CorruptChunk {
-                        index: index as usize,
-                    }),
-                ));
-            }
-            self.shared
-                .file
-                .write_all_at(&buf[..len], offset)
-                .map_err(|e| (index, e.into()))?;
-            self.chunk_done(len as u64);
-        }
-        Ok(())
-    }
-
-    fn chunk_done(&self, bytes: u64) {
-        {
-            let mut s = self.shared.lock();
-            s.missing -= 1;
-            match s.per_peer.iter_mut().find(|(p, _)| *p == self.peer) {
-                Some((_, n)) => *n += 1,
-                None => s.per_peer.push((self.peer, 1)),
-            }
-        }
-        if let Some(p) = &self.shared.progress {
-            p.send_modify(|v| *v += bytes);
-        }
-    }
-}
-
-/// Splits the missing chunks into contiguous ranges of at most `batch` chunks.
-fn missing_ranges(have: &[bool], batch: u32) -> VecDeque<(u32, u32)> {
-    let mut out = VecDeque::new();
-    let mut i = 0;
-    while i < have.len() {
-        if have[i] {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < have.len() && !have[i] && i - start < batch as usize {
-            i += 1;
-        }
-        out.push_back((start as u32, (i - start) as u32));
-    }
-    out
-}
-
+/// sha256 of a file, read in 1 MiB pieces: the one whole-blob hash of a fetch.
 fn hash_file(path: &std::path::Path) -> Result<[u8; 32], StoreError> {
     let mut f = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
     let mut h = Sha256::new();
@@ -609,15 +464,8 @@ fn hash_file(path: &std::path::Path) -> Result<[u8; 32], StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::worker::{INCIDENT_WINDOW, MAX_IO_FAILURES, PeerState};
     use super::*;
-
-    #[test]
-    fn missing_ranges_cover_gaps_in_batches() {
-        let have = [true, false, false, false, true, false, true, false];
-        let r: Vec<_> = missing_ranges(&have, 2).into_iter().collect();
-        assert_eq!(r, vec![(1, 2), (3, 1), (5, 1), (7, 1)]);
-        assert!(missing_ranges(&[true; 4], 8).is_empty());
-    }
 
     #[test]
     fn one_dropped_connection_is_one_incident_but_a_dead_source_runs_out() {
