@@ -24,6 +24,7 @@ mod config;
 pub mod error;
 mod event_loop;
 mod fetch;
+pub mod netlab;
 pub mod records;
 pub mod serve;
 pub mod transfer;

@@ -6,6 +6,10 @@
 //! uploaded to at once ([`Limits::max_upload_peers`], others are told [`STATUS_BUSY`]) and
 //! upload bytes per second ([`Limits::max_upload_rate`], a token bucket shared by all
 //! streams). Every chunk byte sent is counted in [`ServeState::served_bytes`].
+//!
+//! A chunk that another peer is receiving right now (or received within two have-map
+//! refreshes) is not sent again: the asker is told [`STATUS_ELSEWHERE`] and gets it from
+//! that peer once its have-map shows it, so a slow origin uploads each chunk about once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +27,8 @@ use super::blobstore::{BlobStore, Partial};
 use super::config::Limits;
 use super::error::Offence;
 use super::transfer::{
-    REQUEST_LEN, Request, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_MISSING, STATUS_NOT_FOUND,
-    STATUS_OK, timed,
+    REQUEST_LEN, Request, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_ELSEWHERE, STATUS_MISSING,
+    STATUS_NOT_FOUND, STATUS_OK, timed,
 };
 
 /// Blobs whose swarm bookkeeping (uploaded chunks, peers) is kept; the oldest is dropped.
@@ -45,11 +49,47 @@ struct Tracked {
     blobs: HashMap<ContentHash, BlobSwarm>,
 }
 
-/// Per blob: chunks uploaded at least once, and the peers that asked for its have-map.
+/// Per blob: what became of each chunk's uploads, and the peers that asked for its
+/// have-map.
 #[derive(Debug, Default)]
 struct BlobSwarm {
-    served: Vec<bool>,
+    served: Vec<Mark>,
     peers: VecDeque<(PeerId, Vec<Multiaddr>)>,
+}
+
+/// The upload history of one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Mark {
+    /// Never uploaded.
+    #[default]
+    Never,
+    /// Being uploaded to `peer` now.
+    Sending(PeerId),
+    /// Last uploaded to `peer`, finishing at `at`; `slow` if that upload took longer than
+    /// a have-map refresh (this node's uplink is the bottleneck).
+    Sent(PeerId, tokio::time::Instant, bool),
+}
+
+impl Mark {
+    /// Whether this chunk was (or is being) uploaded to another peer than `asker`.
+    fn sent_to_other(&self, asker: PeerId) -> bool {
+        match *self {
+            Mark::Never => false,
+            Mark::Sending(p) | Mark::Sent(p, ..) => p != asker,
+        }
+    }
+
+    /// Whether another peer than `asker` is receiving this chunk now, or received it
+    /// slowly less than `grace` ago: then the asker should get it from that peer. This is
+    /// what keeps a slow origin from uploading a chunk twice while fetchers' have-maps lag
+    /// behind; a fast server is not held back.
+    fn taken_from(&self, asker: PeerId, grace: Duration, now: tokio::time::Instant) -> bool {
+        match *self {
+            Mark::Never => false,
+            Mark::Sending(p) => p != asker,
+            Mark::Sent(p, at, slow) => slow && p != asker && now.duration_since(at) < grace,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -107,7 +147,7 @@ impl ServeState {
         }
         let b = t.blobs.entry(hash).or_default();
         if b.served.len() != chunks {
-            b.served = vec![false; chunks];
+            b.served = vec![Mark::Never; chunks];
         }
         f(b)
     }
@@ -399,7 +439,8 @@ impl ServeContext {
                         .all(|a| a.len() <= stp_sdk::p2p::MAX_ADDR_LEN)
                 })
                 .collect();
-            (b.served.clone(), peers)
+            let to_others = b.served.iter().map(|m| m.sent_to_other(peer)).collect();
+            (to_others, peers)
         });
         HaveMap {
             have: source.have(),
@@ -438,9 +479,47 @@ impl ServeContext {
         let Some(_upload) = self.state.upload_slot(peer, self.limits.max_upload_peers) else {
             return Ok(timed(t, write_and_close(stream, &[STATUS_BUSY])).await?);
         };
-        self.state.with_blob(hash, manifest.chunk_count(), |b| {
-            b.served[start..end].iter_mut().for_each(|s| *s = true)
+        let n = manifest.chunk_count();
+        let grace = self.limits.have_refresh * 2;
+        let taken = self.state.with_blob(hash, n, |b| {
+            let now = tokio::time::Instant::now();
+            let taken = b.served[start..end]
+                .iter()
+                .any(|m| m.taken_from(peer, grace, now));
+            if !taken {
+                b.served[start..end].fill(Mark::Sending(peer));
+            }
+            taken
         });
+        if taken {
+            return Ok(timed(t, write_and_close(stream, &[STATUS_ELSEWHERE])).await?);
+        }
+        let mut sent = start;
+        let began = tokio::time::Instant::now();
+        let result = self
+            .write_chunks(stream, source, start, end, &mut sent)
+            .await;
+        self.state.with_blob(hash, n, |b| {
+            let now = tokio::time::Instant::now();
+            let per_chunk = now.duration_since(began) / (end - start).max(1) as u32;
+            let slow = per_chunk > self.limits.have_refresh;
+            b.served[start..sent].fill(Mark::Sent(peer, now, slow));
+            b.served[sent..end].fill(Mark::Never);
+        });
+        result
+    }
+
+    /// Writes chunks `start..end`, advancing `sent` past each one written.
+    async fn write_chunks(
+        &self,
+        stream: &mut Stream,
+        source: &Source,
+        start: usize,
+        end: usize,
+        sent: &mut usize,
+    ) -> Result<(), ServeError> {
+        let t = self.limits.io_timeout;
+        let manifest = source.manifest();
         timed(t, stream.write_all(&[STATUS_OK])).await?;
         let mut buf = vec![0u8; manifest.chunk_size as usize + 4];
         for index in start..end {
@@ -451,6 +530,7 @@ impl ServeContext {
             self.state
                 .served_bytes
                 .fetch_add(len as u64, Ordering::Relaxed);
+            *sent = index + 1;
         }
         Ok(timed(t, stream.close()).await?)
     }

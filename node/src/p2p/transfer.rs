@@ -11,8 +11,8 @@
 //!
 //! A server holding only part of a blob (a fetch in progress) serves the manifest, its
 //! have-map and the chunks it verified. Statuses [`STATUS_BUSY`] (upload peer limit
-//! reached) and [`STATUS_MISSING`] (not those chunks yet) are no offence: the fetcher asks
-//! again later or elsewhere.
+//! reached), [`STATUS_MISSING`] (not those chunks yet) and [`STATUS_ELSEWHERE`] (just sent
+//! to another peer) are no offence: the fetcher asks again later or elsewhere.
 //!
 //! Every length read from the wire is checked before anything is allocated or read.
 //! The server side is in [`super::serve`].
@@ -42,6 +42,9 @@ pub const STATUS_BAD_REQUEST: u8 = 2;
 pub const STATUS_BUSY: u8 = 3;
 /// Response status: the server holds part of the blob, but not all chunks asked for.
 pub const STATUS_MISSING: u8 = 4;
+/// Response status: another peer is receiving (or just received) these chunks from the
+/// server; get them from that peer.
+pub const STATUS_ELSEWHERE: u8 = 5;
 
 /// A decoded transfer request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -78,8 +78,9 @@ enum PeerFailure {
     Offence(Offence),
     Io(String),
     NotFound,
-    /// Busy or not holding those chunks yet: ask again later.
-    Later,
+    /// Busy, not holding those chunks yet or just sent them elsewhere: refresh the
+    /// have-map and ask again after the pause.
+    Later(Duration),
 }
 
 impl From<std::io::Error> for PeerFailure {
@@ -254,7 +255,7 @@ impl Fetcher {
                 Err(PeerFailure::Io(e)) => {
                     tracing::debug!(%peer, error = %e, "manifest request failed")
                 }
-                Err(PeerFailure::NotFound | PeerFailure::Later) => {
+                Err(PeerFailure::NotFound | PeerFailure::Later(_)) => {
                     tracing::debug!(%peer, "peer does not have the blob")
                 }
             }
@@ -355,7 +356,8 @@ impl Fetcher {
     }
 
     /// Runs workers for every source, including those learnt on the way, until every chunk
-    /// is in, no source is left, or nothing arrived for [`Limits::io_timeout`].
+    /// is in, no source is left, or nothing arrived for [`Limits::io_timeout`] past the
+    /// scheduler's starvation delay.
     async fn run_swarm(&self, shared: &Arc<Shared>) {
         let mut set = tokio::task::JoinSet::new();
         let mut started = HashSet::new();
@@ -364,7 +366,8 @@ impl Fetcher {
                 let s = shared.lock();
                 let now = tokio::time::Instant::now();
                 let stalled = s.in_flight == 0
-                    && now.duration_since(s.last_progress) > self.limits.io_timeout;
+                    && now.duration_since(s.last_progress)
+                        > self.limits.io_timeout + sched::STARVE_AFTER;
                 let orphaned = s.in_flight == 0 && s.live_sources() == 0;
                 if s.missing == 0 || stalled || orphaned {
                     break;

@@ -28,11 +28,13 @@ use crate::p2p::error::Offence;
 /// asked for it.
 const SLOW_FACTOR: f64 = 4.0;
 /// No progress for this long lets workers take chunks their source already sent elsewhere.
-pub(super) const STARVE_AFTER: Duration = Duration::from_secs(2);
+pub(super) const STARVE_AFTER: Duration = Duration::from_secs(5);
 /// Weight of the newest sample in a source's rate estimate.
 const RATE_ALPHA: f64 = 0.3;
-/// Chunks asked for from a source whose rate is not measured yet.
-const FIRST_BATCH: u32 = 4;
+/// Chunks asked for from a source whose rate is not measured yet: one, so that fetchers
+/// starting together at a slow origin do not all claim many chunks before anyone learns
+/// what the others took.
+const FIRST_BATCH: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Chunk {

@@ -15,7 +15,8 @@ use crate::p2p::error::Offence;
 use crate::p2p::event_loop::Command;
 use crate::p2p::serve;
 use crate::p2p::transfer::{
-    Request, STATUS_BUSY, STATUS_MISSING, STATUS_NOT_FOUND, STATUS_OK, read_u32, timed,
+    Request, STATUS_BUSY, STATUS_ELSEWHERE, STATUS_MISSING, STATUS_NOT_FOUND, STATUS_OK, read_u32,
+    timed,
 };
 
 /// Transient I/O failure incidents tolerated per source before it is dropped from a fetch.
@@ -26,7 +27,7 @@ pub(super) const INCIDENT_WINDOW: Duration = Duration::from_millis(500);
 /// Have-map answers "not found" in a row before a source is dropped (a peer named by
 /// another may not have begun its own fetch yet).
 const MAX_NOT_FOUND: u32 = 20;
-/// Pause after a source said "busy" or "not those chunks yet".
+/// Pause after a source said it is busy.
 const LATER: Duration = Duration::from_millis(150);
 
 /// Shared by all workers of one source.
@@ -134,11 +135,11 @@ impl Worker {
             v.refreshing = false;
         }
         match failure {
-            PeerFailure::Later => {
+            PeerFailure::Later(pause) => {
                 if let Some(v) = s.sources.get_mut(&self.peer) {
                     v.refreshed = None;
                 }
-                Some(LATER)
+                Some(pause)
             }
             PeerFailure::Io(e) => {
                 let n = self.state.io_failure();
@@ -273,7 +274,10 @@ impl Worker {
         match status[0] {
             STATUS_OK => {}
             STATUS_NOT_FOUND => return Err((start, PeerFailure::NotFound)),
-            STATUS_BUSY | STATUS_MISSING => return Err((start, PeerFailure::Later)),
+            STATUS_BUSY => return Err((start, PeerFailure::Later(LATER))),
+            STATUS_MISSING | STATUS_ELSEWHERE => {
+                return Err((start, PeerFailure::Later(Duration::ZERO)));
+            }
             s => {
                 return Err((
                     start,
