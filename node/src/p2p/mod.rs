@@ -1,5 +1,6 @@
-//! The peer-to-peer layer: one libp2p swarm per node (TCP + noise + yamux, identify, ping,
-//! Kademlia, gossipsub, raw streams).
+//! The peer-to-peer layer: one libp2p swarm per node (TCP + noise + yamux and QUIC,
+//! identify, ping, Kademlia, gossipsub, raw streams). A node listens where
+//! [`P2pConfig::listen_addrs`] says: `/ip4/../tcp/..` and/or `/ip4/../udp/../quic-v1`.
 //!
 //! - Job announcements travel on a gossipsub topic in signed mode; receivers validate
 //!   format, size and a per-peer rate, then ask an [`AnnouncementCheck`] (chain state)
@@ -69,6 +70,7 @@ pub async fn spawn(
             move || yamux_config.clone(),
         )
         .map_err(|e| swarm_err(&e))?
+        .with_quic()
         .with_behaviour(|_| behaviour)
         .map_err(|e| swarm_err(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))

@@ -71,14 +71,6 @@ enum Mark {
 }
 
 impl Mark {
-    /// Whether this chunk was (or is being) uploaded to another peer than `asker`.
-    fn sent_to_other(&self, asker: PeerId) -> bool {
-        match *self {
-            Mark::Never => false,
-            Mark::Sending(p) | Mark::Sent(p, ..) => p != asker,
-        }
-    }
-
     /// Whether another peer than `asker` is receiving this chunk now, or received it
     /// slowly less than `grace` ago: then the asker should get it from that peer. This is
     /// what keeps a slow origin from uploading a chunk twice while fetchers' have-maps lag
@@ -439,8 +431,14 @@ impl ServeContext {
                         .all(|a| a.len() <= stp_sdk::p2p::MAX_ADDR_LEN)
                 })
                 .collect();
-            let to_others = b.served.iter().map(|m| m.sent_to_other(peer)).collect();
-            (to_others, peers)
+            let now = tokio::time::Instant::now();
+            let grace = self.limits.have_refresh * 2;
+            let taken = b
+                .served
+                .iter()
+                .map(|m| m.taken_from(peer, grace, now))
+                .collect();
+            (taken, peers)
         });
         HaveMap {
             have: source.have(),

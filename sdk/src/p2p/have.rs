@@ -83,9 +83,9 @@ fn check_addr(a: &[u8]) -> Result<(), WireError> {
 pub struct HaveMap {
     /// For each chunk, whether the peer holds it (verified).
     pub have: Vec<bool>,
-    /// For each chunk, whether the peer has already begun uploading it to someone other
-    /// than the asker: a fetcher prefers chunks nobody has been sent yet, so a slow origin
-    /// uploads each chunk about once.
+    /// For each chunk, whether the peer is uploading it to someone other than the asker
+    /// right now (or just did, slowly): a fetcher prefers chunks nobody is being sent, so
+    /// a slow origin uploads each chunk about once.
     pub served: Vec<bool>,
     /// Other peers fetching or holding the blob, at most [`MAX_HAVE_PEERS`].
     pub peers: Vec<PeerLocation>,

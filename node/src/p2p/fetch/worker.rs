@@ -241,7 +241,7 @@ impl Worker {
                 .into_iter()
                 .filter_map(|a| Multiaddr::try_from(a).ok())
                 .collect();
-            tracing::debug!(%peer, via = %self.peer, "fetch source learnt from a have-map");
+            tracing::debug!(%peer, via = %self.peer, ?addrs, "fetch source learnt from a have-map");
             let _ = self
                 .fetcher
                 .commands
