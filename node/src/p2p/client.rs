@@ -14,7 +14,7 @@ use super::blobstore::BlobStore;
 use super::config::Limits;
 use super::error::{Offence, P2pError, Result};
 use super::event_loop::Command;
-use super::fetch::{FetchOptions, FetchReport, Fetcher};
+use super::fetch::{FetchOptions, FetchReport, Fetcher, Replication};
 use super::records;
 use super::serve::ServeState;
 
@@ -183,15 +183,25 @@ impl P2pClient {
         sources: Vec<PeerId>,
         opts: FetchOptions,
     ) -> Result<FetchReport> {
-        let fetcher = Fetcher {
+        Ok(self.fetcher().fetch(hash, sources, opts).await?)
+    }
+
+    /// How far a blob this node serves has spread among the peers that fetched it from
+    /// this node (each asked for its have-map now). A consumer serving a job's input can
+    /// go offline once [`Replication::complete`] reaches the job's replica count.
+    pub async fn replication(&self, hash: ContentHash) -> Result<Replication> {
+        Ok(self.fetcher().replication(hash, &self.serve_state).await?)
+    }
+
+    fn fetcher(&self) -> Fetcher {
+        Fetcher {
             local: self.peer_id,
             control: self.control.clone(),
             commands: self.commands.clone(),
             store: self.store.clone(),
             limits: self.limits.clone(),
             penalties: self.penalties.clone(),
-        };
-        Ok(fetcher.fetch(hash, sources, opts).await?)
+        }
     }
 
     /// Stops the event loop; connections close and the node stops serving.

@@ -46,7 +46,7 @@ pub use client::P2pClient;
 pub use config::{Limits, P2pConfig, Role, load_or_create_keypair};
 pub use error::{Offence, P2pError, Result, StoreError, TransferError};
 pub use event_loop::P2pEvent;
-pub use fetch::{FetchOptions, FetchReport};
+pub use fetch::{FetchOptions, FetchReport, Replication};
 pub use serve::ServeState;
 
 use behaviour::Behaviour;

@@ -493,25 +493,21 @@ impl ServeContext {
             return Ok(timed(t, write_and_close(stream, &[STATUS_ELSEWHERE])).await?);
         }
         let mut sent = start;
-        let began = tokio::time::Instant::now();
         let result = self
-            .write_chunks(stream, source, start, end, &mut sent)
+            .write_chunks(peer, stream, (hash, source), start, end, &mut sent)
             .await;
-        self.state.with_blob(hash, n, |b| {
-            let now = tokio::time::Instant::now();
-            let per_chunk = now.duration_since(began) / (end - start).max(1) as u32;
-            let slow = per_chunk > self.limits.have_refresh;
-            b.served[start..sent].fill(Mark::Sent(peer, now, slow));
-            b.served[sent..end].fill(Mark::Never);
-        });
+        self.state
+            .with_blob(hash, n, |b| b.served[sent..end].fill(Mark::Never));
         result
     }
 
-    /// Writes chunks `start..end`, advancing `sent` past each one written.
+    /// Writes chunks `start..end`, marking each sent (and advancing `sent` past it) as
+    /// soon as it is written, so a slow close does not hold it back from other peers.
     async fn write_chunks(
         &self,
+        peer: PeerId,
         stream: &mut Stream,
-        source: &Source,
+        (hash, source): (ContentHash, &Source),
         start: usize,
         end: usize,
         sent: &mut usize,
@@ -521,6 +517,7 @@ impl ServeContext {
         timed(t, stream.write_all(&[STATUS_OK])).await?;
         let mut buf = vec![0u8; manifest.chunk_size as usize + 4];
         for index in start..end {
+            let began = tokio::time::Instant::now();
             let (offset, len) = manifest.chunk_range(index);
             buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
             source.read_exact_at(&mut buf[4..4 + len], offset)?;
@@ -528,6 +525,11 @@ impl ServeContext {
             self.state
                 .served_bytes
                 .fetch_add(len as u64, Ordering::Relaxed);
+            let now = tokio::time::Instant::now();
+            let slow = now.duration_since(began) > self.limits.have_refresh;
+            self.state.with_blob(hash, manifest.chunk_count(), |b| {
+                b.served[index] = Mark::Sent(peer, now, slow)
+            });
             *sent = index + 1;
         }
         Ok(timed(t, stream.close()).await?)

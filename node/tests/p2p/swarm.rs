@@ -120,6 +120,11 @@ fn blob_reaches_six_providers_while_the_shaped_consumer_uploads_it_about_once() 
             caught += 1;
         }
     }
+    // The consumer can tell when it may go offline: every provider holds the whole blob.
+    let replication = consumer_rt
+        .block_on(consumer.client.replication(hash))
+        .expect("replication");
+    assert_eq!(replication.complete(), PROVIDERS, "{replication:?}");
     let uploaded = consumer.client.served_bytes();
     let swarm: u64 = providers.iter().map(|p| p.client.served_bytes()).sum();
     eprintln!(

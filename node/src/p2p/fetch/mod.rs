@@ -12,8 +12,11 @@
 //! from them. The reassembled blob is finally checked once against its sha256 content
 //! hash.
 
+mod have;
 mod sched;
 mod worker;
+
+pub use have::Replication;
 
 use std::collections::HashSet;
 use std::os::unix::fs::FileExt;
@@ -396,8 +399,11 @@ impl Fetcher {
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
+        // Nothing useful is in flight any more; workers still dialing a dead peer (a QUIC
+        // handshake to a vanished address takes seconds) must not hold the fetch up.
         shared.stop.store(true, Ordering::Relaxed);
         shared.notify.notify_waiters();
+        set.abort_all();
         while set.join_next().await.is_some() {}
     }
 

@@ -172,34 +172,15 @@ impl Worker {
 
     /// Asks the source for its have-map (and tells it where this node listens).
     async fn refresh(&self) -> Result<HaveMap, PeerFailure> {
-        let t = self.fetcher.limits.io_timeout;
-        let n = self.shared.manifest.chunk_count();
-        let mut stream = self.fetcher.open(self.peer).await?;
-        let mut req = Request::Have(self.shared.manifest.content_hash)
-            .encode()
-            .to_vec();
-        req.extend_from_slice(&self.shared.have_request);
-        timed(t, stream.write_all(&req)).await?;
-        let mut status = [0u8; 1];
-        timed(t, stream.read_exact(&mut status)).await?;
-        match status[0] {
-            STATUS_OK => {}
-            STATUS_NOT_FOUND => return self.not_found(n),
-            s => {
-                return Err(PeerFailure::Offence(Offence::Malformed(format!(
-                    "unexpected have-map status {s}"
-                ))));
-            }
-        }
-        let len = u64::from(timed(t, read_u32(&mut stream)).await?);
-        let max = HaveMap::max_encoded_len(n) as u64;
-        if len > max {
-            return Err(PeerFailure::Offence(Offence::OversizedFrame { len, max }));
-        }
-        let mut buf = vec![0u8; len as usize];
-        timed(t, stream.read_exact(&mut buf)).await?;
-        let map = HaveMap::decode(&buf, n)
-            .map_err(|e| PeerFailure::Offence(Offence::Malformed(format!("have-map: {e}"))))?;
+        let m = &self.shared.manifest;
+        let n = m.chunk_count();
+        let answer = self
+            .fetcher
+            .request_have(self.peer, m.content_hash, n, &self.shared.have_request)
+            .await?;
+        let Some(map) = answer else {
+            return self.not_found(n);
+        };
         if let Some(v) = self.shared.lock().sources.get_mut(&self.peer) {
             v.not_found = 0;
         }
