@@ -31,6 +31,10 @@ use super::transfer::{
     STATUS_NOT_FOUND, STATUS_OK, timed,
 };
 
+/// An upload of one chunk taking longer than this many have-map graces no longer keeps
+/// others from asking for that chunk.
+const STUCK_UPLOAD_GRACES: u32 = 8;
+
 /// Blobs whose swarm bookkeeping (uploaded chunks, peers) is kept; the oldest is dropped.
 const MAX_TRACKED_BLOBS: usize = 256;
 
@@ -63,8 +67,8 @@ enum Mark {
     /// Never uploaded.
     #[default]
     Never,
-    /// Being uploaded to `peer` now.
-    Sending(PeerId),
+    /// Being uploaded to `peer` since the instant given.
+    Sending(PeerId, tokio::time::Instant),
     /// Last uploaded to `peer`, finishing at `at`; `slow` if that upload took longer than
     /// a have-map refresh (this node's uplink is the bottleneck).
     Sent(PeerId, tokio::time::Instant, bool),
@@ -74,11 +78,14 @@ impl Mark {
     /// Whether another peer than `asker` is receiving this chunk now, or received it
     /// slowly less than `grace` ago: then the asker should get it from that peer. This is
     /// what keeps a slow origin from uploading a chunk twice while fetchers' have-maps lag
-    /// behind; a fast server is not held back.
+    /// behind; a fast server is not held back, and an upload stuck for
+    /// [`STUCK_UPLOAD_GRACES`] graces no longer counts.
     fn taken_from(&self, asker: PeerId, grace: Duration, now: tokio::time::Instant) -> bool {
         match *self {
             Mark::Never => false,
-            Mark::Sending(p) => p != asker,
+            Mark::Sending(p, since) => {
+                p != asker && now.duration_since(since) < grace * STUCK_UPLOAD_GRACES
+            }
             Mark::Sent(p, at, slow) => slow && p != asker && now.duration_since(at) < grace,
         }
     }
@@ -485,7 +492,7 @@ impl ServeContext {
                 .iter()
                 .any(|m| m.taken_from(peer, grace, now));
             if !taken {
-                b.served[start..end].fill(Mark::Sending(peer));
+                b.served[start..end].fill(Mark::Sending(peer, now));
             }
             taken
         });

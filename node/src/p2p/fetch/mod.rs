@@ -92,6 +92,9 @@ impl From<std::io::Error> for PeerFailure {
     }
 }
 
+/// Tries of a manifest request to one source before it counts as failed.
+const MANIFEST_ATTEMPTS: u32 = 3;
+
 /// State shared by the workers of one fetch.
 struct Shared {
     manifest: BlobManifest,
@@ -242,7 +245,7 @@ impl Fetcher {
                 live.push(peer);
                 continue;
             }
-            match self.request_manifest(peer, hash).await {
+            match self.request_manifest_retrying(peer, hash).await {
                 Ok(m) if acceptable(&m) => {
                     found = Some(m);
                     live.push(peer);
@@ -266,6 +269,26 @@ impl Fetcher {
         let manifest = found.ok_or_else(|| TransferError::NotFound(hex::encode(hash)))?;
         self.store.write_atomic(&partial, &manifest.encode())?;
         Ok((manifest, live))
+    }
+
+    /// [`Self::request_manifest`], retried a few times on I/O failure: a connection that
+    /// drops while the first stream opens must not make a live source look empty.
+    async fn request_manifest_retrying(
+        &self,
+        peer: PeerId,
+        hash: ContentHash,
+    ) -> Result<BlobManifest, PeerFailure> {
+        let mut attempt = 1;
+        loop {
+            match self.request_manifest(peer, hash).await {
+                Err(PeerFailure::Io(e)) if attempt < MANIFEST_ATTEMPTS => {
+                    tracing::debug!(%peer, error = %e, attempt, "manifest request failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn request_manifest(
@@ -359,8 +382,8 @@ impl Fetcher {
     }
 
     /// Runs workers for every source, including those learnt on the way, until every chunk
-    /// is in, no source is left, or nothing arrived for [`Limits::io_timeout`] past the
-    /// scheduler's starvation delay.
+    /// is in, no source is left, or nothing was even in flight for [`Limits::io_timeout`]
+    /// past the scheduler's starvation delay.
     async fn run_swarm(&self, shared: &Arc<Shared>) {
         let mut set = tokio::task::JoinSet::new();
         let mut started = HashSet::new();
@@ -368,9 +391,9 @@ impl Fetcher {
             let new: Vec<PeerId> = {
                 let s = shared.lock();
                 let now = tokio::time::Instant::now();
-                let stalled = s.in_flight == 0
-                    && now.duration_since(s.last_progress)
-                        > self.limits.io_timeout + sched::STARVE_AFTER;
+                let stalled = s.idle_since.is_some_and(|t| {
+                    now.duration_since(t) > self.limits.io_timeout + sched::STARVE_AFTER
+                });
                 let orphaned = s.in_flight == 0 && s.live_sources() == 0;
                 if s.missing == 0 || stalled || orphaned {
                     break;

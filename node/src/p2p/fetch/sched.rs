@@ -5,8 +5,8 @@
 //! 1. chunks only `S` holds that `S` has not uploaded to anyone yet ("fresh"): the origin
 //!    of a blob sends each chunk to one fetcher first;
 //! 2. chunks others hold too, rarest first, unless a source several times faster than
-//!    `S` (or one not measured yet) holds it: a slow origin is not asked for what the
-//!    swarm already has;
+//!    `S` (or one not measured yet) holds it, or `S` has been seen sending that chunk to
+//!    someone else before: a slow origin is not asked for what the swarm already has;
 //! 3. chunks only `S` holds but already uploaded to someone else, only once the fetch has
 //!    made no progress for [`STARVE_AFTER`] (that someone should have served them by then).
 //!
@@ -48,8 +48,11 @@ pub(super) enum Chunk {
 pub(super) struct SourceView {
     /// Its last have-map (`None`: not asked yet).
     pub have: Option<Vec<bool>>,
-    /// Chunks it has uploaded to someone.
+    /// Chunks it is uploading to someone else now (by its last have-map).
     pub served: Vec<bool>,
+    /// Chunks it has been seen uploading to someone else at any refresh: once a slow
+    /// source has sent a chunk away, that chunk is fetched from whoever else holds it.
+    pub sent_away: Vec<bool>,
     /// When the have-map was last refreshed.
     pub refreshed: Option<Instant>,
     /// A worker is refreshing the have-map now.
@@ -73,6 +76,8 @@ pub(super) struct Sched {
     pub in_flight: usize,
     pub missing: usize,
     pub last_progress: Instant,
+    /// Since when nothing has been in flight (`None` while something is).
+    pub idle_since: Option<Instant>,
     pub last_error: String,
     pub banned: Vec<(PeerId, Offence)>,
     pub per_peer: Vec<(PeerId, usize)>,
@@ -95,6 +100,7 @@ impl Sched {
             in_flight: 0,
             missing,
             last_progress: now,
+            idle_since: Some(now),
             last_error: String::new(),
             banned: Vec::new(),
             per_peer: Vec::new(),
@@ -132,6 +138,12 @@ impl Sched {
         }
         for (h, has) in self.holders.iter_mut().zip(&have) {
             *h += u16::from(*has);
+        }
+        if s.sent_away.len() != served.len() {
+            s.sent_away = vec![false; served.len()];
+        }
+        for (away, now_sending) in s.sent_away.iter_mut().zip(&served) {
+            *away |= *now_sending;
         }
         s.have = Some(have);
         s.served = served;
@@ -180,7 +192,9 @@ impl Sched {
                 return None;
             }
             if self.holders[c] > 1 {
-                (!faster.iter().any(|f| f[c])).then_some(1)
+                let elsewhere =
+                    s.sent_away.get(c).copied().unwrap_or(false) || faster.iter().any(|f| f[c]);
+                (!elsewhere).then_some(1)
             } else if !s.served.get(c).copied().unwrap_or(false) {
                 Some(0)
             } else {
@@ -211,6 +225,7 @@ impl Sched {
             *c = Chunk::InFlight;
         }
         self.in_flight += end - first;
+        self.idle_since = None;
         Some((first as u32, (end - first) as u32))
     }
 
@@ -222,6 +237,7 @@ impl Sched {
             self.missing -= 1;
         }
         self.last_progress = now;
+        self.note_idle(now);
         match self.per_peer.iter_mut().find(|(p, _)| *p == peer) {
             Some((_, n)) => *n += 1,
             None => self.per_peer.push((peer, 1)),
@@ -229,12 +245,19 @@ impl Sched {
     }
 
     /// Chunks `start..end` were not delivered: back to missing.
-    pub fn requeue(&mut self, start: usize, end: usize) {
+    pub fn requeue(&mut self, start: usize, end: usize, now: Instant) {
         for c in &mut self.chunks[start..end] {
             if *c == Chunk::InFlight {
                 *c = Chunk::Missing;
                 self.in_flight -= 1;
             }
+        }
+        self.note_idle(now);
+    }
+
+    fn note_idle(&mut self, now: Instant) {
+        if self.in_flight == 0 && self.idle_since.is_none() {
+            self.idle_since = Some(now);
         }
     }
 
@@ -301,11 +324,28 @@ mod tests {
         }
         assert_eq!(s.pick(a, 16, MIB, now), Some((0, 8)));
         assert_eq!(s.pick(b, 16, MIB, now), Some((8, 8)));
-        s.requeue(4, 8);
+        s.requeue(4, 8, now);
         assert_eq!(s.in_flight, 12);
         assert_eq!(s.pick(b, 16, MIB, now), Some((4, 4)), "gap refilled first");
         s.chunk_done(a, 0, now);
         assert_eq!((s.missing, s.in_flight), (63, 15));
+    }
+
+    #[test]
+    fn a_chunk_a_source_sent_away_is_fetched_from_another_holder() {
+        let (mut s, now) = sched(2);
+        let (origin, peer) = (PeerId::random(), PeerId::random());
+        s.add_source(origin, 8);
+        s.add_source(peer, 8);
+        // Equal rates, so only the "sent away" history steers chunk 0 to the peer.
+        s.record_rate(origin, MIB as usize, Duration::from_secs(1));
+        s.record_rate(peer, MIB as usize, Duration::from_secs(1));
+        s.set_have(origin, vec![true; 2], vec![true, false], now);
+        s.set_have(origin, vec![true; 2], vec![false, false], now);
+        s.set_have(peer, vec![true, false], vec![false; 2], now);
+        assert_eq!(s.pick(origin, 4, MIB, now), Some((1, 1)));
+        assert_eq!(s.pick(origin, 4, MIB, now), None);
+        assert_eq!(s.pick(peer, 4, MIB, now), Some((0, 1)));
     }
 
     #[test]

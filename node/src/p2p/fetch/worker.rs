@@ -19,7 +19,8 @@ use crate::p2p::transfer::{
     timed,
 };
 
-/// Transient I/O failure incidents tolerated per source before it is dropped from a fetch.
+/// Transient I/O failure incidents in a row (no range delivered in between) tolerated per
+/// source before it is dropped from a fetch.
 pub(super) const MAX_IO_FAILURES: u32 = 4;
 /// Failures of a source's workers this close together are one incident (a dropped
 /// connection fails every stream on it at once); each worker then reconnects.
@@ -39,6 +40,11 @@ pub(super) struct PeerState {
 }
 
 impl PeerState {
+    /// A range arrived: earlier failures were transient.
+    fn delivered(&self) {
+        self.io_failures.store(0, Ordering::Relaxed);
+    }
+
     /// Books an I/O failure; returns how many incidents this source has had.
     pub(super) fn io_failure(&self) -> u32 {
         let now = tokio::time::Instant::now();
@@ -100,10 +106,16 @@ impl Worker {
                 }
                 continue;
             };
-            if let Err((next, failure)) = self.fetch_range(start, count, &mut buf).await {
-                self.shared
-                    .lock()
-                    .requeue(next as usize, (start + count) as usize);
+            let result = self.fetch_range(start, count, &mut buf).await;
+            if result.is_ok() {
+                self.state.delivered();
+            }
+            if let Err((next, failure)) = result {
+                self.shared.lock().requeue(
+                    next as usize,
+                    (start + count) as usize,
+                    tokio::time::Instant::now(),
+                );
                 self.shared.notify.notify_waiters();
                 match self.settle_failure(failure) {
                     Some(d) => tokio::time::sleep(d).await,
