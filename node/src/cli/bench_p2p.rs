@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use eyre::WrapErr;
 use libp2p::identity::Keypair;
 use rand::RngCore;
@@ -35,9 +35,6 @@ pub struct BenchP2pArgs {
     /// Working directory for the nodes' blob stores (default: a fresh temp dir, removed after).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Transport between the libp2p nodes.
-    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
-    pub transport: Transport,
     /// Single-source runs (each beside its own plain TCP run); the ratio is their median.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
@@ -48,32 +45,6 @@ pub struct BenchP2pArgs {
     /// Consumer uplink for `--swarm`, Mbit/s.
     #[arg(long, default_value_t = 200)]
     pub uplink_mbit: u32,
-}
-
-/// How the benchmark's libp2p nodes talk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Transport {
-    /// TCP + noise (ChaCha20-Poly1305) + yamux.
-    Tcp,
-    /// QUIC (TLS 1.3, AES-GCM where the CPU has AES instructions).
-    Quic,
-}
-
-impl Transport {
-    fn listen_addr(self) -> libp2p::Multiaddr {
-        let addr = match self {
-            Transport::Tcp => "/ip4/127.0.0.1/tcp/0",
-            Transport::Quic => "/ip4/127.0.0.1/udp/0/quic-v1",
-        };
-        addr.parse().expect("static multiaddr is valid")
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp+noise+yamux",
-            Transport::Quic => "quic",
-        }
-    }
 }
 
 impl BenchP2pArgs {
@@ -98,11 +69,8 @@ impl BenchP2pArgs {
             return swarm::run(self, dir, data).await;
         }
         println!(
-            "blob: {} MiB, {} streams per source, {} chunks per request, {}",
-            self.size_mib,
-            self.streams,
-            self.chunks_per_request,
-            self.transport.label()
+            "blob: {} MiB, {} streams per source, {} chunks per request",
+            self.size_mib, self.streams, self.chunks_per_request
         );
         let source = self.node(dir, "source", Role::Provider).await?;
         let hash = source.add_blob(data.clone()).await?;
@@ -130,8 +98,7 @@ impl BenchP2pArgs {
             );
             let p2p_mbs = mbs(size, p2p_time);
             println!(
-                "run {run}: p2p ({}, every chunk BLAKE3-verified, blob sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s{p2p_cpu})",
-                self.transport.label(),
+                "run {run}: p2p (tcp+noise+yamux, every chunk BLAKE3-verified, blob sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s{p2p_cpu})",
                 p2p_time.as_secs_f64()
             );
             ratios.push(p2p_mbs / tcp_mbs);
@@ -181,7 +148,6 @@ impl BenchP2pArgs {
 
     async fn node(&self, dir: &Path, name: &str, role: Role) -> eyre::Result<P2pClient> {
         let mut config = P2pConfig::new(Keypair::generate_ed25519(), dir.join(name), role);
-        config.listen_addrs = vec![self.transport.listen_addr()];
         config.limits.streams_per_source = self.streams;
         config.limits.max_chunks_per_request = self.chunks_per_request.max(1);
         let (client, _events, _handle) = p2p::spawn(config).await?;
