@@ -204,6 +204,32 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_is_taken_while_sending_and_after_a_slow_send_only() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let grace = Duration::from_millis(500);
+        let t0 = tokio::time::Instant::now();
+        let sending = Mark::Sending(a, t0);
+        assert!(sending.taken_from(b, grace, t0));
+        assert!(
+            !sending.taken_from(a, grace, t0),
+            "not from its own recipient"
+        );
+        let stuck = t0 + grace * STUCK_UPLOAD_GRACES;
+        assert!(
+            !sending.taken_from(b, grace, stuck),
+            "a stuck upload stops counting"
+        );
+        let slow = Mark::Sent(a, t0, true);
+        assert!(slow.taken_from(b, grace, t0 + grace / 2));
+        assert!(!slow.taken_from(b, grace, t0 + grace));
+        assert!(
+            !Mark::Sent(a, t0, false).taken_from(b, grace, t0),
+            "fast sends never"
+        );
+        assert!(!Mark::Never.taken_from(b, grace, t0));
+    }
+
+    #[test]
     fn upload_peer_limit_refuses_new_peers_but_not_current_ones() {
         let limits = Limits::default();
         let state = Arc::new(ServeState::new(&limits));
