@@ -6,9 +6,13 @@
 //!    of a blob sends each chunk to one fetcher first;
 //! 2. chunks others hold too, rarest first, unless a source several times faster than
 //!    `S` (or one not measured yet) holds it, or `S` has been seen sending that chunk to
-//!    someone else before: a slow origin is not asked for what the swarm already has;
+//!    someone else before and another holder has not: a slow origin is not asked for what
+//!    the swarm already has;
 //! 3. chunks only `S` holds but already uploaded to someone else, only once the fetch has
 //!    made no progress for [`STARVE_AFTER`] (that someone should have served them by then).
+//!
+//! After [`STARVE_AFTER`] without progress the "ask someone else" rules of 2 are waived
+//! too, so no combination of marks can leave a held chunk unfetched.
 //!
 //! Ties go by a per-fetch rotation of the chunk order, so fetchers that start together
 //! begin at different places. Ranges are contiguous and sized to about a second of the
@@ -187,14 +191,24 @@ impl Sched {
                 .collect(),
         };
         let starving = now.duration_since(self.last_progress) >= STARVE_AFTER;
+        // Other live holders' maps, with what each was seen sending away.
+        let others: Vec<(&Vec<bool>, &Vec<bool>)> = self
+            .sources
+            .iter()
+            .filter(|(p, o)| **p != peer && !o.gone)
+            .filter_map(|(_, o)| o.have.as_ref().map(|h| (h, &o.sent_away)))
+            .collect();
         let tier = |c: usize| -> Option<u8> {
             if self.chunks[c] != Chunk::Missing || !have[c] {
                 return None;
             }
             if self.holders[c] > 1 {
-                let elsewhere =
-                    s.sent_away.get(c).copied().unwrap_or(false) || faster.iter().any(|f| f[c]);
-                (!elsewhere).then_some(1)
+                let sent_away = s.sent_away.get(c).copied().unwrap_or(false)
+                    && others
+                        .iter()
+                        .any(|(h, away)| h[c] && !away.get(c).copied().unwrap_or(false));
+                let elsewhere = sent_away || faster.iter().any(|f| f[c]);
+                (starving || !elsewhere).then_some(1)
             } else if !s.served.get(c).copied().unwrap_or(false) {
                 Some(0)
             } else {
@@ -346,6 +360,18 @@ mod tests {
         assert_eq!(s.pick(origin, 4, MIB, now), Some((1, 1)));
         assert_eq!(s.pick(origin, 4, MIB, now), None);
         assert_eq!(s.pick(peer, 4, MIB, now), Some((0, 1)));
+    }
+
+    #[test]
+    fn holders_that_all_sent_a_chunk_away_still_serve_it() {
+        let (mut s, now) = sched(1);
+        let (a, b) = (PeerId::random(), PeerId::random());
+        for p in [a, b] {
+            s.add_source(p, 8);
+            s.record_rate(p, MIB as usize, Duration::from_secs(1));
+            s.set_have(p, vec![true], vec![true], now);
+        }
+        assert_eq!(s.pick(a, 1, MIB, now), Some((0, 1)));
     }
 
     #[test]
