@@ -1,5 +1,9 @@
 //! `stp bench p2p`: moves one blob between two local nodes over libp2p and the same bytes
-//! over a plain TCP socket in the same run, then fetches it from several peers at once.
+//! over a plain TCP socket, `--runs` times in the same process (the ratio printed last is
+//! the median), then fetches it from several peers at once. With `--swarm 1,2,4,8` it
+//! instead measures swarming through a shaped consumer uplink ([`swarm`]).
+
+mod swarm;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,6 +35,16 @@ pub struct BenchP2pArgs {
     /// Working directory for the nodes' blob stores (default: a fresh temp dir, removed after).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Single-source runs (each beside its own plain TCP run); the ratio is their median.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Swarm benchmark instead: the blob to each of these numbers of providers at once,
+    /// through a consumer uplink shaped to `--uplink-mbit` (Linux network namespaces; root).
+    #[arg(long, value_delimiter = ',')]
+    pub swarm: Vec<usize>,
+    /// Consumer uplink for `--swarm`, Mbit/s.
+    #[arg(long, default_value_t = 200)]
+    pub uplink_mbit: u32,
 }
 
 impl BenchP2pArgs {
@@ -51,70 +65,84 @@ impl BenchP2pArgs {
         let size = self.size_mib << 20;
         let mut data = vec![0u8; size];
         rand::rng().fill_bytes(&mut data);
+        if !self.swarm.is_empty() {
+            return swarm::run(self, dir, data).await;
+        }
         println!(
             "blob: {} MiB, {} streams per source, {} chunks per request",
             self.size_mib, self.streams, self.chunks_per_request
         );
-
-        let copy = data.clone();
-        let cpu = CpuClock::start();
-        let tcp = plain_tcp(copy)?;
-        let tcp_mbs = mbs(size, tcp);
-        println!(
-            "plain tcp (memory to memory, 1 MiB writes): {tcp_mbs:.0} MB/s ({:.2} s{})",
-            tcp.as_secs_f64(),
-            cpu.used()
-        );
-
         let source = self.node(dir, "source", Role::Provider).await?;
         let hash = source.add_blob(data.clone()).await?;
-        let consumer = self.node(dir, "consumer", Role::Consumer).await?;
-        consumer.dial(addr_of(&source).await?).await?;
-        let (start, cpu) = (Instant::now(), CpuClock::start());
-        let report = consumer.fetch_blob(hash, vec![source.peer_id()]).await?;
-        let p2p_time = start.elapsed();
-        let p2p_cpu = cpu.used();
-        eyre::ensure!(
-            report.size as usize == size,
-            "fetched blob has the wrong size"
-        );
-        let p2p_mbs = mbs(size, p2p_time);
-        println!(
-            "p2p (tcp+noise+yamux, every chunk sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s{p2p_cpu})",
-            p2p_time.as_secs_f64()
-        );
-
-        if self.sources > 0 {
-            let mut peers = Vec::new();
-            let multi = self.node(dir, "multi", Role::Consumer).await?;
-            for i in 0..self.sources {
-                let s = self
-                    .node(dir, &format!("source{i}"), Role::Provider)
-                    .await?;
-                s.add_blob(data.clone()).await?;
-                multi.dial(addr_of(&s).await?).await?;
-                peers.push(s);
-            }
-            let (start, cpu) = (Instant::now(), CpuClock::start());
-            let report = multi
-                .fetch_blob(hash, peers.iter().map(|p| p.peer_id()).collect())
-                .await?;
-            let t = start.elapsed();
-            let multi_cpu = cpu.used();
-            let split: Vec<String> = report
-                .chunks_per_peer
-                .iter()
-                .map(|(_, n)| n.to_string())
-                .collect();
+        let mut ratios = Vec::new();
+        for run in 1..=self.runs.max(1) {
+            let cpu = CpuClock::start();
+            let tcp = plain_tcp(data.clone())?;
+            let tcp_mbs = mbs(size, tcp);
             println!(
-                "p2p multi-source fetch from {} peers: {:.0} MB/s aggregate ({:.2} s{multi_cpu}, chunks per peer: {})",
-                self.sources,
-                mbs(size, t),
-                t.as_secs_f64(),
-                split.join("/")
+                "run {run}: plain tcp (memory to memory, 1 MiB writes): {tcp_mbs:.0} MB/s ({:.2} s{})",
+                tcp.as_secs_f64(),
+                cpu.used()
             );
+            let consumer = self
+                .node(dir, &format!("consumer{run}"), Role::Consumer)
+                .await?;
+            consumer.dial(addr_of(&source).await?).await?;
+            let (start, cpu) = (Instant::now(), CpuClock::start());
+            let report = consumer.fetch_blob(hash, vec![source.peer_id()]).await?;
+            let p2p_time = start.elapsed();
+            let p2p_cpu = cpu.used();
+            eyre::ensure!(
+                report.size as usize == size,
+                "fetched blob has the wrong size"
+            );
+            let p2p_mbs = mbs(size, p2p_time);
+            println!(
+                "run {run}: p2p (tcp+noise+yamux, every chunk BLAKE3-verified, blob sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s{p2p_cpu})",
+                p2p_time.as_secs_f64()
+            );
+            ratios.push(p2p_mbs / tcp_mbs);
+            consumer.shutdown().await;
         }
-        println!("p2p/tcp throughput ratio: {:.2}", p2p_mbs / tcp_mbs);
+        if self.sources > 0 {
+            self.multi_source(dir, &data, hash).await?;
+        }
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!("p2p/tcp ratio per run: {}", shown.join(", "));
+        println!("p2p/tcp throughput ratio: {:.2}", median(&mut ratios));
+        Ok(())
+    }
+
+    async fn multi_source(&self, dir: &Path, data: &[u8], hash: [u8; 32]) -> eyre::Result<()> {
+        let size = data.len();
+        let mut peers = Vec::new();
+        let multi = self.node(dir, "multi", Role::Consumer).await?;
+        for i in 0..self.sources {
+            let s = self
+                .node(dir, &format!("source{i}"), Role::Provider)
+                .await?;
+            s.add_blob(data.to_vec()).await?;
+            multi.dial(addr_of(&s).await?).await?;
+            peers.push(s);
+        }
+        let (start, cpu) = (Instant::now(), CpuClock::start());
+        let report = multi
+            .fetch_blob(hash, peers.iter().map(|p| p.peer_id()).collect())
+            .await?;
+        let t = start.elapsed();
+        let multi_cpu = cpu.used();
+        let split: Vec<String> = report
+            .chunks_per_peer
+            .iter()
+            .map(|(_, n)| n.to_string())
+            .collect();
+        println!(
+            "p2p multi-source fetch from {} peers: {:.0} MB/s aggregate ({:.2} s{multi_cpu}, chunks per peer: {})",
+            self.sources,
+            mbs(size, t),
+            t.as_secs_f64(),
+            split.join("/")
+        );
         Ok(())
     }
 
@@ -135,21 +163,31 @@ async fn addr_of(client: &P2pClient) -> eyre::Result<libp2p::Multiaddr> {
     Ok(p2p::with_peer_id(first, client.peer_id()))
 }
 
+/// Median of `values` (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 fn mbs(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64().max(1e-9) / 1e6
 }
 
 /// CPU time used by the whole process (every node, both sides) since `start`, so a figure
 /// can be read as CPU cost per byte as well as wall-clock speed on a loaded machine.
-struct CpuClock(Option<Duration>);
+pub(crate) struct CpuClock(Option<Duration>);
 
 impl CpuClock {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self(process_cpu_time())
     }
 
     /// `", N.NN CPU-s"`, or nothing where the process CPU time cannot be read.
-    fn used(&self) -> String {
+    pub(crate) fn used(&self) -> String {
         match (self.0, process_cpu_time()) {
             (Some(a), Some(b)) => format!(", {:.2} CPU-s", b.saturating_sub(a).as_secs_f64()),
             _ => String::new(),
@@ -189,4 +227,15 @@ fn plain_tcp(data: Vec<u8>) -> eyre::Result<Duration> {
         .join()
         .map_err(|_| eyre::eyre!("tcp sender thread panicked"))??;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [0.4, 0.2, 0.3]), 0.3);
+        assert_eq!(median(&mut [0.4, 0.2, 0.3, 0.1]), 0.25);
+    }
 }

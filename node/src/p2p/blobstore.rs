@@ -5,11 +5,17 @@
 //!   chunk-hash list (so serving never re-hashes the blob);
 //! - `partial/<hex>` (+ `.manifest`): downloads in progress, kept for resume;
 //! - `tmp/`: files being written, renamed into place when complete (atomic).
+//!
+//! Downloads in progress are also registered in memory ([`Partial`]) with the chunks
+//! verified so far, so the node serves those chunks to other fetchers while it is still
+//! fetching the rest.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use stp_sdk::p2p::{BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE};
@@ -21,6 +27,46 @@ use super::error::StoreError;
 pub struct BlobStore {
     root: PathBuf,
     tmp_counter: AtomicU64,
+    partials: Mutex<HashMap<ContentHash, Arc<Partial>>>,
+}
+
+/// A download in progress: its manifest, its file and the chunks verified so far.
+#[derive(Debug)]
+pub struct Partial {
+    /// Manifest of the blob being fetched.
+    pub manifest: BlobManifest,
+    file: File,
+    have: Mutex<Vec<bool>>,
+}
+
+impl Partial {
+    /// Which chunks are verified and on disk.
+    pub fn have(&self) -> Vec<bool> {
+        self.have.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether chunks `start..end` are all verified and on disk.
+    pub fn has_range(&self, start: usize, end: usize) -> bool {
+        let have = self.have.lock().unwrap_or_else(|p| p.into_inner());
+        end <= have.len() && have[start..end].iter().all(|h| *h)
+    }
+
+    /// Marks chunk `index` as verified and written.
+    pub(crate) fn mark(&self, index: usize) {
+        if let Some(h) = self
+            .have
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(index)
+        {
+            *h = true;
+        }
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of the partial file.
+    pub fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+    }
 }
 
 impl BlobStore {
@@ -34,7 +80,39 @@ impl BlobStore {
         Ok(Self {
             root,
             tmp_counter: AtomicU64::new(0),
+            partials: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Publishes a download in progress so its verified chunks can be served.
+    pub(crate) fn register_partial(
+        &self,
+        manifest: BlobManifest,
+        file: File,
+        have: Vec<bool>,
+    ) -> Arc<Partial> {
+        let partial = Arc::new(Partial {
+            manifest,
+            file,
+            have: Mutex::new(have),
+        });
+        self.lock_partials()
+            .insert(partial.manifest.content_hash, partial.clone());
+        partial
+    }
+
+    /// The download in progress of `hash`, if any.
+    pub fn partial(&self, hash: &ContentHash) -> Option<Arc<Partial>> {
+        self.lock_partials().get(hash).cloned()
+    }
+
+    /// Stops serving a download in progress (it completed, failed or was cancelled).
+    pub(crate) fn unregister_partial(&self, hash: &ContentHash) {
+        self.lock_partials().remove(hash);
+    }
+
+    fn lock_partials(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Arc<Partial>>> {
+        self.partials.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Directory the store lives in.
@@ -96,7 +174,7 @@ impl BlobStore {
                 break;
             }
             whole.update(&buf[..n]);
-            chunk_hashes.push(stp_sdk::p2p::sha256(&buf[..n]));
+            chunk_hashes.push(stp_sdk::p2p::chunk_hash(&buf[..n]));
             dst.write_all(&buf[..n])
                 .map_err(|e| StoreError::io(&tmp, e))?;
             size += n as u64;

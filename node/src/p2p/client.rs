@@ -14,8 +14,9 @@ use super::blobstore::BlobStore;
 use super::config::Limits;
 use super::error::{Offence, P2pError, Result};
 use super::event_loop::Command;
-use super::fetch::{FetchOptions, FetchReport, Fetcher};
+use super::fetch::{FetchOptions, FetchReport, Fetcher, Replication};
 use super::records;
+use super::serve::ServeState;
 
 /// Handle to a running node's p2p layer. Cheap to clone; every method talks to the event
 /// loop over a bounded channel (or, for blob transfers, opens streams directly).
@@ -28,6 +29,7 @@ pub struct P2pClient {
     pub(crate) store: Arc<BlobStore>,
     pub(crate) limits: Limits,
     pub(crate) penalties: mpsc::Sender<(PeerId, Offence)>,
+    pub(crate) serve_state: Arc<ServeState>,
 }
 
 impl std::fmt::Debug for P2pClient {
@@ -56,6 +58,12 @@ impl P2pClient {
     /// The node's blob store.
     pub fn store(&self) -> &Arc<BlobStore> {
         &self.store
+    }
+
+    /// Chunk bytes this node has uploaded to other peers since it started (the
+    /// served-bytes metric: an origin that swarms well uploads each blob about once).
+    pub fn served_bytes(&self) -> u64 {
+        self.serve_state.served_bytes()
     }
 
     /// Addresses the node listens on.
@@ -175,14 +183,25 @@ impl P2pClient {
         sources: Vec<PeerId>,
         opts: FetchOptions,
     ) -> Result<FetchReport> {
-        let fetcher = Fetcher {
+        Ok(self.fetcher().fetch(hash, sources, opts).await?)
+    }
+
+    /// How far a blob this node serves has spread among the peers that fetched it from
+    /// this node (each asked for its have-map now). A consumer serving a job's input can
+    /// go offline once [`Replication::complete`] reaches the job's replica count.
+    pub async fn replication(&self, hash: ContentHash) -> Result<Replication> {
+        Ok(self.fetcher().replication(hash, &self.serve_state).await?)
+    }
+
+    fn fetcher(&self) -> Fetcher {
+        Fetcher {
+            local: self.peer_id,
             control: self.control.clone(),
             commands: self.commands.clone(),
             store: self.store.clone(),
             limits: self.limits.clone(),
             penalties: self.penalties.clone(),
-        };
-        Ok(fetcher.fetch(hash, sources, opts).await?)
+        }
     }
 
     /// Stops the event loop; connections close and the node stops serving.

@@ -41,6 +41,16 @@ pub struct Limits {
     pub io_timeout: Duration,
     /// Offences after which a peer is disconnected and blocked.
     pub max_offences: u32,
+    /// Peers this node uploads chunks to at the same time; others are told to come back
+    /// later (no offence).
+    pub max_upload_peers: usize,
+    /// Chunk bytes per second this node uploads in total; `None`: unlimited.
+    pub max_upload_rate: Option<u64>,
+    /// How often a fetch asks each source for its have-map again (partial sources gain
+    /// chunks as they fetch; the served marks steer fetchers away from a busy origin).
+    pub have_refresh: Duration,
+    /// Most sources one fetch uses, including peers learnt from have-maps.
+    pub max_sources: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +66,10 @@ impl Default for Limits {
             streams_per_source: 4,
             io_timeout: Duration::from_secs(20),
             max_offences: 3,
+            max_upload_peers: 16,
+            max_upload_rate: None,
+            have_refresh: Duration::from_millis(250),
+            max_sources: 32,
         }
     }
 }

@@ -78,7 +78,13 @@ pub(crate) struct EventLoop {
     rate: HashMap<PeerId, (Instant, u32)>,
     dials: HashMap<PeerId, Vec<Reply<()>>>,
     queries: HashMap<kad::QueryId, Pending>,
+    /// Addresses handed in with [`Command::AddAddrs`] (e.g. peers named by have-maps),
+    /// used when dialing by peer id.
+    known_addrs: HashMap<PeerId, Vec<Multiaddr>>,
 }
+
+/// Peers whose addresses [`EventLoop::known_addrs`] keeps at most.
+const MAX_KNOWN_ADDR_PEERS: usize = 1024;
 
 enum Pending {
     Unit(Reply<()>),
@@ -114,6 +120,7 @@ impl EventLoop {
             rate: HashMap::new(),
             dials: HashMap::new(),
             queries: HashMap::new(),
+            known_addrs: HashMap::new(),
         }
     }
 
@@ -161,7 +168,17 @@ impl EventLoop {
             Command::Dial(addr, reply) => self.dial(addr, reply),
             Command::Connect(peer, reply) => self.connect(peer, reply),
             Command::AddAddrs(peer, addrs) => {
+                if self.known_addrs.len() >= MAX_KNOWN_ADDR_PEERS
+                    && !self.known_addrs.contains_key(&peer)
+                    && let Some(old) = self.known_addrs.keys().next().copied()
+                {
+                    self.known_addrs.remove(&old);
+                }
+                let known = self.known_addrs.entry(peer).or_default();
                 for a in addrs {
+                    if !known.contains(&a) && known.len() < stp_sdk::p2p::MAX_ADDRS {
+                        known.push(a.clone());
+                    }
                     self.swarm.add_peer_address(peer, a);
                 }
             }
@@ -241,6 +258,8 @@ impl EventLoop {
         }
         let opts = DialOpts::peer_id(peer)
             .condition(PeerCondition::DisconnectedAndNotDialing)
+            .addresses(self.known_addrs.get(&peer).cloned().unwrap_or_default())
+            .extend_addresses_through_behaviour()
             .build();
         match self.swarm.dial(opts) {
             Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => {

@@ -5,27 +5,30 @@
 //! - op 1 (manifest): the server answers `status u8`, then on success `len u32 | manifest`.
 //! - op 2 (chunks `start..start+count`): `status u8`, then on success, per chunk,
 //!   `len u32 | bytes`, where `len` must equal the chunk's length in the manifest.
+//! - op 3 (have-map): the request frame is followed by `len u16 | HaveRequest` (where the
+//!   requester listens); the server answers `status u8`, then on success
+//!   `len u32 | HaveMap` (chunks held, chunks already uploaded, other peers of the blob).
+//!
+//! A server holding only part of a blob (a fetch in progress) serves the manifest, its
+//! have-map and the chunks it verified. Statuses [`STATUS_BUSY`] (upload peer limit
+//! reached), [`STATUS_MISSING`] (not those chunks yet) and [`STATUS_ELSEWHERE`] (just sent
+//! to another peer) are no offence: the fetcher asks again later or elsewhere.
 //!
 //! Every length read from the wire is checked before anything is allocated or read.
+//! The server side is in [`super::serve`].
 
-use std::collections::HashMap;
-use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
-use libp2p::{PeerId, Stream, StreamProtocol};
+use futures::{AsyncRead, AsyncReadExt};
+use libp2p::StreamProtocol;
 use stp_sdk::p2p::{BlobManifest, ContentHash, MIN_CHUNK_SIZE};
-use tokio::sync::mpsc;
 
-use super::blobstore::BlobStore;
-use super::config::Limits;
 use super::error::Offence;
 
-/// Protocol name of blob transfer streams.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/stp/blob/1");
+/// Protocol name of blob transfer streams (2: BLAKE3 chunk hashes and have-maps).
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/stp/blob/2");
 const MAGIC: &[u8; 4] = b"STPB";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Length of a request frame.
 pub const REQUEST_LEN: usize = 48;
 
@@ -35,12 +38,21 @@ pub const STATUS_OK: u8 = 0;
 pub const STATUS_NOT_FOUND: u8 = 1;
 /// Response status: the request was malformed or out of range.
 pub const STATUS_BAD_REQUEST: u8 = 2;
+/// Response status: the server is uploading to as many peers as it allows; ask later.
+pub const STATUS_BUSY: u8 = 3;
+/// Response status: the server holds part of the blob, but not all chunks asked for.
+pub const STATUS_MISSING: u8 = 4;
+/// Response status: another peer is receiving (or just received) these chunks from the
+/// server; get them from that peer.
+pub const STATUS_ELSEWHERE: u8 = 5;
 
 /// A decoded transfer request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
     /// Send the manifest of a blob.
     Manifest(ContentHash),
+    /// Send the have-map of a blob (a `len u16 | HaveRequest` body follows the frame).
+    Have(ContentHash),
     /// Send chunks `start..start + count` of a blob.
     Chunks {
         /// The blob.
@@ -58,6 +70,7 @@ impl Request {
         let (op, hash, start, count) = match *self {
             Request::Manifest(h) => (1u8, h, 0, 0),
             Request::Chunks { hash, start, count } => (2u8, hash, start, count),
+            Request::Have(h) => (3u8, h, 0, 0),
         };
         let mut out = [0u8; REQUEST_LEN];
         out[..4].copy_from_slice(MAGIC);
@@ -67,6 +80,13 @@ impl Request {
         out[40..44].copy_from_slice(&start.to_be_bytes());
         out[44..48].copy_from_slice(&count.to_be_bytes());
         out
+    }
+
+    /// The blob the request is about.
+    pub fn hash(&self) -> ContentHash {
+        match *self {
+            Request::Manifest(h) | Request::Have(h) | Request::Chunks { hash: h, .. } => h,
+        }
     }
 
     /// Decodes a request frame, naming what is wrong with a bad one.
@@ -87,6 +107,7 @@ impl Request {
                 start: word(40),
                 count: word(44),
             }),
+            3 => Ok(Request::Have(hash)),
             op => Err(Offence::Malformed(format!("unknown request op {op}"))),
         }
     }
@@ -107,153 +128,6 @@ pub(crate) async fn timed<T>(
             "transfer stream timed out",
         ))
     })
-}
-
-/// Counts open inbound streams per peer; a slot is released when its guard drops.
-#[derive(Debug, Default, Clone)]
-struct StreamSlots(Arc<Mutex<(usize, HashMap<PeerId, usize>)>>);
-
-struct SlotGuard(StreamSlots, PeerId);
-
-impl StreamSlots {
-    fn acquire(&self, peer: PeerId, limits: &Limits) -> Result<SlotGuard, Offence> {
-        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let per_peer = g.1.get(&peer).copied().unwrap_or(0);
-        if per_peer >= limits.max_streams_per_peer || g.0 >= limits.max_streams_total {
-            return Err(Offence::TooManyStreams(limits.max_streams_per_peer));
-        }
-        g.0 += 1;
-        *g.1.entry(peer).or_default() += 1;
-        Ok(SlotGuard(self.clone(), peer))
-    }
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        let mut g = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
-        g.0 -= 1;
-        if let Some(n) = g.1.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                g.1.remove(&self.1);
-            }
-        }
-    }
-}
-
-/// Serves inbound transfer streams until `incoming` ends; offences go to `penalties`.
-pub(crate) async fn serve(
-    mut incoming: libp2p_stream::IncomingStreams,
-    store: Arc<BlobStore>,
-    limits: Limits,
-    penalties: mpsc::Sender<(PeerId, Offence)>,
-) {
-    let slots = StreamSlots::default();
-    while let Some((peer, stream)) = incoming.next().await {
-        let guard = match slots.acquire(peer, &limits) {
-            Ok(g) => g,
-            Err(offence) => {
-                drop(stream);
-                report(&penalties, peer, offence);
-                continue;
-            }
-        };
-        let (store, limits, penalties) = (store.clone(), limits.clone(), penalties.clone());
-        tokio::spawn(async move {
-            let _guard = guard;
-            match handle(stream, &store, &limits).await {
-                Ok(()) => {}
-                Err(ServeError::Offence(o)) => report(&penalties, peer, o),
-                Err(ServeError::Io(e)) => {
-                    tracing::debug!(%peer, error = %e, "transfer stream ended")
-                }
-            }
-        });
-    }
-}
-
-pub(crate) fn report(penalties: &mpsc::Sender<(PeerId, Offence)>, peer: PeerId, offence: Offence) {
-    if penalties.try_send((peer, offence.clone())).is_err() {
-        tracing::warn!(%peer, %offence, "penalty queue full; offence only logged");
-    }
-}
-
-enum ServeError {
-    Offence(Offence),
-    Io(std::io::Error),
-}
-
-impl From<std::io::Error> for ServeError {
-    fn from(e: std::io::Error) -> Self {
-        ServeError::Io(e)
-    }
-}
-
-async fn handle(mut stream: Stream, store: &BlobStore, limits: &Limits) -> Result<(), ServeError> {
-    let t = limits.io_timeout;
-    let mut frame = [0u8; REQUEST_LEN];
-    timed(t, stream.read_exact(&mut frame)).await?;
-    let request = match Request::decode(&frame) {
-        Ok(r) => r,
-        Err(offence) => {
-            let _ = timed(t, stream.write_all(&[STATUS_BAD_REQUEST])).await;
-            return Err(ServeError::Offence(offence));
-        }
-    };
-    let hash = match request {
-        Request::Manifest(h) | Request::Chunks { hash: h, .. } => h,
-    };
-    let manifest = match store.manifest(&hash) {
-        Ok(Some(m)) => m,
-        Ok(None) => return Ok(timed(t, write_and_close(&mut stream, &[STATUS_NOT_FOUND])).await?),
-        Err(e) => {
-            tracing::error!(error = %e, "blob store failed while serving");
-            return Ok(timed(t, write_and_close(&mut stream, &[STATUS_NOT_FOUND])).await?);
-        }
-    };
-    match request {
-        Request::Manifest(_) => {
-            let bytes = manifest.encode();
-            let mut out = Vec::with_capacity(5 + bytes.len());
-            out.push(STATUS_OK);
-            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            out.extend_from_slice(&bytes);
-            Ok(timed(t, write_and_close(&mut stream, &out)).await?)
-        }
-        Request::Chunks { start, count, .. } => {
-            let end = u64::from(start) + u64::from(count);
-            if count == 0
-                || count > limits.max_chunks_per_request
-                || end > manifest.chunk_count() as u64
-            {
-                let _ = timed(t, write_and_close(&mut stream, &[STATUS_BAD_REQUEST])).await;
-                return Err(ServeError::Offence(Offence::Malformed(format!(
-                    "chunk request {start}+{count} out of range (blob has {} chunks, limit {} per request)",
-                    manifest.chunk_count(),
-                    limits.max_chunks_per_request
-                ))));
-            }
-            let path = store.blob_path(&hash);
-            let file = std::fs::File::open(&path)?;
-            timed(t, stream.write_all(&[STATUS_OK])).await?;
-            let mut buf = vec![0u8; manifest.chunk_size as usize + 4];
-            for index in start as usize..end as usize {
-                let (offset, len) = manifest.chunk_range(index);
-                buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
-                file.read_exact_at(&mut buf[4..4 + len], offset)?;
-                timed(t, stream.write_all(&buf[..4 + len])).await?;
-            }
-            Ok(timed(t, stream.close()).await?)
-        }
-    }
-}
-
-async fn write_and_close(
-    stream: &mut (impl AsyncWrite + Unpin),
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    stream.write_all(bytes).await?;
-    stream.close().await
 }
 
 /// Reads a `u32` length prefix.
@@ -277,6 +151,9 @@ mod tests {
         assert_eq!(Request::decode(&r.encode()), Ok(r));
         let m = Request::Manifest([1; 32]);
         assert_eq!(Request::decode(&m.encode()), Ok(m));
+        let h = Request::Have([2; 32]);
+        assert_eq!(Request::decode(&h.encode()), Ok(h));
+        assert_eq!(h.hash(), [2; 32]);
         assert!(Request::decode(&[0xAB; REQUEST_LEN]).is_err());
         let mut bad_op = m.encode();
         bad_op[5] = 9;

@@ -8,7 +8,7 @@ use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, swarm::SwarmEvent, tcp, yamux};
 use stp_node::p2p::transfer::{PROTOCOL, REQUEST_LEN, Request, STATUS_BAD_REQUEST, STATUS_OK};
 use stp_node::p2p::{Offence, P2pError, P2pEvent, Role, TransferError};
-use stp_sdk::p2p::BlobManifest;
+use stp_sdk::p2p::{BlobManifest, HaveMap};
 
 use crate::common::{next_event, node, test_bytes};
 
@@ -205,6 +205,9 @@ fn serve_oversized(control: &mut libp2p_stream::Control, manifest: BlobManifest)
                         out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
                         out.extend_from_slice(&bytes);
                     }
+                    Ok(Request::Have(h)) if h == manifest.content_hash => {
+                        out = have_all(&mut stream, manifest.chunk_count()).await;
+                    }
                     _ => out.extend_from_slice(&u32::MAX.to_be_bytes()),
                 }
                 out.extend_from_slice(&[0x55; 4096]);
@@ -273,6 +276,9 @@ fn serve_forged(control: &mut libp2p_stream::Control, manifest: BlobManifest, da
                         out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
                         out.extend_from_slice(&bytes);
                     }
+                    Ok(Request::Have(_)) => {
+                        out = have_all(&mut stream, manifest.chunk_count()).await;
+                    }
                     Ok(Request::Chunks { start, count, .. }) => {
                         for index in start..start + count {
                             let (offset, len) = manifest.chunk_range(index as usize);
@@ -287,4 +293,23 @@ fn serve_forged(control: &mut libp2p_stream::Control, manifest: BlobManifest, da
             });
         }
     });
+}
+
+/// Reads a have-map request's body and answers that every chunk is here.
+async fn have_all(stream: &mut libp2p::Stream, chunks: usize) -> Vec<u8> {
+    let mut len = [0u8; 2];
+    let _ = stream.read_exact(&mut len).await;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    let _ = stream.read_exact(&mut body).await;
+    let map = HaveMap {
+        have: vec![true; chunks],
+        served: vec![false; chunks],
+        peers: Vec::new(),
+    }
+    .encode()
+    .unwrap();
+    let mut out = vec![STATUS_OK];
+    out.extend_from_slice(&(map.len() as u32).to_be_bytes());
+    out.extend_from_slice(&map);
+    out
 }

@@ -3,4 +3,5 @@
 mod common;
 mod garbage;
 mod network;
+mod swarm;
 mod transfer;

@@ -186,3 +186,28 @@ async fn fetch_pulls_from_several_sources_in_parallel() {
         report.chunks_per_peer
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_fetcher_is_not_held_back_by_earlier_uploads_of_the_same_chunks() {
+    let source = node(Role::Provider, vec![]).await;
+    let data = test_bytes(8 * MIB, 12);
+    let hash = source.client.add_blob(data.clone()).await.unwrap();
+    for round in 0..2 {
+        let consumer = node(Role::Consumer, vec![source.addr.clone()]).await;
+        let started = std::time::Instant::now();
+        let report = consumer
+            .client
+            .fetch_blob(hash, vec![source.client.peer_id()])
+            .await
+            .expect("fetch");
+        // The scheduler waits 5 s before re-asking a source for chunks it is sending
+        // elsewhere; chunks it finished sending long ago must not count as such.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "round {round} took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(std::fs::read(&report.path).unwrap(), data);
+    }
+    assert!(source.client.served_bytes() >= 2 * data.len() as u64);
+}

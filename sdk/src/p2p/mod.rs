@@ -1,6 +1,7 @@
 //! Peer-to-peer wire types that a consumer and a provider must agree on byte for byte:
-//! job announcements (gossiped), provider records (stored in Kademlia) and blob
-//! manifests (the chunk-hash lists that let a fetcher verify every chunk as it arrives).
+//! job announcements (gossiped), provider records (stored in Kademlia), blob manifests
+//! (the chunk-hash lists that let a fetcher verify every chunk as it arrives) and
+//! have-maps (which chunks a peer holds, so every holder serves them onwards).
 //!
 //! Every type has a compact, versioned, big-endian binary encoding with a strict size cap;
 //! decoding is total (typed [`WireError`], never a panic) and rejects trailing bytes, so
@@ -8,12 +9,15 @@
 
 mod announcement;
 mod codec;
+mod have;
 mod manifest;
 mod provider;
 
 pub use announcement::{JobAnnouncement, MAX_ANNOUNCEMENT_SIZE};
+pub use have::{HaveMap, HaveRequest, MAX_HAVE_PEERS, MAX_HAVE_REQUEST};
 pub use manifest::{
-    BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, sha256,
+    BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_hash,
+    sha256,
 };
 pub use provider::{Capabilities, MAX_PROVIDER_RECORD_SIZE, ProviderRecord};
 
