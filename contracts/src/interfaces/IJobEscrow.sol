@@ -77,7 +77,9 @@ interface IJobEscrow is IStaking {
         address consumer;
         /// @dev sha256 of the kernel's canonical encoding.
         bytes32 kernelId;
-        /// @dev sha256 of the input bytes.
+        /// @dev sha256 of the input bytes: fetchers verify each 1 MiB chunk against the
+        /// off-chain BLAKE3 manifest (its root is announced with the job) and the whole
+        /// input against this hash once.
         bytes32 inputHash;
         /// @dev Input size in bytes.
         uint64 inputSize;

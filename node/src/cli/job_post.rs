@@ -207,7 +207,7 @@ impl PostArgs {
             ));
         }
         let wait = self.wait || self.output.is_some();
-        let h = self.follow(m, job_id, wait).await?;
+        let h = self.follow(m, p2p, &spec, job_id, wait).await?;
         if let Some((outcome, hash)) = h.outcome {
             posted.outcome = Some(outcome);
             posted.result_hash = (outcome == Outcome::Completed).then_some(hash);
@@ -251,7 +251,14 @@ impl PostArgs {
     /// Serves the input while the job needs it, showing progress. Without `wait` it returns
     /// once every replica committed (or the job can no longer use the input); with `wait` it
     /// finalizes the job when allowed and returns its settled history.
-    async fn follow(&self, m: &Market, job_id: u64, wait: bool) -> eyre::Result<JobHistory> {
+    async fn follow(
+        &self,
+        m: &Market,
+        p2p: &P2pClient,
+        spec: &JobSpec,
+        job_id: u64,
+        wait: bool,
+    ) -> eyre::Result<JobHistory> {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
@@ -261,6 +268,7 @@ impl PostArgs {
         let poll = Duration::from_secs_f64(self.poll_secs.clamp(0.05, 60.0));
         let result = tokio::select! {
             r = follow_loop(m, job_id, wait, &bar, poll) => r,
+            () = watch_replication(p2p, spec, &bar, self.json) => unreachable!("never returns"),
             _ = tokio::signal::ctrl_c() => Err(eyre!(
                 "interrupted: stopped serving the input; job {job_id} stays on-chain (`stp job status {job_id}`)"
             )),
@@ -310,6 +318,33 @@ async fn follow_loop(
             }
         }
         tokio::time::sleep(poll).await;
+    }
+}
+
+/// How often the input's spread over the providers is asked.
+const REPLICATION_POLL: Duration = Duration::from_secs(2);
+
+/// Reports, once, when `spec.replicas` providers hold the whole input: from then on they
+/// serve it to each other and the consumer may go offline. Never returns.
+async fn watch_replication(p2p: &P2pClient, spec: &JobSpec, bar: &ProgressBar, json: bool) {
+    loop {
+        tokio::time::sleep(REPLICATION_POLL).await;
+        let Ok(r) = p2p.replication(spec.inputHash.0).await else {
+            continue;
+        };
+        if r.complete() >= usize::from(spec.replicas) {
+            tracing::info!(
+                copies = r.complete(),
+                "input fully replicated to the providers"
+            );
+            if !json {
+                bar.println(format!(
+                    "input fully replicated: {} providers hold all of it and serve it to each other (this node may go offline)",
+                    r.complete()
+                ));
+            }
+            return std::future::pending().await;
+        }
     }
 }
 

@@ -16,6 +16,8 @@
 //! max-collateral-ratio = 20     # refuse collateral above 20x the bounty share
 //! max-collateral = "1"
 //! max-concurrent = 2
+//! max-upload-peers = 16
+//! max-upload-rate = 12500000   # bytes/s (100 Mbit/s); default unlimited
 //! backend = "auto"
 //! confirmations = 1
 //! poll-ms = 1000
@@ -43,6 +45,8 @@ pub struct ProviderFile {
     max_collateral_ratio: Option<u64>,
     max_collateral: Option<Amount>,
     max_concurrent: Option<u64>,
+    max_upload_peers: Option<u64>,
+    max_upload_rate: Option<u64>,
     backend: Option<String>,
     confirmations: Option<u64>,
     poll_ms: Option<u64>,
@@ -94,6 +98,14 @@ impl ProviderFile {
             (
                 "STP_MAX_CONCURRENT",
                 self.max_concurrent.map(|n| n.to_string()),
+            ),
+            (
+                "STP_MAX_UPLOAD_PEERS",
+                self.max_upload_peers.map(|n| n.to_string()),
+            ),
+            (
+                "STP_MAX_UPLOAD_RATE",
+                self.max_upload_rate.map(|n| n.to_string()),
             ),
             ("STP_BACKEND", self.backend.clone()),
             (

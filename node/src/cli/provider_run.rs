@@ -46,6 +46,13 @@ pub struct ProviderRunArgs {
     /// libp2p bootstrap peer with `/p2p/<peer id>` (repeatable).
     #[arg(long, env = "STP_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<Multiaddr>,
+    /// Most peers this node uploads inputs and outputs to at once (it serves every chunk it
+    /// verified, so consumers upload each byte about once).
+    #[arg(long, env = "STP_MAX_UPLOAD_PEERS", default_value_t = 16)]
+    max_upload_peers: usize,
+    /// Most bytes per second this node uploads in all (default: unlimited).
+    #[arg(long, env = "STP_MAX_UPLOAD_RATE", value_name = "BYTES_PER_SEC")]
+    max_upload_rate: Option<u64>,
     /// Smallest bounty share per replica worth working for (ETH or token units).
     #[arg(long, env = "STP_PRICE_FLOOR", default_value = "0", value_parser = parse_amount)]
     price_floor: U256,
@@ -104,6 +111,8 @@ impl ProviderRunArgs {
                 data_dir: self.data_dir,
                 listen: self.listen,
                 bootstrap: self.bootstrap,
+                max_upload_peers: self.max_upload_peers.max(1),
+                max_upload_rate: self.max_upload_rate,
                 price_floor: self.price_floor,
                 collateral: CollateralPolicy {
                     ratio: self.max_collateral_ratio,

@@ -44,6 +44,10 @@ pub struct DaemonConfig {
     pub listen: Vec<Multiaddr>,
     /// libp2p bootstrap peers (with `/p2p/<id>`).
     pub bootstrap: Vec<Multiaddr>,
+    /// Most peers this node uploads to at once.
+    pub max_upload_peers: usize,
+    /// Most bytes per second this node uploads in all (`None`: unlimited).
+    pub max_upload_rate: Option<u64>,
     /// Smallest bounty share per replica worth working for (wei or token units).
     pub price_floor: U256,
     /// What collateral the node accepts for a job's bounty share.

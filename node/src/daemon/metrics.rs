@@ -60,6 +60,7 @@ pub struct Metrics {
     transactions: Family<CallLabel, Counter>,
     refused: Family<ReasonLabel, Counter>,
     poll_failures: Counter,
+    served: Counter,
 }
 
 const PHASES: [JobPhase; 7] = [
@@ -116,6 +117,11 @@ impl Metrics {
             self.refused.clone(),
         );
         r.register(
+            "p2p_served_bytes",
+            "Bytes of inputs and outputs this node uploaded to other peers",
+            self.served.clone(),
+        );
+        r.register(
             "chain_poll_failures",
             "Chain polls that failed (RPC unreachable or erroring)",
             self.poll_failures.clone(),
@@ -156,6 +162,15 @@ impl Metrics {
         self.transactions
             .get_or_create(&CallLabel { call: call.into() })
             .inc();
+    }
+
+    /// Records a failed chain poll.
+    /// Raises the served-bytes counter to `total` (the p2p layer's running count).
+    pub fn set_served_bytes(&self, total: u64) {
+        let seen = self.served.get();
+        if total > seen {
+            self.served.inc_by(total - seen);
+        }
     }
 
     /// Records a failed chain poll.
@@ -263,6 +278,8 @@ mod tests {
         m.transaction("commit");
         m.transaction("commit");
         m.refused("not_drawn");
+        m.set_served_bytes(4096);
+        m.set_served_bytes(1000);
         let text = m.render(&store);
         for line in [
             "stp_jobs{phase=\"committed\"} 1",
@@ -275,6 +292,7 @@ mod tests {
             "stp_executions_total{outcome=\"error\"} 1",
             "stp_transactions_total{call=\"commit\"} 2",
             "stp_jobs_refused_total{reason=\"not_drawn\"} 1",
+            "stp_p2p_served_bytes_total 4096",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -181,6 +181,7 @@ impl Driver {
         }
         self.account_read = Some(tokio::time::Instant::now());
         let account = self.account();
+        self.metrics.set_served_bytes(self.p2p.served_bytes());
         if let (Ok(stake), Ok(credited)) = (
             self.market.stake_of(account).await,
             self.market.balance_of(account).await,
