@@ -16,7 +16,7 @@ import {DrawLib} from "./libraries/DrawLib.sol";
 /// @dev Storage is laid out so that each protocol step writes few slots, and slots that
 /// already hold a non-zero value (a write to a fresh slot costs ~17k gas more):
 /// - per job, one slot: 24-byte terms hash prefix, committed/revealed counters and the
-///   market's total stake at the post (the draw's denominator); deleted at settlement
+///   market's total stake as the post's block found it (the draw's denominator); deleted at settlement
 ///   (events are the history);
 /// - per provider, one stake slot (staked, bondedAt), read by commits and written only by
 ///   staking, unstaking and slashing;
@@ -64,12 +64,12 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         bytes24 specHash; // first 24 bytes of keccak256(abi.encode(terms)); zero: no live job
         uint8 committed;
         uint8 revealed;
-        uint48 drawTotal; // DrawLib.encodeTotal(total stake at the post)
+        uint48 drawTotal; // DrawLib.encodeTotal(total stake as the post's block found it)
     }
 
     struct Stake {
         uint96 staked; // bonded stake, includes the account's `locked`
-        uint32 bondedAt; // when the stake last grew
+        uint32 bondedAt; // the block in which the stake last grew
     }
 
     struct Account {
@@ -164,11 +164,11 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint256 staked = s.staked + amount;
         if (staked > MAX96) revert StakeAmountTooLarge(amount);
         if (staked < _minStake) revert StakeBelowMinimum(staked, _minStake);
-        // staked <= MAX96 (checked); timestamps fit 32 bits until 2106: the casts are exact.
+        // staked <= MAX96 (checked); block numbers fit 32 bits (postJob checks it too).
         s.staked = uint96(staked);
-        s.bondedAt = uint32(block.timestamp);
+        s.bondedAt = uint32(block.number);
         _changeTotal(amount, true);
-        emit Staked(msg.sender, amount, staked, block.timestamp);
+        emit Staked(msg.sender, amount, staked, block.number);
         _pull(amount);
     }
 
@@ -204,6 +204,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         // The draw is fixed by this block's hash (unknown to any transaction in it, see the
         // seed notes) against the total stake as this block found it.
         uint256 draw = block.number << 32 | block.timestamp;
+        // Block numbers compared, not balances.
+        // slither-disable-next-line incorrect-equality
         uint48 drawTotal = counter.changedAt == block.number
             ? counter.blockStartTotal
             : DrawLib.encodeTotal(counter.totalStake);
@@ -394,7 +396,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     {
         Job memory job = _load(jobId, terms);
         Stake memory s = _stakes[provider];
-        if (s.bondedAt >= terms.postedAt()) return (false, false, 0);
+        if (s.bondedAt >= terms.postBlock()) return (false, false, 0);
         bytes32 postHash = _blockHash(terms.postBlock());
         if (postHash == bytes32(0)) {
             // In the post's own block the draw is not fixed yet: ask again a second later.
@@ -496,8 +498,10 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         view
         returns (bool drawn)
     {
-        uint256 postedAt = terms.postedAt();
-        if (s.bondedAt >= postedAt) revert EscrowStakeTooNew(jobId, s.bondedAt, postedAt);
+        // The same clock as the draw's denominator: stake counts from the block after it
+        // was bonded, for both.
+        uint256 postBlock = terms.postBlock();
+        if (s.bondedAt >= postBlock) revert EscrowStakeTooNew(jobId, s.bondedAt, postBlock);
         bytes32 postHash = _blockHash(terms.postBlock());
         if (postHash == bytes32(0)) {
             if (block.number <= terms.postBlock()) revert EscrowDrawNotFixed(jobId);

@@ -19,8 +19,8 @@ import {IStaking} from "./IStaking.sol";
 ///
 /// **Drawn, then committed.** Who may take a slot is decided by stake-weighted lot. A
 /// provider's ticket is `u = uint64(keccak256(abi.encode(blockhash(postBlock), jobId,
-/// provider)))`; it is *eligible* at time `t` if its stake was bonded before the post
-/// (`bondedAt < postedAt`) and
+/// provider)))`; it is *eligible* at time `t` if its stake was bonded in a block before
+/// the post's (`bondedAt < postBlock`: the same clock as `drawTotal`) and
 ///     u * drawTotal < replicas * staked * 2^(64 + steps(t)),
 ///     steps(t) = DOUBLINGS * (t - postedAt) / (commitDeadline - postedAt),
 /// i.e. with probability `min(1, replicas * share * 2^steps)` for a stake share `share`:
@@ -179,9 +179,9 @@ interface IJobEscrow is IStaking {
     /// @notice `provider` is not (yet) drawn for `jobId`: it becomes eligible at
     /// `eligibleFrom` (0: not before the commit deadline).
     error EscrowNotDrawn(uint256 jobId, address provider, uint256 eligibleFrom);
-    /// @notice `provider`'s stake grew at `bondedAt`, not before the job was posted at
-    /// `postedAt`: it is not in this job's draw.
-    error EscrowStakeTooNew(uint256 jobId, uint256 bondedAt, uint256 postedAt);
+    /// @notice `provider`'s stake grew in block `bondedAt`, not before the job's post block
+    /// `postBlock`: it is not in this job's draw.
+    error EscrowStakeTooNew(uint256 jobId, uint256 bondedAt, uint256 postBlock);
     /// @notice The caller's `lane` holds live job `busyJobId` (this job: already committed).
     error EscrowLaneBusy(address provider, uint256 lane, uint256 busyJobId);
     /// @notice The caller's `lane` is not in the phase this call needs (`status`).

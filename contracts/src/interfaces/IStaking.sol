@@ -31,7 +31,8 @@ interface IStaking {
     error StakeZeroAmount();
     /// @notice msg.value must equal the amount in ETH mode and be zero in ERC-20 mode.
     error StakeWrongValue(uint256 sent, uint256 expected);
-    /// @notice The amount does not fit the 96-bit stake accounting.
+    /// @notice The amount does not fit the stake accounting (96 bits a provider, 112 bits the
+    /// market's total).
     error StakeAmountTooLarge(uint256 amount);
     /// @notice The provider's stake is below the market's minimum.
     error StakeBelowMinimum(uint256 staked, uint256 minimum);
@@ -42,8 +43,8 @@ interface IStaking {
     /// @notice A deploy parameter is outside its allowed range.
     error StakeParameterOutOfRange(bytes32 name, uint256 value);
 
-    /// @notice `provider` added `amount`; its bonded stake is now `staked`, bonded from now
-    /// (`bondedAt`) for the draw of jobs posted later.
+    /// @notice `provider` added `amount`; its bonded stake is now `staked`, bonded in block
+    /// `bondedAt`: it is in the draw of jobs posted in later blocks.
     event Staked(address indexed provider, uint256 amount, uint256 staked, uint256 bondedAt);
     /// @notice `provider` took `amount` of free stake out to its wallet; `staked` is left.
     event Unstaked(address indexed provider, uint256 amount, uint256 staked);
@@ -51,7 +52,8 @@ interface IStaking {
     /// @notice Bonded stake and locked collateral of `provider`.
     /// @return staked Bonded stake (includes `locked`).
     /// @return locked Collateral of committed, unsettled jobs.
-    /// @return bondedAt When its stake last grew: it is drawn only for jobs posted after.
+    /// @return bondedAt The block in which its stake last grew: it is drawn only for jobs
+    /// posted in later blocks.
     function stakeOf(address provider)
         external
         view

@@ -10,7 +10,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 ///     eligible at steps s  <=>  u * totalStake < replicas * staked * 2^(64 + s)
 ///     s(t) = DOUBLINGS * (t - postedAt) / (commitDeadline - postedAt), capped at DOUBLINGS
 /// so a provider with stake share f is eligible with probability min(1, replicas * f * 2^s).
-/// totalStake is the market's total at the post, stored per job as a 48-bit float (40-bit
+/// totalStake is the market's total as the post's block found it, stored per job as a 48-bit float (40-bit
 /// mantissa, rounded up: a relative error below 2^-39, never in a provider's favour).
 /// Bounds: u < 2^64 and totalStake < 2^129 keep the left side below 2^193; replicas <= 16
 /// and staked < 2^96 keep the right side below 2^172.

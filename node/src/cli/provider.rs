@@ -80,7 +80,7 @@ pub struct ProviderStatus {
     /// Stake not locked by jobs.
     #[serde(serialize_with = "ser_wei")]
     pub free: U256,
-    /// When the stake last grew: it is in the draw of jobs posted after (unix seconds).
+    /// The block in which the stake last grew: it is in the draw of jobs posted later.
     pub bonded_at: u64,
     /// Minimum stake to commit to jobs.
     #[serde(serialize_with = "ser_wei")]
@@ -184,7 +184,7 @@ fn print_status(s: &ProviderStatus, unit: &str) {
     out(format!("  locked        {}", format_amount(s.locked)));
     out(format!("  free          {}", format_amount(s.free)));
     out(format!(
-        "bonded at       unix time {} (drawn for jobs posted after it)",
+        "bonded at       block {} (drawn for jobs posted in later blocks)",
         s.bonded_at
     ));
     let r = &s.reputation;

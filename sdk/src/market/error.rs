@@ -115,7 +115,7 @@ fn hint_for(name: &str) -> String {
     } else if name.starts_with("EscrowNotDrawn") {
         "; the job's stake-weighted draw did not pick this provider (yet): eligibleFrom says when it may commit (0: not in this job)"
     } else if name.starts_with("EscrowStakeTooNew") {
-        "; stake added after a job was posted does not count in its draw: wait for later jobs"
+        "; stake added in or after a job's post block does not count in its draw: wait for later jobs"
     } else if name.starts_with("EscrowWindowTooShort") {
         "; give the job longer windows (see `stp job post --help`; the market's minimums are in `stp market info`)"
     } else if name.starts_with("EscrowDeadlineTooFar") {

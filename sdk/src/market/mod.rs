@@ -50,7 +50,8 @@ pub struct StakeInfo {
     pub staked: U256,
     /// Part of `staked` locked as collateral of active jobs (slashable until they settle).
     pub locked: U256,
-    /// When the stake last grew: it is in the draw of jobs posted after this (unix seconds).
+    /// The block in which the stake last grew: it is in the draw of jobs posted in later
+    /// blocks.
     pub bonded_at: u64,
 }
 
