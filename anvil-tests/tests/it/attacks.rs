@@ -242,8 +242,8 @@ async fn sybil_step(sybils: &[Market], jobs: &[Posted], done: &mut [[u8; 3]]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thirty_percent_sybil_group_wins_a_majority_about_as_often_as_the_binomial_tail() {
-    const BATCHES: usize = 4;
-    const PER_BATCH: usize = 6;
+    const BATCHES: usize = 6;
+    const PER_BATCH: usize = 8;
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
     // Honest: three nodes with 7/3 ETH each; Sybils: three identities with 1 ETH each (30 %).
