@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {JobTermsLib} from "./libraries/JobTermsLib.sol";
@@ -164,9 +165,11 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint256 staked = s.staked + amount;
         if (staked > MAX96) revert StakeAmountTooLarge(amount);
         if (staked < _minStake) revert StakeBelowMinimum(staked, _minStake);
-        // staked <= MAX96 (checked); block numbers fit 32 bits (postJob checks it too).
+        // staked <= MAX96 (checked): the cast is exact. From block 2^32 on (decades away)
+        // bondedAt stays at its maximum: such stake is in no draw (postJob refuses those
+        // blocks) instead of wrapping into old ones.
         s.staked = uint96(staked);
-        s.bondedAt = uint32(block.number);
+        s.bondedAt = uint32(Math.min(block.number, type(uint32).max));
         _changeTotal(amount, true);
         emit Staked(msg.sender, amount, staked, block.number);
         _pull(amount);

@@ -2,71 +2,59 @@
 pragma solidity ^0.8.28;
 
 import {EscrowFixture} from "./utils/EscrowFixture.sol";
+import {Test} from "./utils/Test.sol";
+import {FeeOnTransferToken, RebasingToken} from "./utils/Tokens.sol";
 import {JobEscrow} from "../src/JobEscrow.sol";
-import {IStaking} from "../src/interfaces/IStaking.sol";
 import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
+import {IStaking} from "../src/interfaces/IStaking.sol";
 
-/// @notice Staking unit tests: stake, unstake, withdraw and the deploy checks of the
-/// staking parameters. Locking, slashing and reputation are driven by jobs and tested in
-/// JobEscrow.t.sol.
+/// @notice Staking: stake, immediate unstake of free stake (no unbonding delay in v2),
+/// locked collateral, reputation score. Job-driven locking and slashing are in the job tests.
 abstract contract StakingTest is EscrowFixture {
-    JobEscrow internal sm;
-
-    function setUp() public override {
-        super.setUp();
-        sm = escrow;
-    }
-
-    function _smStake(address who, uint256 amount) internal {
-        vm.prank(who);
-        sm.stake{value: _value(amount)}(amount);
-    }
-
-    function test_constructor_revertsOnOutOfRangeParameters() public {
-        bytes4 sel = IStaking.StakeParameterOutOfRange.selector;
-        vm.expectPartialRevert(sel);
-        new JobEscrow(assetAddr, 0, UNBONDING, MIN_STAKE, 3);
-        vm.expectPartialRevert(sel);
-        new JobEscrow(assetAddr, 10_001, UNBONDING, MIN_STAKE, 3);
-        vm.expectPartialRevert(sel);
-        new JobEscrow(assetAddr, SLASH_BPS, 0, MIN_STAKE, 3);
-        vm.expectPartialRevert(sel);
-        new JobEscrow(assetAddr, SLASH_BPS, 365 days + 1, MIN_STAKE, 3);
-        vm.expectPartialRevert(sel);
-        new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, 0, 3);
-        vm.expectPartialRevert(sel);
-        new JobEscrow(assetAddr, SLASH_BPS, UNBONDING, uint256(type(uint96).max) + 1, 3);
-        vm.expectPartialRevert(sel);
-        new JobEscrow(address(0xBEEF), SLASH_BPS, UNBONDING, MIN_STAKE, 3);
-        // Bounds themselves are accepted.
-        new JobEscrow(assetAddr, 10_000, 365 days, type(uint96).max, 3);
-    }
-
-    function test_stake_creditsBondedStake() public {
+    function test_stake_creditsBondedStakeAndTotal() public {
         uint256 before = _assetBalance(alice);
-        vm.expectEmit(address(sm));
-        emit IStaking.Staked(alice, 2 ether, 2 ether);
-        _smStake(alice, 2 ether);
-        (uint256 staked, uint256 locked, uint256 unbonding, uint256 releaseAt) = sm.stakeOf(alice);
+        vm.expectEmit(address(escrow));
+        emit IStaking.Staked(alice, 2 ether, 2 ether, block.number);
+        _stake(alice, 2 ether);
+        (uint256 staked, uint256 locked, uint256 bondedAt) = escrow.stakeOf(alice);
         assertEq(staked, 2 ether, "staked");
-        assertEq(locked + unbonding + releaseAt, 0, "nothing else");
+        assertEq(locked, 0, "locked");
+        assertEq(bondedAt, block.number, "bondedAt: the block, not the time");
+        assertEq(escrow.totalStake(), 2 ether, "total");
         assertEq(_assetBalance(alice), before - 2 ether, "paid");
-        assertEq(_assetBalance(address(sm)), 2 ether, "held");
+        assertEq(_assetBalance(address(escrow)), 2 ether, "held");
+        vm.roll(block.number + 5);
+        vm.expectEmit(address(escrow));
+        emit IStaking.Staked(alice, 1, 2 ether + 1, block.number);
+        _stake(alice, 1); // a top-up above the minimum: any amount, and a new bondedAt
+        (,, bondedAt) = escrow.stakeOf(alice);
+        assertEq(bondedAt, block.number, "bondedAt moves with every top-up");
+        // The clock alone does not move it: a top-up later in the same block keeps the
+        // block's number, and a block that shares the previous one's second gets its own.
+        vm.warp(block.timestamp + 5);
+        _stake(alice, 1);
+        (,, bondedAt) = escrow.stakeOf(alice);
+        assertEq(bondedAt, block.number, "the same block, a later second: the same bondedAt");
+        vm.roll(block.number + 1);
+        _stake(alice, 1);
+        (,, bondedAt) = escrow.stakeOf(alice);
+        assertEq(bondedAt, block.number, "the next block, the same second: the next bondedAt");
     }
 
     function test_stake_revertsOnZero() public {
         vm.prank(alice);
         vm.expectRevert(IStaking.StakeZeroAmount.selector);
-        sm.stake(0);
+        escrow.stake(0);
     }
 
     function test_stake_revertsOnWrongValue() public {
         uint256 wrong = _tokenMode() ? 1 : 2 ether - 1;
-        uint256 expected = _value(2 ether);
         vm.deal(alice, alice.balance + 1);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.StakeWrongValue.selector, wrong, expected));
-        sm.stake{value: wrong}(2 ether);
+        vm.expectRevert(
+            abi.encodeWithSelector(IStaking.StakeWrongValue.selector, wrong, _value(2 ether))
+        );
+        escrow.stake{value: wrong}(2 ether);
     }
 
     function test_stake_revertsBelowMinimum() public {
@@ -74,170 +62,131 @@ abstract contract StakingTest is EscrowFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IStaking.StakeBelowMinimum.selector, MIN_STAKE - 1, MIN_STAKE)
         );
-        sm.stake{value: _value(MIN_STAKE - 1)}(MIN_STAKE - 1);
+        escrow.stake{value: _value(MIN_STAKE - 1)}(MIN_STAKE - 1);
     }
 
     function test_stake_revertsAbove96Bits() public {
-        uint256 huge = uint256(type(uint96).max) + 1;
-        _fund(alice, huge);
+        uint256 amount = uint256(type(uint96).max) + 1;
+        _fund(alice, amount);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.StakeAmountTooLarge.selector, huge));
-        sm.stake{value: _value(huge)}(huge);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.StakeAmountTooLarge.selector, amount));
+        escrow.stake{value: _value(amount)}(amount);
     }
 
-    function test_requestUnstake_movesFreeStakeToUnbonding() public {
-        _smStake(alice, 3 ether);
-        vm.expectEmit(address(sm));
-        emit IStaking.UnstakeRequested(alice, 1 ether, 1 ether, block.timestamp + UNBONDING);
+    function test_unstake_paysFreeStakeAtOnce() public {
+        _stake(alice, 5 ether);
+        (,, uint256 bondedAt) = escrow.stakeOf(alice);
+        uint256 before = _assetBalance(alice);
+        vm.expectEmit(address(escrow));
+        emit IStaking.Unstaked(alice, 2 ether, 3 ether);
         vm.prank(alice);
-        sm.requestUnstake(1 ether);
-        (uint256 staked,, uint256 unbonding, uint256 releaseAt) = sm.stakeOf(alice);
-        assertEq(staked, 2 ether, "staked");
-        assertEq(unbonding, 1 ether, "unbonding");
-        assertEq(releaseAt, block.timestamp + UNBONDING, "releaseAt");
+        escrow.unstake(2 ether);
+        assertEq(_assetBalance(alice), before + 2 ether, "paid in the same transaction");
+        assertEq(_stakedOf(alice), 3 ether, "staked");
+        assertEq(escrow.totalStake(), 3 ether, "total");
+        (,, uint256 after_) = escrow.stakeOf(alice);
+        assertEq(after_, bondedAt, "unstaking keeps bondedAt");
+        vm.prank(alice);
+        escrow.unstake(3 ether); // a full exit is allowed
+        assertEq(_stakedOf(alice), 0, "out");
+        assertEq(_assetBalance(address(escrow)), 0, "nothing held");
     }
 
-    function test_requestUnstake_restartsClock() public {
-        _smStake(alice, 3 ether);
-        vm.prank(alice);
-        sm.requestUnstake(1 ether);
-        vm.warp(block.timestamp + 1 days);
-        vm.prank(alice);
-        sm.requestUnstake(1 ether);
-        (,, uint256 unbonding, uint256 releaseAt) = sm.stakeOf(alice);
-        assertEq(unbonding, 2 ether, "unbonding");
-        assertEq(releaseAt, block.timestamp + UNBONDING, "releaseAt");
-    }
-
-    /// @dev Locks `collateral` of `provider`'s stake the only way there is: claiming a job.
-    function _lockByClaim(address provider, uint96 collateral) internal returns (uint256 jobId) {
-        IJobEscrow.JobSpec memory spec = _spec(1);
-        spec.collateral = collateral;
-        jobId = _post(spec);
-        _claim(jobId, spec, provider);
-    }
-
-    function test_settle_slashesStakeOfUnbondingProvider() public {
-        _smStake(alice, 3 ether);
-        IJobEscrow.JobSpec memory spec = _spec(1);
-        spec.collateral = 2 ether;
-        uint256 jobId = _post(spec);
-        _claim(jobId, spec, alice);
-        vm.prank(alice);
-        sm.requestUnstake(1 ether);
-        vm.warp(spec.revealDeadline + 1);
-        _finalize(jobId, spec, _list(alice), bytes32(0)); // never committed: missed
-        (uint256 staked, uint256 locked, uint256 unbonding,) = sm.stakeOf(alice);
-        assertEq(staked, 1 ether, "collateral slashed while unbonding");
-        assertEq(locked, 0, "unlocked");
-        assertEq(unbonding, 1 ether, "unbonding untouched");
-        (,, uint256 missed, uint256 score) = sm.reputationOf(alice);
-        assertEq(missed, 1, "missed");
-        assertEq(score, 0, "score floors at zero");
-    }
-
-    function test_reputation_scoreSubtractsPenalties() public {
-        _smStake(alice, 100 ether);
-        _smStake(bob, 100 ether);
-        for (uint256 i = 0; i < 4; ++i) {
-            IJobEscrow.JobSpec memory ok = _spec(1);
-            uint256 id = _post(ok);
-            _claim(id, ok, alice);
-            _commit(id, ok, alice, "good");
-            _reveal(id, ok, alice, "good"); // the last reveal settles
-        }
-        // Three replicas, alice the dissenter: slashed once.
-        IJobEscrow.JobSpec memory s3 = _spec(3);
-        _stake(carol, 10 ether);
-        uint256 jobId = _post(s3);
-        _claim(jobId, s3, alice);
-        _claim(jobId, s3, bob);
-        _claim(jobId, s3, carol);
-        _commit(jobId, s3, alice, "bad");
-        _commit(jobId, s3, bob, "good");
-        _commit(jobId, s3, carol, "good");
-        _reveal(jobId, s3, alice, "bad");
-        _reveal(jobId, s3, bob, "good");
-        _reveal(jobId, s3, carol, "good"); // the last reveal settles
-        (uint256 c, uint256 sl,, uint256 score) = sm.reputationOf(alice);
-        assertEq(c, 4, "completed");
-        assertEq(sl, 1, "slashed");
-        assertEq(score, 1, "4 - 3");
-        IJobEscrow.JobSpec memory picky = _spec(1);
-        picky.minReputation = 2;
-        uint256 pickyId = _post(picky);
-        vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.StakeReputationTooLow.selector, 1, 2));
-        escrow.claim(pickyId, _terms(picky));
-    }
-
-    function test_requestUnstake_revertsOnZero() public {
+    function test_unstake_revertsOnZero() public {
         vm.prank(alice);
         vm.expectRevert(IStaking.StakeZeroAmount.selector);
-        sm.requestUnstake(0);
+        escrow.unstake(0);
     }
 
-    function test_requestUnstake_cannotTakeLockedStake() public {
-        _smStake(alice, 3 ether);
-        _lockByClaim(alice, 2 ether);
+    function test_unstake_revertsLeavingLessThanMinimum() public {
+        _stake(alice, 2 ether);
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(IStaking.StakeInsufficient.selector, 1 ether, 2 ether)
+            abi.encodeWithSelector(IStaking.StakeBelowMinimum.selector, MIN_STAKE - 1, MIN_STAKE)
         );
-        sm.requestUnstake(2 ether);
+        escrow.unstake(1 ether + 1);
     }
 
-    function test_withdrawStake_paysAtReleaseTime() public {
-        _smStake(alice, 3 ether);
-        vm.prank(alice);
-        sm.requestUnstake(3 ether);
-        uint256 before = _assetBalance(alice);
-        vm.warp(block.timestamp + UNBONDING);
-        vm.expectEmit(address(sm));
-        emit IStaking.StakeWithdrawn(alice, 3 ether);
-        vm.prank(alice);
-        sm.withdrawStake();
-        assertEq(_assetBalance(alice), before + 3 ether, "paid out");
-        (uint256 staked,, uint256 unbonding, uint256 releaseAt) = sm.stakeOf(alice);
-        assertEq(staked + unbonding + releaseAt, 0, "cleared");
-    }
-
-    function test_withdrawStake_revertsOneSecondEarly() public {
-        _smStake(alice, 3 ether);
-        vm.prank(alice);
-        sm.requestUnstake(1 ether);
-        uint256 releaseAt = block.timestamp + UNBONDING;
-        vm.warp(releaseAt - 1);
+    function test_unstake_cannotTakeLockedCollateral() public {
+        _stakeAll(10 ether);
+        uint256 jobId = _post(_spec(3));
+        _commit(jobId, alice, 0, _good(jobId));
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(IStaking.StakeStillUnbonding.selector, releaseAt, releaseAt - 1)
+            abi.encodeWithSelector(IStaking.StakeInsufficient.selector, 9 ether, 10 ether)
         );
-        sm.withdrawStake();
-    }
-
-    function test_withdrawStake_revertsWithNothingUnbonding() public {
+        escrow.unstake(10 ether);
         vm.prank(alice);
-        vm.expectRevert(IStaking.StakeNothingUnbonding.selector);
-        sm.withdrawStake();
+        escrow.unstake(8 ether); // the free part, leaving 2 >= minimum
+        assertEq(_stakedOf(alice), 2 ether, "collateral stays");
+        assertEq(_lockedOf(alice), 1 ether, "locked");
     }
 
-    function testFuzz_stakeUnstakeWithdraw(uint256 amount, uint256 out, uint256 wait) public {
+    /// score = completed - 3 * slashed - missed, floored at zero.
+    function test_reputation_scoreSubtractsPenalties() public {
+        _stakeAll(10 ether);
+        for (uint256 i = 0; i < 4; ++i) {
+            uint256 j = _post(_spec(3));
+            _commit(j, alice, 0, _good(j));
+            _commit(j, bob, 0, _good(j));
+            _commit(j, carol, 0, _good(j));
+            _reveal(j, alice, 0, _good(j));
+            _reveal(j, bob, 0, _good(j));
+            _reveal(j, carol, 0, _good(j));
+        }
+        (uint256 completed,,, uint256 score) = escrow.reputationOf(carol);
+        assertEq(completed, 4, "four drawn completions");
+        assertEq(score, 4, "score");
+        uint256 jobId = _post(_spec(3));
+        _commit(jobId, alice, 0, _good(jobId));
+        _commit(jobId, bob, 0, _good(jobId));
+        _commit(jobId, carol, 0, _bad(jobId, 1));
+        _reveal(jobId, alice, 0, _good(jobId));
+        _reveal(jobId, bob, 0, _good(jobId));
+        _revealHint(jobId, carol, 0, _bad(jobId, 1), _good(jobId));
+        uint256 slashed;
+        (completed, slashed,, score) = escrow.reputationOf(carol);
+        assertEq(slashed, 1, "slashed");
+        assertEq(score, completed - 3 * slashed, "4 - 3");
+        jobId = _post(_spec(3));
+        _commit(jobId, alice, 0, _good(jobId));
+        _commit(jobId, bob, 0, _good(jobId));
+        _commit(jobId, carol, 0, _good(jobId));
+        _reveal(jobId, alice, 0, _good(jobId));
+        _reveal(jobId, bob, 0, _good(jobId));
+        vm.warp(uint256(_specOf[jobId].revealDeadline) + 1);
+        _finalize(jobId, _good(jobId));
+        jobId = _post(_spec(3));
+        _commit(jobId, alice, 0, _good(jobId));
+        _commit(jobId, bob, 0, _good(jobId));
+        _commit(jobId, carol, 0, _good(jobId));
+        _reveal(jobId, alice, 0, _good(jobId));
+        _reveal(jobId, bob, 0, _good(jobId));
+        vm.warp(uint256(_specOf[jobId].revealDeadline) + 1);
+        _finalize(jobId, _good(jobId));
+        uint256 missed;
+        (completed, slashed, missed, score) = escrow.reputationOf(carol);
+        assertEq(missed, 2, "missed twice");
+        assertEq(score, 0, "4 - 3 - 2 floors at zero");
+    }
+
+    function testFuzz_stakeUnstake(uint256 amount, uint256 out) public {
         amount = bound(amount, MIN_STAKE, 500 ether);
+        _stake(alice, amount);
         out = bound(out, 1, amount);
-        wait = bound(wait, 0, 2 * UNBONDING);
-        _smStake(alice, amount);
-        vm.prank(alice);
-        sm.requestUnstake(out);
+        uint256 rest = amount - out;
         uint256 before = _assetBalance(alice);
-        vm.warp(block.timestamp + wait);
+        if (rest != 0 && rest < MIN_STAKE) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IStaking.StakeBelowMinimum.selector, rest, MIN_STAKE)
+            );
+        }
         vm.prank(alice);
-        if (wait < UNBONDING) vm.expectPartialRevert(IStaking.StakeStillUnbonding.selector);
-        sm.withdrawStake();
-        uint256 paid = wait < UNBONDING ? 0 : out;
-        assertEq(_assetBalance(alice), before + paid, "payout");
-        (uint256 staked,,,) = sm.stakeOf(alice);
-        assertEq(staked, amount - out, "remaining stake");
-        assertEq(_assetBalance(address(sm)), amount - paid, "custody");
+        escrow.unstake(out);
+        bool ok = rest == 0 || rest >= MIN_STAKE;
+        assertEq(_stakedOf(alice), ok ? rest : amount, "staked");
+        assertEq(_assetBalance(alice), ok ? before + out : before, "paid");
+        assertEq(escrow.totalStake(), _stakedOf(alice), "total");
     }
 }
 
@@ -250,5 +199,126 @@ contract StakingEthTest is StakingTest {
 contract StakingTokenTest is StakingTest {
     function _tokenMode() internal pure override returns (bool) {
         return true;
+    }
+}
+
+/// @notice Only exact-transfer ERC-20s (P8): a fee-on-transfer token and a share-based
+/// rebasing token are refused on every pull (stake, postJob) and, where the escrow's balance
+/// does not drop by exactly the amount, on every send (unstake, withdraw).
+contract ExactTransferTest is Test {
+    address internal alice = address(0xA11CE);
+
+    function _params(address asset) internal pure returns (IJobEscrow.Params memory p) {
+        p.asset = asset;
+        p.slashBps = 5000;
+        p.minStake = 1 ether;
+        p.maxReplicas = 16;
+        p.minCommitWindow = 10 minutes;
+        p.minRevealWindow = 5 minutes;
+        p.maxHorizon = 1 days;
+    }
+
+    function _spec(address who) internal view returns (IJobEscrow.JobSpec memory s) {
+        s.consumer = who;
+        s.bounty = 3 ether;
+        s.collateral = 1 ether;
+        s.replicas = 1;
+        s.quorum = 1;
+        s.commitDeadline = uint40(block.timestamp + 1 hours);
+        s.revealDeadline = uint40(block.timestamp + 2 hours);
+    }
+
+    function test_stake_revertsOnFeeOnTransferToken() public {
+        FeeOnTransferToken fee = new FeeOnTransferToken(100); // 1 %
+        JobEscrow escrow = new JobEscrow(_params(address(fee)));
+        fee.mint(alice, 10 ether);
+        vm.startPrank(alice);
+        fee.approve(address(escrow), type(uint256).max);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowTokenNotExact.selector, 2 ether, fee.delivered(2 ether)
+            )
+        );
+        escrow.stake(2 ether);
+        IJobEscrow.JobSpec memory s = _spec(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IJobEscrow.EscrowTokenNotExact.selector, s.bounty, fee.delivered(s.bounty)
+            )
+        );
+        escrow.postJob(s);
+        vm.stopPrank();
+        assertEq(fee.balanceOf(address(escrow)), 0, "nothing booked");
+    }
+
+    function test_stake_revertsOnRebasingToken() public {
+        RebasingToken reb = new RebasingToken();
+        JobEscrow escrow = new JobEscrow(_params(address(reb)));
+        reb.mint(alice, 10 ether);
+        reb.rebase(1.1e18);
+        vm.startPrank(alice);
+        reb.approve(address(escrow), type(uint256).max);
+        (, uint256 credited) = reb.moved(reb.sharesOf(alice), 0, 2 ether);
+        assertTrue(credited != 2 ether, "the rounding makes the transfer inexact");
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowTokenNotExact.selector, 2 ether, credited)
+        );
+        escrow.stake(2 ether);
+        IJobEscrow.JobSpec memory s = _spec(alice);
+        (, credited) = reb.moved(reb.sharesOf(alice), 0, s.bounty);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowTokenNotExact.selector, s.bounty, credited)
+        );
+        escrow.postJob(s);
+        vm.stopPrank();
+    }
+
+    /// Stake taken while the token moved exactly, then a rebase: unstake and withdraw
+    /// revert instead of paying out a different amount than the books take off.
+    function test_unstake_revertsWhenTokenNoLongerExact() public {
+        RebasingToken reb = new RebasingToken();
+        JobEscrow escrow = new JobEscrow(_params(address(reb)));
+        reb.mint(alice, 10 ether);
+        vm.startPrank(alice);
+        reb.approve(address(escrow), type(uint256).max);
+        escrow.stake(5 ether); // index 1: exact
+        vm.stopPrank();
+        reb.rebase(1.5e18);
+        (uint256 debited,) = reb.moved(reb.sharesOf(address(escrow)), reb.sharesOf(alice), 1 ether);
+        assertTrue(debited != 1 ether, "inexact now");
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowTokenNotExact.selector, 1 ether, debited)
+        );
+        escrow.unstake(1 ether);
+        (uint256 staked,,) = escrow.stakeOf(alice);
+        assertEq(staked, 5 ether, "books unchanged");
+    }
+
+    /// The same on withdraw: a refund credited while exact, then a rebase.
+    function test_withdraw_revertsWhenTokenNoLongerExact() public {
+        RebasingToken reb = new RebasingToken();
+        JobEscrow escrow = new JobEscrow(_params(address(reb)));
+        reb.mint(alice, 10 ether);
+        IJobEscrow.JobSpec memory s = _spec(alice);
+        vm.startPrank(alice);
+        reb.approve(address(escrow), type(uint256).max);
+        uint256 jobId = escrow.postJob(s);
+        uint256 draw = block.number << 32 | block.timestamp;
+        vm.warp(uint256(s.commitDeadline) + 1);
+        escrow.finalize(jobId, escrow.termsOf(s, draw), new uint256[](0), 0);
+        vm.stopPrank();
+        assertEq(escrow.balanceOf(alice), s.bounty, "refund credited");
+        uint256 debited = s.bounty;
+        for (uint256 index = 1.1e18; debited == s.bounty; index += 0.1e18) {
+            reb.rebase(index); // the first index at which this transfer rounds
+            (debited,) = reb.moved(reb.sharesOf(address(escrow)), reb.sharesOf(alice), s.bounty);
+        }
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.EscrowTokenNotExact.selector, s.bounty, debited)
+        );
+        escrow.withdraw();
+        assertEq(escrow.balanceOf(alice), s.bounty, "still credited");
     }
 }

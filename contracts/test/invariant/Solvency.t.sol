@@ -4,11 +4,14 @@ pragma solidity ^0.8.28;
 import {Test} from "../utils/Test.sol";
 import {EscrowHandler} from "./EscrowHandler.sol";
 import {JobEscrow} from "../../src/JobEscrow.sol";
+import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 import {TestToken} from "../../src/test/TestToken.sol";
 
 /// @notice Solvency of a market under random operation sequences: the escrow holds exactly
-/// stakes + unbonding + escrowed bounties + credited balances (collateral is part of stake),
-/// and every stake figure and credited balance equals what the rules say.
+/// stakes + escrowed bounties + credited balances + burned (collateral is part of stake);
+/// the total stake is the sum of stakes; every stake figure, credit, lane and reputation
+/// counter equals what the rules say; and no consumer is ever credited more than the
+/// refunds of its own jobs (P1: no slash ever reaches a consumer).
 abstract contract SolvencyInvariants is Test {
     EscrowHandler internal handler;
     JobEscrow internal escrow;
@@ -19,7 +22,17 @@ abstract contract SolvencyInvariants is Test {
     function setUp() public {
         vm.warp(1_000_000);
         if (_tokenMode()) token = new TestToken("Test USD", "TUSD");
-        escrow = new JobEscrow(address(token), 5000, 1 days, 1 ether, 8);
+        escrow = new JobEscrow(
+            IJobEscrow.Params({
+                asset: address(token),
+                slashBps: 5000,
+                minStake: 1 ether,
+                maxReplicas: 8,
+                minCommitWindow: 10 minutes,
+                minRevealWindow: 5 minutes,
+                maxHorizon: 1 days
+            })
+        );
         handler = new EscrowHandler(escrow, token);
         targetContract(address(handler));
     }
@@ -28,37 +41,79 @@ abstract contract SolvencyInvariants is Test {
         return _tokenMode() ? token.balanceOf(who) : who.balance;
     }
 
-    function invariant_escrowHoldsStakesBountiesAndCredits() public view {
+    function invariant_escrowHoldsExactlyWhatItOwes() public view {
         address[] memory all = handler.actors();
-        uint256 owed = handler.ghostLiveBounties();
+        uint256 owed = handler.ghostLiveBounties() + escrow.burned();
         for (uint256 i = 0; i < all.length; ++i) {
-            (uint256 staked,, uint256 unbonding,) = escrow.stakeOf(all[i]);
-            owed += escrow.balanceOf(all[i]) + staked + unbonding;
+            (uint256 staked,,) = escrow.stakeOf(all[i]);
+            owed += escrow.balanceOf(all[i]) + staked;
         }
-        assertEq(_held(address(escrow)), owed, "escrow solvency");
+        assertEq(_held(address(escrow)), owed, "held = stakes + bounties + credits + burned");
+        assertEq(escrow.burned(), handler.ghostBurned(), "burned per model");
+    }
+
+    function invariant_totalStakeIsSumOfStakes() public view {
+        address[] memory all = handler.actors();
+        uint256 sum;
+        for (uint256 i = 0; i < all.length; ++i) {
+            (uint256 staked,,) = escrow.stakeOf(all[i]);
+            sum += staked;
+        }
+        assertEq(escrow.totalStake(), sum, "totalStake = sum of stakes");
+        assertEq(sum, handler.ghostTotalStake(), "total per model");
     }
 
     function invariant_stakesMatchTheModel() public view {
         address[] memory all = handler.actors();
         for (uint256 i = 0; i < all.length; ++i) {
-            (uint256 staked, uint256 locked, uint256 unbonding,) = escrow.stakeOf(all[i]);
+            (uint256 staked, uint256 locked, uint256 bondedAt) = escrow.stakeOf(all[i]);
             assertLe(locked, staked, "locked within stake");
             assertEq(staked, handler.ghostStaked(all[i]), "staked per model");
             assertEq(locked, handler.ghostLocked(all[i]), "locked = open collateral");
-            assertEq(unbonding, handler.ghostUnbonding(all[i]), "unbonding per model");
+            assertEq(bondedAt, handler.ghostBondedAt(all[i]), "bondedAt per model");
         }
-    }
-
-    /// Live jobs' counters match the model, no fully revealed job is left live, settled jobs
-    /// are deleted.
-    function invariant_liveJobsMatchTheModel() public view {
-        assertTrue(handler.liveJobsMatch(), "live jobs per model");
     }
 
     function invariant_creditsMatchWhatIsOwed() public view {
         address[] memory all = handler.actors();
         for (uint256 i = 0; i < all.length; ++i) {
             assertEq(escrow.balanceOf(all[i]), handler.ghostOwed(all[i]), "credited = owed");
+        }
+    }
+
+    /// P1: a consumer is only ever credited its own bounties back.
+    function invariant_noConsumerCreditedBeyondItsRefunds() public view {
+        for (uint256 i = 0; i < 2; ++i) {
+            address c = handler.consumers(i);
+            assertLe(
+                escrow.balanceOf(c) + handler.withdrawn(c),
+                handler.refunds(c),
+                "consumer credits <= its refunds"
+            );
+        }
+    }
+
+    function invariant_liveJobsMatchTheModel() public view {
+        assertTrue(handler.liveJobsMatch(), "live jobs per model");
+    }
+
+    function invariant_lanesMatchTheModel() public view {
+        uint256[] memory lanes = handler.lanes();
+        for (uint256 i = 0; i < 4; ++i) {
+            address p = handler.providers(i);
+            for (uint256 l = 0; l < lanes.length; ++l) {
+                assertEq(escrow.laneJobOf(p, lanes[l]), handler.laneJob(p, lanes[l]), "lane");
+            }
+        }
+    }
+
+    function invariant_reputationMatchesTheModel() public view {
+        for (uint256 i = 0; i < 4; ++i) {
+            address p = handler.providers(i);
+            (uint256 completed, uint256 slashed, uint256 missed,) = escrow.reputationOf(p);
+            assertEq(completed, handler.ghostCompleted(p), "completed (drawn only)");
+            assertEq(slashed, handler.ghostSlashed(p), "slashed");
+            assertEq(missed, handler.ghostMissed(p), "missed");
         }
     }
 }
@@ -75,28 +130,53 @@ contract SolvencyTokenTest is SolvencyInvariants {
     }
 }
 
-/// @notice The handler itself: a scripted run reaches a multi-winner settlement.
+/// @notice The handler itself: a scripted run reaches a settlement with a slashed dissenter
+/// (burned), a duplicate-slot Missed and an unfilled refund.
 contract EscrowHandlerTest is Test {
-    function test_handler_scriptedJobSettles() public {
+    function test_handler_scriptedRunSettles() public {
         vm.warp(1_000_000);
-        JobEscrow escrow = new JobEscrow(address(0), 5000, 1 days, 1 ether, 8);
+        JobEscrow escrow = new JobEscrow(
+            IJobEscrow.Params({
+                asset: address(0),
+                slashBps: 5000,
+                minStake: 1 ether,
+                maxReplicas: 8,
+                minCommitWindow: 10 minutes,
+                minRevealWindow: 5 minutes,
+                maxHorizon: 1 days
+            })
+        );
         EscrowHandler h = new EscrowHandler(escrow, TestToken(address(0)));
         h.stake(0, 5 ether);
         h.stake(1, 5 ether);
         h.stake(2, 5 ether);
-        h.postJob(0, 2, 3 ether, 1 ether, 0); // k = 3, quorum 2
-        h.claim(0, 0);
-        h.claim(0, 1);
-        h.claim(0, 2);
-        h.commit(0, 0, 0);
-        h.commit(0, 1, 0);
-        h.commit(0, 2, 4); // wrong answer
+        // The next block, in the same second: the stakes are bonded before the post's block,
+        // so they are in its draw (and its denominator).
+        h.nextBlock(0);
+        // k = 3 (1 + 2 % 4) with three equal stakes of 15: all drawn; bounty 3 ether.
+        h.postJob(0, 2, 3 ether - 1, 1 ether, 0, 7);
+        h.commit(0, 0, 0, 0, 1);
+        h.commit(0, 1, 0, 0, 1);
+        h.commit(0, 2, 4, 0, 1); // a wrong answer
+        assertEq(h.sameSecondCommits(), 3, "stake from the previous block, same second, drawn");
         h.reveal(0, 0, 0);
         h.reveal(0, 1, 1); // not last: a junk hint is ignored
         h.reveal(0, 2, 0); // the dissenter reveals last and settles the job
-        assertEq(h.settledByReveal(), 1, "settled by the last reveal");
-        assertEq(h.settledByDissentingReveal(), 1, "by the dissenter");
-        h.finalize(0); // nothing live: a no-op
-        assertEq(h.finalizedByWinners(2), 1, "two winners");
+        assertEq(h.outcomes(0), 1, "completed");
+        assertEq(escrow.burned(), 0.5 ether, "the dissenter's penalty is burned");
+        assertEq(escrow.burned(), h.ghostBurned(), "model");
+        // A job nobody fills: refunded.
+        h.postJob(1, 2, 2 ether - 1, 1 ether, 0, 8);
+        for (uint256 i = 0; i < 3; ++i) {
+            h.warp(239); // 1 + 239 % 240: four minutes each
+        }
+        h.finalize(0);
+        assertEq(h.outcomes(2), 1, "unfilled");
+        assertEq(h.refunds(h.consumers(1)), 2 ether, "refund tracked");
+        // A provider taking two slots of one job.
+        h.postJob(0, 2, 3 ether - 1, 0, 0, 9);
+        h.commit(0, 0, 0, 0, 0);
+        h.commit(0, 0, 0, 1, 0); // dup % 8 == 0: a second slot for the same provider
+        assertEq(h.duplicateSlots(), 1, "duplicate slot taken");
     }
 }

@@ -4,12 +4,18 @@ pragma solidity ^0.8.28;
 import {Vm} from "./Vm.sol";
 
 /// @notice Minimal base test: cheatcodes, assertions that fail the test with a message,
-/// `bound` for fuzz inputs, and the target registry forge's invariant runner reads.
+/// `bound` for fuzz inputs, forge's log events and the target registry forge's invariant
+/// runner reads.
 abstract contract Test {
     Vm internal constant vm = Vm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
 
     /// @dev forge runs `test*` / `invariant*` functions of contracts exposing this.
     bool public constant IS_TEST = true;
+
+    /// @dev Printed by `forge test -vv` (the events forge-std's console-less tests use).
+    event log(string);
+    event log_named_uint(string key, uint256 val);
+    event log_named_string(string key, string val);
 
     address[] private _targetContracts;
 
@@ -39,12 +45,32 @@ abstract contract Test {
         vm.assertEq(left, right, message);
     }
 
+    function assertEq(bool left, bool right, string memory message) internal pure {
+        vm.assertEq(left, right, message);
+    }
+
+    function assertNotEq(bytes32 left, bytes32 right, string memory message) internal pure {
+        vm.assertNotEq(left, right, message);
+    }
+
     function assertTrue(bool condition, string memory message) internal pure {
         vm.assertEq(condition, true, message);
     }
 
     function assertLe(uint256 left, uint256 right, string memory message) internal pure {
         vm.assertLe(left, right, message);
+    }
+
+    function assertGe(uint256 left, uint256 right, string memory message) internal pure {
+        vm.assertGe(left, right, message);
+    }
+
+    function assertLt(uint256 left, uint256 right, string memory message) internal pure {
+        vm.assertLt(left, right, message);
+    }
+
+    function assertGt(uint256 left, uint256 right, string memory message) internal pure {
+        vm.assertGt(left, right, message);
     }
 
     /// @dev Maps any `x` into [min, max] (inclusive), uniformly enough for fuzzing and
