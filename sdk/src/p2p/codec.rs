@@ -87,6 +87,25 @@ impl<'a> Reader<'a> {
         Ok(u128::from_be_bytes(self.array()?))
     }
     /// A one-byte-length-prefixed byte string of at most `max` bytes.
+    /// A list (`field`) of at most `max_items` byte strings (`item`) of at most `max_len`
+    /// bytes each, its length in one byte: how addresses travel.
+    pub(crate) fn list8(
+        &mut self,
+        (field, item): (&'static str, &'static str),
+        max_items: usize,
+        max_len: usize,
+    ) -> Result<Vec<Vec<u8>>, WireError> {
+        let count = usize::from(self.u8()?);
+        if count > max_items {
+            return Err(WireError::TooManyItems {
+                field,
+                count,
+                max: max_items,
+            });
+        }
+        (0..count).map(|_| self.bytes8(item, max_len)).collect()
+    }
+
     pub(crate) fn bytes8(&mut self, field: &'static str, max: usize) -> Result<Vec<u8>, WireError> {
         let len = usize::from(self.u8()?);
         if len > max {

@@ -51,17 +51,7 @@ impl HaveRequest {
             });
         }
         let mut r = Reader::new(bytes);
-        let count = usize::from(r.u8()?);
-        if count > MAX_ADDRS {
-            return Err(WireError::TooManyItems {
-                field: "addrs",
-                count,
-                max: MAX_ADDRS,
-            });
-        }
-        let addrs = (0..count)
-            .map(|_| r.bytes8("addr", MAX_ADDR_LEN))
-            .collect::<Result<_, _>>()?;
+        let addrs = r.list8(("addrs", "addr"), MAX_ADDRS, MAX_ADDR_LEN)?;
         r.finish()?;
         Ok(Self { addrs })
     }

@@ -71,17 +71,7 @@ impl PeerLocation {
 
     fn decode(r: &mut codec::Reader<'_>) -> Result<Self, WireError> {
         let peer_id = r.bytes8("peer_id", MAX_PEER_ID_LEN)?;
-        let count = usize::from(r.u8()?);
-        if count > MAX_ADDRS {
-            return Err(WireError::TooManyItems {
-                field: "addrs",
-                count,
-                max: MAX_ADDRS,
-            });
-        }
-        let addrs = (0..count)
-            .map(|_| r.bytes8("addr", MAX_ADDR_LEN))
-            .collect::<Result<_, _>>()?;
+        let addrs = r.list8(("addrs", "addr"), MAX_ADDRS, MAX_ADDR_LEN)?;
         Ok(Self { peer_id, addrs })
     }
 }
