@@ -4,7 +4,7 @@
 
 use alloy::primitives::{B256, U256};
 use stp_sdk::market::lifecycle::{self, Action, Ours, Timing};
-use stp_sdk::market::{JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase};
+use stp_sdk::market::{Draw, JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase};
 
 use super::{Driver, MAX_FETCH_ATTEMPTS, job_ref};
 use crate::daemon::{Fault, scheduler};
@@ -189,17 +189,14 @@ impl Driver {
             .market
             .draw_of(&job_ref(&record, &spec), self.account())
             .await?;
-        if !draw.eligible && self.config.fault != Some(Fault::IgnoreDraw) {
-            let latest = spec
-                .commit_deadline()
-                .saturating_sub(scheduler::COMMIT_MARGIN_SECS);
-            return match draw.eligible_from {
-                Some(at) if at < latest => {
+        if !draw.eligible && !self.greedy() {
+            return match eligible_in_time(&draw, &spec) {
+                Some(at) => {
                     record.eligible_from = Some(at);
                     self.save(&record);
                     Ok(())
                 }
-                _ => self.give_up(record, "not_drawn", "not drawn for this job in time"),
+                None => self.give_up(record, "not_drawn", "not drawn for this job in time"),
             };
         }
         record.eligible_from = None;
@@ -280,9 +277,8 @@ impl Driver {
                     .market
                     .draw_of(&job_ref(record, spec), self.account())
                     .await?;
-                let greedy = self.config.fault == Some(Fault::IgnoreDraw);
-                match draw.eligible_from {
-                    Some(at) if at <= spec.commit_deadline() && !draw.eligible && !greedy => {
+                match eligible_in_time(&draw, spec).filter(|_| !draw.eligible && !self.greedy()) {
+                    Some(at) => {
                         tracing::info!(
                             job = record.job_id,
                             eligible_from = at,
@@ -292,7 +288,7 @@ impl Driver {
                         self.save(record);
                         Ok(())
                     }
-                    _ => {
+                    None => {
                         tracing::warn!(job = record.job_id, error = %e, "commit refused on-chain: not drawn for this job");
                         self.give_up(record.clone(), "not_drawn", &e.to_string())
                     }
@@ -388,19 +384,14 @@ impl Driver {
                 record.txs.push(tx);
                 self.save(&record);
                 tracing::info!(job = record.job_id, %tx, "finalized");
-                self.settle_from_history(record).await?;
-                Ok(())
             }
-            Err(MarketError::AlreadySettled(_)) => {
-                self.settle_from_history(record).await?;
-                Ok(())
-            }
-            Err(e) if e.revert_name() == Some("EscrowJobNotFound") => {
-                self.settle_from_history(record).await?;
-                Ok(())
-            }
-            Err(e) => Err(e),
+            // Settled meanwhile, by someone else or a reply we lost.
+            Err(MarketError::AlreadySettled(_)) => {}
+            Err(e) if e.revert_name() == Some("EscrowJobNotFound") => {}
+            Err(e) => return Err(e),
         }
+        self.settle_from_history(record).await?;
+        Ok(())
     }
 
     pub(super) async fn withdraw(&self) {
@@ -415,6 +406,22 @@ impl Driver {
             _ => {}
         }
     }
+}
+
+impl Driver {
+    /// Whether this node ignores the draw on purpose (`--fault ignore-draw`).
+    fn greedy(&self) -> bool {
+        self.config.fault == Some(Fault::IgnoreDraw)
+    }
+}
+
+/// When `draw` will admit us, if that is still in time to send the commit before the job's
+/// commit deadline.
+fn eligible_in_time(draw: &Draw, spec: &JobSpec) -> Option<u64> {
+    let latest = spec
+        .commit_deadline()
+        .saturating_sub(scheduler::COMMIT_MARGIN_SECS);
+    draw.eligible_from.filter(|at| *at < latest)
 }
 
 pub(super) fn secrets(record: &JobRecord) -> Result<(B256, B256), MarketError> {
