@@ -364,15 +364,4 @@ contract SybilSimulationTest is EscrowFixture {
         digits[0] = bytes1(uint8(48 + milli / 1000));
         return string.concat(string(_slice(digits, 0, 1)), ".", string(_slice(digits, 1, 4)));
     }
-
-    function _slice(bytes memory b, uint256 from, uint256 to)
-        internal
-        pure
-        returns (bytes memory out)
-    {
-        out = new bytes(to - from);
-        for (uint256 i = from; i < to; ++i) {
-            out[i - from] = b[i];
-        }
-    }
 }

@@ -401,17 +401,6 @@ abstract contract JobEscrowPostTest is EscrowFixture {
         }
     }
 
-    function _slice(bytes memory b, uint256 from, uint256 to)
-        internal
-        pure
-        returns (bytes memory out)
-    {
-        out = new bytes(to - from);
-        for (uint256 i = from; i < to; ++i) {
-            out[i - from] = b[i];
-        }
-    }
-
     // ---------------------------------------------------------------- hashes
 
     /// resultHashOf = sha256(resultPrefixOf(jobId) ++ output), the prefix being

@@ -82,4 +82,16 @@ abstract contract Test {
         if (size == type(uint256).max) return x;
         return min + (x % (size + 1));
     }
+
+    /// @dev Bytes `from..to` of `b`.
+    function _slice(bytes memory b, uint256 from, uint256 to)
+        internal
+        pure
+        returns (bytes memory out)
+    {
+        out = new bytes(to - from);
+        for (uint256 i = from; i < to; ++i) {
+            out[i - from] = b[i];
+        }
+    }
 }
