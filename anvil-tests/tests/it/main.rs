@@ -8,5 +8,6 @@ mod flaky_rpc;
 mod gossip;
 mod lifecycle;
 mod node;
+mod pipeline;
 mod recovery;
 mod support;

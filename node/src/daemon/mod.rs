@@ -110,16 +110,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
     let held = results::HeldResults::open(config.data_dir.join("results"))
         .wrap_err("opening the held results directory")?;
     let (results_tx, mut results_rx) = mpsc::channel(64);
+    let (steps_tx, mut steps_rx) = mpsc::channel(256);
     let mut driver = driver::Driver::new(
-        config, market, store, executor, p2p_client, metrics, results_tx, held,
+        config, market, store, executor, p2p_client, metrics, results_tx, steps_tx, held,
     );
     driver.recover().await;
     tokio::select! {
-        res = driver.run(&mut results_rx, &mut p2p_events, &chain_check) => return res,
+        res = driver.run(&mut results_rx, &mut steps_rx, &mut p2p_events, &chain_check) => return res,
         () = shutdown => {}
     }
     tracing::info!("shutting down: sending the commits and reveals that are due first");
-    if tokio::time::timeout(WIND_DOWN, driver.wind_down())
+    if tokio::time::timeout(WIND_DOWN, driver.wind_down(&mut steps_rx))
         .await
         .is_err()
     {

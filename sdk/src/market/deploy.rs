@@ -117,7 +117,20 @@ async fn deploy_token(provider: &DynProvider, t: &TokenParams) -> Result<Address
         .await
         .map_err(|e| MarketError::from_contract("deploy TestToken", e))?;
     for account in &t.mint_to {
-        super::send("mint", token.mint(*account, t.mint_amount)).await?;
+        let receipt = token
+            .mint(*account, t.mint_amount)
+            .send()
+            .await
+            .map_err(|e| MarketError::from_contract("mint", e))?
+            .get_receipt()
+            .await
+            .map_err(rpc)?;
+        if !receipt.status() {
+            return Err(MarketError::TxFailed {
+                call: "mint",
+                tx: receipt.transaction_hash,
+            });
+        }
     }
     Ok(*token.address())
 }

@@ -54,6 +54,23 @@ pub enum MarketError {
         /// The first second at which finalize is allowed.
         from: u64,
     },
+    /// The node refused to take the transaction (e.g. the account cannot pay for it).
+    #[error("{call}: the node refused the transaction: {reason}")]
+    TxRefused {
+        /// The contract function called.
+        call: &'static str,
+        /// The node's reason.
+        reason: String,
+    },
+    /// Our transaction's nonce was used by another transaction (sent elsewhere with the
+    /// same key): ours will never be mined. Whatever it did must be read from the chain.
+    #[error("{call}: transaction with nonce {nonce} was replaced by another sent with this key")]
+    TxDropped {
+        /// The contract function called.
+        call: &'static str,
+        /// The nonce it had.
+        nonce: u64,
+    },
     /// A value read from the chain does not fit what the protocol allows.
     #[error("unexpected chain data: {0}")]
     Unexpected(String),

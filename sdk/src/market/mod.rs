@@ -2,9 +2,10 @@
 //! operations, views, event scans and decoded custom errors.
 //!
 //! Every write waits for its receipt and checks its status; reverts come back as
-//! [`MarketError::Reverted`] with the contract's custom error decoded. Writes on one
-//! [`Market`] must not be sent concurrently (the nonce is read from the chain for each),
-//! which the provider node guarantees by sending from one task.
+//! [`MarketError::Reverted`] with the contract's custom error decoded. Writes may be sent
+//! concurrently from clones of one [`Market`]: one task per handle owns the account's nonce
+//! and keeps them all in flight (`tx`). Every JSON-RPC request is counted
+//! ([`Market::rpc_requests`]).
 
 mod announce;
 mod deploy;
@@ -13,6 +14,7 @@ mod error;
 mod events;
 mod history;
 pub mod lifecycle;
+mod rpc_count;
 mod spec;
 mod tx;
 
@@ -23,15 +25,18 @@ pub use error::{MarketError, Result};
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64, split_draw};
 pub use history::{JobHistory, Slot};
 pub use lifecycle::Counters as JobCounters;
+pub use rpc_count::RpcCounter;
 pub use spec::{
     JobSpec, JobSpecExt, JobTerms, ReplicaPhase, ResultDomain, commitment, slot_key, spec_hash,
     terms,
 };
-use tx::send;
+use tx::TxManager;
+pub use tx::TxPolicy;
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, TxHash, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::ClientBuilder;
 use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
 
@@ -111,6 +116,8 @@ pub struct Market {
     token: Option<TestTokenInstance<DynProvider>>,
     deployment: Deployment,
     account: Address,
+    txs: TxManager,
+    rpc_requests: RpcCounter,
 }
 
 impl Market {
@@ -120,16 +127,31 @@ impl Market {
         signer: PrivateKeySigner,
         deployment: Deployment,
     ) -> Result<Self> {
+        Self::connect_with(rpc_url, signer, deployment, TxPolicy::default()).await
+    }
+
+    /// [`Market::connect`] with its own rules for replacing stuck transactions.
+    pub async fn connect_with(
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+        deployment: Deployment,
+        policy: TxPolicy,
+    ) -> Result<Self> {
         let url = rpc_url
             .parse()
             .map_err(|e| MarketError::Rpc(format!("bad RPC URL: {e}")))?;
         let account = signer.address();
+        let wallet = EthereumWallet::from(signer);
+        let rpc_requests = RpcCounter::default();
+        let client = ClientBuilder::default()
+            .layer(rpc_requests.clone())
+            .http(url);
         let provider = ProviderBuilder::default()
             .with_gas_estimation()
             .with_simple_nonce_management()
             .fetch_chain_id()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(url)
+            .wallet(wallet.clone())
+            .connect_client(client)
             .erased();
         let chain_id = provider.get_chain_id().await.map_err(rpc)?;
         if chain_id != deployment.chain_id {
@@ -138,21 +160,24 @@ impl Market {
                 rpc: chain_id,
             });
         }
-        Ok(Self::from_provider(provider, deployment, account))
-    }
-
-    /// Builds a market handle over an existing provider whose wallet signs for `account`.
-    pub fn from_provider(provider: DynProvider, deployment: Deployment, account: Address) -> Self {
+        let txs = TxManager::spawn(provider.clone(), wallet, account, chain_id, policy);
         let escrow = JobEscrow::new(deployment.job_escrow, provider.clone());
         let token =
             (!deployment.is_native()).then(|| TestToken::new(deployment.asset, provider.clone()));
-        Self {
+        Ok(Self {
             provider,
             escrow,
             token,
             deployment,
             account,
-        }
+            txs,
+            rpc_requests,
+        })
+    }
+
+    /// JSON-RPC requests this handle (and its clones) sent so far.
+    pub fn rpc_requests(&self) -> u64 {
+        self.rpc_requests.get()
     }
 
     /// The account this handle signs for.
@@ -237,7 +262,10 @@ impl Market {
         } else {
             U256::ZERO
         };
-        let receipt = send("postJob", self.escrow.postJob(spec).value(value)).await?;
+        let receipt = self
+            .txs
+            .send("postJob", self.escrow.postJob(spec).value(value))
+            .await?;
         let (job_id, (post_block, posted_at)) = receipt
             .inner
             .logs()
@@ -268,14 +296,18 @@ impl Market {
         } else {
             U256::ZERO
         };
-        Ok(send("stake", self.escrow.stake(amount).value(value))
+        Ok(self
+            .txs
+            .send("stake", self.escrow.stake(amount).value(value))
             .await?
             .transaction_hash)
     }
 
     /// Takes `amount` of free (unlocked) stake out to this account's wallet, at once.
     pub async fn unstake(&self, amount: U256) -> Result<TxHash> {
-        Ok(send("unstake", self.escrow.unstake(amount))
+        Ok(self
+            .txs
+            .send("unstake", self.escrow.unstake(amount))
             .await?
             .transaction_hash)
     }
@@ -284,11 +316,11 @@ impl Market {
     /// replica lanes `0..lanes` (at most 256), so commits and settlements write slots that
     /// are already non-zero (~17k gas less each, the first time each lane is used).
     pub async fn open_account(&self, lanes: u64) -> Result<TxHash> {
-        Ok(
-            send("openAccount", self.escrow.openAccount(U256::from(lanes)))
-                .await?
-                .transaction_hash,
-        )
+        Ok(self
+            .txs
+            .send("openAccount", self.escrow.openAccount(U256::from(lanes)))
+            .await?
+            .transaction_hash)
     }
 
     /// Takes a slot of `job_id` in this account's `lane` with the commitment to
@@ -304,7 +336,7 @@ impl Market {
         let call = self
             .escrow
             .commit(U256::from(job.id), job.terms(), U256::from(lane), c);
-        Ok(send("commit", call).await?.transaction_hash)
+        Ok(self.txs.send("commit", call).await?.transaction_hash)
     }
 
     /// Reveals the committed `result_hash` and `salt` of our slot in `lane`. The reveal that
@@ -338,7 +370,7 @@ impl Market {
             others,
             quorum_hash,
         );
-        let receipt = send("reveal", call).await?;
+        let receipt = self.txs.send("reveal", call).await?;
         let job_id = job.id;
         let settled = receipt
             .inner
@@ -385,12 +417,14 @@ impl Market {
         let call =
             self.escrow
                 .finalize(U256::from(job_id), job.terms(), history.all_keys(), winning);
-        Ok(send("finalize", call).await?.transaction_hash)
+        Ok(self.txs.send("finalize", call).await?.transaction_hash)
     }
 
     /// Withdraws this account's whole credited balance to its wallet.
     pub async fn withdraw(&self) -> Result<TxHash> {
-        Ok(send("withdraw", self.escrow.withdraw_1())
+        Ok(self
+            .txs
+            .send("withdraw", self.escrow.withdraw_1())
             .await?
             .transaction_hash)
     }
@@ -610,7 +644,9 @@ impl Market {
             .await
             .map_err(|e| view("allowance", e))?;
         if allowance < amount {
-            send("approve", token.approve(spender, U256::MAX)).await?;
+            self.txs
+                .send("approve", token.approve(spender, U256::MAX))
+                .await?;
         }
         Ok(())
     }

@@ -123,7 +123,7 @@ impl Driver {
         tracing::info!(job = job_id, result = %result, bytes = output.len(), "computed");
         self.crash_point(Fault::CrashAfterComputed);
         if let Ok(spec) = decode_spec(&record)
-            && let Err(e) = self.commit(&mut record, &spec).await
+            && let Err(e) = self.commit(&record, &spec)
         {
             tracing::warn!(job = job_id, error = %e, "commit failed; retrying next tick");
         }

@@ -1,6 +1,7 @@
 //! The daemon's loop: watch the chain, take the jobs the draw picks this node for, hand
-//! work to executors, commit (which takes the slot), reveal, finalize. All transactions
-//! are sent from here, one at a time.
+//! work to executors, commit (which takes the slot), reveal, finalize. Each transaction is
+//! sent from a task of its own (`send`), many in flight at once; the market's transaction
+//! manager owns the nonce.
 //!
 //! Protocol v2 order: a job the scheduler accepts is fetched and run first; only with the
 //! result held durably (result blob, hash, salt and lane in the store) is the commit sent.
@@ -8,7 +9,10 @@
 //! is at stake. What to do with a committed job comes from `stp_sdk::market::lifecycle`.
 
 mod execute;
+mod send;
 mod steps;
+
+pub(super) use send::StepDone;
 
 use alloy::primitives::U256;
 use alloy::sol_types::SolValue;
@@ -52,9 +56,12 @@ pub(super) struct Driver {
     p2p: P2pClient,
     metrics: Metrics,
     results: mpsc::Sender<Computed>,
+    steps: mpsc::Sender<StepDone>,
     held: HeldResults,
     /// Jobs whose input fetch or execution is running now.
     executing: HashSet<u64>,
+    /// Jobs with a transaction in flight.
+    in_flight: HashSet<u64>,
     /// Failed input fetches per job.
     fetch_failures: HashMap<u64, u32>,
     /// Jobs passed over at capacity, oldest first, to be considered again.
@@ -75,6 +82,7 @@ impl Driver {
         p2p: P2pClient,
         metrics: Metrics,
         results: mpsc::Sender<Computed>,
+        steps: mpsc::Sender<StepDone>,
         held: HeldResults,
     ) -> Self {
         Self {
@@ -85,8 +93,10 @@ impl Driver {
             p2p,
             metrics,
             results,
+            steps,
             held,
             executing: HashSet::new(),
+            in_flight: HashSet::new(),
             fetch_failures: HashMap::new(),
             deferred: VecDeque::new(),
             account_read: None,
@@ -99,6 +109,7 @@ impl Driver {
     pub(super) async fn run(
         &mut self,
         results: &mut mpsc::Receiver<Computed>,
+        steps: &mut mpsc::Receiver<StepDone>,
         p2p_events: &mut mpsc::Receiver<P2pEvent>,
         gossip: &ChainCheck,
     ) -> eyre::Result<()> {
@@ -127,6 +138,7 @@ impl Driver {
                     }
                 }
                 Some(done) = results.recv() => self.on_computed(done).await,
+                Some(done) = steps.recv() => self.on_step_done(done).await,
                 Some(event) = p2p_events.recv() => self.on_p2p_event(event, gossip).await,
             }
         }
@@ -160,14 +172,40 @@ impl Driver {
         }
     }
 
-    /// On shutdown: sends the commits, reveals and finalizations that are due now, so a
-    /// stop costs no stake. Jobs not computed yet are left for the next start.
-    pub(super) async fn wind_down(&mut self) {
+    /// On shutdown: sends the commits, reveals and finalizations that are due now and
+    /// waits for them (and those already in flight), so a stop costs no stake. Jobs not
+    /// computed yet are left for the next start.
+    pub(super) async fn wind_down(&mut self, steps: &mut mpsc::Receiver<StepDone>) {
+        self.drain_steps(steps).await;
         if let Err(e) = self.poll_chain().await {
             tracing::warn!(error = %e, "cannot reach the chain while shutting down");
             return;
         }
         self.drive_all(true).await;
+        self.drain_steps(steps).await;
+    }
+
+    /// A job's transaction came back: carry the job on from its stored record.
+    async fn on_step_done(&mut self, done: StepDone) {
+        self.in_flight.remove(&done.job_id);
+        let job_id = done.job_id;
+        let Ok(Some(mut record)) = self.store.get(job_id) else {
+            return;
+        };
+        if !record.phase.is_active() {
+            return;
+        }
+        let outcome = match done.sent {
+            send::Sent::Commit(sent) => match decode_spec(&record) {
+                Ok(spec) => self.committed(&mut record, &spec, sent).await,
+                Err(e) => Err(e),
+            },
+            send::Sent::Reveal(sent) => self.revealed(record, sent).await,
+            send::Sent::Finalize(sent) => self.finalized(record, sent).await,
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(job = job_id, error = %e, "job step failed; retrying next tick");
+        }
     }
 
     /// Reads stake and credited balance into the metrics, at most every
@@ -381,7 +419,9 @@ impl Driver {
             Err(e) => return tracing::warn!(error = %e, "cannot read chain time"),
         };
         for record in active {
-            if finishing && record.phase < JobPhase::Computed {
+            if (finishing && record.phase < JobPhase::Computed)
+                || self.in_flight.contains(&record.job_id)
+            {
                 continue;
             }
             let job_id = record.job_id;
@@ -405,7 +445,7 @@ impl Driver {
         }
     }
 
-    async fn drive(&mut self, mut record: JobRecord, now: u64) -> Result<(), MarketError> {
+    async fn drive(&mut self, record: JobRecord, now: u64) -> Result<(), MarketError> {
         let spec = decode_spec(&record)?;
         let job_id = record.job_id;
         match record.phase {
@@ -424,7 +464,7 @@ impl Driver {
                 self.start_execution(job_id, spec, now);
             }
             JobPhase::Computed if record.eligible_from.is_none_or(|t| t <= now) => {
-                self.commit(&mut record, &spec).await?;
+                self.commit(&record, &spec)?;
             }
             JobPhase::Committed | JobPhase::Revealed => {
                 self.advance_slot(record, &spec, now).await?

@@ -2,10 +2,11 @@
 //! (serving the output only once the job completed with our hash) and keeping the store in
 //! step with the chain after a crash or a lost reply.
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{B256, TxHash, U256};
 use stp_sdk::market::lifecycle::{self, Action, Ours, Timing};
-use stp_sdk::market::{Draw, JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase};
+use stp_sdk::market::{Draw, JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase, Revealed};
 
+use super::send::Step;
 use super::{Driver, MAX_FETCH_ATTEMPTS, job_ref};
 use crate::daemon::{Fault, scheduler};
 use crate::store::{JobPhase, JobRecord};
@@ -221,20 +222,28 @@ impl Driver {
         self.save(&record);
     }
 
-    /// Sends (or re-sends) the commit that takes our slot. A transport failure leaves the
-    /// job in `Computed`, to be tried again next tick (the commit may have been mined with
-    /// its reply lost: the chain is asked before anything else is concluded).
-    pub(super) async fn commit(
-        &mut self,
-        record: &mut JobRecord,
-        spec: &JobSpec,
-    ) -> Result<(), MarketError> {
-        let (salt, result) = secrets(record)?;
+    /// Sends (or re-sends) the commit that takes our slot, from its own task; the result
+    /// comes back to [`Driver::committed`].
+    pub(super) fn commit(&mut self, record: &JobRecord, spec: &JobSpec) -> Result<(), MarketError> {
+        secrets(record)?;
         let lane = record.lane.ok_or_else(|| {
             MarketError::Unexpected(format!("job {} has no stored lane", record.job_id))
         })?;
-        let job = job_ref(record, spec);
-        match self.market.commit(&job, lane, result, salt).await {
+        self.send_step(record, spec, Step::Commit { lane });
+        Ok(())
+    }
+
+    /// The commit's result. A transport failure leaves the job in `Computed`, to be tried
+    /// again next tick (the commit may have been mined with its reply lost: the chain is
+    /// asked before anything else is concluded).
+    pub(super) async fn committed(
+        &mut self,
+        record: &mut JobRecord,
+        spec: &JobSpec,
+        sent: Result<TxHash, MarketError>,
+    ) -> Result<(), MarketError> {
+        let lane = record.lane.unwrap_or_default();
+        match sent {
             Ok(tx) => {
                 self.crash_point(Fault::CrashAfterCommitMined);
                 self.metrics.transaction("commit");
@@ -242,11 +251,11 @@ impl Driver {
                 record.txs.push(tx);
                 record.advance(JobPhase::Committed);
                 self.save(record);
-                tracing::info!(job = record.job_id, %tx, lane, result = %result, "committed: slot taken");
+                tracing::info!(job = record.job_id, %tx, lane, result = ?record.result_hash, "committed: slot taken");
                 self.crash_point(Fault::CrashAfterCommit);
                 Ok(())
             }
-            Err(e) if e.is_rejection() => {
+            Err(e) if e.is_rejection() || matches!(e, MarketError::TxDropped { .. }) => {
                 if self.sync_with_chain(record).await? || !record.phase.is_active() {
                     return Ok(());
                 }
@@ -326,7 +335,7 @@ impl Driver {
     /// A job we hold a slot in: reveal, finalize or wait, as the lifecycle rules say.
     pub(super) async fn advance_slot(
         &mut self,
-        mut record: JobRecord,
+        record: JobRecord,
         spec: &JobSpec,
         now: u64,
     ) -> Result<(), MarketError> {
@@ -338,9 +347,12 @@ impl Driver {
         };
         match lifecycle::next(&Timing::from(spec), live, ours, now).1 {
             Action::Reveal if self.config.fault != Some(Fault::NoReveal) => {
-                self.reveal(&mut record, spec).await
+                self.reveal(&record, spec)
             }
-            Action::Finalize => self.finalize(record).await,
+            Action::Finalize => {
+                self.send_step(&record, spec, Step::Finalize);
+                Ok(())
+            }
             Action::Done => {
                 self.settle_from_history(record).await?;
                 Ok(())
@@ -349,14 +361,28 @@ impl Driver {
         }
     }
 
-    async fn reveal(&mut self, record: &mut JobRecord, spec: &JobSpec) -> Result<(), MarketError> {
-        let (salt, result) = secrets(record)?;
+    fn reveal(&mut self, record: &JobRecord, spec: &JobSpec) -> Result<(), MarketError> {
+        secrets(record)?;
         let lane = record.lane.unwrap_or_default();
+        self.send_step(record, spec, Step::Reveal { lane });
+        Ok(())
+    }
+
+    /// Our reveal's result.
+    pub(super) async fn revealed(
+        &mut self,
+        mut record: JobRecord,
+        sent: Result<Revealed, MarketError>,
+    ) -> Result<(), MarketError> {
+        let revealed = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_rejection() || matches!(e, MarketError::TxDropped { .. }) => {
+                self.sync_with_chain(&mut record).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let job_id = record.job_id;
-        let revealed = self
-            .market
-            .reveal(&job_ref(record, spec), lane, result, salt)
-            .await?;
         self.crash_point(Fault::CrashAfterRevealMined);
         self.metrics.transaction("reveal");
         record.txs.push(revealed.tx);
@@ -364,29 +390,32 @@ impl Driver {
             // The last reveal settles the job in the same transaction.
             Some((outcome, winning)) => {
                 tracing::info!(job = job_id, tx = %revealed.tx, ?outcome, "revealed last: job settled");
-                self.finish(record.clone(), outcome, winning).await;
+                self.finish(record, outcome, winning).await;
             }
             None => {
                 record.advance(JobPhase::Revealed);
-                self.save(record);
+                self.save(&record);
                 tracing::info!(job = job_id, tx = %revealed.tx, "revealed");
             }
         }
         Ok(())
     }
 
-    /// Finalizes a job whose deadline passed (unfilled, or a reveal missing), so our
-    /// collateral never waits on anyone else.
-    async fn finalize(&mut self, mut record: JobRecord) -> Result<(), MarketError> {
-        match self.market.finalize(record.job_id).await {
+    /// Our finalize's result: settle our record from the job's history either way (it may
+    /// have been settled by someone else, or by a reply we lost).
+    pub(super) async fn finalized(
+        &mut self,
+        mut record: JobRecord,
+        sent: Result<TxHash, MarketError>,
+    ) -> Result<(), MarketError> {
+        match sent {
             Ok(tx) => {
                 self.metrics.transaction("finalize");
                 record.txs.push(tx);
                 self.save(&record);
                 tracing::info!(job = record.job_id, %tx, "finalized");
             }
-            // Settled meanwhile, by someone else or a reply we lost.
-            Err(MarketError::AlreadySettled(_)) => {}
+            Err(MarketError::AlreadySettled(_) | MarketError::TxDropped { .. }) => {}
             Err(e) if e.revert_name() == Some("EscrowJobNotFound") => {}
             Err(e) => return Err(e),
         }
