@@ -6,6 +6,7 @@ mod attacks;
 mod cast_job;
 mod flaky_rpc;
 mod gossip;
+mod index;
 mod lifecycle;
 mod node;
 mod pipeline;

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::bench_p2p::BenchP2pArgs;
+use super::bench_scale::BenchScaleArgs;
 use crate::exec::bench::{bench_kernel, default_sizes};
 use crate::exec::{Backend, ExecConfig, ExecError, Executor};
 
@@ -23,6 +24,10 @@ pub enum BenchCommand {
     Kernels(BenchKernelsArgs),
     /// Blob transfer throughput: libp2p (TCP+noise+yamux, verified) vs a plain TCP socket.
     P2p(BenchP2pArgs),
+    /// The engine under load: consumers post jobs at a steady rate to running provider
+    /// nodes (see `scripts/bench-scale`); prints completed/lost, jobs per minute, latency
+    /// and RPC requests per job.
+    Scale(BenchScaleArgs),
 }
 
 /// `stp bench kernels`.
@@ -45,6 +50,7 @@ impl BenchArgs {
         match self.command {
             BenchCommand::Kernels(args) => args.run().await,
             BenchCommand::P2p(args) => args.run().await,
+            BenchCommand::Scale(args) => args.run().await,
         }
     }
 }

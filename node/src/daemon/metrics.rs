@@ -48,6 +48,14 @@ struct ReasonLabel {
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
+/// Raises `counter` to `total` (a running count kept elsewhere).
+fn raise(counter: &Counter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
+    }
+}
+
 /// The daemon's metrics; cheap to clone (shared handles).
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -61,6 +69,8 @@ pub struct Metrics {
     refused: Family<ReasonLabel, Counter>,
     poll_failures: Counter,
     served: Counter,
+    rpc_requests: Counter,
+    reorgs: Counter,
 }
 
 const PHASES: [JobPhase; 7] = [
@@ -122,6 +132,16 @@ impl Metrics {
             self.served.clone(),
         );
         r.register(
+            "rpc_requests",
+            "JSON-RPC requests sent to the chain endpoint",
+            self.rpc_requests.clone(),
+        );
+        r.register(
+            "chain_reorgs",
+            "Chain reorganisations the index rolled back",
+            self.reorgs.clone(),
+        );
+        r.register(
             "chain_poll_failures",
             "Chain polls that failed (RPC unreachable or erroring)",
             self.poll_failures.clone(),
@@ -164,13 +184,19 @@ impl Metrics {
             .inc();
     }
 
-    /// Records a failed chain poll.
     /// Raises the served-bytes counter to `total` (the p2p layer's running count).
     pub fn set_served_bytes(&self, total: u64) {
-        let seen = self.served.get();
-        if total > seen {
-            self.served.inc_by(total - seen);
-        }
+        raise(&self.served, total);
+    }
+
+    /// Raises the RPC request counter to `total` (the market handle's running count).
+    pub fn set_rpc_requests(&self, total: u64) {
+        raise(&self.rpc_requests, total);
+    }
+
+    /// Records a chain reorganisation undone in the index.
+    pub fn reorg(&self) {
+        self.reorgs.inc();
     }
 
     /// Records a failed chain poll.

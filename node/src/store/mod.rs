@@ -10,9 +10,11 @@
 //! transaction is durable (fsync) before `commit` returns.
 
 mod error;
+mod index;
 mod record;
 
 pub use error::StoreError;
+pub use index::{IndexUpdate, sync_index};
 pub(crate) use record::now_secs;
 pub use record::{JobPhase, JobRecord};
 
@@ -25,6 +27,11 @@ const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Key in [`META`] of the last block whose events were fully processed.
 const LAST_BLOCK: &str = "last_processed_block";
+/// Ids of the jobs whose record is active, so a tick reads only those records.
+const ACTIVE: TableDefinition<'_, u64, ()> = TableDefinition::new("active_jobs");
+/// Key in [`META`] set once [`ACTIVE`] holds every active record (stores written before
+/// it existed are indexed on open).
+const ACTIVE_INDEXED: &str = "active_indexed";
 
 /// Result type of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -52,8 +59,12 @@ impl JobStore {
         let txn = db.begin_write().map_err(StoreError::db)?;
         txn.open_table(JOBS).map_err(StoreError::db)?;
         txn.open_table(META).map_err(StoreError::db)?;
+        txn.open_table(ACTIVE).map_err(StoreError::db)?;
+        Self::create_index_tables(&txn)?;
         txn.commit().map_err(StoreError::db)?;
-        Ok(Self { db })
+        let store = Self { db };
+        store.index_active()?;
+        Ok(store)
     }
 
     /// Writes `record` durably: when this returns `Ok`, the record survives a crash.
@@ -64,6 +75,12 @@ impl JobStore {
             let mut jobs = txn.open_table(JOBS).map_err(StoreError::db)?;
             jobs.insert(record.job_id, bytes.as_slice())
                 .map_err(StoreError::db)?;
+            let mut active = txn.open_table(ACTIVE).map_err(StoreError::db)?;
+            if record.phase.is_active() {
+                active.insert(record.job_id, ()).map_err(StoreError::db)?;
+            } else {
+                active.remove(record.job_id).map_err(StoreError::db)?;
+            }
         }
         txn.commit().map_err(StoreError::db)
     }
@@ -90,13 +107,46 @@ impl JobStore {
         Ok(out)
     }
 
-    /// Records whose phase still needs work from this node (claimed and not yet settled).
+    /// Records whose phase still needs work from this node (accepted and not yet settled),
+    /// in job id order; reads only those records, however many settled ones the store holds.
     pub fn active_jobs(&self) -> Result<Vec<JobRecord>> {
-        Ok(self
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        let active = txn.open_table(ACTIVE).map_err(StoreError::db)?;
+        let jobs = txn.open_table(JOBS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for entry in active.iter().map_err(StoreError::db)? {
+            let id = entry.map_err(StoreError::db)?.0.value();
+            if let Some(bytes) = jobs.get(id).map_err(StoreError::db)? {
+                out.push(decode(id, bytes.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fills [`ACTIVE`] from the records once, for a store written before it existed.
+    fn index_active(&self) -> Result<()> {
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        let meta = txn.open_table(META).map_err(StoreError::db)?;
+        if meta.get(ACTIVE_INDEXED).map_err(StoreError::db)?.is_some() {
+            return Ok(());
+        }
+        drop((meta, txn));
+        let active: Vec<u64> = self
             .all_jobs()?
-            .into_iter()
+            .iter()
             .filter(|r| r.phase.is_active())
-            .collect())
+            .map(|r| r.job_id)
+            .collect();
+        let txn = self.db.begin_write().map_err(StoreError::db)?;
+        {
+            let mut table = txn.open_table(ACTIVE).map_err(StoreError::db)?;
+            for id in active {
+                table.insert(id, ()).map_err(StoreError::db)?;
+            }
+            let mut meta = txn.open_table(META).map_err(StoreError::db)?;
+            meta.insert(ACTIVE_INDEXED, 1).map_err(StoreError::db)?;
+        }
+        txn.commit().map_err(StoreError::db)
     }
 
     /// The last block whose events were fully processed, if any.

@@ -355,7 +355,7 @@ impl Market {
         let (others, quorum_hash) = if job.spec.replicas <= 1 {
             (Vec::new(), B256::ZERO)
         } else {
-            let history = self.job_history(job.id).await?;
+            let history = self.job_history_since(job.id, job.post_block).await?;
             (
                 history.other_keys(self.account, lane),
                 history.likely_quorum_hash(self.account, result_hash),
@@ -397,7 +397,13 @@ impl Market {
     /// ([`lifecycle::next`]) so an early call fails here with the second it becomes
     /// possible, not with a revert.
     pub async fn finalize(&self, job_id: u64) -> Result<TxHash> {
-        let history = self.job_history(job_id).await?;
+        self.finalize_since(job_id, self.deployment.deploy_block)
+            .await
+    }
+
+    /// [`Market::finalize`] reading the job's history from `from_block` (its post block).
+    pub async fn finalize_since(&self, job_id: u64, from_block: u64) -> Result<TxHash> {
+        let history = self.job_history_since(job_id, from_block).await?;
         let job = history.job_ref()?;
         let spec = job.spec;
         let live = self.job_counters(job_id).await?;
@@ -607,17 +613,60 @@ impl Market {
             .await
     }
 
-    /// Everything the chain says about `job_id`.
+    /// Everything the chain says about `job_id` (scans from the deployment block: use
+    /// [`Market::job_history_since`] where the post block is known).
     pub async fn job_history(&self, job_id: u64) -> Result<JobHistory> {
+        self.job_history_since(job_id, self.deployment.deploy_block)
+            .await
+    }
+
+    /// Everything the chain says about `job_id`, scanning from `from_block` (its post
+    /// block: a job lives at most the market's horizon, so this is one bounded request,
+    /// however long the chain's history).
+    pub async fn job_history_since(&self, job_id: u64, from_block: u64) -> Result<JobHistory> {
         let to = self.block_number().await?;
         let filter = Filter::new()
             .address(self.deployment.job_escrow)
             .topic1(B256::from(U256::from(job_id)));
-        let events = self.scan(filter, self.deployment.deploy_block, to).await?;
+        let from = from_block.max(self.deployment.deploy_block);
+        let events = self.scan(filter, from, to).await?;
         Ok(JobHistory::from_events(job_id, events))
     }
 
+    /// The escrow's raw logs in blocks `from..=to`, oldest first (what a chain index
+    /// stores; decode each with [`decode_event`]).
+    pub async fn logs(&self, from: u64, to: u64) -> Result<Vec<alloy::rpc::types::Log>> {
+        self.raw_logs(Filter::new().address(self.deployment.job_escrow), from, to)
+            .await
+    }
+
+    /// The hash of block `number` on the chain the endpoint follows now (`None`: no such
+    /// block yet).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>> {
+        Ok(self
+            .provider
+            .get_block_by_number(number.into())
+            .await
+            .map_err(rpc)?
+            .map(|b| b.header.hash))
+    }
+
     async fn scan(&self, filter: Filter, from: u64, to: u64) -> Result<Vec<MarketEvent>> {
+        Ok(self
+            .raw_logs(filter, from, to)
+            .await?
+            .iter()
+            .filter_map(decode_event)
+            .collect())
+    }
+
+    /// `filter`'s logs in `from..=to`, asked in ranges of at most [`LOG_CHUNK`] blocks.
+    async fn raw_logs(
+        &self,
+        filter: Filter,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<alloy::rpc::types::Log>> {
         let mut out = Vec::new();
         let mut start = from;
         while start <= to {
@@ -627,7 +676,7 @@ impl Market {
                 .get_logs(&filter.clone().from_block(start).to_block(end))
                 .await
                 .map_err(rpc)?;
-            out.extend(logs.iter().filter_map(decode_event));
+            out.extend(logs);
             start = end + 1;
         }
         Ok(out)

@@ -193,7 +193,8 @@ impl Task {
         }
     }
 
-    /// Gives `submit` the next nonce and broadcasts it. A nonce the node calls used (sent
+    /// Gives `submit` the next nonce (read from the chain when nothing is in flight) and
+    /// broadcasts it. A nonce the node calls used (sent
     /// elsewhere with the same key) is read again from the chain and the send tried once
     /// more; any other failure is the caller's, and the nonce is read again next time.
     async fn submit(

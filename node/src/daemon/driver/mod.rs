@@ -31,7 +31,7 @@ use super::scheduler::{self, ProviderView};
 use super::{DaemonConfig, Fault, Metrics};
 use crate::exec::Executor;
 use crate::p2p::{P2pClient, P2pEvent};
-use crate::store::{JobPhase, JobRecord, JobStore};
+use crate::store::{JobPhase, JobRecord, JobStore, sync_index};
 
 /// How often the stake and balance gauges are read from the chain.
 const ACCOUNT_METRICS_EVERY: Duration = Duration::from_secs(10);
@@ -129,6 +129,7 @@ impl Driver {
                             }
                             self.drive_all(false).await;
                             self.refresh_account_metrics().await;
+                            self.metrics.set_rpc_requests(self.market.rpc_requests());
                         }
                         Err(e) => {
                             self.metrics.poll_failed();
@@ -241,18 +242,23 @@ impl Driver {
         }
     }
 
-    /// Reads confirmed events since the last processed block and acts on new jobs.
+    /// Ingests confirmed events into the store's chain index (after undoing any blocks a
+    /// reorg replaced) and acts on new jobs and settlements. A constant number of requests
+    /// per poll, however long the chain's history.
     async fn poll_chain(&mut self) -> Result<(), MarketError> {
-        let head = self.market.block_number().await?;
-        let to = head.saturating_sub(self.config.confirmations);
-        let from = match self.store.last_processed_block() {
-            Ok(Some(b)) => b + 1,
-            _ => self.market.deployment().deploy_block,
-        };
-        if from > to {
-            return Ok(());
+        let update = sync_index(&self.store, &self.market, self.config.confirmations).await?;
+        if let Some((from, back_to)) = update.rolled_back {
+            tracing::warn!(from, back_to, jobs = ?update.undone, "chain reorganised; index rolled back");
+            self.metrics.reorg();
         }
-        for event in self.market.events(from, to).await? {
+        for job_id in update.undone {
+            if let Ok(Some(mut record)) = self.store.get(job_id)
+                && record.phase.is_active()
+            {
+                self.sync_with_chain(&mut record).await?;
+            }
+        }
+        for event in update.events {
             match event.kind {
                 EventKind::JobPosted {
                     job_id,
@@ -268,9 +274,6 @@ impl Driver {
                 } => self.settled_on_chain(job_id, outcome, result_hash).await,
                 _ => {}
             }
-        }
-        if let Err(e) = self.store.set_last_processed_block(to) {
-            tracing::error!(error = %e, "cannot persist the chain cursor");
         }
         Ok(())
     }

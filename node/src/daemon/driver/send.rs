@@ -83,6 +83,6 @@ async fn send(
     match step {
         Step::Commit { lane } => Sent::Commit(market.commit(job, lane, result, salt).await),
         Step::Reveal { lane } => Sent::Reveal(market.reveal(job, lane, result, salt).await),
-        Step::Finalize => Sent::Finalize(market.finalize(job.id).await),
+        Step::Finalize => Sent::Finalize(market.finalize_since(job.id, job.post_block).await),
     }
 }

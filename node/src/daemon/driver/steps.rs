@@ -83,7 +83,15 @@ impl Driver {
     /// A job that is no longer live: settles our record from its history (served output if
     /// it completed with our hash), or abandons it if we never held a slot.
     async fn settle_from_history(&mut self, record: JobRecord) -> Result<bool, MarketError> {
-        let history = self.market.job_history(record.job_id).await?;
+        // The index has it if it saw the settlement; else one bounded scan from the post.
+        let history = match self.store.indexed_history(record.job_id) {
+            Ok(h) if h.outcome.is_some() => h,
+            _ => {
+                self.market
+                    .job_history_since(record.job_id, record.post_block)
+                    .await?
+            }
+        };
         let ours = history
             .slots
             .iter()
