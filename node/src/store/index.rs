@@ -154,7 +154,13 @@ pub async fn sync_index(
 ) -> Result<IndexUpdate, MarketError> {
     let index = |e: StoreError| MarketError::Unexpected(format!("chain index: {e}"));
     let mut update = IndexUpdate::default();
+    let head = market.block_number().await?;
+    let to = head.saturating_sub(confirmations);
     let known = store.indexed_blocks().map_err(index)?;
+    // No new block: nothing to read (a reorg that kept the height is seen with the next).
+    if known.first().is_some_and(|(cursor, _)| *cursor >= to) {
+        return Ok(update);
+    }
     if let Some((cursor, hash)) = known.first().copied()
         && market.block_hash(cursor).await? != Some(hash)
     {
@@ -168,8 +174,6 @@ pub async fn sync_index(
         update.undone = store.roll_back_to(keep).map_err(index)?;
         update.rolled_back = Some((cursor, keep));
     }
-    let head = market.block_number().await?;
-    let to = head.saturating_sub(confirmations);
     let from = match store.last_processed_block().map_err(index)? {
         Some(b) => b + 1,
         None => market.deployment().deploy_block,

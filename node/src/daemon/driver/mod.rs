@@ -41,6 +41,16 @@ const BLOCK_TIME_EVERY: Duration = Duration::from_secs(60);
 const MAX_FETCH_ATTEMPTS: u32 = 3;
 /// Jobs passed over at capacity, kept to be considered again when a slot frees.
 const MAX_DEFERRED: usize = 256;
+/// How long the account's stake and reputation, read for the scheduler, are reused.
+const ACCOUNT_VIEW_FRESH: Duration = Duration::from_secs(2);
+
+/// Stake, reputation, the market's minimum stake and the chain time, as last read.
+type AccountView = (
+    stp_sdk::market::StakeInfo,
+    stp_sdk::market::Reputation,
+    U256,
+    u64,
+);
 
 /// What an execution task reports back.
 pub(super) struct Computed {
@@ -70,6 +80,8 @@ pub(super) struct Driver {
     account_read: Option<tokio::time::Instant>,
     /// The chain's block time estimate (seconds) and when it was made.
     block_time: (u64, Option<tokio::time::Instant>),
+    /// The scheduler's view of our account and when it was read; `None`: read it again.
+    account_view: Option<(tokio::time::Instant, AccountView)>,
 }
 
 impl Driver {
@@ -101,6 +113,7 @@ impl Driver {
             deferred: VecDeque::new(),
             account_read: None,
             block_time: (1, None),
+            account_view: None,
         }
     }
 
@@ -189,6 +202,8 @@ impl Driver {
     /// A job's transaction came back: carry the job on from its stored record.
     async fn on_step_done(&mut self, done: StepDone) {
         self.in_flight.remove(&done.job_id);
+        // Our locked stake (and after a settlement, reputation) may have changed.
+        self.account_view = None;
         let job_id = done.job_id;
         let Ok(Some(mut record)) = self.store.get(job_id) else {
             return;
@@ -347,22 +362,45 @@ impl Driver {
     }
 
     async fn provider_view(&mut self) -> Result<ProviderView, MarketError> {
-        let account = self.account();
-        let in_flight = self.busy();
+        let (stake, reputation, min_stake, now) = self.account_view().await?;
         Ok(ProviderView {
-            stake: self.market.stake_of(account).await?,
-            reputation: self.market.reputation_of(account).await?,
-            min_stake: self.market.min_stake().await?,
+            stake,
+            reputation,
+            min_stake,
             price_floor: self.config.price_floor,
-            in_flight,
+            in_flight: self.busy(),
             max_concurrent: self.config.max_concurrent,
-            now: self.market.now().await?,
+            now,
             max_input_bytes: self.executor.config().limits.max_input_bytes,
             max_output_bytes: self.executor.config().limits.max_output_bytes,
             schedule: self.config.schedule.clone(),
             collateral: self.config.collateral,
             block_time: self.block_time().await,
         })
+    }
+
+    /// Our stake, reputation, the market's minimum stake and the chain time, read at most
+    /// every [`ACCOUNT_VIEW_FRESH`] (a burst of posted jobs costs four requests, not four
+    /// per job) and again after any of our commits or settlements changed them. A view
+    /// that is a little stale can only accept a job whose commit the escrow then refuses,
+    /// with nothing at stake.
+    async fn account_view(&mut self) -> Result<AccountView, MarketError> {
+        if let Some((at, view)) = &self.account_view
+            && at.elapsed() < ACCOUNT_VIEW_FRESH
+        {
+            let mut view = *view;
+            view.3 += at.elapsed().as_secs();
+            return Ok(view);
+        }
+        let account = self.account();
+        let view = (
+            self.market.stake_of(account).await?,
+            self.market.reputation_of(account).await?,
+            self.market.min_stake().await?,
+            self.market.now().await?,
+        );
+        self.account_view = Some((tokio::time::Instant::now(), view));
+        Ok(view)
     }
 
     /// Jobs using the GPU or waiting to commit (one waiting for the draw uses nothing).

@@ -182,7 +182,7 @@ impl Driver {
         if record.eligible_from.is_some_and(|t| now < t) {
             return Ok(());
         }
-        let live = self.market.job_counters(record.job_id).await?;
+        let live = self.live_counters(record.job_id).await?;
         if !matches!(
             lifecycle::phase(&Timing::from(&spec), live, now),
             lifecycle::Phase::Open
@@ -347,7 +347,7 @@ impl Driver {
         spec: &JobSpec,
         now: u64,
     ) -> Result<(), MarketError> {
-        let live = self.market.job_counters(record.job_id).await?;
+        let live = self.live_counters(record.job_id).await?;
         let ours = if record.phase == JobPhase::Committed {
             Ours::Committed
         } else {
@@ -446,6 +446,19 @@ impl Driver {
 }
 
 impl Driver {
+    /// A job's live counters from the chain index when it holds the job (no request; at
+    /// most `confirmations` blocks behind, which only delays a step, never hastens one),
+    /// else from the escrow.
+    async fn live_counters(
+        &self,
+        job_id: u64,
+    ) -> Result<Option<stp_sdk::market::JobCounters>, MarketError> {
+        match self.store.indexed_history(job_id) {
+            Ok(h) if h.spec.is_some() => Ok(h.counters()),
+            _ => self.market.job_counters(job_id).await,
+        }
+    }
+
     /// Whether this node ignores the draw on purpose (`--fault ignore-draw`).
     fn greedy(&self) -> bool {
         self.config.fault == Some(Fault::IgnoreDraw)
