@@ -2,7 +2,7 @@
 //! operations, views, event scans and decoded custom errors.
 //!
 //! Every write waits for its receipt and checks its status; reverts come back as
-//! [`MarketError::Reverted`] with the contract's custom error decoded. Writes on one
+//! [`MarketError::Reverted`] with the contract's custom error decoded (`revert()`). Writes on one
 //! [`Market`] must not be sent concurrently (the nonce is read from the chain for each),
 //! which the provider node guarantees by sending from one task.
 
@@ -19,7 +19,7 @@ mod tx;
 pub use announce::{announced_job_id, announcement, is_for, matches_chain};
 pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
 pub use deployment::Deployment;
-pub use error::{MarketError, Result};
+pub use error::{AmountUnit, MarketError, Result, describe_revert, format_amount, text_of};
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64, split_draw};
 pub use history::{JobHistory, Slot};
 pub use lifecycle::Counters as JobCounters;
@@ -120,9 +120,10 @@ impl Market {
         signer: PrivateKeySigner,
         deployment: Deployment,
     ) -> Result<Self> {
-        let url = rpc_url
-            .parse()
-            .map_err(|e| MarketError::Rpc(format!("bad RPC URL: {e}")))?;
+        let url = rpc_url.parse().map_err(|e| MarketError::BadRpcUrl {
+            url: rpc_url.to_string(),
+            reason: format!("{e}"),
+        })?;
         let account = signer.address();
         let provider = ProviderBuilder::default()
             .with_gas_estimation()
@@ -646,8 +647,8 @@ impl JobRef<'_> {
 }
 
 /// Sends a contract call, waits for its receipt and checks that it succeeded.
-pub(crate) fn rpc(e: impl std::fmt::Display) -> MarketError {
-    MarketError::Rpc(e.to_string())
+pub(crate) fn rpc(e: alloy::transports::TransportError) -> MarketError {
+    MarketError::Rpc(e)
 }
 
 fn view(name: &'static str, e: alloy::contract::Error) -> MarketError {

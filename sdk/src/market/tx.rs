@@ -89,10 +89,11 @@ where
             sent.push(hash);
         }
     }
-    Err(MarketError::Rpc(format!(
-        "{name}: transaction {} not mined after {MAX_BUMPS} fee bumps",
-        sent[0]
-    )))
+    Err(MarketError::NotMined {
+        call: name,
+        tx: sent[0],
+        bumps: MAX_BUMPS,
+    })
 }
 
 /// Polls for the receipt of any of `hashes` for up to `window`.
