@@ -341,6 +341,54 @@ async fn windows_outside_the_market_bounds_are_refused_at_post() {
 }
 
 #[tokio::test]
+async fn invalid_specs_are_refused_with_the_reason_as_text_and_its_limit() {
+    let net = Net::start(false).await;
+    let consumer = net.market(2).await;
+    let now = consumer.chain_time().await.unwrap();
+    let too_many = consumer
+        .post_job(spec(net.addr(2), now, 17, "0.17", "0"))
+        .await
+        .unwrap_err();
+    let Some(JobEscrowErrors::EscrowInvalidSpec(e)) = too_many.revert() else {
+        panic!("not EscrowInvalidSpec: {too_many}");
+    };
+    assert_eq!(stp_sdk::market::text_of(&e.reason), "replicas");
+    let text = too_many.to_string();
+    assert!(
+        text.contains("the market's maxReplicas (`stp market info` shows it; 16 on a devnet"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("0x7265706c69636173"),
+        "raw bytes32 in {text}"
+    );
+    let unpaid = consumer
+        .post_job(spec(net.addr(2), now, 1, "0", "0"))
+        .await
+        .unwrap_err();
+    assert!(
+        unpaid
+            .to_string()
+            .contains("the bounty is zero: pass --bounty greater than 0"),
+        "{unpaid}"
+    );
+}
+
+#[tokio::test]
+async fn a_stake_above_the_wallets_balance_is_insufficient_funds_not_an_outage() {
+    let net = Net::start(false).await;
+    let provider = net.market(1).await;
+    // Dev accounts hold 10000 ETH.
+    let err = provider.stake(eth("20000")).await.unwrap_err();
+    assert!(
+        matches!(err, MarketError::InsufficientFunds { call: "stake", .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient() && !err.is_rejection());
+    assert!(!err.to_string().contains("is the node"), "{err}");
+}
+
+#[tokio::test]
 async fn the_sdk_result_hash_and_terms_are_the_escrows() {
     let net = Net::start(false).await;
     let consumer = net.market(2).await;

@@ -29,7 +29,7 @@ pub enum MarketError {
     /// The node refused the transaction because the sending wallet cannot pay its value
     /// plus gas. Retrying helps only once the wallet is funded.
     #[error(
-        "the wallet cannot pay for {call}: the node refused it for insufficient funds (the value sent plus gas exceeds the wallet's balance); fund the wallet or ask for less ({source})"
+        "the wallet cannot pay for {call}: the node refused it for insufficient funds (the value sent plus gas exceeds the wallet's balance); fund the wallet or ask for less"
     )]
     InsufficientFunds {
         /// The contract function called.
@@ -57,7 +57,7 @@ pub enum MarketError {
     },
     /// The call could not be built or its answer decoded (e.g. the address holds no
     /// contract, or the ABI does not match the deployed one).
-    #[error("{call}: {source} (does --deployment point at this chain's JobEscrow?)")]
+    #[error("{call} could not be completed (does --deployment point at this chain's JobEscrow?)")]
     Call {
         /// The contract function called.
         call: &'static str,

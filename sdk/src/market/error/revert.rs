@@ -261,6 +261,10 @@ fn sentence(call: &str, error: &E, unit: AmountUnit) -> String {
             a(&e.staked),
             a(&e.minimum)
         ),
+        E::StakeInsufficient(e) if call == "unstake" && e.available.is_zero() => format!(
+            "no stake of this account is free (none staked, or all of it locked as collateral of live jobs) but {} was asked for: see `stp provider status`",
+            a(&e.required)
+        ),
         E::StakeInsufficient(e) if call == "unstake" => format!(
             "only {} of the stake is free (the rest is locked as collateral of live jobs) but {} was asked for: unstake at most the free stake, or wait for those jobs to settle",
             a(&e.available),
@@ -295,7 +299,7 @@ fn invalid_spec(reason: &str) -> String {
         }
         "bounty" => "the bounty is zero: pass --bounty greater than 0".to_string(),
         "replicas" => format!(
-            "replicas must be between 1 and the market's maxReplicas (at most {MAX_REPLICAS_LIMIT}; 16 on a devnet): pass a smaller --replicas"
+            "replicas must be between 1 and the market's maxReplicas (`stp market info` shows it; 16 on a devnet, never more than {MAX_REPLICAS_LIMIT}): pass a smaller --replicas"
         ),
         "quorum" => {
             "the quorum must be the strict majority of the replicas, replicas / 2 + 1".to_string()
