@@ -1,6 +1,6 @@
 //! What `stp` tells a person who asked for something wrong, against a real anvil: refused
 //! locally before anything is sent (zero amounts, unpayable stakes and bounties, too many
-//! replicas, collateral no provider takes), and contract errors in ETH.
+//! replicas, collateral no provider takes), contract errors in ETH, and no backtraces.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -257,4 +257,31 @@ async fn contract_errors_read_in_eth_with_the_fix() {
         "{err}"
     );
     assert!(!err.contains("10000000000000000"), "wei in {err}");
+}
+
+#[tokio::test]
+async fn user_errors_print_no_backtrace_unless_a_library_backtrace_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let args = [
+        "provider",
+        "status",
+        "--address",
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "--deployment",
+        missing.to_str().unwrap(),
+    ];
+    let out = run(&args, &[("RUST_BACKTRACE", "1")]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.json"), "{err}");
+    assert!(err.contains("stp devnet up"), "{err}");
+    for noise in ["backtrace", "Backtrace", "Location:", ".rs:"] {
+        assert!(!err.contains(noise), "{noise:?} in {err}");
+    }
+    assert!(err.lines().count() <= 6, "{err}");
+
+    let out = run(&args, &[("RUST_LIB_BACKTRACE", "1")]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Stack backtrace:"), "{err}");
 }
