@@ -7,12 +7,21 @@ use std::process::Output;
 
 use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::utils::parse_ether;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use stp_sdk::market::{DeployParams, Deployment, deploy, find_anvil};
 
 /// anvil with a market deployed by account 0 and its deployment file in `dir`.
 async fn devnet(dir: &Path) -> (AnvilInstance, PathBuf) {
+    devnet_with(dir, |_| DeployParams::devnet()).await
+}
+
+/// anvil with a market deployed with `params(anvil)` and its deployment file in `dir`.
+async fn devnet_with(
+    dir: &Path,
+    params: impl FnOnce(&AnvilInstance) -> DeployParams,
+) -> (AnvilInstance, PathBuf) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let path = find_anvil(&[root])
         .unwrap_or_else(|| panic!("anvil not found: run `npm ci` at the repository root"));
@@ -23,7 +32,7 @@ async fn devnet(dir: &Path) -> (AnvilInstance, PathBuf) {
         )))
         .connect_http(anvil.endpoint_url())
         .erased();
-    let deployment: Deployment = deploy(&provider, &DeployParams::devnet()).await.unwrap();
+    let deployment: Deployment = deploy(&provider, &params(&anvil)).await.unwrap();
     let file = dir.join("deployment.json");
     deployment.save(&file).unwrap();
     (anvil, file)
@@ -176,6 +185,47 @@ async fn a_stake_or_bounty_above_the_wallet_says_what_it_holds_and_needs() {
         "{err}"
     );
     assert_eq!(sent(&anvil, 1).await, 0, "nothing reached the chain");
+}
+
+#[tokio::test]
+async fn in_a_token_market_shortfalls_and_reverts_are_in_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet_with(dir.path(), |anvil| {
+        DeployParams::devnet()
+            .with_test_token(vec![anvil.addresses()[1]], parse_ether("5").unwrap())
+    })
+    .await;
+    let k1 = key(&anvil, 1);
+    let wallet = anvil.addresses()[1].to_string();
+    let err = refused(
+        &anvil,
+        &dep,
+        &["provider", "stake", "--amount", "10", "--private-key", &k1],
+    )
+    .await;
+    assert!(
+        err.contains(&format!(
+            "wallet {wallet} holds 5 tokens, but the stake needs 10 tokens: fund it or ask for less"
+        )),
+        "{err}"
+    );
+    let err = refused(
+        &anvil,
+        &dep,
+        &[
+            "provider",
+            "stake",
+            "--amount",
+            "0.01",
+            "--private-key",
+            &k1,
+        ],
+    )
+    .await;
+    assert!(
+        err.contains("stake 0.01 tokens is below the market minimum 0.1 tokens"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
