@@ -7,7 +7,7 @@ use std::process::Output;
 
 use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::utils::parse_ether;
+use alloy::primitives::{U256, utils::parse_ether};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use stp_sdk::market::{DeployParams, Deployment, deploy, find_anvil};
@@ -150,7 +150,7 @@ async fn a_stake_or_bounty_above_the_wallet_says_what_it_holds_and_needs() {
     .await;
     assert!(
         err.contains(&format!(
-            "wallet {wallet} holds 10000 ETH, but the stake of 20000 ETH plus gas needs about 20000.0"
+            "wallet {wallet} holds 10000 ETH, but the stake of 20000 ETH plus gas needs at least 20000.0"
         )),
         "{err}"
     );
@@ -180,11 +180,50 @@ async fn a_stake_or_bounty_above_the_wallet_says_what_it_holds_and_needs() {
     .await;
     assert!(
         err.contains(&format!(
-            "wallet {wallet} holds 10000 ETH, but the bounty of 10000 ETH plus gas needs about 10000.0"
+            "wallet {wallet} holds 10000 ETH, but the bounty of 10000 ETH plus gas needs at least 10000.0"
         )),
         "{err}"
     );
     assert_eq!(sent(&anvil, 1).await, 0, "nothing reached the chain");
+}
+
+#[tokio::test]
+async fn a_wallet_just_short_of_the_gas_is_told_its_balance_when_the_node_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+    let fees = provider.estimate_eip1559_fees().await.unwrap();
+    // Enough for 1 ETH and the least gas a stake could use, not for the gas limit it is sent
+    // with: the local check lets it through and the node refuses it.
+    let balance = parse_ether("1").unwrap() + U256::from(55_000 * fees.max_fee_per_gas);
+    let wallet = anvil.addresses()[1];
+    let _: serde_json::Value = provider
+        .raw_request("anvil_setBalance".into(), (wallet, balance))
+        .await
+        .unwrap();
+    let err = refused(
+        &anvil,
+        &dep,
+        &[
+            "provider",
+            "stake",
+            "--amount",
+            "1",
+            "--private-key",
+            &key(&anvil, 1),
+        ],
+    )
+    .await;
+    assert!(
+        err.contains(&format!(
+            "wallet {wallet} holds {} ETH",
+            stp_sdk::market::format_amount(balance)
+        )) && err.contains("the wallet cannot pay for stake")
+            && err.contains("fund the wallet or ask for less"),
+        "{err}"
+    );
+    assert!(!err.contains("is the node"), "{err}");
+    assert_eq!(sent(&anvil, 1).await, 0, "nothing was mined");
 }
 
 #[tokio::test]
