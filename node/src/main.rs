@@ -4,6 +4,7 @@ use clap::Parser;
 use stp_node::cli::Cli;
 
 fn main() -> eyre::Result<()> {
+    stp_node::cli::install_error_report();
     let mut cli = Cli::parse();
     if let Some(path) = cli.config_file() {
         // SAFETY: nothing else runs yet: no runtime, no other thread.

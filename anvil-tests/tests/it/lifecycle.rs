@@ -4,6 +4,7 @@
 
 use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
+use stp_sdk::bindings::JobEscrow::JobEscrowErrors;
 use stp_sdk::market::{Market, MarketError, Outcome, Revealed};
 
 use crate::support::{Net, Posted, eth, spec};
@@ -199,9 +200,11 @@ async fn commit_errors_are_decoded_custom_errors() {
         .commit(&job.r(), 0, RESULT, B256::ZERO)
         .await
         .unwrap_err();
-    assert_eq!(
-        unstaked.revert_name(),
-        Some("StakeBelowMinimum"),
+    assert!(
+        matches!(
+            unstaked.revert(),
+            Some(JobEscrowErrors::StakeBelowMinimum(_))
+        ),
         "{unstaked}"
     );
     assert!(
@@ -214,9 +217,11 @@ async fn commit_errors_are_decoded_custom_errors() {
         .commit(&job.r(), 0, RESULT, B256::ZERO)
         .await
         .unwrap_err();
-    assert_eq!(
-        too_new.revert_name(),
-        Some("EscrowStakeTooNew"),
+    assert!(
+        matches!(
+            too_new.revert(),
+            Some(JobEscrowErrors::EscrowStakeTooNew(_))
+        ),
         "{too_new}"
     );
 
@@ -231,12 +236,21 @@ async fn commit_errors_are_decoded_custom_errors() {
         .commit(&job.r(), 0, RESULT, B256::ZERO)
         .await
         .unwrap_err();
-    assert_eq!(twice.revert_name(), Some("EscrowLaneBusy"), "{twice}");
+    assert!(
+        matches!(twice.revert(), Some(JobEscrowErrors::EscrowLaneBusy(_))),
+        "{twice}"
+    );
     let early = provider
         .reveal(&job.r(), 0, RESULT, B256::ZERO)
         .await
         .unwrap_err();
-    assert_eq!(early.revert_name(), Some("EscrowRevealNotOpen"), "{early}");
+    assert!(
+        matches!(
+            early.revert(),
+            Some(JobEscrowErrors::EscrowRevealNotOpen(_))
+        ),
+        "{early}"
+    );
 }
 
 #[tokio::test]
@@ -260,7 +274,10 @@ async fn a_small_stake_is_drawn_only_once_the_draw_widens() {
             .commit(&job.r(), 0, RESULT, B256::ZERO)
             .await
             .unwrap_err();
-        assert_eq!(refused.revert_name(), Some("EscrowNotDrawn"), "{refused}");
+        assert!(
+            matches!(refused.revert(), Some(JobEscrowErrors::EscrowNotDrawn(_))),
+            "{refused}"
+        );
         // From `eligible_from` on, the widened threshold admits it.
         let wait = from.saturating_sub(small.chain_time().await.unwrap());
         net.advance(&small, wait).await;
@@ -307,11 +324,68 @@ async fn windows_outside_the_market_bounds_are_refused_at_post() {
     let mut s = spec(net.addr(2), now, 1, "0.01", "0");
     s.commitDeadline = alloy::primitives::aliases::U40::from(now + 2);
     let short = consumer.post_job(s.clone()).await.unwrap_err();
-    assert_eq!(short.revert_name(), Some("EscrowWindowTooShort"), "{short}");
+    assert!(
+        matches!(
+            short.revert(),
+            Some(JobEscrowErrors::EscrowWindowTooShort(_))
+        ),
+        "{short}"
+    );
     s.commitDeadline = alloy::primitives::aliases::U40::from(now + 100);
     s.revealDeadline = alloy::primitives::aliases::U40::from(now + 200_000);
     let far = consumer.post_job(s).await.unwrap_err();
-    assert_eq!(far.revert_name(), Some("EscrowDeadlineTooFar"), "{far}");
+    assert!(
+        matches!(far.revert(), Some(JobEscrowErrors::EscrowDeadlineTooFar(_))),
+        "{far}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_specs_are_refused_with_the_reason_as_text_and_its_limit() {
+    let net = Net::start(false).await;
+    let consumer = net.market(2).await;
+    let now = consumer.chain_time().await.unwrap();
+    let too_many = consumer
+        .post_job(spec(net.addr(2), now, 17, "0.17", "0"))
+        .await
+        .unwrap_err();
+    let Some(JobEscrowErrors::EscrowInvalidSpec(e)) = too_many.revert() else {
+        panic!("not EscrowInvalidSpec: {too_many}");
+    };
+    assert_eq!(stp_sdk::market::text_of(&e.reason), "replicas");
+    let text = too_many.to_string();
+    assert!(
+        text.contains("the market's maxReplicas (`stp market info` shows it; 16 on a devnet"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("0x7265706c69636173"),
+        "raw bytes32 in {text}"
+    );
+    let unpaid = consumer
+        .post_job(spec(net.addr(2), now, 1, "0", "0"))
+        .await
+        .unwrap_err();
+    assert!(
+        unpaid
+            .to_string()
+            .contains("the bounty is zero: pass --bounty greater than 0"),
+        "{unpaid}"
+    );
+}
+
+#[tokio::test]
+async fn a_stake_above_the_wallets_balance_is_insufficient_funds_not_an_outage() {
+    let net = Net::start(false).await;
+    let provider = net.market(1).await;
+    // Dev accounts hold 10000 ETH.
+    let err = provider.stake(eth("20000")).await.unwrap_err();
+    assert!(
+        matches!(err, MarketError::InsufficientFunds { call: "stake", .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient() && !err.is_rejection());
+    assert!(!err.to_string().contains("is the node"), "{err}");
 }
 
 #[tokio::test]

@@ -5,16 +5,14 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use alloy::primitives::{
-    Address, U256,
-    utils::{format_ether, parse_ether},
-};
+use alloy::primitives::{Address, U256, utils::parse_ether};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use clap::Args;
 use eyre::{WrapErr, bail, eyre};
 use serde::Serialize;
-use stp_sdk::market::{Deployment, Market};
+pub use stp_sdk::market::format_amount;
+use stp_sdk::market::{AmountUnit, Deployment, Market, MarketError};
 
 /// Where the chain's JSON-RPC endpoint is.
 #[derive(Debug, Clone, Args)]
@@ -199,28 +197,138 @@ pub fn parse_amount(s: &str) -> Result<U256, String> {
         .map_err(|e| format!("{s:?} is not an amount in ETH units (e.g. 0.5, 1, 0.001): {e}"))
 }
 
-/// Formats wei as a decimal amount without trailing zeros ("0.5", "2", "0.000001").
-pub fn format_amount(wei: U256) -> String {
-    let s = format_ether(wei);
-    match s.split_once('.') {
-        Some((int, frac)) => {
-            let frac = frac.trim_end_matches('0');
-            if frac.is_empty() {
-                int.to_string()
-            } else {
-                format!("{int}.{frac}")
-            }
-        }
-        None => s,
+/// [`parse_amount`] for amounts the chain refuses when zero (a stake, a bounty): refused
+/// here, before anything is sent.
+pub fn parse_positive_amount(s: &str) -> Result<U256, String> {
+    let amount = parse_amount(s)?;
+    if amount.is_zero() {
+        return Err(format!(
+            "{:?} is zero: the amount must be more than 0 (e.g. 0.5)",
+            s.trim()
+        ));
+    }
+    Ok(amount)
+}
+
+/// The unit amounts of `deployment` are counted in.
+pub fn amount_unit(deployment: &Deployment) -> AmountUnit {
+    if deployment.is_native() {
+        AmountUnit::Ether
+    } else {
+        AmountUnit::Token
     }
 }
 
 /// The unit amounts of `deployment` are counted in, for display.
 pub fn unit(deployment: &Deployment) -> &'static str {
-    if deployment.is_native() {
-        "ETH"
-    } else {
-        "tokens"
+    match amount_unit(deployment) {
+        AmountUnit::Ether => "ETH",
+        AmountUnit::Token => "tokens",
+    }
+}
+
+/// Gas that a stake or a job post uses at the least (measured on anvil: a stake 53,006, a
+/// one-replica post 67,128; the gas limit sent is a quarter above the estimate): a wallet
+/// below the amount plus this much gas is refused here; one just above it may still be
+/// refused by the node, which [`paying`] reports with the balance.
+const GAS_FLOOR: u64 = 50_000;
+
+/// Sends a market write that moves `amount` out of the wallet (`what`: "stake",
+/// "bounty"), first checking that the wallet holds it plus gas, so a short wallet is told
+/// so instead of meeting the node's refusal; a revert's amounts come out in the market's
+/// unit.
+pub async fn paying<T>(
+    m: &Market,
+    what: &str,
+    amount: U256,
+    send: impl Future<Output = Result<T, MarketError>>,
+) -> eyre::Result<T> {
+    if let Some(short) = shortfall(m, what, amount).await? {
+        bail!(short);
+    }
+    match send.await {
+        Ok(v) => Ok(v),
+        // The gas came out above the budget (or the balance moved meanwhile).
+        Err(e @ MarketError::InsufficientFunds { .. }) => {
+            let eth = m
+                .provider()
+                .get_balance(m.account())
+                .await
+                .map_err(MarketError::from)?;
+            Err(eyre!(e).wrap_err(format!(
+                "wallet {} holds {} ETH",
+                m.account(),
+                format_amount(eth)
+            )))
+        }
+        Err(e) => Err(e.in_unit(amount_unit(m.deployment())).into()),
+    }
+}
+
+/// Why the wallet cannot pay `amount` of `what` plus gas, if it cannot.
+async fn shortfall(m: &Market, what: &str, amount: U256) -> eyre::Result<Option<String>> {
+    let account = m.account();
+    let provider = m.provider();
+    let eth = provider
+        .get_balance(account)
+        .await
+        .map_err(MarketError::from)?;
+    let fees = provider
+        .estimate_eip1559_fees()
+        .await
+        .map_err(MarketError::from)?;
+    // Shown to a person: rounded down to a millionth, so it stays a floor.
+    let micro = U256::from(1_000_000_000_000u64);
+    let gas =
+        U256::from(fees.max_fee_per_gas).saturating_mul(U256::from(GAS_FLOOR)) / micro * micro;
+    if m.deployment().is_native() {
+        let needed = amount.saturating_add(gas);
+        return Ok((eth < needed).then(|| {
+            format!(
+                "wallet {account} holds {} ETH, but the {what} of {} ETH plus gas needs at least {} ETH: fund it or ask for less",
+                format_amount(eth),
+                format_amount(amount),
+                format_amount(needed)
+            )
+        }));
+    }
+    let tokens = m.wallet_balance(account).await?;
+    if tokens < amount {
+        return Ok(Some(format!(
+            "wallet {account} holds {} tokens, but the {what} needs {} tokens: fund it or ask for less",
+            format_amount(tokens),
+            format_amount(amount)
+        )));
+    }
+    Ok((eth < gas).then(|| {
+        format!(
+            "wallet {account} holds {} ETH, but gas for the {what} needs at least {} ETH: fund it with ETH",
+            format_amount(eth),
+            format_amount(gas)
+        )
+    }))
+}
+
+/// The market's `maxReplicas`: the most replicas a job may ask for.
+pub async fn max_replicas(m: &Market) -> eyre::Result<u64> {
+    let escrow = stp_sdk::bindings::JobEscrow::new(m.deployment().job_escrow, m.provider());
+    let max = escrow
+        .maxReplicas()
+        .call()
+        .await
+        .wrap_err("reading the market's maxReplicas")?;
+    u64::try_from(max).map_err(|_| eyre!("the market's maxReplicas {max} is out of range"))
+}
+
+/// Shows the amounts of a market error in the market's unit.
+pub trait InMarketUnit<T> {
+    /// `self` with a revert's amounts in `m`'s unit.
+    fn in_unit_of(self, m: &Market) -> Result<T, MarketError>;
+}
+
+impl<T> InMarketUnit<T> for Result<T, MarketError> {
+    fn in_unit_of(self, m: &Market) -> Result<T, MarketError> {
+        self.map_err(|e| e.in_unit(amount_unit(m.deployment())))
     }
 }
 
@@ -276,6 +384,23 @@ mod tests {
         for bad in ["", "abc", "-1", "1.2.3", "0.0000000000000000001"] {
             assert!(parse_amount(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn zero_stakes_and_bounties_are_refused_before_sending() {
+        assert_eq!(
+            parse_positive_amount("0.5").unwrap(),
+            parse_amount("0.5").unwrap()
+        );
+        assert_eq!(
+            parse_positive_amount("0.000000000000000001").unwrap(),
+            U256::from(1)
+        );
+        for zero in ["0", "0.0", " 0.000 "] {
+            let err = parse_positive_amount(zero).unwrap_err();
+            assert!(err.contains("must be more than 0"), "{zero:?}: {err}");
+        }
+        assert!(parse_positive_amount("-1").is_err());
     }
 
     #[test]

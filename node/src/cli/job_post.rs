@@ -15,9 +15,13 @@ use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
 use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome, Windows, announcement};
 use stp_sdk::p2p::PeerLocation;
 
-use super::common::{ChainArgs, format_amount, out, out_json, parse_amount, unit};
+use super::common::{
+    ChainArgs, format_amount, max_replicas, out, out_json, parse_amount, parse_positive_amount,
+    paying, unit,
+};
 use super::job::{P2pArgs, fetch_output, phase};
 use crate::daemon::encode_input_location;
+use crate::daemon::scheduler::CollateralPolicy;
 use crate::p2p::{P2pClient, with_peer_id};
 use stp_sdk::market::lifecycle::Phase;
 
@@ -35,12 +39,18 @@ pub struct PostArgs {
     /// agree on the result hash.
     #[arg(long, default_value_t = 1)]
     pub replicas: u8,
-    /// Total bounty in ETH units (tokens in ERC-20 mode), split among the winners.
-    #[arg(long, default_value = "0.01", value_parser = parse_amount)]
+    /// Total bounty in ETH units (tokens in ERC-20 mode), more than 0, split among the
+    /// winners.
+    #[arg(long, default_value = "0.01", value_parser = parse_positive_amount)]
     pub bounty: U256,
     /// Stake each replica locks as collateral (slashed if it disagrees or vanishes).
+    /// Provider nodes refuse collateral above 20 times the bounty share per replica or
+    /// above 1 (their default --max-collateral-ratio and --max-collateral).
     #[arg(long, default_value = "0", value_parser = parse_amount)]
     pub collateral: U256,
+    /// Post even if the collateral is above what provider nodes accept by default.
+    #[arg(long)]
+    pub force: bool,
     /// Minimum reputation score of a replica.
     #[arg(long, default_value_t = 0)]
     pub min_reputation: u32,
@@ -123,6 +133,19 @@ impl PostArgs {
         check_replicas(self.replicas)?;
         let quorum = self.replicas / 2 + 1;
         let m = self.chain.market().await?;
+        let unit = unit(m.deployment());
+        match check_collateral(self.bounty, self.replicas, self.collateral, unit) {
+            Err(why) if self.force => tracing::warn!("{why}; posting anyway (--force)"),
+            Err(why) => bail!("{why}; or pass --force to post it anyway"),
+            Ok(()) => {}
+        }
+        let max = max_replicas(&m).await?;
+        if u64::from(self.replicas) > max {
+            bail!(
+                "--replicas {} is above this market's maximum of {max} (its maxReplicas; see `stp market info`)",
+                self.replicas
+            );
+        }
         let p2p = self.p2p.spawn().await?;
         let result = self
             .post_and_follow(&m, &p2p, kernel, input, max_output, quorum)
@@ -172,7 +195,7 @@ impl PostArgs {
             revealDeadline: U40::from(reveal),
             inputLocation: Bytes::from(location.clone()),
         };
-        let posted_job = m.post_job(spec.clone()).await?;
+        let posted_job = paying(m, "bounty", self.bounty, m.post_job(spec.clone())).await?;
         let (job_id, tx) = (posted_job.job_id, posted_job.tx);
         if !self.p2p.bootstrap.is_empty() {
             announce(m, p2p, job_id, &spec, posted_job.posted_at).await;
@@ -365,6 +388,37 @@ fn check_replicas(k: u8) -> eyre::Result<()> {
     Ok(())
 }
 
+/// Checks that provider nodes with the default policy would take a job of `collateral`
+/// per replica (the rule of `scheduler::consider`); the refusal names the limit.
+fn check_collateral(
+    bounty: U256,
+    replicas: u8,
+    collateral: U256,
+    unit: &str,
+) -> Result<(), String> {
+    let policy = CollateralPolicy::default_flags();
+    let share = bounty / U256::from(replicas.max(1));
+    let limit = policy.limit(share);
+    if collateral <= limit {
+        return Ok(());
+    }
+    let times = if share.is_zero() {
+        String::new()
+    } else {
+        format!(" is {} times the bounty share and", collateral / share)
+    };
+    let plural = if replicas == 1 { "" } else { "s" };
+    Err(format!(
+        "--collateral {} {unit} per replica{times} is more than provider nodes take by default: at most {} times the bounty share ({} {unit}: --bounty {} over {replicas} replica{plural}) and at most {} {unit} (their --max-collateral-ratio and --max-collateral), here {} {unit}, so none of them would take this job; lower --collateral or raise --bounty",
+        format_amount(collateral),
+        policy.ratio,
+        format_amount(share),
+        format_amount(bounty),
+        format_amount(policy.cap),
+        format_amount(limit),
+    ))
+}
+
 /// Checks the windows against the market's bounds, as the escrow would at post.
 fn check_windows(commit: u64, reveal: u64, bounds: &Windows) -> eyre::Result<()> {
     if commit < bounds.min_commit {
@@ -447,6 +501,26 @@ mod tests {
         assert!(check_windows(9, 10, &bounds).is_err());
         assert!(check_windows(10, 9, &bounds).is_err());
         assert!(check_windows(91, 10, &bounds).is_err());
+    }
+
+    #[test]
+    fn collateral_beyond_the_default_provider_policy_is_refused_naming_the_limit() {
+        let eth = |s: &str| parse_amount(s).unwrap();
+        // Share 0.01: up to 20 times it, 0.2, is taken.
+        assert!(check_collateral(eth("0.01"), 1, eth("0.2"), "ETH").is_ok());
+        assert!(check_collateral(eth("0.01"), 1, U256::ZERO, "ETH").is_ok());
+        assert!(check_collateral(eth("0.03"), 3, eth("0.2"), "ETH").is_ok());
+        let over = check_collateral(eth("0.03"), 3, eth("0.21"), "ETH").unwrap_err();
+        assert!(over.contains("over 3 replicas"), "{over}");
+        let err = check_collateral(eth("0.01"), 1, eth("10000"), "ETH").unwrap_err();
+        assert!(err.contains("1000000 times the bounty share"), "{err}");
+        assert!(err.contains("at most 20 times the bounty share"), "{err}");
+        assert!(err.contains("here 0.2 ETH"), "{err}");
+        // The cap holds whatever the bounty: 1 by default.
+        assert!(check_collateral(eth("10"), 1, eth("1"), "tokens").is_ok());
+        let capped = check_collateral(eth("10"), 1, eth("1.5"), "tokens").unwrap_err();
+        assert!(capped.contains("at most 1 tokens"), "{capped}");
+        assert!(capped.contains("here 1 tokens"), "{capped}");
     }
 
     #[test]

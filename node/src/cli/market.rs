@@ -5,9 +5,9 @@ use clap::Args;
 use serde::Serialize;
 use stp_sdk::market::Windows;
 
-use super::common::{ChainArgs, format_amount, out, out_json, ser_wei, unit};
+use super::common::{ChainArgs, format_amount, max_replicas, out, out_json, ser_wei, unit};
 
-/// Show a market's deploy rules (window bounds, minimum stake, slash rate) and totals
+/// Show a market's deploy rules (window bounds, most replicas, minimum stake) and totals
 /// (stake, burned slashes, jobs posted).
 ///
 /// Example: stp market info --json
@@ -28,6 +28,7 @@ struct MarketInfo {
     job_escrow: Address,
     asset: Address,
     windows: Windows,
+    max_replicas: u64,
     #[serde(serialize_with = "ser_wei")]
     min_stake: U256,
     #[serde(serialize_with = "ser_wei")]
@@ -47,6 +48,7 @@ impl MarketArgs {
             job_escrow: d.job_escrow,
             asset: d.asset,
             windows: m.windows().await?,
+            max_replicas: max_replicas(&m).await?,
             min_stake: m.min_stake().await?,
             total_stake: m.total_stake().await?,
             burned: m.burned().await?,
@@ -65,6 +67,7 @@ impl MarketArgs {
             "windows         commit >= {} s, reveal >= {} s, reveal deadline <= {} s after the post",
             info.windows.min_commit, info.windows.min_reveal, info.windows.max_horizon
         ));
+        out(format!("max replicas    {} per job", info.max_replicas));
         out(format!(
             "min stake       {} {unit}",
             format_amount(info.min_stake)

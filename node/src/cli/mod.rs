@@ -113,6 +113,50 @@ fn block_on(command: impl std::future::Future<Output = eyre::Result<()>>) -> eyr
         .block_on(command)
 }
 
+/// Makes `stp`'s errors print as the message and its causes, which is all a user error
+/// needs: eyre's default report adds a backtrace whenever `RUST_BACKTRACE` is set, which
+/// people set for panics. A backtrace is captured only with `RUST_LIB_BACKTRACE=1`;
+/// panics still follow `RUST_BACKTRACE`.
+pub fn install_error_report() {
+    // Fails only if a hook is already installed, which then stays.
+    let _ = eyre::set_hook(Box::new(|_| {
+        let wanted = std::env::var_os("RUST_LIB_BACKTRACE").is_some_and(|v| v != "0");
+        Box::new(ErrorReport {
+            backtrace: wanted.then(std::backtrace::Backtrace::force_capture),
+        })
+    }));
+}
+
+/// How an `eyre::Report` prints: the error, "Caused by" its sources, and a backtrace only
+/// if one was asked for.
+struct ErrorReport {
+    backtrace: Option<std::backtrace::Backtrace>,
+}
+
+impl eyre::EyreHandler for ErrorReport {
+    fn debug(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        f: &mut std::fmt::Formatter<'_>,
+    ) -> std::fmt::Result {
+        if f.alternate() {
+            return std::fmt::Debug::fmt(error, f);
+        }
+        write!(f, "{error}")?;
+        let causes = std::iter::successors(error.source(), |e| e.source());
+        for (i, cause) in causes.enumerate() {
+            if i == 0 {
+                write!(f, "\n\nCaused by:")?;
+            }
+            write!(f, "\n    {i}: {cause}")?;
+        }
+        if let Some(backtrace) = &self.backtrace {
+            write!(f, "\n\nStack backtrace:\n{backtrace}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Installs the global tracing subscriber: logs to stderr, human or JSON.
 pub fn init_tracing(args: &LogArgs) {
     use tracing_subscriber::EnvFilter;
@@ -134,6 +178,41 @@ pub fn init_tracing(args: &LogArgs) {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// Formats `report` through `handler`, as `{:?}` of a report does.
+    struct Shown<'a>(&'a ErrorReport, &'a eyre::Report);
+
+    impl std::fmt::Display for Shown<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let error: &(dyn std::error::Error + Send + Sync + 'static) = self.1.as_ref();
+            eyre::EyreHandler::debug(self.0, error, f)
+        }
+    }
+
+    #[test]
+    fn error_reports_show_the_cause_chain_and_a_backtrace_only_when_asked() {
+        let report = eyre::eyre!("connection refused")
+            .wrap_err("cannot reach the chain")
+            .wrap_err("connecting to the market");
+        let plain = ErrorReport { backtrace: None };
+        assert_eq!(
+            Shown(&plain, &report).to_string(),
+            "connecting to the market\n\nCaused by:\n    0: cannot reach the chain\n    1: connection refused"
+        );
+        let single = eyre::eyre!("--replicas must be at least 1");
+        assert_eq!(
+            Shown(&plain, &single).to_string(),
+            "--replicas must be at least 1"
+        );
+        let traced = ErrorReport {
+            backtrace: Some(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(
+            Shown(&traced, &single)
+                .to_string()
+                .contains("Stack backtrace:")
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

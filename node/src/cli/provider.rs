@@ -6,7 +6,8 @@ use serde::Serialize;
 use stp_sdk::market::{Market, Reputation};
 
 use super::common::{
-    ChainArgs, block_on, format_amount, out, out_json, parse_address, parse_amount, ser_wei, unit,
+    ChainArgs, InMarketUnit, block_on, format_amount, out, out_json, parse_address,
+    parse_positive_amount, paying, ser_wei, unit,
 };
 
 /// Manage a provider's stake.
@@ -46,8 +47,8 @@ pub enum ProviderCommand {
 /// A chain connection and an amount.
 #[derive(Debug, Args)]
 pub struct AmountArgs {
-    /// Amount in ETH units (or tokens in ERC-20 mode, 18 decimals), e.g. 0.5.
-    #[arg(long, value_parser = parse_amount)]
+    /// Amount in ETH units (or tokens in ERC-20 mode, 18 decimals), more than 0, e.g. 0.5.
+    #[arg(long, value_parser = parse_positive_amount)]
     pub amount: U256,
     #[command(flatten)]
     pub chain: ChainArgs,
@@ -112,7 +113,7 @@ impl ProviderArgs {
 
 async fn stake(a: AmountArgs) -> eyre::Result<()> {
     let m = a.chain.market().await?;
-    let tx = m.stake(a.amount).await?;
+    let tx = paying(&m, "stake", a.amount, m.stake(a.amount)).await?;
     out(format!(
         "staked {} {} (tx {tx})",
         format_amount(a.amount),
@@ -123,7 +124,7 @@ async fn stake(a: AmountArgs) -> eyre::Result<()> {
 
 async fn unstake(a: AmountArgs) -> eyre::Result<()> {
     let m = a.chain.market().await?;
-    let tx = m.unstake(a.amount).await?;
+    let tx = m.unstake(a.amount).await.in_unit_of(&m)?;
     out(format!(
         "unstaked {} {} to {} (tx {tx})",
         format_amount(a.amount),

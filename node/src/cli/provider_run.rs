@@ -59,10 +59,10 @@ pub struct ProviderRunArgs {
     /// Most collateral accepted per unit of bounty share: a job whose collateral exceeds
     /// this many times its per-replica share is refused (a consumer could otherwise make
     /// honest providers risk much for little).
-    #[arg(long, env = "STP_MAX_COLLATERAL_RATIO", default_value_t = 20)]
+    #[arg(long, env = "STP_MAX_COLLATERAL_RATIO", default_value_t = CollateralPolicy::DEFAULT_RATIO)]
     max_collateral_ratio: u64,
     /// Most collateral accepted for any one job (ETH or token units).
-    #[arg(long, env = "STP_MAX_COLLATERAL", default_value = "1", value_parser = parse_amount)]
+    #[arg(long, env = "STP_MAX_COLLATERAL", default_value = CollateralPolicy::DEFAULT_CAP, value_parser = parse_amount)]
     max_collateral: U256,
     /// Most jobs fetched or computed and not yet committed at once.
     #[arg(long, env = "STP_MAX_CONCURRENT", default_value_t = 2)]

@@ -92,6 +92,26 @@ pub struct CollateralPolicy {
     pub cap: U256,
 }
 
+impl CollateralPolicy {
+    /// `stp provider run`'s default `--max-collateral-ratio`.
+    pub const DEFAULT_RATIO: u64 = 20;
+    /// `stp provider run`'s default `--max-collateral`, in ETH or token units.
+    pub const DEFAULT_CAP: &str = "1";
+
+    /// The policy of a provider node run with the default flags.
+    pub fn default_flags() -> Self {
+        Self {
+            ratio: Self::DEFAULT_RATIO,
+            cap: alloy::primitives::utils::parse_ether(Self::DEFAULT_CAP).expect("constant parses"),
+        }
+    }
+
+    /// The most collateral accepted for a job paying `share` per replica.
+    pub fn limit(&self, share: U256) -> U256 {
+        share.saturating_mul(U256::from(self.ratio)).min(self.cap)
+    }
+}
+
 /// When the provider shares its GPU: daily windows in UTC, e.g. `22:00-07:00,12:00-13:00`
 /// (a window may wrap past midnight). Empty: always.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -222,9 +242,7 @@ pub fn consider(spec: &JobSpec, view: &ProviderView) -> Result<(), Skip> {
     if view.reputation.score < u64::from(spec.minReputation) {
         return Err(Skip::ReputationTooLow);
     }
-    let limit = share
-        .saturating_mul(U256::from(view.collateral.ratio))
-        .min(view.collateral.cap);
+    let limit = view.collateral.limit(share);
     if collateral > limit {
         return Err(Skip::CollateralTooHigh { collateral, limit });
     }

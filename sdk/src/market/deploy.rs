@@ -95,7 +95,7 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Dep
     .map_err(|e| MarketError::from_contract("deploy JobEscrow", e))?
     .get_receipt()
     .await
-    .map_err(rpc)?;
+    .map_err(|e| MarketError::from_contract("deploy JobEscrow", e.into()))?;
     let job_escrow = receipt
         .contract_address
         .filter(|_| receipt.status())
@@ -124,7 +124,7 @@ async fn deploy_token(provider: &DynProvider, t: &TokenParams) -> Result<Address
             .map_err(|e| MarketError::from_contract("mint", e))?
             .get_receipt()
             .await
-            .map_err(rpc)?;
+            .map_err(|e| MarketError::from_contract("mint", e.into()))?;
         if !receipt.status() {
             return Err(MarketError::TxFailed {
                 call: "mint",

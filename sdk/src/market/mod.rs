@@ -2,9 +2,9 @@
 //! operations, views, event scans and decoded custom errors.
 //!
 //! Every write waits for its receipt and checks its status; reverts come back as
-//! [`MarketError::Reverted`] with the contract's custom error decoded. Writes may be sent
-//! concurrently from clones of one [`Market`]: one task per handle owns the account's nonce
-//! and keeps them all in flight (`tx`). Every JSON-RPC request is counted
+//! [`MarketError::Reverted`] with the contract's custom error decoded (`revert()`). Writes
+//! may be sent concurrently from clones of one [`Market`]: one task per handle owns the
+//! account's nonce and keeps them all in flight (`tx`). Every JSON-RPC request is counted
 //! ([`Market::rpc_requests`]).
 
 mod announce;
@@ -21,7 +21,7 @@ mod tx;
 pub use announce::{announced_job_id, announcement, is_for, matches_chain};
 pub use deploy::{DeployParams, NPM_ANVIL_PATH, TokenParams, deploy, find_anvil};
 pub use deployment::Deployment;
-pub use error::{MarketError, Result};
+pub use error::{AmountUnit, MarketError, Result, describe_revert, format_amount, text_of};
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64, split_draw};
 pub use history::{JobHistory, Slot};
 pub use lifecycle::Counters as JobCounters;
@@ -137,9 +137,10 @@ impl Market {
         deployment: Deployment,
         policy: TxPolicy,
     ) -> Result<Self> {
-        let url = rpc_url
-            .parse()
-            .map_err(|e| MarketError::Rpc(format!("bad RPC URL: {e}")))?;
+        let url = rpc_url.parse().map_err(|e| MarketError::BadRpcUrl {
+            url: rpc_url.to_string(),
+            reason: format!("{e}"),
+        })?;
         let account = signer.address();
         let wallet = EthereumWallet::from(signer);
         let rpc_requests = RpcCounter::default();
@@ -731,8 +732,8 @@ impl JobRef<'_> {
 }
 
 /// Sends a contract call, waits for its receipt and checks that it succeeded.
-pub(crate) fn rpc(e: impl std::fmt::Display) -> MarketError {
-    MarketError::Rpc(e.to_string())
+pub(crate) fn rpc(e: alloy::transports::TransportError) -> MarketError {
+    MarketError::Rpc(e)
 }
 
 fn view(name: &'static str, e: alloy::contract::Error) -> MarketError {

@@ -241,7 +241,7 @@ impl Task {
                     .get_transaction_count(self.account)
                     .pending()
                     .await
-                    .map_err(|e| SendError::Rpc(e.to_string()))?;
+                    .map_err(SendError::Transport)?;
                 self.next_nonce = Some(n);
                 n
             }
@@ -275,7 +275,7 @@ impl Task {
             .provider
             .estimate_eip1559_fees()
             .await
-            .map_err(|e| SendError::Rpc(e.to_string()))?;
+            .map_err(SendError::Transport)?;
         let fees = (estimate.max_fee_per_gas, estimate.max_priority_fee_per_gas);
         self.fees = Some((Instant::now(), fees.0, fees.1));
         Ok(fees)
@@ -297,10 +297,7 @@ impl Task {
     async fn broadcast(&self, raw: &Bytes) -> std::result::Result<(), SendError> {
         match self.provider.send_raw_transaction(raw).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(match e.as_error_resp() {
-                Some(payload) => SendError::Refused(payload.message.to_string()),
-                None => SendError::Rpc(e.to_string()),
-            }),
+            Err(e) => Err(SendError::Transport(e)),
         }
     }
 
@@ -385,10 +382,11 @@ impl Task {
             && waited >= policy.receipt_timeout
             && let Some(reply) = entry.reply.take()
         {
-            let _ = reply.send(Err(MarketError::Rpc(format!(
-                "{}: transaction {} not mined after {} fee bumps (nonce {nonce}, still watched)",
-                entry.name, entry.sent[0], policy.max_bumps
-            ))));
+            let _ = reply.send(Err(MarketError::NotMined {
+                call: entry.name,
+                tx: entry.sent[0],
+                bumps: policy.max_bumps,
+            }));
         }
         if next && waited >= RECEIPT_POLL * 5 {
             let last = *entry.sent.last().expect("sent at least once");
@@ -419,36 +417,49 @@ fn bump(request: &TransactionRequest) -> TransactionRequest {
     next
 }
 
-/// Why a first send failed.
+/// Why a send failed.
 #[derive(Debug)]
 enum SendError {
-    /// The endpoint could not be reached.
-    Rpc(String),
-    /// The node answered and refused the transaction.
-    Refused(String),
+    /// The endpoint could not be reached, or the node answered with a refusal.
+    Transport(alloy::transports::TransportError),
     /// Building or signing failed here.
     Local(String),
+}
+
+impl SendError {
+    /// The node's refusal message, if it answered.
+    fn refusal(&self) -> Option<String> {
+        match self {
+            Self::Transport(e) => e.as_error_resp().map(|p| p.message.to_string()),
+            Self::Local(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Rpc(e) | Self::Local(e) => f.write_str(e),
-            Self::Refused(e) => write!(f, "refused by the node: {e}"),
+            Self::Transport(e) => write!(f, "{e}"),
+            Self::Local(e) => f.write_str(e),
         }
     }
 }
 
 fn is_nonce_error(e: &SendError) -> bool {
-    matches!(e, SendError::Refused(m) if m.to_ascii_lowercase().contains("nonce"))
+    e.refusal()
+        .is_some_and(|m| m.to_ascii_lowercase().contains("nonce"))
 }
 
+/// A failed first send as the caller sees it: insufficient funds, a refusal with the
+/// node's reason, or the endpoint's trouble.
 fn classify(call: &'static str, e: SendError) -> MarketError {
+    let reason = e.refusal();
     match e {
-        SendError::Rpc(e) => MarketError::Rpc(format!("{call}: {e}")),
-        SendError::Refused(reason) | SendError::Local(reason) => {
-            MarketError::TxRefused { call, reason }
-        }
+        SendError::Transport(e) => match (MarketError::from_send(call, e), reason) {
+            (MarketError::Rpc(_), Some(reason)) => MarketError::TxRefused { call, reason },
+            (other, _) => other,
+        },
+        SendError::Local(reason) => MarketError::TxRefused { call, reason },
     }
 }
 

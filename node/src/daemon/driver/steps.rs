@@ -282,14 +282,15 @@ impl Driver {
         lane: u64,
         e: MarketError,
     ) -> Result<(), MarketError> {
-        match e.revert_name() {
-            Some("EscrowLaneBusy") => {
+        use stp_sdk::bindings::JobEscrow::JobEscrowErrors as Refusal;
+        match e.revert() {
+            Some(Refusal::EscrowLaneBusy(_)) => {
                 // A lane our store does not know as busy (e.g. a wiped data dir): next one.
                 record.lane = Some(self.free_lane(lane + 1));
                 self.save(record);
                 Ok(())
             }
-            Some("EscrowNotDrawn") => {
+            Some(Refusal::EscrowNotDrawn(_)) => {
                 let draw = self
                     .market
                     .draw_of(&job_ref(record, spec), self.account())
@@ -312,11 +313,11 @@ impl Driver {
                 }
             }
             // Sent in the post's own block: the draw is fixed from the next one.
-            Some("EscrowDrawNotFixed") => Ok(()),
-            Some(name) => {
-                let reason = match name {
-                    "EscrowJobFull" => "filled",
-                    "EscrowCommitClosed" | "EscrowJobNotFound" => "closed",
+            Some(Refusal::EscrowDrawNotFixed(_)) => Ok(()),
+            Some(refusal) => {
+                let reason = match refusal {
+                    Refusal::EscrowJobFull(_) => "filled",
+                    Refusal::EscrowCommitClosed(_) | Refusal::EscrowJobNotFound(_) => "closed",
                     _ => "commit_refused",
                 };
                 tracing::warn!(job = record.job_id, error = %e, "commit refused on-chain");
@@ -423,8 +424,13 @@ impl Driver {
                 self.save(&record);
                 tracing::info!(job = record.job_id, %tx, "finalized");
             }
+            // Settled meanwhile, by someone else or a reply we lost.
             Err(MarketError::AlreadySettled(_) | MarketError::TxDropped { .. }) => {}
-            Err(e) if e.revert_name() == Some("EscrowJobNotFound") => {}
+            Err(e)
+                if matches!(
+                    e.revert(),
+                    Some(stp_sdk::bindings::JobEscrow::JobEscrowErrors::EscrowJobNotFound(_))
+                ) => {}
             Err(e) => return Err(e),
         }
         self.settle_from_history(record).await?;
