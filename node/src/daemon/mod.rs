@@ -91,8 +91,11 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
         },
         published_at: now_secs(),
     };
-    if let Err(e) = p2p_client.put_provider_record(&record).await {
-        tracing::warn!(error = %e, "could not publish the provider record yet (no peers?)");
+    match p2p_client.put_provider_record(&record).await {
+        Ok(()) => tracing::info!("provider record published to the DHT"),
+        // Held and listed locally; the p2p layer publishes it when a DHT peer connects.
+        Err(e @ p2p::P2pError::ProviderRecordNotReplicated(_)) => tracing::info!(%e),
+        Err(e) => tracing::warn!(error = %e, "could not publish the provider record"),
     }
 
     let metrics = Metrics::default();

@@ -74,6 +74,9 @@ impl Default for Limits {
     }
 }
 
+/// Default of [`P2pConfig::provider_republish`].
+pub const DEFAULT_PROVIDER_REPUBLISH: Duration = Duration::from_secs(600);
+
 /// Everything [`super::spawn`] needs.
 #[derive(Clone)]
 pub struct P2pConfig {
@@ -95,6 +98,9 @@ pub struct P2pConfig {
     pub heartbeat: Duration,
     /// How long an idle connection is kept open.
     pub idle_timeout: Duration,
+    /// How often the node publishes its provider record to the DHT again (peers expire
+    /// copies they hold; new peers closer to the key should hold one too).
+    pub provider_republish: Duration,
     /// Decides whether a well-formed announcement is valid (e.g. against chain state).
     pub announcement_check: Arc<dyn AnnouncementCheck>,
 }
@@ -109,6 +115,7 @@ impl std::fmt::Debug for P2pConfig {
             .field("role", &self.role)
             .field("limits", &self.limits)
             .field("jobs_topic", &self.jobs_topic)
+            .field("provider_republish", &self.provider_republish)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +137,7 @@ impl P2pConfig {
             jobs_topic: "stp/jobs/1".into(),
             heartbeat: Duration::from_millis(500),
             idle_timeout: Duration::from_secs(300),
+            provider_republish: DEFAULT_PROVIDER_REPUBLISH,
             announcement_check: Arc::new(AcceptWellFormed),
         }
     }

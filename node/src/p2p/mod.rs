@@ -8,7 +8,9 @@
 //!   format, size and a per-peer rate, then ask an [`AnnouncementCheck`] (chain state)
 //!   before forwarding, so invalid messages cost their sender gossipsub score.
 //! - Providers store signed [`stp_sdk::p2p::ProviderRecord`]s in Kademlia
-//!   ([`records`]); consumers list them with [`P2pClient::find_providers`].
+//!   ([`records`]) and publish them again on a schedule and when a DHT peer arrives, so
+//!   the first provider of a network is found too; consumers list them with
+//!   [`P2pClient::find_providers`].
 //! - Blobs (job inputs and outputs) live in a content-addressed [`BlobStore`] and move over
 //!   the [`transfer`] protocol: chunked, verified per chunk (BLAKE3) and once whole
 //!   (sha256), resumable and multi-source. Every node serves what it verified, also while
@@ -47,7 +49,7 @@ pub use check::{AcceptWellFormed, AnnouncementCheck, Verdict};
 pub use client::P2pClient;
 pub use config::{Limits, P2pConfig, Role, load_or_create_keypair};
 pub use error::{Offence, P2pError, Result, StoreError, TransferError};
-pub use event_loop::P2pEvent;
+pub use event_loop::{P2pEvent, ProviderRecordStatus};
 pub use fetch::{FetchOptions, FetchReport, Replication};
 pub use serve::ServeState;
 
@@ -127,6 +129,7 @@ pub async fn spawn(
         gossipsub::IdentTopic::new(config.jobs_topic.clone()),
         config.limits.clone(),
         server.abort_handle(),
+        config.provider_republish,
     );
     let handle = tokio::spawn(event_loop.run());
     let client = P2pClient {

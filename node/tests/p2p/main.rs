@@ -3,5 +3,6 @@
 mod common;
 mod garbage;
 mod network;
+mod providers;
 mod swarm;
 mod transfer;
