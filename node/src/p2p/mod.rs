@@ -1,5 +1,6 @@
-//! The peer-to-peer layer: one libp2p swarm per node (TCP + noise + yamux, identify, ping,
-//! Kademlia, gossipsub, raw streams). QUIC was measured beside it (`stp bench p2p`, 256
+//! The peer-to-peer layer: one libp2p swarm per node (TCP + noise + yamux, identify on
+//! libp2p's standard [`IDENTIFY_PROTOCOL`], ping, Kademlia on [`KAD_PROTOCOL`], gossipsub,
+//! raw streams). QUIC was measured beside it (`stp bench p2p`, 256
 //! MiB on loopback, 2 cores): 1.2-1.9 CPU-s and 140-215 MB/s against 0.8-1.0 CPU-s and
 //! 270-300 MB/s for TCP in the same minutes, so it is not built in (it also costs a C
 //! build, aws-lc-sys).
@@ -43,7 +44,7 @@ use libp2p::{Multiaddr, SwarmBuilder, gossipsub, noise, tcp, yamux};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use behaviour::KAD_PROTOCOL;
+pub use behaviour::{IDENTIFY_PROTOCOL, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
 pub use blobstore::BlobStore;
 pub use check::{AcceptWellFormed, AnnouncementCheck, Verdict};
 pub use client::P2pClient;

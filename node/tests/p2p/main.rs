@@ -2,6 +2,7 @@
 
 mod common;
 mod garbage;
+mod identify;
 mod network;
 mod providers;
 mod swarm;
