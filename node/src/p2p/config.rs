@@ -23,10 +23,15 @@ pub enum Role {
 pub struct Limits {
     /// Largest gossipsub message (announcement plus envelope), bytes.
     pub max_gossip_message: usize,
-    /// Announcements accepted per peer per `announce_window` (more are ignored).
+    /// Announcements each peer may have checked at once (its token bucket's size); more
+    /// are ignored. Each check may cost chain reads, and the bucket is per delivering peer.
     pub announcements_per_window: u32,
-    /// Window of the per-peer announcement rate limit.
+    /// Time in which an empty bucket refills to `announcements_per_window` (tokens come
+    /// back one by one at that rate).
     pub announce_window: Duration,
+    /// Announcement checks running at once, over all peers; announcements arriving while
+    /// this many run are ignored.
+    pub max_concurrent_checks: usize,
     /// Largest blob a fetch accepts, bytes.
     pub max_blob_size: u64,
     /// Most chunks one transfer request may ask for.
@@ -57,8 +62,9 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_gossip_message: 4096,
-            announcements_per_window: 20,
+            announcements_per_window: 5,
             announce_window: Duration::from_secs(10),
+            max_concurrent_checks: 8,
             max_blob_size: 16 << 30,
             max_chunks_per_request: 64,
             max_streams_per_peer: 16,

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -15,6 +15,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
 use stp_sdk::p2p::JobAnnouncement;
 use tokio::sync::{mpsc, oneshot};
 
+use super::admission::Admission;
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::check::{AnnouncementCheck, Verdict};
 use super::config::Limits;
@@ -112,7 +113,7 @@ pub(crate) struct EventLoop {
     pub server: tokio::task::AbortHandle,
     checks: FuturesUnordered<BoxFuture<'static, CheckOutput>>,
     offences: HashMap<PeerId, u32>,
-    rate: HashMap<PeerId, (Instant, u32)>,
+    admission: Admission,
     dials: HashMap<PeerId, Vec<Reply<()>>>,
     queries: HashMap<kad::QueryId, Pending>,
     /// Addresses handed in with [`Command::AddAddrs`] (e.g. peers named by have-maps),
@@ -130,8 +131,6 @@ enum Pending {
     Record(Reply<Option<Vec<u8>>>),
 }
 
-const MAX_PENDING_CHECKS: usize = 256;
-
 impl EventLoop {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -145,6 +144,7 @@ impl EventLoop {
         server: tokio::task::AbortHandle,
         republish: Duration,
     ) -> Self {
+        let admission = Admission::new(&limits);
         Self {
             swarm,
             commands,
@@ -156,7 +156,7 @@ impl EventLoop {
             server,
             checks: FuturesUnordered::new(),
             offences: HashMap::new(),
-            rate: HashMap::new(),
+            admission,
             dials: HashMap::new(),
             queries: HashMap::new(),
             known_addrs: HashMap::new(),
@@ -483,8 +483,9 @@ impl EventLoop {
                 return;
             }
         };
-        if !self.within_rate(author) || self.checks.len() >= MAX_PENDING_CHECKS {
-            tracing::debug!(%author, "announcement ignored: rate limit");
+        let now = tokio::time::Instant::now();
+        if let Err(why) = self.admission.admit(via, self.checks.len(), now) {
+            tracing::debug!(%via, %author, ?why, "announcement ignored unchecked");
             let gs = &mut self.swarm.behaviour_mut().gossipsub;
             gs.report_message_validation_result(&id, &via, MessageAcceptance::Ignore);
             return;
@@ -492,22 +493,6 @@ impl EventLoop {
         let check = self.check.check(ann.clone());
         self.checks
             .push(check.map(move |v| (id, via, author, ann, v)).boxed());
-    }
-
-    fn within_rate(&mut self, peer: PeerId) -> bool {
-        let now = Instant::now();
-        if self.rate.len() > 10_000 {
-            let window = self.limits.announce_window;
-            self.rate
-                .retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let (start, count) = self.rate.entry(peer).or_insert((now, 0));
-        if now.duration_since(*start) >= self.limits.announce_window {
-            *start = now;
-            *count = 0;
-        }
-        *count += 1;
-        *count <= self.limits.announcements_per_window
     }
 
     fn on_checked(&mut self, (id, via, author, ann, verdict): CheckOutput) {

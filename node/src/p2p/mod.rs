@@ -6,8 +6,9 @@
 //! build, aws-lc-sys).
 //!
 //! - Job announcements travel on a gossipsub topic in signed mode; receivers validate
-//!   format, size and a per-peer rate, then ask an [`AnnouncementCheck`] (chain state)
-//!   before forwarding, so invalid messages cost their sender gossipsub score.
+//!   format and size, admit a few per delivering peer (token bucket) and a few at once
+//!   (`admission`), then ask an [`AnnouncementCheck`] (chain state) before forwarding,
+//!   so invalid messages cost their sender gossipsub score.
 //! - Providers store signed [`stp_sdk::p2p::ProviderRecord`]s in Kademlia
 //!   ([`records`]) and publish them again on a schedule and when a DHT peer arrives, so
 //!   the first provider of a network is found too; consumers list them with
@@ -22,6 +23,7 @@
 //! [`spawn`] starts the [`EventLoop`](event_loop) that owns the swarm and returns a
 //! cloneable [`P2pClient`] and a bounded receiver of [`P2pEvent`]s.
 
+mod admission;
 mod behaviour;
 pub mod blobstore;
 mod check;
