@@ -255,8 +255,7 @@ impl AnnouncementCheck for ChainCheck {
             let Some(job_id) = announced_job_id(&ann) else {
                 return Verdict::Reject;
             };
-            let market = this.market.clone();
-            let read = || async move { read_facts(&market, job_id).await };
+            let read = || read_facts(&this.market, job_id);
             let Some(facts) = facts_once(this.checked.clone(), job_id, Facts::ttl, read).await
             else {
                 // Another announcement of this job is being checked; that one decides.

@@ -393,7 +393,8 @@ impl EventLoop {
         own.current = None;
         own.status.publications = own.status.publications.saturating_add(1);
         own.status.replicated = put.is_ok();
-        let again = put.is_err() && std::mem::take(&mut own.peer_arrived);
+        let arrived = std::mem::take(&mut own.peer_arrived);
+        let again = put.is_err() && arrived;
         match &put {
             Ok(()) => tracing::debug!("provider record published to the DHT"),
             Err(e) => {
