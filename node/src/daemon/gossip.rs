@@ -31,9 +31,11 @@ const VERIFIED_CAP: usize = 256;
 const CHECKED_CAP: usize = 1024;
 /// How long a read that found the job posted answers later announcements of it.
 const POSTED_TTL: Duration = Duration::from_secs(60);
-/// How long a read that did not find the job (or failed) does: short, as the job may be
-/// posted in a block our endpoint has not served yet.
-const UNKNOWN_TTL: Duration = Duration::from_secs(5);
+/// How long a read that did not find the job (or failed) does: only long enough to
+/// collapse a burst of copies. Job ids are sequential, so anyone can announce the next one
+/// before it is posted; a long hold would let them mute its honest announcement (the
+/// chain watcher still finds the job, later).
+const UNKNOWN_TTL: Duration = Duration::from_secs(2);
 
 /// Checks announcements against the market's on-chain job history; clones share the specs
 /// of the jobs they accepted, so the daemon does not read them from the chain again.
