@@ -33,7 +33,7 @@ use eyre::WrapErr;
 use std::future::Future;
 use std::sync::Arc;
 use stp_sdk::market::Market;
-use stp_sdk::p2p::{Capabilities, PeerLocation, ProviderRecord};
+use stp_sdk::p2p::{Capabilities, ProviderRecord};
 use tokio::sync::mpsc;
 
 use crate::exec::{ExecConfig, Executor};
@@ -77,10 +77,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
     let addrs = p2p_client.listen_addrs().await?;
     tracing::info!(peer_id = %p2p_client.peer_id(), ?addrs, account = %market.account(), "provider node up");
     let record = ProviderRecord {
-        location: PeerLocation {
-            peer_id: p2p_client.peer_id().to_bytes(),
-            addrs: addrs.iter().map(|a| a.to_vec()).collect(),
-        },
+        location: p2p::records::to_location(&p2p_client.peer_id(), &addrs),
         eth_address: market.account().into_array(),
         capabilities: Capabilities {
             adapter: adapter.name.clone(),
@@ -91,8 +88,11 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
         },
         published_at: now_secs(),
     };
-    if let Err(e) = p2p_client.put_provider_record(&record).await {
-        tracing::warn!(error = %e, "could not publish the provider record yet (no peers?)");
+    match p2p_client.put_provider_record(&record).await {
+        Ok(()) => tracing::info!("provider record published to the DHT"),
+        // Held and listed locally; the p2p layer publishes it when a DHT peer connects.
+        Err(e @ p2p::P2pError::ProviderRecordNotReplicated(_)) => tracing::info!(%e),
+        Err(e) => tracing::warn!(error = %e, "could not publish the provider record"),
     }
 
     let metrics = Metrics::default();

@@ -12,7 +12,14 @@ use super::error::P2pError;
 
 /// Kademlia protocol name (a private DHT, separate from the public IPFS one).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/stp/kad/1.0.0");
-const IDENTIFY_PROTOCOL: &str = "/stp/id/1.0.0";
+/// The identify protocol id: libp2p's standard `/ipfs/id/1.0.0` (with pushes on
+/// `/ipfs/id/push/1.0.0`). There is no stp-specific identify protocol: a client opens
+/// identify streams on this id, whatever protocolVersion it sends itself.
+pub const IDENTIFY_PROTOCOL: StreamProtocol = identify::PROTOCOL_NAME;
+/// What the node sends in identify's `protocolVersion` field: informational only (a peer
+/// with another value still identifies), not a protocol id to dial; see
+/// [`IDENTIFY_PROTOCOL`].
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/stp/id/1.0.0";
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -45,7 +52,7 @@ impl Behaviour {
         let store = kad::store::MemoryStore::with_config(peer_id, store_config);
         Ok(Self {
             identify: identify::Behaviour::new(identify::Config::new(
-                IDENTIFY_PROTOCOL.into(),
+                IDENTIFY_PROTOCOL_VERSION.into(),
                 key.public(),
             )),
             ping: ping::Behaviour::default(),

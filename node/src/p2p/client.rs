@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::blobstore::BlobStore;
 use super::config::Limits;
 use super::error::{Offence, P2pError, Result};
-use super::event_loop::Command;
+use super::event_loop::{Command, ProviderRecordStatus};
 use super::fetch::{FetchOptions, FetchReport, Fetcher, Replication};
 use super::records;
 use super::serve::ServeState;
@@ -111,13 +111,21 @@ impl P2pClient {
         self.call(|r| Command::Publish(bytes, r)).await?
     }
 
-    /// Signs `record`, stores it in the DHT and registers this node as a provider.
+    /// Signs `record`, stores it locally, lists this node as a provider and publishes
+    /// both to the DHT; returns once the first publication finished. The node keeps the
+    /// record (replacing any earlier one) and publishes it again on a schedule and when a
+    /// DHT peer connects while no peer holds a copy, so a first provider that has no peer
+    /// yet ([`P2pError::ProviderRecordNotReplicated`]) is still found later.
     pub async fn put_provider_record(&self, record: &ProviderRecord) -> Result<()> {
         let value = records::sign_record(&self.keypair, record)?;
         let rec = kad::Record::new(records::record_key(&self.peer_id), value);
-        self.call(|r| Command::PutRecord(rec, r)).await??;
-        self.call(|r| Command::StartProviding(records::providers_key(), r))
-            .await?
+        self.call(|r| Command::PublishProvider(rec, r)).await?
+    }
+
+    /// How far this node's provider record has spread; `None` before
+    /// [`Self::put_provider_record`].
+    pub async fn provider_record_status(&self) -> Result<Option<ProviderRecordStatus>> {
+        self.call(Command::ProviderStatus).await
     }
 
     /// Lists providers found in the DHT, with their verified records.

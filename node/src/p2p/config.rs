@@ -23,10 +23,15 @@ pub enum Role {
 pub struct Limits {
     /// Largest gossipsub message (announcement plus envelope), bytes.
     pub max_gossip_message: usize,
-    /// Announcements accepted per peer per `announce_window` (more are ignored).
+    /// Announcements each peer may have checked at once (its token bucket's size); more
+    /// are ignored. Each check may cost chain reads, and the bucket is per delivering peer.
     pub announcements_per_window: u32,
-    /// Window of the per-peer announcement rate limit.
+    /// Time in which an empty bucket refills to `announcements_per_window` (tokens come
+    /// back one by one at that rate).
     pub announce_window: Duration,
+    /// Announcement checks running at once, over all peers; announcements arriving while
+    /// this many run are ignored.
+    pub max_concurrent_checks: usize,
     /// Largest blob a fetch accepts, bytes.
     pub max_blob_size: u64,
     /// Most chunks one transfer request may ask for.
@@ -57,8 +62,9 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_gossip_message: 4096,
-            announcements_per_window: 20,
+            announcements_per_window: 5,
             announce_window: Duration::from_secs(10),
+            max_concurrent_checks: 8,
             max_blob_size: 16 << 30,
             max_chunks_per_request: 64,
             max_streams_per_peer: 16,
@@ -73,6 +79,9 @@ impl Default for Limits {
         }
     }
 }
+
+/// Default of [`P2pConfig::provider_republish`].
+pub const DEFAULT_PROVIDER_REPUBLISH: Duration = Duration::from_secs(600);
 
 /// Everything [`super::spawn`] needs.
 #[derive(Clone)]
@@ -95,6 +104,9 @@ pub struct P2pConfig {
     pub heartbeat: Duration,
     /// How long an idle connection is kept open.
     pub idle_timeout: Duration,
+    /// How often the node publishes its provider record to the DHT again (peers expire
+    /// copies they hold; new peers closer to the key should hold one too).
+    pub provider_republish: Duration,
     /// Decides whether a well-formed announcement is valid (e.g. against chain state).
     pub announcement_check: Arc<dyn AnnouncementCheck>,
 }
@@ -109,6 +121,7 @@ impl std::fmt::Debug for P2pConfig {
             .field("role", &self.role)
             .field("limits", &self.limits)
             .field("jobs_topic", &self.jobs_topic)
+            .field("provider_republish", &self.provider_republish)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +143,7 @@ impl P2pConfig {
             jobs_topic: "stp/jobs/1".into(),
             heartbeat: Duration::from_millis(500),
             idle_timeout: Duration::from_secs(300),
+            provider_republish: DEFAULT_PROVIDER_REPUBLISH,
             announcement_check: Arc::new(AcceptWellFormed),
         }
     }

@@ -47,6 +47,13 @@ pub enum P2pError {
     /// Publishing on gossipsub failed (e.g. no peers subscribed yet).
     #[error("could not publish the announcement: {0}; are any peers connected?")]
     Publish(String),
+    /// The provider record is stored locally and this node lists itself as a provider
+    /// (peers that ask it find it), but no other peer took a copy yet; the node publishes
+    /// it again when a DHT peer connects and on a schedule, so there is nothing to retry.
+    #[error(
+        "provider record held locally but not replicated yet ({0}); it is published again when a DHT peer connects"
+    )]
+    ProviderRecordNotReplicated(String),
     /// A Kademlia operation failed.
     #[error("kademlia: {0}")]
     Kademlia(String),

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -15,10 +15,12 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
 use stp_sdk::p2p::JobAnnouncement;
 use tokio::sync::{mpsc, oneshot};
 
+use super::admission::Admission;
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::check::{AnnouncementCheck, Verdict};
 use super::config::Limits;
 use super::error::{Offence, P2pError};
+use super::records;
 
 type Reply<T> = oneshot::Sender<Result<T, P2pError>>;
 
@@ -32,8 +34,9 @@ pub(crate) enum Command {
     Publish(Vec<u8>, Reply<()>),
     TopicPeers(oneshot::Sender<usize>),
     GossipScore(PeerId, oneshot::Sender<Option<f64>>),
-    PutRecord(kad::Record, Reply<()>),
-    StartProviding(kad::RecordKey, Reply<()>),
+    /// Holds this node's signed provider record and publishes it (see [`OwnRecord`]).
+    PublishProvider(kad::Record, Reply<()>),
+    ProviderStatus(oneshot::Sender<Option<ProviderRecordStatus>>),
     GetProviders(kad::RecordKey, Reply<HashSet<PeerId>>),
     GetRecord(kad::RecordKey, Reply<Option<Vec<u8>>>),
     Shutdown,
@@ -62,6 +65,41 @@ pub enum P2pEvent {
     PeerBlocked(PeerId),
 }
 
+/// How far this node's own provider record has spread, from
+/// [`super::P2pClient::provider_record_status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderRecordStatus {
+    /// Publications finished since the first record was handed in (the first, the scheduled
+    /// ones and those triggered by a new DHT peer).
+    pub publications: u32,
+    /// Whether the last finished publication stored the record at a peer at least.
+    pub replicated: bool,
+}
+
+/// This node's provider record. It is stored locally and the node lists itself under
+/// [`records::providers_key`] at once, so peers that ask this node find it even when no
+/// other peer exists yet; it is published to the DHT again every
+/// [`P2pConfig::provider_republish`](super::P2pConfig::provider_republish) and, while no
+/// peer holds a copy, whenever a new DHT peer enters the routing table.
+struct OwnRecord {
+    record: kad::Record,
+    status: ProviderRecordStatus,
+    /// The publication under way, if any.
+    current: Option<Publication>,
+    /// A new DHT peer arrived while `current` ran: publish again if it reached nobody.
+    peer_arrived: bool,
+}
+
+/// One publication: a put of the record and a provider announcement of the providers key.
+struct Publication {
+    put: kad::QueryId,
+    provide: kad::QueryId,
+    /// The put's outcome, once known (`Err`: why no peer took a copy).
+    put_result: Option<Result<(), String>>,
+    provide_done: bool,
+    replies: Vec<Reply<()>>,
+}
+
 type CheckOutput = (MessageId, PeerId, PeerId, JobAnnouncement, Verdict);
 
 pub(crate) struct EventLoop {
@@ -75,24 +113,23 @@ pub(crate) struct EventLoop {
     pub server: tokio::task::AbortHandle,
     checks: FuturesUnordered<BoxFuture<'static, CheckOutput>>,
     offences: HashMap<PeerId, u32>,
-    rate: HashMap<PeerId, (Instant, u32)>,
+    admission: Admission,
     dials: HashMap<PeerId, Vec<Reply<()>>>,
     queries: HashMap<kad::QueryId, Pending>,
     /// Addresses handed in with [`Command::AddAddrs`] (e.g. peers named by have-maps),
     /// used when dialing by peer id.
     known_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    own_record: Option<OwnRecord>,
+    republish: Duration,
 }
 
 /// Peers whose addresses [`EventLoop::known_addrs`] keeps at most.
 const MAX_KNOWN_ADDR_PEERS: usize = 1024;
 
 enum Pending {
-    Unit(Reply<()>),
     Providers(Reply<HashSet<PeerId>>, HashSet<PeerId>),
     Record(Reply<Option<Vec<u8>>>),
 }
-
-const MAX_PENDING_CHECKS: usize = 256;
 
 impl EventLoop {
     #[allow(clippy::too_many_arguments)]
@@ -105,7 +142,9 @@ impl EventLoop {
         topic: gossipsub::IdentTopic,
         limits: Limits,
         server: tokio::task::AbortHandle,
+        republish: Duration,
     ) -> Self {
+        let admission = Admission::new(&limits);
         Self {
             swarm,
             commands,
@@ -117,17 +156,23 @@ impl EventLoop {
             server,
             checks: FuturesUnordered::new(),
             offences: HashMap::new(),
-            rate: HashMap::new(),
+            admission,
             dials: HashMap::new(),
             queries: HashMap::new(),
             known_addrs: HashMap::new(),
+            own_record: None,
+            republish,
         }
     }
 
     /// Runs until every client handle is dropped or `shutdown` is called.
     pub(crate) async fn run(mut self) {
+        let period = self.republish.max(Duration::from_millis(10));
+        let mut republish = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = republish.tick() => self.publish_own(Vec::new()),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
@@ -201,22 +246,27 @@ impl EventLoop {
             Command::GossipScore(peer, reply) => {
                 let _ = reply.send(b.gossipsub.peer_score(&peer));
             }
-            Command::PutRecord(record, reply) => match b.kad.put_record(record, kad::Quorum::One) {
-                Ok(id) => {
-                    self.queries.insert(id, Pending::Unit(reply));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(P2pError::Kademlia(e.to_string())));
-                }
-            },
-            Command::StartProviding(key, reply) => match b.kad.start_providing(key) {
-                Ok(id) => {
-                    self.queries.insert(id, Pending::Unit(reply));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(P2pError::Kademlia(e.to_string())));
-                }
-            },
+            Command::PublishProvider(record, reply) => {
+                let own = self.own_record.get_or_insert(OwnRecord {
+                    record: record.clone(),
+                    status: ProviderRecordStatus {
+                        publications: 0,
+                        replicated: false,
+                    },
+                    current: None,
+                    peer_arrived: false,
+                });
+                own.record = record;
+                // A newer record supersedes the publication under way (its queries' results
+                // are ignored); whoever waited on it waits on the new one.
+                let mut replies = own.current.take().map(|p| p.replies).unwrap_or_default();
+                replies.push(reply);
+                own.peer_arrived = false;
+                self.publish_own(replies);
+            }
+            Command::ProviderStatus(reply) => {
+                let _ = reply.send(self.own_record.as_ref().map(|o| o.status));
+            }
             Command::GetProviders(key, reply) => {
                 let id = b.kad.get_providers(key);
                 self.queries
@@ -274,6 +324,108 @@ impl EventLoop {
         }
     }
 
+    /// Starts a publication of the own provider record unless one is under way (then
+    /// `replies` wait on that one).
+    fn publish_own(&mut self, replies: Vec<Reply<()>>) {
+        let Some(own) = self.own_record.as_mut() else {
+            return;
+        };
+        if let Some(current) = own.current.as_mut() {
+            current.replies.extend(replies);
+            return;
+        }
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        // Provide first: it also lists this node locally, so a peer asking this node for
+        // the providers key finds it whatever becomes of the put.
+        let started = kad
+            .start_providing(records::providers_key())
+            .and_then(|provide| {
+                Ok((
+                    provide,
+                    kad.put_record(own.record.clone(), kad::Quorum::One)?,
+                ))
+            });
+        match started {
+            Ok((provide, put)) => {
+                own.current = Some(Publication {
+                    put,
+                    provide,
+                    put_result: None,
+                    provide_done: false,
+                    replies,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "provider record not stored locally");
+                for reply in replies {
+                    let _ = reply.send(Err(P2pError::Kademlia(e.to_string())));
+                }
+            }
+        }
+    }
+
+    /// Records the outcome of one of the own record's publication queries; true if `id`
+    /// was one.
+    fn on_own_query(&mut self, id: kad::QueryId, result: &kad::QueryResult) -> bool {
+        let Some(own) = self.own_record.as_mut() else {
+            return false;
+        };
+        let Some(current) = own.current.as_mut() else {
+            return false;
+        };
+        match result {
+            kad::QueryResult::PutRecord(r) if id == current.put => {
+                current.put_result = Some(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            }
+            kad::QueryResult::StartProviding(r) if id == current.provide => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "provider announcement timed out");
+                }
+                current.provide_done = true;
+            }
+            _ => return false,
+        }
+        let (Some(put), true) = (&current.put_result, current.provide_done) else {
+            return true;
+        };
+        let put = put.clone();
+        let replies = std::mem::take(&mut current.replies);
+        own.current = None;
+        own.status.publications = own.status.publications.saturating_add(1);
+        own.status.replicated = put.is_ok();
+        let arrived = std::mem::take(&mut own.peer_arrived);
+        let again = put.is_err() && arrived;
+        match &put {
+            Ok(()) => tracing::debug!("provider record published to the DHT"),
+            Err(e) => {
+                tracing::debug!(error = %e, "provider record held locally; no peer took a copy yet")
+            }
+        }
+        for reply in replies {
+            let _ = reply.send(put.clone().map_err(P2pError::ProviderRecordNotReplicated));
+        }
+        if again {
+            self.publish_own(Vec::new());
+        }
+        true
+    }
+
+    /// A new peer entered the DHT routing table: publish the own record to it if no peer
+    /// holds a copy yet (the first provider of a network meets its first peer).
+    fn on_new_dht_peer(&mut self) {
+        let Some(own) = self.own_record.as_mut() else {
+            return;
+        };
+        if own.status.replicated {
+            return;
+        }
+        if own.current.is_some() {
+            own.peer_arrived = true;
+        } else {
+            self.publish_own(Vec::new());
+        }
+    }
+
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
@@ -313,6 +465,10 @@ impl EventLoop {
                 step,
                 ..
             })) => self.on_query(id, result, step.last),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                is_new_peer: true,
+                ..
+            })) => self.on_new_dht_peer(),
             _ => {}
         }
     }
@@ -328,8 +484,9 @@ impl EventLoop {
                 return;
             }
         };
-        if !self.within_rate(author) || self.checks.len() >= MAX_PENDING_CHECKS {
-            tracing::debug!(%author, "announcement ignored: rate limit");
+        let now = tokio::time::Instant::now();
+        if let Err(why) = self.admission.admit(via, self.checks.len(), now) {
+            tracing::debug!(%via, %author, ?why, "announcement ignored unchecked");
             let gs = &mut self.swarm.behaviour_mut().gossipsub;
             gs.report_message_validation_result(&id, &via, MessageAcceptance::Ignore);
             return;
@@ -337,22 +494,6 @@ impl EventLoop {
         let check = self.check.check(ann.clone());
         self.checks
             .push(check.map(move |v| (id, via, author, ann, v)).boxed());
-    }
-
-    fn within_rate(&mut self, peer: PeerId) -> bool {
-        let now = Instant::now();
-        if self.rate.len() > 10_000 {
-            let window = self.limits.announce_window;
-            self.rate
-                .retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let (start, count) = self.rate.entry(peer).or_insert((now, 0));
-        if now.duration_since(*start) >= self.limits.announce_window {
-            *start = now;
-            *count = 0;
-        }
-        *count += 1;
-        *count <= self.limits.announcements_per_window
     }
 
     fn on_checked(&mut self, (id, via, author, ann, verdict): CheckOutput) {
@@ -376,17 +517,14 @@ impl EventLoop {
 
     fn on_query(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
         use kad::{GetProvidersOk, GetRecordOk, QueryResult};
+        if self.on_own_query(id, &result) {
+            return;
+        }
         let Some(pending) = self.queries.remove(&id) else {
             return;
         };
         let kerr = |e: &dyn std::fmt::Display| P2pError::Kademlia(e.to_string());
         match (pending, result) {
-            (Pending::Unit(reply), QueryResult::PutRecord(r)) => {
-                let _ = reply.send(r.map(|_| ()).map_err(|e| kerr(&e)));
-            }
-            (Pending::Unit(reply), QueryResult::StartProviding(r)) => {
-                let _ = reply.send(r.map(|_| ()).map_err(|e| kerr(&e)));
-            }
             (Pending::Providers(reply, mut found), QueryResult::GetProviders(r)) => {
                 if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = r {
                     found.extend(providers);

@@ -1,14 +1,18 @@
-//! The peer-to-peer layer: one libp2p swarm per node (TCP + noise + yamux, identify, ping,
-//! Kademlia, gossipsub, raw streams). QUIC was measured beside it (`stp bench p2p`, 256
+//! The peer-to-peer layer: one libp2p swarm per node (TCP + noise + yamux, identify on
+//! libp2p's standard [`IDENTIFY_PROTOCOL`], ping, Kademlia on [`KAD_PROTOCOL`], gossipsub,
+//! raw streams). QUIC was measured beside it (`stp bench p2p`, 256
 //! MiB on loopback, 2 cores): 1.2-1.9 CPU-s and 140-215 MB/s against 0.8-1.0 CPU-s and
 //! 270-300 MB/s for TCP in the same minutes, so it is not built in (it also costs a C
 //! build, aws-lc-sys).
 //!
 //! - Job announcements travel on a gossipsub topic in signed mode; receivers validate
-//!   format, size and a per-peer rate, then ask an [`AnnouncementCheck`] (chain state)
-//!   before forwarding, so invalid messages cost their sender gossipsub score.
+//!   format and size, admit a few per delivering peer (token bucket) and a few at once
+//!   (`admission`), then ask an [`AnnouncementCheck`] (chain state) before forwarding,
+//!   so invalid messages cost their sender gossipsub score.
 //! - Providers store signed [`stp_sdk::p2p::ProviderRecord`]s in Kademlia
-//!   ([`records`]); consumers list them with [`P2pClient::find_providers`].
+//!   ([`records`]) and publish them again on a schedule and when a DHT peer arrives, so
+//!   the first provider of a network is found too; consumers list them with
+//!   [`P2pClient::find_providers`].
 //! - Blobs (job inputs and outputs) live in a content-addressed [`BlobStore`] and move over
 //!   the [`transfer`] protocol: chunked, verified per chunk (BLAKE3) and once whole
 //!   (sha256), resumable and multi-source. Every node serves what it verified, also while
@@ -19,6 +23,7 @@
 //! [`spawn`] starts the [`EventLoop`](event_loop) that owns the swarm and returns a
 //! cloneable [`P2pClient`] and a bounded receiver of [`P2pEvent`]s.
 
+mod admission;
 mod behaviour;
 pub mod blobstore;
 mod check;
@@ -41,13 +46,13 @@ use libp2p::{Multiaddr, SwarmBuilder, gossipsub, noise, tcp, yamux};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use behaviour::KAD_PROTOCOL;
+pub use behaviour::{IDENTIFY_PROTOCOL, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
 pub use blobstore::BlobStore;
 pub use check::{AcceptWellFormed, AnnouncementCheck, Verdict};
 pub use client::P2pClient;
 pub use config::{Limits, P2pConfig, Role, load_or_create_keypair};
 pub use error::{Offence, P2pError, Result, StoreError, TransferError};
-pub use event_loop::P2pEvent;
+pub use event_loop::{P2pEvent, ProviderRecordStatus};
 pub use fetch::{FetchOptions, FetchReport, Replication};
 pub use serve::ServeState;
 
@@ -127,6 +132,7 @@ pub async fn spawn(
         gossipsub::IdentTopic::new(config.jobs_topic.clone()),
         config.limits.clone(),
         server.abort_handle(),
+        config.provider_republish,
     );
     let handle = tokio::spawn(event_loop.run());
     let client = P2pClient {

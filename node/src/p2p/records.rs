@@ -74,16 +74,9 @@ pub fn verify_record(value: &[u8]) -> Result<ProviderRecord, WireError> {
     Ok(record)
 }
 
-/// Wire location of a libp2p peer.
+/// Wire location of a libp2p peer (addresses capped as [`PeerLocation::new`] does).
 pub fn to_location(peer: &PeerId, addrs: &[Multiaddr]) -> PeerLocation {
-    PeerLocation {
-        peer_id: peer.to_bytes(),
-        addrs: addrs
-            .iter()
-            .take(stp_sdk::p2p::MAX_ADDRS)
-            .map(|a| a.to_vec())
-            .collect(),
-    }
+    PeerLocation::new(peer.to_bytes(), addrs.iter().map(Multiaddr::to_vec))
 }
 
 /// Parses a wire location back into a peer id and its addresses (bad addresses skipped).
@@ -124,5 +117,20 @@ mod tests {
         tampered[n - 1] ^= 1;
         assert!(verify_record(&tampered).is_err());
         assert!(verify_record(&value[..10]).is_err());
+    }
+
+    #[test]
+    fn record_of_a_node_listening_on_many_addresses_signs_with_the_first_eight() {
+        let key = Keypair::generate_ed25519();
+        let addrs: Vec<Multiaddr> = (1..=12)
+            .map(|i| format!("/ip4/10.0.0.{i}/tcp/4001").parse().unwrap())
+            .collect();
+        let rec = ProviderRecord {
+            location: to_location(&key.public().to_peer_id(), &addrs),
+            ..Default::default()
+        };
+        let value = sign_record(&key, &rec).expect("a capped location encodes");
+        let (_, back) = from_location(&verify_record(&value).unwrap().location).unwrap();
+        assert_eq!(back, addrs[..stp_sdk::p2p::MAX_ADDRS]);
     }
 }

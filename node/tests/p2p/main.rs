@@ -2,6 +2,8 @@
 
 mod common;
 mod garbage;
+mod identify;
 mod network;
+mod providers;
 mod swarm;
 mod transfer;

@@ -30,6 +30,9 @@ pub const MAX_ADDR_LEN: usize = 96;
 
 /// Where a peer can be reached: its libp2p peer id and multiaddrs, both in their binary
 /// encodings (`PeerId::to_bytes`, `Multiaddr::to_vec`) so this crate needs no libp2p.
+///
+/// Build one with [`PeerLocation::new`], which keeps what the wire allows; a value built
+/// field by field with more than [`MAX_ADDRS`] addresses fails to encode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeerLocation {
     /// `PeerId::to_bytes()` of the peer.
@@ -39,6 +42,18 @@ pub struct PeerLocation {
 }
 
 impl PeerLocation {
+    /// The location of `peer_id` at `addrs`, keeping the first [`MAX_ADDRS`] addresses of
+    /// at most [`MAX_ADDR_LEN`] bytes (longer ones are skipped), so that a node listening
+    /// on many interfaces still gets an encodable location.
+    pub fn new(peer_id: Vec<u8>, addrs: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        let addrs = addrs
+            .into_iter()
+            .filter(|a| a.len() <= MAX_ADDR_LEN)
+            .take(MAX_ADDRS)
+            .collect();
+        Self { peer_id, addrs }
+    }
+
     fn encode(&self, w: &mut codec::Writer) -> Result<(), WireError> {
         if self.peer_id.len() > MAX_PEER_ID_LEN {
             return Err(WireError::FieldTooLong {
@@ -132,4 +147,36 @@ pub enum WireError {
     /// The fields decode but contradict each other (e.g. deadlines out of order).
     #[error("invalid message: {0}")]
     Invalid(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_caps_addrs_and_skips_overlong_ones() {
+        let long = vec![0xAB; MAX_ADDR_LEN + 1];
+        let addrs =
+            std::iter::once(long).chain((0..MAX_ADDRS as u8 + 5).map(|i| vec![i; MAX_ADDR_LEN]));
+        let loc = PeerLocation::new(vec![1; 38], addrs);
+        assert_eq!(loc.addrs.len(), MAX_ADDRS);
+        assert_eq!(
+            loc.addrs[0],
+            vec![0; MAX_ADDR_LEN],
+            "the over-long one is skipped"
+        );
+        assert_eq!(
+            loc.addrs[MAX_ADDRS - 1],
+            vec![MAX_ADDRS as u8 - 1; MAX_ADDR_LEN]
+        );
+        let mut w = codec::Writer::new();
+        loc.encode(&mut w).expect("a capped location encodes");
+
+        let few = PeerLocation::new(vec![1; 38], vec![vec![4, 127, 0, 0, 1]]);
+        assert_eq!(
+            few.addrs,
+            vec![vec![4, 127, 0, 0, 1]],
+            "nothing dropped below the cap"
+        );
+    }
 }

@@ -499,21 +499,27 @@ mod tests {
     use super::worker::{INCIDENT_WINDOW, MAX_IO_FAILURES, PeerState};
     use super::*;
 
-    #[test]
-    fn one_dropped_connection_is_one_incident_but_a_dead_source_runs_out() {
+    #[tokio::test(start_paused = true)]
+    async fn one_dropped_connection_is_one_incident_but_a_dead_source_runs_out() {
         let state = PeerState::default();
         // Four streams fail together when their connection drops: one incident.
         for _ in 0..4 {
             assert_eq!(state.io_failure(), 1);
         }
-        std::thread::sleep(INCIDENT_WINDOW + Duration::from_millis(100));
+        tokio::time::advance(INCIDENT_WINDOW - Duration::from_millis(1)).await;
+        assert_eq!(state.io_failure(), 1, "still the same incident");
+        tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(state.io_failure(), 2);
         // A source failing every 100 ms still uses up an incident per window.
         let mut n = 2;
         for _ in 0..20 {
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::advance(Duration::from_millis(100)).await;
             n = state.io_failure();
         }
+        assert_eq!(
+            n, 6,
+            "one incident per window: at 0, 0.5, 1, 1.5, 2 and 2.5 s"
+        );
         assert!(n >= MAX_IO_FAILURES, "{n}");
     }
 }

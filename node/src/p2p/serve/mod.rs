@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use futures::{AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::{Multiaddr, PeerId, Stream};
 use stp_sdk::p2p::{
-    BlobManifest, ContentHash, HaveMap, HaveRequest, MAX_HAVE_PEERS, MAX_HAVE_REQUEST, PeerLocation,
+    BlobManifest, ContentHash, HaveMap, HaveRequest, MAX_HAVE_PEERS, MAX_HAVE_REQUEST,
 };
 use tokio::sync::mpsc;
 
@@ -30,6 +30,7 @@ pub use state::ServeState;
 use super::blobstore::{BlobStore, Partial};
 use super::config::Limits;
 use super::error::Offence;
+use super::records;
 use super::transfer::{
     REQUEST_LEN, Request, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_ELSEWHERE, STATUS_MISSING,
     STATUS_NOT_FOUND, STATUS_OK, timed,
@@ -267,19 +268,8 @@ impl ServeContext {
                 .iter()
                 .filter(|(p, _)| *p != peer)
                 .take(MAX_HAVE_PEERS)
-                .map(|(p, a)| PeerLocation {
-                    peer_id: p.to_bytes(),
-                    addrs: a
-                        .iter()
-                        .take(stp_sdk::p2p::MAX_ADDRS)
-                        .map(|a| a.to_vec())
-                        .collect(),
-                })
-                .filter(|l| {
-                    l.addrs
-                        .iter()
-                        .all(|a| a.len() <= stp_sdk::p2p::MAX_ADDR_LEN)
-                })
+                .map(|(p, a)| records::to_location(p, a))
+                .filter(|l| !l.addrs.is_empty())
                 .collect();
             let now = tokio::time::Instant::now();
             let grace = self.limits.have_refresh * 2;
