@@ -13,7 +13,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
 use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome, Windows, announcement};
-use stp_sdk::p2p::PeerLocation;
 
 use super::common::{
     ChainArgs, format_amount, max_replicas, out, out_json, parse_amount, parse_positive_amount,
@@ -230,7 +229,9 @@ impl PostArgs {
             ));
         }
         let wait = self.wait || self.output.is_some();
-        let h = self.follow(m, p2p, &spec, job_id, wait).await?;
+        let h = self
+            .follow(m, p2p, &spec, (job_id, posted_job.post_block), wait)
+            .await?;
         if let Some((outcome, hash)) = h.outcome {
             posted.outcome = Some(outcome);
             posted.result_hash = (outcome == Outcome::Completed).then_some(hash);
@@ -279,7 +280,7 @@ impl PostArgs {
         m: &Market,
         p2p: &P2pClient,
         spec: &JobSpec,
-        job_id: u64,
+        (job_id, post_block): (u64, u64),
         wait: bool,
     ) -> eyre::Result<JobHistory> {
         let bar = ProgressBar::new_spinner();
@@ -290,7 +291,7 @@ impl PostArgs {
         bar.enable_steady_tick(Duration::from_millis(120));
         let poll = Duration::from_secs_f64(self.poll_secs.clamp(0.05, 60.0));
         let result = tokio::select! {
-            r = follow_loop(m, job_id, wait, &bar, poll) => r,
+            r = follow_loop(m, (job_id, post_block), wait, &bar, poll) => r,
             () = watch_replication(p2p, spec, &bar, self.json) => unreachable!("never returns"),
             _ = tokio::signal::ctrl_c() => Err(eyre!(
                 "interrupted: stopped serving the input; job {job_id} stays on-chain (`stp job status {job_id}`)"
@@ -301,15 +302,17 @@ impl PostArgs {
     }
 }
 
+/// Follows the job from its post block: each poll is one bounded log request, however long
+/// the chain's history.
 async fn follow_loop(
     m: &Market,
-    job_id: u64,
+    (job_id, post_block): (u64, u64),
     wait: bool,
     bar: &ProgressBar,
     poll: Duration,
 ) -> eyre::Result<JobHistory> {
     loop {
-        let h = m.job_history(job_id).await?;
+        let h = m.job_history_since(job_id, post_block).await?;
         let k = h
             .spec
             .as_ref()
@@ -331,7 +334,7 @@ async fn follow_loop(
             return Ok(h);
         }
         if matches!(p, Phase::Unfilled | Phase::Expired) {
-            match m.finalize(job_id).await {
+            match m.finalize_since(job_id, post_block).await {
                 Ok(tx) => {
                     tracing::info!(job_id, %tx, "finalized");
                     continue;
@@ -465,13 +468,9 @@ async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec, post
         Ok(Some(manifest)) => manifest.root(),
         _ => return,
     };
-    let addrs = match p2p.listen_addrs().await {
-        Ok(addrs) => addrs.iter().map(|a| a.to_vec()).collect(),
+    let location = match p2p.listen_addrs().await {
+        Ok(addrs) => crate::p2p::records::to_location(&p2p.peer_id(), &addrs),
         Err(_) => return,
-    };
-    let location = PeerLocation {
-        peer_id: p2p.peer_id().to_bytes(),
-        addrs,
     };
     let ann = announcement(m.deployment(), job_id, spec, posted_at, root, location);
     match p2p.announce_job(&ann).await {
