@@ -148,7 +148,11 @@ async fn a_consumer_that_withholds_its_input_gains_nothing_and_costs_nobody_stak
 
     wait_all_abandon(&nodes, "withheld input").await;
     for d in &nodes {
-        assert!(d.log().contains("input_unavailable"), "{}", d.log());
+        let log = d.log();
+        assert!(log.contains("input_unavailable"), "{log}");
+        // Retried with backoff, a bounded number of times, not on every poll.
+        let retries = log.matches("input fetch failed; will retry").count();
+        assert!(retries <= 2, "{retries} retries:\n{log}");
     }
     assert_unfilled_and_nobody_gained(&net, id, net.addr(4), eth("0.03")).await;
 }

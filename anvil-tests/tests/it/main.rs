@@ -11,4 +11,5 @@ mod lifecycle;
 mod node;
 mod pipeline;
 mod recovery;
+mod serving;
 mod support;

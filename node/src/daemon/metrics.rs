@@ -73,12 +73,13 @@ pub struct Metrics {
     reorgs: Counter,
 }
 
-const PHASES: [JobPhase; 7] = [
+const PHASES: [JobPhase; 8] = [
     JobPhase::Waiting,
     JobPhase::Fetching,
     JobPhase::Computed,
     JobPhase::Committed,
     JobPhase::Revealed,
+    JobPhase::Serving,
     JobPhase::Settled,
     JobPhase::Abandoned,
 ];

@@ -19,6 +19,9 @@ pub enum JobPhase {
     Committed,
     /// Our result is revealed; waiting for settlement.
     Revealed,
+    /// Settled: completed with our result, but the output is not in the blob store yet
+    /// (adding it failed, e.g. disk full): retried until consumers can fetch it.
+    Serving,
     /// Settled on-chain; nothing left to do for this job.
     Settled,
     /// Given up before committing (not drawn in time, job filled, input or kernel

@@ -74,6 +74,9 @@ pub(super) struct Driver {
     in_flight: HashSet<u64>,
     /// Failed input fetches per job.
     fetch_failures: HashMap<u64, u32>,
+    /// When a job whose input fetch (or, once won, output serving) failed may be tried
+    /// again.
+    retry_at: HashMap<u64, tokio::time::Instant>,
     /// Jobs passed over at capacity, oldest first, to be considered again.
     deferred: VecDeque<(u64, JobSpec, (u64, u64))>,
     /// When the account gauges were last read from the chain.
@@ -110,6 +113,7 @@ impl Driver {
             executing: HashSet::new(),
             in_flight: HashSet::new(),
             fetch_failures: HashMap::new(),
+            retry_at: HashMap::new(),
             deferred: VecDeque::new(),
             account_read: None,
             block_time: (1, None),
@@ -491,7 +495,13 @@ impl Driver {
         let job_id = record.job_id;
         match record.phase {
             JobPhase::Waiting => self.wake(record, spec, now).await?,
-            JobPhase::Fetching if !self.executing.contains(&job_id) => {
+            JobPhase::Fetching
+                if !self.executing.contains(&job_id)
+                    && self
+                        .retry_at
+                        .get(&job_id)
+                        .is_none_or(|at| tokio::time::Instant::now() >= *at) =>
+            {
                 let latest = spec
                     .commit_deadline()
                     .saturating_sub(scheduler::COMMIT_MARGIN_SECS);
@@ -509,6 +519,14 @@ impl Driver {
             }
             JobPhase::Committed | JobPhase::Revealed => {
                 self.advance_slot(record, &spec, now).await?
+            }
+            JobPhase::Serving
+                if self
+                    .retry_at
+                    .get(&job_id)
+                    .is_none_or(|at| tokio::time::Instant::now() >= *at) =>
+            {
+                self.serve_output(record).await
             }
             _ => {}
         }

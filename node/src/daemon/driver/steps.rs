@@ -109,7 +109,7 @@ impl Driver {
         let Ok(Some(record)) = self.store.get(job_id) else {
             return;
         };
-        if !record.phase.is_active() {
+        if !record.phase.is_active() || record.phase == JobPhase::Serving {
             return;
         }
         match record.phase {
@@ -132,25 +132,48 @@ impl Driver {
     pub(super) async fn finish(&mut self, mut record: JobRecord, outcome: Outcome, winning: B256) {
         let job_id = record.job_id;
         let won = outcome == Outcome::Completed && record.result_hash == Some(winning);
-        if won {
-            match self.p2p.add_blob_file(&self.held.path(job_id)).await {
-                Ok(_) => tracing::info!(
-                    job = job_id,
-                    "job completed with our result; serving the output"
-                ),
-                Err(e) => tracing::warn!(job = job_id, error = %e, "cannot serve the output"),
-            }
-        }
-        self.held.drop_result(job_id);
         record.note = Some(format!(
             "settled: {outcome:?}{}",
             if won { ", our result won" } else { "" }
         ));
-        record.advance(JobPhase::Settled);
-        self.save(&record);
         tracing::info!(job = job_id, ?outcome, won, "job settled");
+        if won {
+            // Paid for an output consumers must be able to fetch: serve it, or keep the
+            // held result and try again until it is served.
+            record.advance(JobPhase::Serving);
+            self.save(&record);
+            self.serve_output(record).await;
+        } else {
+            self.held.drop_result(job_id);
+            record.advance(JobPhase::Settled);
+            self.save(&record);
+        }
         if self.config.auto_withdraw {
             self.withdraw().await;
+        }
+    }
+
+    /// Adds the held output of a job that completed with our result to the blob store,
+    /// which serves it; on failure the job stays `Serving` and is tried again after
+    /// [`SERVE_RETRY`].
+    pub(super) async fn serve_output(&mut self, mut record: JobRecord) {
+        let job_id = record.job_id;
+        match self.p2p.add_blob_file(&self.held.path(job_id)).await {
+            Ok(_) => {
+                self.retry_at.remove(&job_id);
+                self.held.drop_result(job_id);
+                record.advance(JobPhase::Settled);
+                self.save(&record);
+                tracing::info!(
+                    job = job_id,
+                    "job completed with our result; serving the output"
+                );
+            }
+            Err(e) => {
+                self.retry_at
+                    .insert(job_id, tokio::time::Instant::now() + SERVE_RETRY);
+                tracing::warn!(job = job_id, error = %e, retry_in = ?SERVE_RETRY, "cannot serve the output yet; will retry");
+            }
         }
     }
 
@@ -166,6 +189,7 @@ impl Driver {
         self.metrics.refused(reason);
         self.held.drop_result(record.job_id);
         self.fetch_failures.remove(&record.job_id);
+        self.retry_at.remove(&record.job_id);
         record.note = Some(why.to_string());
         record.advance(JobPhase::Abandoned);
         self.save(&record);
@@ -216,16 +240,23 @@ impl Driver {
         Ok(())
     }
 
-    /// An input fetch failed: try again on a later tick, up to [`MAX_FETCH_ATTEMPTS`].
+    /// An input fetch failed: try again after [`fetch_retry_delay`], up to
+    /// [`MAX_FETCH_ATTEMPTS`] in all; then the job is given up as `input_unavailable`
+    /// (nothing of ours is at stake yet).
     pub(super) fn fetch_failed(&mut self, mut record: JobRecord, why: String) {
         let n = self.fetch_failures.entry(record.job_id).or_default();
         *n += 1;
-        if *n >= MAX_FETCH_ATTEMPTS {
+        let attempt = *n;
+        if attempt >= MAX_FETCH_ATTEMPTS {
+            self.retry_at.remove(&record.job_id);
             let why = format!("input unavailable after {MAX_FETCH_ATTEMPTS} tries: {why}");
             let _ = self.give_up(record, "input_unavailable", &why);
             return;
         }
-        tracing::warn!(job = record.job_id, attempt = *n, error = %why, "input fetch failed; will retry");
+        let delay = fetch_retry_delay(attempt);
+        self.retry_at
+            .insert(record.job_id, tokio::time::Instant::now() + delay);
+        tracing::warn!(job = record.job_id, attempt, retry_in = ?delay, error = %why, "input fetch failed; will retry");
         record.note = Some(why);
         self.save(&record);
     }
@@ -256,6 +287,7 @@ impl Driver {
                 self.crash_point(Fault::CrashAfterCommitMined);
                 self.metrics.transaction("commit");
                 self.fetch_failures.remove(&record.job_id);
+                self.retry_at.remove(&record.job_id);
                 record.txs.push(tx);
                 record.advance(JobPhase::Committed);
                 self.save(record);
@@ -471,6 +503,16 @@ impl Driver {
     }
 }
 
+/// How long to wait before adding a won job's output to the blob store again.
+pub(super) const SERVE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long to wait before fetching a job's input again after its `failures`-th failure:
+/// 2 s, then doubling (a peer that is restarting gets time; a dead one is not asked on
+/// every poll).
+pub(super) fn fetch_retry_delay(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(2u64 << failures.saturating_sub(1).min(5))
+}
+
 /// When `draw` will admit us, if that is still in time to send the commit before the job's
 /// commit deadline.
 fn eligible_in_time(draw: &Draw, spec: &JobSpec) -> Option<u64> {
@@ -487,5 +529,22 @@ pub(super) fn secrets(record: &JobRecord) -> Result<(B256, B256), MarketError> {
             "job {} has no stored secrets",
             record.job_id
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fetch_retry_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn input_fetches_back_off_doubling_from_two_seconds() {
+        let delays: Vec<Duration> = (1..=4).map(fetch_retry_delay).collect();
+        assert_eq!(
+            delays,
+            [2, 4, 8, 16].map(Duration::from_secs),
+            "each retry waits twice as long"
+        );
+        assert_eq!(fetch_retry_delay(60), Duration::from_secs(64), "bounded");
     }
 }
