@@ -45,6 +45,7 @@ async fn stp(anvil: &AnvilInstance, deployment: &Path, args: &[&str]) -> Output 
         .env_remove("STP_PRIVATE_KEY")
         .env_remove("ETH_RPC_URL")
         .env("RUST_BACKTRACE", "0")
+        .env("STP_INDEX_DIR", deployment.with_extension("index"))
         .output()
         .await
         .expect("run stp")
@@ -336,6 +337,15 @@ async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() 
     assert_eq!(balance["credited_balance"], "0");
     let list = json(&stp(&anvil, &dep, &["job", "list", "--json"]).await);
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // The read commands keep a chain index: it exists now, and what it answers from (only
+    // blocks since the last run ingested) is what the chain scan answered.
+    let index = std::fs::read_dir(dep.with_extension("index"))
+        .unwrap()
+        .count();
+    assert_eq!(index, 1, "one index file for this market");
+    let again = json(&stp(&anvil, &dep, &["job", "status", &id, "--json"]).await);
+    assert_eq!(again, status, "same answer from the index");
+    assert_eq!(list[0], again, "list and status agree");
 }
 
 /// GET `path` from a local HTTP server; (status line, body).

@@ -1,6 +1,5 @@
 //! `stp job post | status | list | finalize | result`: the consumer's side of the market.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use stp_sdk::market::{JobHistory, JobSpecExt, Market, Outcome};
 use tokio::sync::mpsc;
 
 use super::common::{ChainArgs, block_on, format_amount, out, out_json, ser_wei, unit};
+use super::index::IndexArgs;
 use super::job_post::PostArgs;
 use crate::p2p::{self, P2pClient, P2pConfig, Role, load_or_create_keypair, with_peer_id};
 
@@ -71,6 +71,8 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub index: IndexArgs,
+    #[command(flatten)]
     pub chain: ChainArgs,
 }
 
@@ -81,6 +83,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub index: IndexArgs,
+    #[command(flatten)]
     pub chain: ChainArgs,
 }
 
@@ -89,6 +93,8 @@ pub struct ListArgs {
 pub struct FinalizeArgs {
     /// The job id.
     pub id: u64,
+    #[command(flatten)]
+    pub index: IndexArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -103,6 +109,8 @@ pub struct ResultArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub p2p: P2pArgs,
+    #[command(flatten)]
+    pub index: IndexArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -288,9 +296,10 @@ impl JobView {
     }
 }
 
-/// Loads a job's history, failing clearly if it was never posted.
-pub async fn history(m: &Market, id: u64) -> eyre::Result<JobHistory> {
-    let h = m.job_history(id).await?;
+/// Loads a job's history (from the local chain index when it is usable), failing clearly
+/// if it was never posted.
+pub async fn history(m: &Market, index: &IndexArgs, id: u64) -> eyre::Result<JobHistory> {
+    let h = index.history(m, id).await?;
     if h.spec.is_none() {
         bail!(
             "job {id} was never posted on this market ({}); see `stp job list`",
@@ -303,7 +312,7 @@ pub async fn history(m: &Market, id: u64) -> eyre::Result<JobHistory> {
 impl StatusArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market_read_only().await?;
-        let h = history(&m, self.id).await?;
+        let h = history(&m, &self.index, self.id).await?;
         let view = JobView::new(&h, m.now().await?).ok_or_else(|| eyre!("job vanished"))?;
         if self.json {
             return out_json(&view);
@@ -359,18 +368,11 @@ fn print_view(v: &JobView, unit: &str) {
 impl ListArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market_read_only().await?;
-        let to = m.block_number().await?;
-        let events = m.events(m.deployment().deploy_block, to).await?;
-        let mut by_job: BTreeMap<u64, Vec<_>> = BTreeMap::new();
-        for e in events {
-            if let Some(id) = e.kind.job_id() {
-                by_job.entry(id).or_default().push(e);
-            }
-        }
+        let histories = self.index.all_histories(&m).await?;
         let now = m.now().await?;
-        let views: Vec<JobView> = by_job
-            .into_iter()
-            .filter_map(|(id, events)| JobView::new(&JobHistory::from_events(id, events), now))
+        let views: Vec<JobView> = histories
+            .iter()
+            .filter_map(|h| JobView::new(h, now))
             .collect();
         if self.json {
             return out_json(&views);
@@ -405,7 +407,7 @@ impl ListArgs {
 impl FinalizeArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market().await?;
-        history(&m, self.id).await?;
+        history(&m, &self.index, self.id).await?;
         let tx = m.finalize(self.id).await?;
         let h = m.job_history(self.id).await?;
         let outcome = h
@@ -422,7 +424,7 @@ impl FinalizeArgs {
 impl ResultArgs {
     async fn run(self) -> eyre::Result<()> {
         let m = self.chain.market_read_only().await?;
-        let h = history(&m, self.id).await?;
+        let h = history(&m, &self.index, self.id).await?;
         let p2p = self.p2p.spawn().await?;
         let hash = fetch_output(&m, &p2p, &h, &self.output).await;
         p2p.shutdown().await;

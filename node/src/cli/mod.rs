@@ -8,6 +8,7 @@ pub mod bench_scale;
 pub mod common;
 pub mod devnet;
 pub mod exec_worker;
+pub mod index;
 pub mod job;
 pub mod job_post;
 pub mod kernel;

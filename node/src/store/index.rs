@@ -113,6 +113,20 @@ impl JobStore {
         Ok(jobs)
     }
 
+    /// Ids of every job the index holds events of, ascending.
+    pub fn indexed_jobs(&self) -> Result<Vec<u64>> {
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        let events = txn.open_table(EVENTS).map_err(StoreError::db)?;
+        let mut ids: Vec<u64> = Vec::new();
+        for entry in events.range((1, 0, 0)..).map_err(StoreError::db)? {
+            let (job, ..) = entry.map_err(StoreError::db)?.0.value();
+            if ids.last() != Some(&job) {
+                ids.push(job);
+            }
+        }
+        Ok(ids)
+    }
+
     /// `job_id`'s history as far as the index has ingested the chain.
     pub fn indexed_history(&self, job_id: u64) -> Result<JobHistory> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;

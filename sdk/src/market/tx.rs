@@ -24,9 +24,11 @@ use tokio::time::Instant;
 use super::{MarketError, Result, rpc};
 
 /// How often the manager looks for receipts of what it sent.
-const RECEIPT_POLL: Duration = Duration::from_millis(100);
+const RECEIPT_POLL: Duration = Duration::from_millis(200);
 /// How long fee estimates are reused (one `eth_feeHistory` per this, not per transaction).
 const FEES_FRESH_FOR: Duration = Duration::from_secs(2);
+/// How long a used nonce may lack a receipt of ours before ours counts as replaced.
+const REPLACED_AFTER: Duration = Duration::from_secs(3);
 /// Requests queued for the manager before `submit` waits.
 const QUEUE: usize = 256;
 
@@ -154,6 +156,8 @@ struct InFlight {
     /// When the last version was sent.
     since: Instant,
     bumps: usize,
+    /// Since when the nonce is used on-chain without a receipt for any version of ours.
+    unreceipted_since: Option<Instant>,
     /// `None` once the caller was told (it stays watched: its nonce is spent).
     reply: Option<oneshot::Sender<Result<TransactionReceipt>>>,
 }
@@ -261,6 +265,7 @@ impl Task {
             raw,
             since: Instant::now(),
             bumps: 0,
+            unreceipted_since: None,
             reply: None,
         })
     }
@@ -322,9 +327,11 @@ impl Task {
     }
 
     /// `nonce` is used on-chain: by one of ours (its receipt goes back) or by a transaction
-    /// sent elsewhere with the same key (ours was replaced: [`MarketError::TxDropped`]).
+    /// sent elsewhere with the same key (ours was replaced: [`MarketError::TxDropped`]). A
+    /// node may count a nonce as used a moment before it serves the receipt, so "replaced"
+    /// is concluded only after [`REPLACED_AFTER`] without a receipt for any of ours.
     async fn settle(&mut self, nonce: u64) -> Result<()> {
-        let Some(entry) = self.pending.get(&nonce) else {
+        let Some(entry) = self.pending.get_mut(&nonce) else {
             return Ok(());
         };
         let mut found = None;
@@ -337,6 +344,12 @@ impl Task {
             {
                 found = Some(r);
                 break;
+            }
+        }
+        if found.is_none() {
+            let since = *entry.unreceipted_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < REPLACED_AFTER {
+                return Ok(());
             }
         }
         let Some(entry) = self.pending.remove(&nonce) else {

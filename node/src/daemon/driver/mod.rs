@@ -208,6 +208,13 @@ impl Driver {
         self.in_flight.remove(&done.job_id);
         // Our locked stake (and after a settlement, reputation) may have changed.
         self.account_view = None;
+        // Crash points right after a mined transaction, before anything is recorded (the
+        // chain watcher may already have seen the job settle by it).
+        match &done.sent {
+            send::Sent::Commit(Ok(_)) => self.crash_point(Fault::CrashAfterCommitMined),
+            send::Sent::Reveal(Ok(_)) => self.crash_point(Fault::CrashAfterRevealMined),
+            _ => {}
+        }
         let job_id = done.job_id;
         let Ok(Some(mut record)) = self.store.get(job_id) else {
             return;

@@ -284,7 +284,6 @@ impl Driver {
         let lane = record.lane.unwrap_or_default();
         match sent {
             Ok(tx) => {
-                self.crash_point(Fault::CrashAfterCommitMined);
                 self.metrics.transaction("commit");
                 self.fetch_failures.remove(&record.job_id);
                 self.retry_at.remove(&record.job_id);
@@ -424,7 +423,6 @@ impl Driver {
             Err(e) => return Err(e),
         };
         let job_id = record.job_id;
-        self.crash_point(Fault::CrashAfterRevealMined);
         self.metrics.transaction("reveal");
         record.txs.push(revealed.tx);
         match revealed.settled {
