@@ -14,8 +14,10 @@ use stp_sdk::market::{JobHistory, JobSpec, Market};
 
 use crate::support::{Net, eth};
 
-/// The workspace's `stp` binary. `cargo nextest run --workspace` builds it (stp-node's own
-/// tests need it); when it is missing or older than the node's or sdk's sources, it is
+/// The workspace's `stp` binary, with the `fault-injection` feature (the tests crash nodes
+/// at chosen points and run liars). `cargo nextest run --workspace` builds it so (this
+/// crate's dev-dependency turns the feature on); when it is missing, older than the node's
+/// or sdk's sources, or was built without the feature (`stp --version` lists it), it is
 /// built here first. (Always calling `cargo build` would be slower than it looks: a build
 /// of one package resolves features differently and relinks half the tree.)
 pub fn stp_bin() -> &'static Path {
@@ -30,12 +32,15 @@ pub fn stp_bin() -> &'static Path {
         let bin = profile_dir.join("stp");
         let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let sources = ["node/src", "sdk/src", "sdk/artifacts", "Cargo.lock"].map(|p| root.join(p));
-        if modified(&bin).is_some_and(|built| sources.iter().all(|s| newest(s) <= built)) {
+        if modified(&bin).is_some_and(|built| sources.iter().all(|s| newest(s) <= built))
+            && has_faults(&bin)
+        {
             return bin;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "-p", "stp-node", "--bin", "stp"]);
+        build.args(["--features", "fault-injection"]);
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
@@ -44,8 +49,21 @@ pub fn stp_bin() -> &'static Path {
             .status()
             .expect("run cargo build for the stp binary");
         assert!(status.success(), "building stp failed");
+        assert!(
+            has_faults(&bin),
+            "{} was built without fault-injection",
+            bin.display()
+        );
         bin
     })
+}
+
+/// Whether the `stp` binary at `bin` was built with the `fault-injection` feature.
+fn has_faults(bin: &Path) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("features: fault-injection"))
 }
 
 fn modified(path: &Path) -> Option<std::time::SystemTime> {

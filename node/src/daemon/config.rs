@@ -8,7 +8,9 @@ use stp_sdk::market::Deployment;
 
 use crate::exec::Backend;
 
-/// Deliberate misbehaviour, for demos and tests of slashing and recovery.
+/// Deliberate misbehaviour, for demos and tests of slashing and recovery. Only in builds
+/// with the `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fault {
@@ -61,6 +63,7 @@ pub struct DaemonConfig {
     /// How often to poll the chain.
     pub poll_interval: Duration,
     /// Deliberate misbehaviour (demos and tests only).
+    #[cfg(feature = "fault-injection")]
     pub fault: Option<Fault>,
     /// Serve Prometheus metrics on this address.
     pub metrics_addr: Option<SocketAddr>,

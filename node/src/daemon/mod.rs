@@ -24,7 +24,9 @@ pub mod metrics;
 mod results;
 pub mod scheduler;
 
-pub use config::{DaemonConfig, Fault};
+pub use config::DaemonConfig;
+#[cfg(feature = "fault-injection")]
+pub use config::Fault;
 pub use gossip::{ChainCheck, verdict as gossip_verdict};
 pub use location::{encode_input_location, parse_input_location};
 pub use metrics::Metrics;

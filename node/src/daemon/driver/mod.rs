@@ -9,6 +9,7 @@
 //! is at stake. What to do with a committed job comes from `stp_sdk::market::lifecycle`.
 
 mod execute;
+mod faults;
 mod send;
 mod steps;
 
@@ -28,7 +29,7 @@ use super::backoff::Backoff;
 use super::gossip::ChainCheck;
 use super::results::HeldResults;
 use super::scheduler::{self, ProviderView};
-use super::{DaemonConfig, Fault, Metrics};
+use super::{DaemonConfig, Metrics};
 use crate::exec::Executor;
 use crate::p2p::{P2pClient, P2pEvent};
 use crate::store::{JobPhase, JobRecord, JobStore, sync_index};
@@ -327,7 +328,7 @@ impl Driver {
             Ok(d) => d,
             Err(e) => return tracing::warn!(job = job_id, error = %e, "cannot read the job's draw"),
         };
-        let greedy = self.config.fault == Some(Fault::IgnoreDraw);
+        let greedy = self.greedy();
         let latest_start = spec
             .commit_deadline()
             .saturating_sub(scheduler::commit_window_needed(
