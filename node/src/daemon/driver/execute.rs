@@ -123,6 +123,9 @@ impl Driver {
         // Durable before the commit transaction exists: a crash now loses nothing, and a
         // re-send goes to the same lane.
         self.save(&record);
+        if self.stopping() {
+            return;
+        }
         tracing::info!(job = job_id, result = %result, bytes = output.len(), "computed");
         #[cfg(feature = "fault-injection")]
         self.crash_point(Fault::CrashAfterComputed);

@@ -83,6 +83,8 @@ pub(super) struct Driver {
     block_time: (u64, Option<tokio::time::Instant>),
     /// The scheduler's view of our account and when it was read; `None`: read it again.
     account_view: Option<(tokio::time::Instant, AccountView)>,
+    /// A store write failed: [`Driver::run`] returns this once the current event is handled.
+    fatal: Option<eyre::Report>,
 }
 
 impl Driver {
@@ -115,11 +117,13 @@ impl Driver {
             account_read: None,
             block_time: (1, None),
             account_view: None,
+            fatal: None,
         }
     }
 
-    /// Runs until a fatal error. Transient failures (RPC down, a revert) are logged and
-    /// retried, polling less often (up to `backoff::MAX_BACKOFF`) while the RPC fails.
+    /// Runs until a fatal error (the job store refused a write), which it returns for the
+    /// caller to wind down and report. Transient failures (RPC down, a revert) are logged
+    /// and retried, polling less often (up to `backoff::MAX_BACKOFF`) while the RPC fails.
     pub(super) async fn run(
         &mut self,
         results: &mut mpsc::Receiver<Computed>,
@@ -155,6 +159,9 @@ impl Driver {
                 Some(done) = results.recv() => self.on_computed(done).await,
                 Some(done) = steps.recv() => self.on_step_done(done).await,
                 Some(event) = p2p_events.recv() => self.on_p2p_event(event, gossip).await,
+            }
+            if let Some(fatal) = self.fatal.take() {
+                return Err(fatal);
             }
         }
     }
@@ -250,12 +257,22 @@ impl Driver {
         self.market.account()
     }
 
-    fn save(&self, record: &JobRecord) {
+    /// Writes `record` to the store. A failed write is fatal: without the store the
+    /// crash-safety guarantee is gone, so the error is kept for [`Driver::run`] to return
+    /// once the current event is handled (see [`Driver::stopping`]).
+    fn save(&mut self, record: &JobRecord) {
         if let Err(e) = self.store.put(record) {
-            // Without the store the crash-safety guarantee is gone: stop loudly.
-            tracing::error!(job = record.job_id, error = %e, "cannot persist job state");
-            std::process::exit(70);
+            tracing::error!(job = record.job_id, error = %e, "cannot persist job state; stopping");
+            let fatal = eyre::Report::new(e)
+                .wrap_err(format!("cannot persist the state of job {}", record.job_id));
+            self.fatal.get_or_insert(fatal);
         }
+    }
+
+    /// Whether a store write failed: nothing the failed write was meant to make durable
+    /// may be acted on (a commit must never go out with its salt unsaved).
+    fn stopping(&self) -> bool {
+        self.fatal.is_some()
     }
 
     /// Ingests confirmed events into the store's chain index (after undoing any blocks a
