@@ -128,10 +128,13 @@ impl DeploymentArgs {
 /// Everything a chain-facing command needs to reach the market.
 #[derive(Debug, Clone, Args)]
 pub struct ChainArgs {
+    /// The chain's JSON-RPC endpoint.
     #[command(flatten)]
     pub rpc: RpcArgs,
+    /// The wallet that signs.
     #[command(flatten)]
     pub wallet: WalletArgs,
+    /// The market's deployment file.
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }

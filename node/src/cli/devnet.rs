@@ -17,6 +17,7 @@ use super::common::{block_on, format_amount, out};
 /// Run a local development chain.
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: DevnetCommand,
 }

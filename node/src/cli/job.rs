@@ -21,6 +21,7 @@ use crate::p2p::{self, P2pClient, P2pConfig, Role, load_or_create_keypair, with_
 /// Post jobs and follow them.
 #[derive(Debug, Args)]
 pub struct JobArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: JobCommand,
 }
@@ -70,6 +71,7 @@ pub struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -80,6 +82,7 @@ pub struct ListArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -89,6 +92,7 @@ pub struct ListArgs {
 pub struct FinalizeArgs {
     /// The job id.
     pub id: u64,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -101,8 +105,10 @@ pub struct ResultArgs {
     /// Where to write the verified output.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    /// libp2p options for moving inputs and outputs.
     #[command(flatten)]
     pub p2p: P2pArgs,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }

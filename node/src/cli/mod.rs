@@ -31,8 +31,10 @@ const LONG_VERSION: &str = if cfg!(feature = "fault-injection") {
 #[derive(Debug, Parser)]
 #[command(name = "stp", version, long_version = LONG_VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Logging options shared by every subcommand.
     #[command(flatten)]
     pub log: LogArgs,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +42,7 @@ pub struct Cli {
 /// `stp market` subcommands.
 #[derive(Debug, Args)]
 pub struct MarketCommand {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: MarketSub,
 }
