@@ -128,7 +128,7 @@ impl DevnetUpArgs {
 }
 
 /// Finds anvil next to the current directory or the `stp` executable, else on PATH.
-pub fn locate_anvil() -> eyre::Result<PathBuf> {
+fn locate_anvil() -> eyre::Result<PathBuf> {
     let mut roots = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         roots.push(cwd);

@@ -151,7 +151,7 @@ impl StatusArgs {
 }
 
 /// Reads everything `stp provider status` shows.
-pub async fn status_of(m: &Market, address: Address) -> eyre::Result<ProviderStatus> {
+async fn status_of(m: &Market, address: Address) -> eyre::Result<ProviderStatus> {
     let stake = m.stake_of(address).await?;
     Ok(ProviderStatus {
         address,
