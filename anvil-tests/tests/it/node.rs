@@ -181,6 +181,24 @@ impl Daemon {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; its exit status.
+    pub(crate) async fn exited(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = tokio::time::Instant::now();
+        loop {
+            let child = self.child.as_mut().expect("the node was started");
+            if let Some(status) = child.try_wait().expect("poll child") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the node did not exit within {timeout:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Starts the node again with the same arguments and data directory.
     pub(crate) fn restart(&mut self) {
         self.kill9();

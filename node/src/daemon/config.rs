@@ -29,6 +29,9 @@ pub enum Fault {
     CrashAfterCommitMined,
     /// Exit as soon as the reveal is mined, before the node records it.
     CrashAfterRevealMined,
+    /// The job store refuses to record a computed result, as a full or failing disk would:
+    /// the node must stop (winding down) without committing it.
+    StoreFailsAtComputed,
 }
 
 /// Everything the provider daemon needs to run.

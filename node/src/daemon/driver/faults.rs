@@ -5,6 +5,9 @@
 use super::Driver;
 #[cfg(feature = "fault-injection")]
 use crate::daemon::Fault;
+#[cfg(feature = "fault-injection")]
+use crate::store::JobPhase;
+use crate::store::{JobRecord, StoreError};
 
 #[cfg(feature = "fault-injection")]
 impl Driver {
@@ -31,6 +34,23 @@ impl Driver {
     pub(super) fn corrupts_results(&self) -> bool {
         self.config.fault == Some(Fault::WrongResult)
     }
+
+    /// Writes `record` to the job store; with `--fault store-fails-at-computed`, fails for
+    /// a computed result as a full disk would.
+    pub(super) fn write(&self, record: &JobRecord) -> Result<(), StoreError> {
+        if self.config.fault == Some(Fault::StoreFailsAtComputed)
+            && record.phase == JobPhase::Computed
+        {
+            return Err(StoreError::Io {
+                path: self.config.data_dir.join("jobs.redb"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device (fault injection)",
+                ),
+            });
+        }
+        self.store.put(record)
+    }
 }
 
 #[cfg(not(feature = "fault-injection"))]
@@ -43,5 +63,10 @@ impl Driver {
     /// Never: this build has no faults.
     pub(super) fn withholds_reveals(&self) -> bool {
         false
+    }
+
+    /// Writes `record` to the job store.
+    pub(super) fn write(&self, record: &JobRecord) -> Result<(), StoreError> {
+        self.store.put(record)
     }
 }

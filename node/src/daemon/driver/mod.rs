@@ -261,7 +261,7 @@ impl Driver {
     /// crash-safety guarantee is gone, so the error is kept for [`Driver::run`] to return
     /// once the current event is handled (see [`Driver::stopping`]).
     fn save(&mut self, record: &JobRecord) {
-        if let Err(e) = self.store.put(record) {
+        if let Err(e) = self.write(record) {
             tracing::error!(job = record.job_id, error = %e, "cannot persist job state; stopping");
             let fatal = eyre::Report::new(e)
                 .wrap_err(format!("cannot persist the state of job {}", record.job_id));
