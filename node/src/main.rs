@@ -8,7 +8,10 @@ fn main() -> eyre::Result<()> {
     let mut cli = Cli::parse();
     if let Some(path) = cli.config_file() {
         // SAFETY: nothing else runs yet: no runtime, no other thread.
-        unsafe { stp_node::cli::provider_config::apply(&path)? };
+        #[allow(unsafe_code, reason = "applying --config sets environment variables")]
+        unsafe {
+            stp_node::cli::provider_config::apply(&path)?
+        };
         // Parse again so the file's values fill what flags and environment left unset.
         cli = Cli::parse();
     }

@@ -2,7 +2,8 @@
 # up`) and provider nodes as background processes, all stopped by `devnet_stop` (installed
 # as the EXIT trap by `devnet_init`). Source it; don't run it.
 #
-# Needs: $stp_bin (the stp binary), $dir (an empty working directory).
+# Needs: $stp_bin (the stp binary; built with `--features fault-injection` where a node is
+# started with `--fault`), $dir (an empty working directory).
 
 # Dev account keys, filled by devnet_start from what `stp devnet up` prints (anvil's public
 # test mnemonic; never use them on a real network).

@@ -9,8 +9,11 @@
 //! Contract errors decode with
 //! `err.as_decoded_interface_error::<JobEscrow::JobEscrowErrors>()`.
 
+// What `sol!` generates carries no docs; the contracts' NatSpec documents it.
+#![allow(missing_docs)]
+
 alloy::sol!(
-    #[allow(missing_docs, clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     JobEscrow,
@@ -18,7 +21,6 @@ alloy::sol!(
 );
 
 alloy::sol!(
-    #[allow(missing_docs)]
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     TestToken,

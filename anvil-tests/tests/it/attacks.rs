@@ -244,6 +244,7 @@ async fn sybil_step(sybils: &[Market], jobs: &[Posted], done: &mut [[u8; 3]]) {
     }
 }
 
+#[allow(clippy::print_stdout, reason = "the test reports the measured rate")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thirty_percent_sybil_group_wins_a_majority_about_as_often_as_the_binomial_tail() {
     const BATCHES: usize = 6;

@@ -37,7 +37,7 @@ impl Control {
 }
 
 /// The relay; dropping it stops listening.
-pub struct FlakyRpc {
+pub(crate) struct FlakyRpc {
     /// `http://127.0.0.1:<port>` to hand to the node instead of anvil's URL.
     pub url: String,
     control: Arc<Control>,
@@ -46,7 +46,7 @@ pub struct FlakyRpc {
 
 impl FlakyRpc {
     /// Relays to `upstream` (`host:port`); outages last `outage`.
-    pub async fn start(upstream: String, outage: Duration) -> Self {
+    pub(crate) async fn start(upstream: String, outage: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let url = format!("http://{}", listener.local_addr().expect("relay addr"));
         let control = Arc::new(Control {
@@ -60,17 +60,17 @@ impl FlakyRpc {
     }
 
     /// Swallow the reply to the next transaction sent through the relay, then go dark.
-    pub fn arm(&self) {
+    pub(crate) fn arm(&self) {
         self.control.armed.store(true, Ordering::SeqCst);
     }
 
     /// Whether the armed outage has started.
-    pub async fn tripped(&self) -> bool {
+    pub(crate) async fn tripped(&self) -> bool {
         *self.control.outages.borrow() > 0
     }
 
     /// Whether the endpoint is down right now.
-    pub async fn is_dark(&self) -> bool {
+    pub(crate) async fn is_dark(&self) -> bool {
         self.control.is_dark().await
     }
 }

@@ -14,11 +14,13 @@ use stp_sdk::market::{JobHistory, JobSpec, Market};
 
 use crate::support::{Net, eth};
 
-/// The workspace's `stp` binary. `cargo nextest run --workspace` builds it (stp-node's own
-/// tests need it); when it is missing or older than the node's or sdk's sources, it is
+/// The workspace's `stp` binary, with the `fault-injection` feature (the tests crash nodes
+/// at chosen points and run liars). `cargo nextest run --workspace` builds it so (this
+/// crate's dev-dependency turns the feature on); when it is missing, older than the node's
+/// or sdk's sources, or was built without the feature (`stp --version` lists it), it is
 /// built here first. (Always calling `cargo build` would be slower than it looks: a build
 /// of one package resolves features differently and relinks half the tree.)
-pub fn stp_bin() -> &'static Path {
+pub(crate) fn stp_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
@@ -30,12 +32,15 @@ pub fn stp_bin() -> &'static Path {
         let bin = profile_dir.join("stp");
         let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let sources = ["node/src", "sdk/src", "sdk/artifacts", "Cargo.lock"].map(|p| root.join(p));
-        if modified(&bin).is_some_and(|built| sources.iter().all(|s| newest(s) <= built)) {
+        if modified(&bin).is_some_and(|built| sources.iter().all(|s| newest(s) <= built))
+            && has_faults(&bin)
+        {
             return bin;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "-p", "stp-node", "--bin", "stp"]);
+        build.args(["--features", "fault-injection"]);
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
@@ -44,8 +49,21 @@ pub fn stp_bin() -> &'static Path {
             .status()
             .expect("run cargo build for the stp binary");
         assert!(status.success(), "building stp failed");
+        assert!(
+            has_faults(&bin),
+            "{} was built without fault-injection",
+            bin.display()
+        );
         bin
     })
+}
+
+/// Whether the `stp` binary at `bin` was built with the `fault-injection` feature.
+fn has_faults(bin: &Path) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("features: fault-injection"))
 }
 
 fn modified(path: &Path) -> Option<std::time::SystemTime> {
@@ -65,7 +83,7 @@ fn newest(path: &Path) -> std::time::SystemTime {
 }
 
 /// `stp provider run` as a child process, logging to `<data_dir>.log`.
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
     args: Vec<String>,
     log: PathBuf,
@@ -74,7 +92,13 @@ pub struct Daemon {
 impl Daemon {
     /// Starts a provider node for dev account `idx`, talking to `rpc_url`: on the CPU
     /// references unless `extra` names a `--backend`.
-    pub fn start(net: &Net, idx: usize, rpc_url: &str, data_dir: &Path, extra: &[&str]) -> Self {
+    pub(crate) fn start(
+        net: &Net,
+        idx: usize,
+        rpc_url: &str,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Self {
         let deployment = data_dir.with_extension("deployment.json");
         net.deployment
             .save(&deployment)
@@ -125,7 +149,7 @@ impl Daemon {
     }
 
     /// SIGKILL: no chance to flush, close or say goodbye.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL the daemon");
             child.wait().expect("reap the daemon");
@@ -134,7 +158,7 @@ impl Daemon {
 
     /// SIGTERM, then waits up to `timeout` for the process to exit; returns whether it
     /// exited successfully.
-    pub async fn terminate(&mut self, timeout: Duration) -> bool {
+    pub(crate) async fn terminate(&mut self, timeout: Duration) -> bool {
         let Some(mut child) = self.child.take() else {
             return false;
         };
@@ -157,14 +181,32 @@ impl Daemon {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; its exit status.
+    pub(crate) async fn exited(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = tokio::time::Instant::now();
+        loop {
+            let child = self.child.as_mut().expect("the node was started");
+            if let Some(status) = child.try_wait().expect("poll child") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the node did not exit within {timeout:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Starts the node again with the same arguments and data directory.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill9();
         self.spawn();
     }
 
     /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
             .is_some_and(|c| c.try_wait().expect("poll child").is_none())
@@ -172,7 +214,7 @@ impl Daemon {
 
     /// The node's libp2p address with `/p2p/<peer id>`, once it logged being up (waits up
     /// to 60 s).
-    pub async fn p2p_addr(&self) -> String {
+    pub(crate) async fn p2p_addr(&self) -> String {
         for _ in 0..600 {
             let log = self.log();
             if let Some(line) = log.lines().find(|l| l.contains("provider node up")) {
@@ -191,7 +233,7 @@ impl Daemon {
     }
 
     /// The node's log so far (for assertion messages).
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -203,7 +245,7 @@ impl Drop for Daemon {
 }
 
 /// A consumer's libp2p node serving one job input, as `stp job post` does.
-pub struct InputServer {
+pub(crate) struct InputServer {
     client: P2pClient,
     /// The bytes served.
     pub input: Vec<u8>,
@@ -214,7 +256,7 @@ pub struct InputServer {
 
 impl InputServer {
     /// Starts a node on 127.0.0.1 holding `input`.
-    pub async fn start(input: Vec<u8>) -> Self {
+    pub(crate) async fn start(input: Vec<u8>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let keypair = p2p::load_or_create_keypair(&dir.path().join("p2p.key")).expect("keypair");
         let config = P2pConfig::new(keypair, dir.path().join("blobs"), Role::Consumer);
@@ -237,7 +279,7 @@ impl InputServer {
 
     /// A matmul-u32 job over this input with its commit deadline `secs[0]` after `now` and
     /// its reveal deadline `secs[1]` after that.
-    pub fn matmul_spec(&self, m: &Market, now: u64, k: u8, secs: [u64; 2]) -> JobSpec {
+    pub(crate) fn matmul_spec(&self, m: &Market, now: u64, k: u8, secs: [u64; 2]) -> JobSpec {
         let kernel = find_kernel("matmul-u32").expect("built-in kernel");
         let output = cpu_reference(&kernel.id, &self.input).expect("valid matmul input");
         let commit = now + secs[0];
@@ -259,20 +301,20 @@ impl InputServer {
     }
 
     /// The result hash of the correct output in job `id`, as honest providers commit to it.
-    pub fn expected_result(&self, m: &Market, id: u64) -> B256 {
+    pub(crate) fn expected_result(&self, m: &Market, id: u64) -> B256 {
         let kernel = find_kernel("matmul-u32").expect("built-in kernel");
         let output = cpu_reference(&kernel.id, &self.input).expect("valid matmul input");
         m.result_domain(id).result_hash(&output)
     }
 
     /// Stops the node.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.client.shutdown().await;
     }
 }
 
 /// A valid 8x8x8 matmul-u32 input.
-pub fn matmul_input(seed: u32) -> Vec<u8> {
+pub(crate) fn matmul_input(seed: u32) -> Vec<u8> {
     let mut input = Vec::new();
     for v in [8u32, 8, 8] {
         input.extend_from_slice(&v.to_le_bytes());
@@ -285,7 +327,7 @@ pub fn matmul_input(seed: u32) -> Vec<u8> {
 
 /// Polls `job_history(id)` every 100 ms until `done` holds; panics after `timeout` with
 /// the daemons' logs.
-pub async fn wait_for(
+pub(crate) async fn wait_for(
     m: &Market,
     id: u64,
     timeout: Duration,

@@ -223,3 +223,59 @@ async fn a_crash_at_each_dangerous_point_of_a_job_costs_no_stake() {
     );
     server.stop().await;
 }
+
+/// A job store that refuses a write stops the node through its loop, not with an exit deep
+/// inside: no commit goes out for the result it could not record, the node winds down and
+/// exits with the error named, and a restart on the same data directory does the job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_store_write_stops_the_node_before_its_commit_and_a_restart_does_the_job() {
+    let net = Net::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = net.market(2).await;
+    net.staked_providers(1).await;
+    let server = InputServer::start(matmul_input(3)).await;
+    let rpc = net.anvil.endpoint();
+    let data = dir.path().join("p1");
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, [120, 60]);
+    let id = consumer.post_job(spec).await.unwrap().job_id;
+
+    let mut failing = Daemon::start(
+        &net,
+        1,
+        &rpc,
+        &data,
+        &["--fault", "store-fails-at-computed"],
+    );
+    let status = failing.exited(STEP).await;
+    let log = failing.log();
+    // An error returned from main (1), not the old exit(70) nor a crash point's 137.
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!("cannot persist the state of job {id}")),
+        "{log}"
+    );
+    assert!(log.contains("fatal error; sending the commits"), "{log}");
+    assert!(log.contains("stopped; in-flight jobs resume"), "{log}");
+    assert!(!log.contains("fault injection: exiting now"), "{log}");
+    let h = consumer.job_history(id).await.unwrap();
+    assert!(h.slots.is_empty(), "committed without a record: {h:?}");
+
+    let d = Daemon::start(&net, 1, &rpc, &data, &[]);
+    let h = wait_for(
+        &consumer,
+        id,
+        STEP,
+        "the job after the restart",
+        &[&d],
+        |h| h.outcome.is_some(),
+    )
+    .await;
+    assert_eq!(
+        h.outcome,
+        Some((Outcome::Completed, server.expected_result(&consumer, id))),
+        "{}",
+        d.log()
+    );
+    assert_paid_not_slashed(&consumer, net.addr(1), "0.02").await;
+    server.stop().await;
+}

@@ -12,7 +12,7 @@ use alloy::signers::local::PrivateKeySigner;
 use stp_sdk::market::{DeployParams, Deployment, JobRef, JobSpec, Market, deploy, find_anvil};
 
 /// The anvil binary from `npm ci` (or PATH); panics with the fix if it is missing.
-pub fn anvil_path() -> PathBuf {
+pub(crate) fn anvil_path() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     find_anvil(&[root]).unwrap_or_else(|| {
         panic!("anvil not found: run `npm ci` at the repository root (installs node_modules/@foundry-rs/anvil-linux-amd64)")
@@ -20,7 +20,7 @@ pub fn anvil_path() -> PathBuf {
 }
 
 /// An anvil node with a fresh market deployed by account 0.
-pub struct Net {
+pub(crate) struct Net {
     pub anvil: AnvilInstance,
     pub deployment: Deployment,
 }
@@ -28,7 +28,7 @@ pub struct Net {
 impl Net {
     /// Starts anvil and deploys with devnet parameters; `erc20` mints test tokens to every
     /// account and pays in them.
-    pub async fn start(erc20: bool) -> Net {
+    pub(crate) async fn start(erc20: bool) -> Net {
         let anvil = Anvil::at(anvil_path()).port(0u16).spawn();
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer(&anvil, 0)))
@@ -43,7 +43,7 @@ impl Net {
     }
 
     /// A market handle acting as dev account `idx`.
-    pub async fn market(&self, idx: usize) -> Market {
+    pub(crate) async fn market(&self, idx: usize) -> Market {
         Market::connect(
             &self.anvil.endpoint(),
             signer(&self.anvil, idx),
@@ -55,7 +55,7 @@ impl Net {
 
     /// Market handles of dev accounts `1..=n`, each with 1 ETH (or token) staked, bonded
     /// before any job posted from now on (the clock moves a second past the stakes).
-    pub async fn staked_providers(&self, n: usize) -> Vec<Market> {
+    pub(crate) async fn staked_providers(&self, n: usize) -> Vec<Market> {
         let mut providers = Vec::new();
         for i in 1..=n {
             let m = self.market(i).await;
@@ -69,12 +69,12 @@ impl Net {
     }
 
     /// Address of dev account `idx`.
-    pub fn addr(&self, idx: usize) -> Address {
+    pub(crate) fn addr(&self, idx: usize) -> Address {
         self.anvil.addresses()[idx]
     }
 
     /// Moves the chain's clock forward by `secs` and mines a block.
-    pub async fn advance(&self, m: &Market, secs: u64) {
+    pub(crate) async fn advance(&self, m: &Market, secs: u64) {
         let p = m.provider();
         let _: serde_json::Value = p
             .raw_request("evm_increaseTime".into(), (secs,))
@@ -88,18 +88,18 @@ impl Net {
 }
 
 /// The signer of dev account `idx`.
-pub fn signer(anvil: &AnvilInstance, idx: usize) -> PrivateKeySigner {
+pub(crate) fn signer(anvil: &AnvilInstance, idx: usize) -> PrivateKeySigner {
     PrivateKeySigner::from(anvil.keys()[idx].clone())
 }
 
 /// `s` ETH (or 18-decimal tokens) in wei.
-pub fn eth(s: &str) -> U256 {
+pub(crate) fn eth(s: &str) -> U256 {
     parse_ether(s).expect("amount")
 }
 
 /// A posted job: what every later call names.
 #[derive(Debug, Clone)]
-pub struct Posted {
+pub(crate) struct Posted {
     /// Its id.
     pub id: u64,
     /// Its spec.
@@ -112,7 +112,7 @@ pub struct Posted {
 
 impl Posted {
     /// Posts `spec` as `consumer`.
-    pub async fn post(consumer: &Market, spec: JobSpec) -> Posted {
+    pub(crate) async fn post(consumer: &Market, spec: JobSpec) -> Posted {
         let p = consumer.post_job(spec.clone()).await.expect("post");
         Posted {
             id: p.job_id,
@@ -123,7 +123,7 @@ impl Posted {
     }
 
     /// The job as the escrow's calls name it.
-    pub fn r(&self) -> JobRef<'_> {
+    pub(crate) fn r(&self) -> JobRef<'_> {
         JobRef {
             id: self.id,
             spec: &self.spec,
@@ -134,7 +134,7 @@ impl Posted {
 }
 
 /// A job spec from the chain's `now`: commits until `now + 200`, reveals until `now + 300`.
-pub fn spec(consumer: Address, now: u64, k: u8, bounty: &str, collateral: &str) -> JobSpec {
+pub(crate) fn spec(consumer: Address, now: u64, k: u8, bounty: &str, collateral: &str) -> JobSpec {
     JobSpec {
         consumer,
         kernelId: B256::repeat_byte(0x11),

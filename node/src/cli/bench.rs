@@ -7,12 +7,14 @@ use serde_json::json;
 
 use super::bench_p2p::BenchP2pArgs;
 use super::bench_scale::BenchScaleArgs;
+use crate::cli::common::{out, out_json};
 use crate::exec::bench::{bench_kernel, default_sizes};
 use crate::exec::{Backend, ExecConfig, ExecError, Executor};
 
 /// Benchmarks.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: BenchCommand,
 }
@@ -82,11 +84,11 @@ impl BenchKernelsArgs {
             .as_ref()
             .map_or("none".to_owned(), |g| g.adapter_info().to_string());
         if !self.json {
-            println!("adapter: {adapter}");
-            println!(
+            out(format_args!("adapter: {adapter}"));
+            out(format_args!(
                 "{:<17} {:<16} {:>15} {:>15} {:>9}  {:<6} unit",
                 "kernel", "size", "GPU units/s", "CPU units/s", "GPU/CPU", "match"
-            );
+            ));
         }
         let mut rows = Vec::new();
         for (kernel, size) in default_sizes(self.quick) {
@@ -97,7 +99,7 @@ impl BenchKernelsArgs {
                 let matched = row
                     .outputs_match
                     .map_or("-", |m| if m { "yes" } else { "NO" });
-                println!(
+                out(format_args!(
                     "{:<17} {:<16} {:>15} {:>15} {:>9}  {:<6} {}",
                     row.kernel,
                     row.size,
@@ -106,7 +108,7 @@ impl BenchKernelsArgs {
                     ratio,
                     matched,
                     row.work_unit
-                );
+                ));
             }
             rows.push(row);
         }
@@ -116,16 +118,16 @@ impl BenchKernelsArgs {
         };
         if self.json {
             let out = json!({ "adapter": adapter, "kernels": rows, "score": score });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            out_json(&out)?;
         } else if let Some(s) = score {
-            println!(
+            out(format_args!(
                 "hardware score: {} {}/s ({} {}, {} runs)",
                 si(s.units_per_second),
                 s.work_unit,
                 s.kernel,
                 s.size,
                 s.runs
-            );
+            ));
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use eyre::WrapErr;
 use libp2p::identity::Keypair;
 use rand::RngCore;
 
+use crate::cli::common::out;
 use crate::p2p::{self, P2pClient, P2pConfig, Role};
 
 /// Arguments of `stp bench p2p`.
@@ -68,10 +69,10 @@ impl BenchP2pArgs {
         if !self.swarm.is_empty() {
             return swarm::run(self, dir, data).await;
         }
-        println!(
+        out(format_args!(
             "blob: {} MiB, {} streams per source, {} chunks per request",
             self.size_mib, self.streams, self.chunks_per_request
-        );
+        ));
         let source = self.node(dir, "source", Role::Provider).await?;
         let hash = source.add_blob(data.clone()).await?;
         let mut ratios = Vec::new();
@@ -79,11 +80,11 @@ impl BenchP2pArgs {
             let cpu = CpuClock::start();
             let tcp = plain_tcp(data.clone())?;
             let tcp_mbs = mbs(size, tcp);
-            println!(
+            out(format_args!(
                 "run {run}: plain tcp (memory to memory, 1 MiB writes): {tcp_mbs:.0} MB/s ({:.2} s{})",
                 tcp.as_secs_f64(),
                 cpu.used()
-            );
+            ));
             let consumer = self
                 .node(dir, &format!("consumer{run}"), Role::Consumer)
                 .await?;
@@ -97,10 +98,10 @@ impl BenchP2pArgs {
                 "fetched blob has the wrong size"
             );
             let p2p_mbs = mbs(size, p2p_time);
-            println!(
+            out(format_args!(
                 "run {run}: p2p (tcp+noise+yamux, every chunk BLAKE3-verified, blob sha256-verified, written to disk): {p2p_mbs:.0} MB/s ({:.2} s{p2p_cpu})",
                 p2p_time.as_secs_f64()
-            );
+            ));
             ratios.push(p2p_mbs / tcp_mbs);
             consumer.shutdown().await;
         }
@@ -108,8 +109,11 @@ impl BenchP2pArgs {
             self.multi_source(dir, &data, hash).await?;
         }
         let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-        println!("p2p/tcp ratio per run: {}", shown.join(", "));
-        println!("p2p/tcp throughput ratio: {:.2}", median(&mut ratios));
+        out(format_args!("p2p/tcp ratio per run: {}", shown.join(", ")));
+        out(format_args!(
+            "p2p/tcp throughput ratio: {:.2}",
+            median(&mut ratios)
+        ));
         Ok(())
     }
 
@@ -136,13 +140,13 @@ impl BenchP2pArgs {
             .iter()
             .map(|(_, n)| n.to_string())
             .collect();
-        println!(
+        out(format_args!(
             "p2p multi-source fetch from {} peers: {:.0} MB/s aggregate ({:.2} s{multi_cpu}, chunks per peer: {})",
             self.sources,
             mbs(size, t),
             t.as_secs_f64(),
             split.join("/")
-        );
+        ));
         Ok(())
     }
 

@@ -48,10 +48,13 @@ pub struct BenchScaleArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// libp2p options for moving inputs and outputs.
     #[command(flatten)]
     pub p2p: P2pArgs,
+    /// The chain's JSON-RPC endpoint.
     #[command(flatten)]
     pub rpc: RpcArgs,
+    /// The market's deployment file.
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }

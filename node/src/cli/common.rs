@@ -69,7 +69,7 @@ pub struct WalletArgs {
 
 impl WalletArgs {
     /// The configured signer, or `None` if neither a key nor a keystore was given.
-    pub fn signer_opt(&self) -> eyre::Result<Option<PrivateKeySigner>> {
+    fn signer_opt(&self) -> eyre::Result<Option<PrivateKeySigner>> {
         if let Some(key) = &self.private_key {
             let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
                 eyre!("--private-key / STP_PRIVATE_KEY is not a 32-byte hex private key")
@@ -128,10 +128,13 @@ impl DeploymentArgs {
 /// Everything a chain-facing command needs to reach the market.
 #[derive(Debug, Clone, Args)]
 pub struct ChainArgs {
+    /// The chain's JSON-RPC endpoint.
     #[command(flatten)]
     pub rpc: RpcArgs,
+    /// The wallet that signs.
     #[command(flatten)]
     pub wallet: WalletArgs,
+    /// The market's deployment file.
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }
@@ -153,7 +156,7 @@ impl ChainArgs {
     }
 
     /// Whether a wallet was configured.
-    pub fn has_wallet(&self) -> bool {
+    fn has_wallet(&self) -> bool {
         self.wallet.private_key.is_some() || self.wallet.keystore.is_some()
     }
 
@@ -211,7 +214,7 @@ pub fn parse_positive_amount(s: &str) -> Result<U256, String> {
 }
 
 /// The unit amounts of `deployment` are counted in.
-pub fn amount_unit(deployment: &Deployment) -> AmountUnit {
+fn amount_unit(deployment: &Deployment) -> AmountUnit {
     if deployment.is_native() {
         AmountUnit::Ether
     } else {

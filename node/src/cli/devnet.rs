@@ -17,6 +17,7 @@ use super::common::{block_on, format_amount, out};
 /// Run a local development chain.
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: DevnetCommand,
 }
@@ -127,7 +128,7 @@ impl DevnetUpArgs {
 }
 
 /// Finds anvil next to the current directory or the `stp` executable, else on PATH.
-pub fn locate_anvil() -> eyre::Result<PathBuf> {
+fn locate_anvil() -> eyre::Result<PathBuf> {
     let mut roots = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         roots.push(cwd);

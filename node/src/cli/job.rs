@@ -21,6 +21,7 @@ use crate::p2p::{self, P2pClient, P2pConfig, Role, load_or_create_keypair, with_
 /// Post jobs and follow them.
 #[derive(Debug, Args)]
 pub struct JobArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: JobCommand,
 }
@@ -70,8 +71,10 @@ pub struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Where the local chain index lives.
     #[command(flatten)]
     pub index: IndexArgs,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -82,8 +85,10 @@ pub struct ListArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Where the local chain index lives.
     #[command(flatten)]
     pub index: IndexArgs,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -93,8 +98,10 @@ pub struct ListArgs {
 pub struct FinalizeArgs {
     /// The job id.
     pub id: u64,
+    /// Where the local chain index lives.
     #[command(flatten)]
     pub index: IndexArgs,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -107,10 +114,13 @@ pub struct ResultArgs {
     /// Where to write the verified output.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    /// libp2p options for moving inputs and outputs.
     #[command(flatten)]
     pub p2p: P2pArgs,
+    /// Where the local chain index lives.
     #[command(flatten)]
     pub index: IndexArgs,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }

@@ -77,8 +77,10 @@ pub struct PostArgs {
     /// Seconds between chain polls while following the job.
     #[arg(long, default_value_t = 1.0)]
     pub poll_secs: f64,
+    /// libp2p options for moving inputs and outputs.
     #[command(flatten)]
     pub p2p: P2pArgs,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }

@@ -10,11 +10,13 @@ use serde_json::json;
 use stp_sdk::kernels::sample::{SampleSize, sample_input};
 use stp_sdk::kernels::{self, KernelId, custom, find_kernel, mandelbrot, result_hash};
 
+use crate::cli::common::{out, out_json};
 use crate::exec::{Backend, ExecConfig, Executor};
 
 /// Inspect and run compute kernels.
 #[derive(Debug, Clone, Args)]
 pub struct KernelArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: KernelCommand,
 }
@@ -131,18 +133,18 @@ impl ListArgs {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
+            out_json(&list)?;
             return Ok(());
         }
         for d in defs {
-            println!("{}  {}", d.name, d.id);
-            println!("    {}", d.summary);
-            println!("    input:  {}", d.input_layout);
-            println!("    output: {}", d.output_layout);
+            out(format_args!("{}  {}", d.name, d.id));
+            out(format_args!("    {}", d.summary));
+            out(format_args!("    input:  {}", d.input_layout));
+            out(format_args!("    output: {}", d.output_layout));
         }
-        println!("custom  (id = SHA-256 of the envelope's WGSL, entry point and bindings)");
-        println!("    input:  envelope b\"STPCUST1\" + WGSL + entry point + bindings + dispatch");
-        println!("    output: the declared output binding's bytes");
+        out("custom  (id = SHA-256 of the envelope's WGSL, entry point and bindings)");
+        out("    input:  envelope b\"STPCUST1\" + WGSL + entry point + bindings + dispatch");
+        out("    output: the declared output binding's bytes");
         Ok(())
     }
 }
@@ -198,9 +200,9 @@ impl RunArgs {
                 "compute_ms": job.compute_time.as_secs_f64() * 1e3,
                 "adapter": executor.adapter_info(),
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            out_json(&out)?;
         } else {
-            println!("{hash}");
+            out(format_args!("{hash}"));
         }
         Ok(())
     }
@@ -222,14 +224,14 @@ impl InputArgs {
         let input = sample_input(def.builtin, &size, self.seed)?;
         std::fs::write(&self.output, &input)
             .wrap_err_with(|| format!("cannot write {}", self.output.display()))?;
-        println!(
+        out(format_args!(
             "{} {} bytes ({} {}) -> {}",
             def.name,
             input.len(),
             size.describe(def.builtin),
             def.id,
             self.output.display()
-        );
+        ));
         Ok(())
     }
 }

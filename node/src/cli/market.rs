@@ -17,6 +17,7 @@ pub struct MarketArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }

@@ -20,12 +20,22 @@ pub mod provider_run;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `stp --version`: the version, and the build's optional features (a build with
+/// `fault-injection` is for tests and demos, never for a real market).
+const LONG_VERSION: &str = if cfg!(feature = "fault-injection") {
+    concat!(env!("CARGO_PKG_VERSION"), "\nfeatures: fault-injection")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), "\nfeatures: none")
+};
+
 /// ShareThePower: GPU compute you can verify, paid on-chain.
 #[derive(Debug, Parser)]
-#[command(name = "stp", version, about, long_about = None, propagate_version = true)]
+#[command(name = "stp", version, long_version = LONG_VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Logging options shared by every subcommand.
     #[command(flatten)]
     pub log: LogArgs,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,6 +43,7 @@ pub struct Cli {
 /// `stp market` subcommands.
 #[derive(Debug, Args)]
 pub struct MarketCommand {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: MarketSub,
 }

@@ -11,6 +11,7 @@ use super::common::{
 /// Earnings and refunds credited by the escrow.
 #[derive(Debug, Args)]
 pub struct PayoutArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: PayoutCommand,
 }
@@ -41,6 +42,7 @@ pub struct BalanceArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -51,6 +53,7 @@ pub struct ClaimArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }

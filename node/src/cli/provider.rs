@@ -13,6 +13,7 @@ use super::common::{
 /// Manage a provider's stake.
 #[derive(Debug, Args)]
 pub struct ProviderArgs {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: ProviderCommand,
 }
@@ -50,6 +51,7 @@ pub struct AmountArgs {
     /// Amount in ETH units (or tokens in ERC-20 mode, 18 decimals), more than 0, e.g. 0.5.
     #[arg(long, value_parser = parse_positive_amount)]
     pub amount: U256,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -63,6 +65,7 @@ pub struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Chain, wallet and deployment options.
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -148,7 +151,7 @@ impl StatusArgs {
 }
 
 /// Reads everything `stp provider status` shows.
-pub async fn status_of(m: &Market, address: Address) -> eyre::Result<ProviderStatus> {
+async fn status_of(m: &Market, address: Address) -> eyre::Result<ProviderStatus> {
     let stake = m.stake_of(address).await?;
     Ok(ProviderStatus {
         address,

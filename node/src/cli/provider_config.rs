@@ -133,6 +133,10 @@ impl ProviderFile {
 /// # Safety
 /// Mutates the process environment: call it before any other thread exists (first thing
 /// in `main`).
+#[allow(
+    unsafe_code,
+    reason = "std::env::set_var is unsafe; main calls this before any thread exists"
+)]
 pub unsafe fn apply(path: &Path) -> eyre::Result<()> {
     let file = ProviderFile::load(path)?;
     for (key, value) in file.env_pairs() {

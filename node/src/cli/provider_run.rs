@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::common::{ChainArgs, parse_amount};
+#[cfg(feature = "fault-injection")]
+use crate::daemon::Fault;
 use crate::daemon::scheduler::{CollateralPolicy, Schedule};
-use crate::daemon::{self, DaemonConfig, Fault};
+use crate::daemon::{self, DaemonConfig};
 use crate::exec::Backend;
 
 /// Run a provider node: find jobs, compute them on the GPU, commit, reveal, get paid.
@@ -92,7 +94,9 @@ pub struct ProviderRunArgs {
     /// by phase, stake, credited earnings, GPU busy time, transactions, failed polls.
     #[arg(long, env = "STP_METRICS", value_name = "ADDR")]
     metrics: Option<SocketAddr>,
-    /// Misbehave on purpose (demos and tests of slashing and recovery).
+    /// Misbehave on purpose (demos and tests of slashing and recovery; only in builds with
+    /// the `fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
     #[arg(long, value_enum, hide = true)]
     fault: Option<Fault>,
 }
@@ -122,6 +126,7 @@ impl ProviderRunArgs {
                 backend: self.backend,
                 confirmations: self.confirmations,
                 poll_interval: Duration::from_millis(self.poll_ms.max(50)),
+                #[cfg(feature = "fault-injection")]
                 fault: self.fault,
                 metrics_addr: self.metrics,
                 auto_withdraw: self.auto_withdraw,

@@ -8,7 +8,9 @@ use stp_sdk::market::Deployment;
 
 use crate::exec::Backend;
 
-/// Deliberate misbehaviour, for demos and tests of slashing and recovery.
+/// Deliberate misbehaviour, for demos and tests of slashing and recovery. Only in builds
+/// with the `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fault {
@@ -27,6 +29,9 @@ pub enum Fault {
     CrashAfterCommitMined,
     /// Exit as soon as the reveal is mined, before the node records it.
     CrashAfterRevealMined,
+    /// The job store refuses to record a computed result, as a full or failing disk would:
+    /// the node must stop (winding down) without committing it.
+    StoreFailsAtComputed,
 }
 
 /// Everything the provider daemon needs to run.
@@ -61,6 +66,7 @@ pub struct DaemonConfig {
     /// How often to poll the chain.
     pub poll_interval: Duration,
     /// Deliberate misbehaviour (demos and tests only).
+    #[cfg(feature = "fault-injection")]
     pub fault: Option<Fault>,
     /// Serve Prometheus metrics on this address.
     pub metrics_addr: Option<SocketAddr>,

@@ -189,7 +189,7 @@ where
 }
 
 /// A job as the chain posted it: its spec and the post's block timestamp and number.
-pub type PostedSpec = (JobSpec, (u64, u64));
+pub(super) type PostedSpec = (JobSpec, (u64, u64));
 
 /// Recently accepted jobs' specs (generic only so it can be tested on plain values).
 #[derive(Debug)]
@@ -279,7 +279,7 @@ pub async fn verdict(market: &Market, ann: &JobAnnouncement) -> Verdict {
 
 /// The verdict on `ann`, with the job's on-chain spec and post time when it is accepted and
 /// still open.
-pub async fn verify(
+pub(super) async fn verify(
     market: &Market,
     ann: &JobAnnouncement,
 ) -> (Verdict, Option<(u64, PostedSpec)>) {

@@ -24,7 +24,9 @@ pub mod metrics;
 mod results;
 pub mod scheduler;
 
-pub use config::{DaemonConfig, Fault};
+pub use config::DaemonConfig;
+#[cfg(feature = "fault-injection")]
+pub use config::Fault;
 pub use gossip::{ChainCheck, verdict as gossip_verdict};
 pub use location::{encode_input_location, parse_input_location};
 pub use metrics::Metrics;
@@ -115,11 +117,19 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
         config, market, store, executor, p2p_client, metrics, results_tx, steps_tx, held,
     );
     driver.recover().await;
-    tokio::select! {
-        res = driver.run(&mut results_rx, &mut steps_rx, &mut p2p_events, &chain_check) => return res,
-        () = shutdown => {}
+    // The driver returns only with a fatal error; either way, wind down before stopping.
+    let stopped = tokio::select! {
+        res = driver.run(&mut results_rx, &mut steps_rx, &mut p2p_events, &chain_check) => res,
+        () = shutdown => Ok(()),
+    };
+    match &stopped {
+        Ok(()) => {
+            tracing::info!("shutting down: sending the commits and reveals that are due first")
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "fatal error; sending the commits and reveals that are due, then stopping")
+        }
     }
-    tracing::info!("shutting down: sending the commits and reveals that are due first");
     if tokio::time::timeout(WIND_DOWN, driver.wind_down(&mut steps_rx))
         .await
         .is_err()
@@ -127,5 +137,5 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
         tracing::warn!("wind-down timed out; the store carries every job to the next start");
     }
     tracing::info!("stopped; in-flight jobs resume from the store on the next start");
-    Ok(())
+    stopped
 }

@@ -12,25 +12,25 @@ use std::path::{Path, PathBuf};
 
 /// The held-back result blobs under `<data-dir>/results/`.
 #[derive(Debug, Clone)]
-pub struct HeldResults {
+pub(super) struct HeldResults {
     dir: PathBuf,
 }
 
 impl HeldResults {
     /// Opens (creating) `dir`.
-    pub fn open(dir: PathBuf) -> std::io::Result<Self> {
+    pub(super) fn open(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         Ok(Self { dir })
     }
 
     /// Where job `job_id`'s result blob is held.
-    pub fn path(&self, job_id: u64) -> PathBuf {
+    pub(super) fn path(&self, job_id: u64) -> PathBuf {
         self.dir.join(format!("job-{job_id}.blob"))
     }
 
     /// Writes job `job_id`'s result blob durably (temp file, fsync, rename, fsync of the
     /// directory): after this returns, a crash cannot lose it.
-    pub fn hold(&self, job_id: u64, blob: &[u8]) -> std::io::Result<()> {
+    pub(super) fn hold(&self, job_id: u64, blob: &[u8]) -> std::io::Result<()> {
         let tmp = self.dir.join(format!("job-{job_id}.tmp"));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(blob)?;
@@ -40,7 +40,7 @@ impl HeldResults {
     }
 
     /// Forgets job `job_id`'s result blob (missing is fine).
-    pub fn drop_result(&self, job_id: u64) {
+    pub(super) fn drop_result(&self, job_id: u64) {
         match std::fs::remove_file(self.path(job_id)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -203,7 +203,7 @@ pub fn commit_window_needed(input_size: u64, block_time: u64) -> u64 {
 
 /// Seconds this node needs between the commit deadline and the reveal deadline to get a
 /// reveal mined.
-pub fn reveal_window_needed(block_time: u64) -> u64 {
+fn reveal_window_needed(block_time: u64) -> u64 {
     2 + 3 * block_time
 }
 

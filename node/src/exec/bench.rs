@@ -17,7 +17,7 @@ const MIN_RUNS: u32 = 3;
 const MAX_RUNS: u32 = 20;
 
 /// The standard benchmark's job: `matmul-u32`, 256×256×256, seed 1.
-pub const STANDARD_SIZE: SampleSize = SampleSize {
+const STANDARD_SIZE: SampleSize = SampleSize {
     m: 256,
     k: 256,
     n: 256,

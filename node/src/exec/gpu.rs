@@ -111,7 +111,7 @@ impl GpuRuntime {
     }
 
     /// Checks a plan against the device limits before anything is allocated.
-    pub fn check_limits(&self, plan: &DispatchPlan<'_>) -> Result<()> {
+    fn check_limits(&self, plan: &DispatchPlan<'_>) -> Result<()> {
         let l = &self.limits;
         let too_big = |what: String, value: u64, limit: u64| {
             Err(ExecError::ExceedsDeviceLimit { what, value, limit })

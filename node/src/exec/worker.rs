@@ -76,7 +76,7 @@ impl Engine {
 /// Opens a GPU runtime on the given wgpu backends (a comma list such as `vulkan,gl`), or on
 /// `WGPU_BACKEND`; with neither, on Vulkan/Metal/DX12 first and on GL only if those have
 /// no adapter.
-pub fn open_gpu(wgpu_backends: Option<&str>) -> Result<GpuRuntime> {
+fn open_gpu(wgpu_backends: Option<&str>) -> Result<GpuRuntime> {
     if let Some(list) = wgpu_backends {
         return GpuRuntime::new(wgpu::Backends::from_comma_list(list));
     }

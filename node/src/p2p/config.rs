@@ -81,7 +81,7 @@ impl Default for Limits {
 }
 
 /// Default of [`P2pConfig::provider_republish`].
-pub const DEFAULT_PROVIDER_REPUBLISH: Duration = Duration::from_secs(600);
+pub(super) const DEFAULT_PROVIDER_REPUBLISH: Duration = Duration::from_secs(600);
 
 /// Everything [`super::spawn`] needs.
 #[derive(Clone)]

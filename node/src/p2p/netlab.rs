@@ -148,6 +148,7 @@ fn enter_namespace(path: &std::path::Path) {
     let file = std::fs::File::open(path)
         .unwrap_or_else(|e| panic!("cannot open network namespace {}: {e}", path.display()));
     // SAFETY: setns on a valid namespace fd only changes this thread's network namespace.
+    #[allow(unsafe_code, reason = "entering a network namespace is a raw syscall")]
     let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
     assert_eq!(
         rc,

@@ -79,20 +79,21 @@ pub fn to_location(peer: &PeerId, addrs: &[Multiaddr]) -> PeerLocation {
     PeerLocation::new(peer.to_bytes(), addrs.iter().map(Multiaddr::to_vec))
 }
 
-/// Parses a wire location back into a peer id and its addresses (bad addresses skipped).
-pub fn from_location(loc: &PeerLocation) -> Result<(PeerId, Vec<Multiaddr>), WireError> {
-    let peer = PeerId::from_bytes(&loc.peer_id).map_err(|_| WireError::Invalid("bad peer id"))?;
-    let addrs = loc
-        .addrs
-        .iter()
-        .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
-        .collect();
-    Ok((peer, addrs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses a wire location back into a peer id and its addresses (bad ones skipped).
+    fn from_location(loc: &PeerLocation) -> Result<(PeerId, Vec<Multiaddr>), WireError> {
+        let peer =
+            PeerId::from_bytes(&loc.peer_id).map_err(|_| WireError::Invalid("bad peer id"))?;
+        let addrs = loc
+            .addrs
+            .iter()
+            .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+            .collect();
+        Ok((peer, addrs))
+    }
 
     #[test]
     fn signed_record_verifies_and_forgery_fails() {

@@ -31,7 +31,7 @@ impl JobStore {
 
     /// Stores `logs` (the escrow's, blocks after the cursor up to `to`) and moves the
     /// cursor to `to`, whose hash is `to_hash`: one durable transaction.
-    pub fn ingest(&self, logs: &[Log], to: u64, to_hash: B256) -> Result<()> {
+    fn ingest(&self, logs: &[Log], to: u64, to_hash: B256) -> Result<()> {
         let txn = self.db.begin_write().map_err(StoreError::db)?;
         {
             let mut events = txn.open_table(EVENTS).map_err(StoreError::db)?;
@@ -66,7 +66,7 @@ impl JobStore {
     }
 
     /// Ingested cursor blocks with their hashes, newest first.
-    pub fn indexed_blocks(&self) -> Result<Vec<(u64, B256)>> {
+    fn indexed_blocks(&self) -> Result<Vec<(u64, B256)>> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;
         let blocks = txn.open_table(BLOCKS).map_err(StoreError::db)?;
         let mut out = Vec::new();
@@ -79,7 +79,7 @@ impl JobStore {
 
     /// Forgets every event after block `keep` and moves the cursor back to it (the chain
     /// reorganised above it). Returns the jobs whose events were removed.
-    pub fn roll_back_to(&self, keep: u64) -> Result<Vec<u64>> {
+    fn roll_back_to(&self, keep: u64) -> Result<Vec<u64>> {
         let txn = self.db.begin_write().map_err(StoreError::db)?;
         let mut jobs = Vec::new();
         {

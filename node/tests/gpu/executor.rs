@@ -233,6 +233,10 @@ const RUNAWAY: &str = "
     if (g.x == 0u && g.y == 0u) { o[0] = x; }
 }";
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the test reports how long the kill took"
+)]
 #[tokio::test]
 async fn runaway_shader_is_killed_at_the_deadline_and_the_executor_recovers() {
     let Some(exec) = gpu_executor(ExecLimits::default()).await else {
@@ -299,6 +303,7 @@ async fn cpu_backend_runs_builtins_and_refuses_custom_kernels() {
     );
 }
 
+#[allow(clippy::print_stderr, reason = "the test reports the measured score")]
 #[tokio::test]
 async fn benchmark_score_is_verified_and_positive() {
     let Some(exec) = gpu_executor(ExecLimits::default()).await else {

@@ -6,14 +6,18 @@ use stp_node::exec::gpu::GpuRuntime;
 use stp_node::exec::{Backend, ExecConfig, ExecError, ExecLimits, Executor, WorkerCommand};
 
 /// Deadline for jobs that must finish.
-pub const OK_DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const OK_DEADLINE: Duration = Duration::from_secs(60);
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 /// Handles a missing adapter: panics in CI, prints a skip message locally.
-pub fn no_adapter(what: &str, err: &ExecError) {
+#[allow(
+    clippy::print_stderr,
+    reason = "a skipped GPU test says so in the test output"
+)]
+pub(crate) fn no_adapter(what: &str, err: &ExecError) {
     if in_ci() {
         panic!("CI must have a {what} adapter (scripts/setup installs Mesa), but: {err}");
     }
@@ -21,7 +25,7 @@ pub fn no_adapter(what: &str, err: &ExecError) {
 }
 
 /// An in-process runtime on `backends` (`vulkan` or `gl`), or `None` when skipping.
-pub fn runtime(backends: &str) -> Option<GpuRuntime> {
+pub(crate) fn runtime(backends: &str) -> Option<GpuRuntime> {
     match GpuRuntime::new(wgpu::Backends::from_comma_list(backends)) {
         Ok(rt) => Some(rt),
         Err(e @ ExecError::NoAdapter { .. }) => {
@@ -33,7 +37,7 @@ pub fn runtime(backends: &str) -> Option<GpuRuntime> {
 }
 
 /// Executor config using the test build of `stp` as worker.
-pub fn config(backend: Backend, limits: ExecLimits) -> ExecConfig {
+pub(crate) fn config(backend: Backend, limits: ExecLimits) -> ExecConfig {
     ExecConfig {
         backend,
         wgpu_backends: None,
@@ -43,7 +47,7 @@ pub fn config(backend: Backend, limits: ExecLimits) -> ExecConfig {
 }
 
 /// A GPU executor with `limits`, or `None` when skipping.
-pub async fn gpu_executor(limits: ExecLimits) -> Option<Executor> {
+pub(crate) async fn gpu_executor(limits: ExecLimits) -> Option<Executor> {
     match Executor::new(config(Backend::Gpu, limits)).await {
         Ok(exec) => Some(exec),
         Err(e @ ExecError::NoAdapter { .. }) => {

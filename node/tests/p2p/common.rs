@@ -8,14 +8,14 @@ use stp_node::p2p::{self, P2pClient, P2pConfig, P2pEvent, Role};
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 
-pub struct TestNode {
+pub(crate) struct TestNode {
     pub client: P2pClient,
     pub events: mpsc::Receiver<P2pEvent>,
     pub addr: Multiaddr,
     pub _dir: TempDir,
 }
 
-pub fn test_config(role: Role, dir: &TempDir, bootstrap: Vec<Multiaddr>) -> P2pConfig {
+pub(crate) fn test_config(role: Role, dir: &TempDir, bootstrap: Vec<Multiaddr>) -> P2pConfig {
     let mut config = P2pConfig::new(Keypair::generate_ed25519(), dir.path().join("blobs"), role);
     config.bootstrap = bootstrap;
     config.heartbeat = Duration::from_millis(100);
@@ -23,7 +23,7 @@ pub fn test_config(role: Role, dir: &TempDir, bootstrap: Vec<Multiaddr>) -> P2pC
     config
 }
 
-pub async fn spawn_with(config: P2pConfig, dir: TempDir) -> TestNode {
+pub(crate) async fn spawn_with(config: P2pConfig, dir: TempDir) -> TestNode {
     let (client, events, _handle) = p2p::spawn(config).await.expect("node starts");
     let listen = client.listen_addrs().await.expect("listen addrs");
     let addr = p2p::with_peer_id(&listen[0], client.peer_id());
@@ -35,14 +35,14 @@ pub async fn spawn_with(config: P2pConfig, dir: TempDir) -> TestNode {
     }
 }
 
-pub async fn node(role: Role, bootstrap: Vec<Multiaddr>) -> TestNode {
+pub(crate) async fn node(role: Role, bootstrap: Vec<Multiaddr>) -> TestNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = test_config(role, &dir, bootstrap);
     spawn_with(config, dir).await
 }
 
 /// Polls `check` every 50 ms until it returns true, panicking after `secs` seconds.
-pub async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -58,7 +58,7 @@ where
 }
 
 /// Waits for the first event matching `pick`, panicking after `secs` seconds.
-pub async fn next_event<T>(
+pub(crate) async fn next_event<T>(
     events: &mut mpsc::Receiver<P2pEvent>,
     secs: u64,
     mut pick: impl FnMut(P2pEvent) -> Option<T>,
@@ -77,7 +77,7 @@ pub async fn next_event<T>(
 }
 
 /// Deterministic pseudo-random bytes (xorshift), `len` long.
-pub fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {

@@ -52,6 +52,10 @@ fn start(rt: &Runtime, lab: &NetLab, side: Side, role: Role) -> Node {
     }
 }
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the test reports the measured upload share"
+)]
 #[test]
 fn blob_reaches_six_providers_while_the_shaped_consumer_uploads_it_about_once() {
     let lab = NetLab::create("swarm", UPLINK_MBIT)

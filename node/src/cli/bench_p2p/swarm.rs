@@ -13,6 +13,7 @@ use libp2p::identity::Keypair;
 use tokio::runtime::Runtime;
 
 use super::{BenchP2pArgs, CpuClock};
+use crate::cli::common::out;
 use crate::p2p::netlab::{NetLab, Side};
 use crate::p2p::{self, P2pClient, P2pConfig, Role};
 
@@ -35,10 +36,10 @@ async fn run_counts(
     data: Vec<u8>,
 ) -> eyre::Result<()> {
     let size = data.len() as u64;
-    println!(
+    out(format_args!(
         "swarm: {} MiB from a consumer behind a {} Mbit/s uplink to {:?} providers",
         args.size_mib, args.uplink_mbit, args.swarm
-    );
+    ));
     let mut times = Vec::new();
     for &n in &args.swarm {
         let dir = dir.join(format!("swarm{n}"));
@@ -68,25 +69,25 @@ async fn run_counts(
         }
         let took = began.elapsed();
         let uploaded = consumer.client.served_bytes();
-        println!(
+        out(format_args!(
             "{n} providers: {:.1} s ({:.0} Mbit/s delivered{}), consumer uploaded {} bytes ({:.2}x the blob)",
             took.as_secs_f64(),
             (n as u64 * size * 8) as f64 / took.as_secs_f64().max(1e-9) / 1e6,
             cpu.used(),
             uploaded,
             uploaded as f64 / size as f64
-        );
+        ));
         times.push((n, took));
         for p in providers.iter().chain([&consumer]) {
             p.client.shutdown().await;
         }
     }
     if let (Some((lo, t_lo)), Some((hi, t_hi))) = (times.first(), times.last()) {
-        println!(
+        out(format_args!(
             "swarm distribution time, {hi} providers / {lo} provider{}: {:.2}",
             if *lo == 1 { "" } else { "s" },
             ratio(*t_hi, *t_lo)
-        );
+        ));
     }
     Ok(())
 }

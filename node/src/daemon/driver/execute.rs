@@ -8,8 +8,10 @@ use stp_sdk::kernels::KernelId;
 use stp_sdk::market::{JobSpec, JobSpecExt};
 
 use super::{Computed, Driver, decode_spec};
+#[cfg(feature = "fault-injection")]
+use crate::daemon::Fault;
 use crate::daemon::scheduler::COMMIT_MARGIN_SECS;
-use crate::daemon::{Fault, Metrics, parse_input_location};
+use crate::daemon::{Metrics, parse_input_location};
 use crate::exec::Executor;
 use crate::p2p::P2pClient;
 use crate::store::JobPhase;
@@ -69,17 +71,18 @@ impl Driver {
             self.executor.clone(),
             self.results.clone(),
         );
-        let fault = self.config.fault;
+        #[cfg(feature = "fault-injection")]
+        let corrupts = self.corrupts_results();
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            let result = fetch_and_run(&p2p, &executor, &metrics, &spec, commit_by)
-                .await
-                .map(|mut out| {
-                    if fault == Some(Fault::WrongResult) {
-                        corrupt(&mut out);
-                    }
-                    out
-                });
+            let result = fetch_and_run(&p2p, &executor, &metrics, &spec, commit_by).await;
+            #[cfg(feature = "fault-injection")]
+            let result = result.map(|mut out| {
+                if corrupts {
+                    corrupt(&mut out);
+                }
+                out
+            });
             let _ = results.send(Computed { job_id, result }).await;
         });
     }
@@ -120,7 +123,11 @@ impl Driver {
         // Durable before the commit transaction exists: a crash now loses nothing, and a
         // re-send goes to the same lane.
         self.save(&record);
+        if self.stopping() {
+            return;
+        }
         tracing::info!(job = job_id, result = %result, bytes = output.len(), "computed");
+        #[cfg(feature = "fault-injection")]
         self.crash_point(Fault::CrashAfterComputed);
         if let Ok(spec) = decode_spec(&record)
             && let Err(e) = self.commit(&record, &spec)
@@ -186,6 +193,7 @@ async fn fetch_and_run(
     Ok(output)
 }
 
+#[cfg(feature = "fault-injection")]
 fn corrupt(output: &mut Vec<u8>) {
     match output.first_mut() {
         Some(b) => *b ^= 0xff,

@@ -9,6 +9,7 @@
 //! is at stake. What to do with a committed job comes from `stp_sdk::market::lifecycle`.
 
 mod execute;
+mod faults;
 mod send;
 mod steps;
 
@@ -28,7 +29,7 @@ use super::backoff::Backoff;
 use super::gossip::ChainCheck;
 use super::results::HeldResults;
 use super::scheduler::{self, ProviderView};
-use super::{DaemonConfig, Fault, Metrics};
+use super::{DaemonConfig, Metrics};
 use crate::exec::Executor;
 use crate::p2p::{P2pClient, P2pEvent};
 use crate::store::{JobPhase, JobRecord, JobStore, sync_index};
@@ -85,6 +86,8 @@ pub(super) struct Driver {
     block_time: (u64, Option<tokio::time::Instant>),
     /// The scheduler's view of our account and when it was read; `None`: read it again.
     account_view: Option<(tokio::time::Instant, AccountView)>,
+    /// A store write failed: [`Driver::run`] returns this once the current event is handled.
+    fatal: Option<eyre::Report>,
 }
 
 impl Driver {
@@ -118,11 +121,13 @@ impl Driver {
             account_read: None,
             block_time: (1, None),
             account_view: None,
+            fatal: None,
         }
     }
 
-    /// Runs until a fatal error. Transient failures (RPC down, a revert) are logged and
-    /// retried, polling less often (up to `backoff::MAX_BACKOFF`) while the RPC fails.
+    /// Runs until a fatal error (the job store refused a write), which it returns for the
+    /// caller to wind down and report. Transient failures (RPC down, a revert) are logged
+    /// and retried, polling less often (up to `backoff::MAX_BACKOFF`) while the RPC fails.
     pub(super) async fn run(
         &mut self,
         results: &mut mpsc::Receiver<Computed>,
@@ -158,6 +163,9 @@ impl Driver {
                 Some(done) = results.recv() => self.on_computed(done).await,
                 Some(done) = steps.recv() => self.on_step_done(done).await,
                 Some(event) = p2p_events.recv() => self.on_p2p_event(event, gossip).await,
+            }
+            if let Some(fatal) = self.fatal.take() {
+                return Err(fatal);
             }
         }
     }
@@ -210,9 +218,10 @@ impl Driver {
         self.account_view = None;
         // Crash points right after a mined transaction, before anything is recorded (the
         // chain watcher may already have seen the job settle by it).
+        #[cfg(feature = "fault-injection")]
         match &done.sent {
-            send::Sent::Commit(Ok(_)) => self.crash_point(Fault::CrashAfterCommitMined),
-            send::Sent::Reveal(Ok(_)) => self.crash_point(Fault::CrashAfterRevealMined),
+            send::Sent::Commit(Ok(_)) => self.crash_point(super::Fault::CrashAfterCommitMined),
+            send::Sent::Reveal(Ok(_)) => self.crash_point(super::Fault::CrashAfterRevealMined),
             _ => {}
         }
         let job_id = done.job_id;
@@ -260,12 +269,22 @@ impl Driver {
         self.market.account()
     }
 
-    fn save(&self, record: &JobRecord) {
-        if let Err(e) = self.store.put(record) {
-            // Without the store the crash-safety guarantee is gone: stop loudly.
-            tracing::error!(job = record.job_id, error = %e, "cannot persist job state");
-            std::process::exit(70);
+    /// Writes `record` to the store. A failed write is fatal: without the store the
+    /// crash-safety guarantee is gone, so the error is kept for [`Driver::run`] to return
+    /// once the current event is handled (see [`Driver::stopping`]).
+    fn save(&mut self, record: &JobRecord) {
+        if let Err(e) = self.write(record) {
+            tracing::error!(job = record.job_id, error = %e, "cannot persist job state; stopping");
+            let fatal = eyre::Report::new(e)
+                .wrap_err(format!("cannot persist the state of job {}", record.job_id));
+            self.fatal.get_or_insert(fatal);
         }
+    }
+
+    /// Whether a store write failed: nothing the failed write was meant to make durable
+    /// may be acted on (a commit must never go out with its salt unsaved).
+    fn stopping(&self) -> bool {
+        self.fatal.is_some()
     }
 
     /// Ingests confirmed events into the store's chain index (after undoing any blocks a
@@ -338,7 +357,7 @@ impl Driver {
             Ok(d) => d,
             Err(e) => return tracing::warn!(job = job_id, error = %e, "cannot read the job's draw"),
         };
-        let greedy = self.config.fault == Some(Fault::IgnoreDraw);
+        let greedy = self.greedy();
         let latest_start = spec
             .commit_deadline()
             .saturating_sub(scheduler::commit_window_needed(

@@ -8,19 +8,12 @@ use stp_sdk::market::{Draw, JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPh
 
 use super::send::Step;
 use super::{Driver, MAX_FETCH_ATTEMPTS, job_ref};
-use crate::daemon::{Fault, scheduler};
+#[cfg(feature = "fault-injection")]
+use crate::daemon::Fault;
+use crate::daemon::scheduler;
 use crate::store::{JobPhase, JobRecord};
 
 impl Driver {
-    /// Fault injection: exits the process here, as `kill -9` would, when the node was
-    /// started with `--fault <point>`.
-    pub(super) fn crash_point(&self, point: Fault) {
-        if self.config.fault == Some(point) {
-            tracing::warn!(?point, "fault injection: exiting now");
-            std::process::exit(137);
-        }
-    }
-
     /// Reconciles stored jobs with the chain after a (re)start.
     pub(in crate::daemon) async fn recover(&mut self) {
         let active = match self.store.active_jobs() {
@@ -291,6 +284,7 @@ impl Driver {
                 record.advance(JobPhase::Committed);
                 self.save(record);
                 tracing::info!(job = record.job_id, %tx, lane, result = ?record.result_hash, "committed: slot taken");
+                #[cfg(feature = "fault-injection")]
                 self.crash_point(Fault::CrashAfterCommit);
                 Ok(())
             }
@@ -386,9 +380,7 @@ impl Driver {
             Ours::Revealed
         };
         match lifecycle::next(&Timing::from(spec), live, ours, now).1 {
-            Action::Reveal if self.config.fault != Some(Fault::NoReveal) => {
-                self.reveal(&record, spec)
-            }
+            Action::Reveal if !self.withholds_reveals() => self.reveal(&record, spec),
             Action::Finalize => {
                 self.send_step(&record, spec, Step::Finalize);
                 Ok(())
@@ -493,11 +485,6 @@ impl Driver {
             Ok(h) if h.spec.is_some() => Ok(h.counters()),
             _ => self.market.job_counters(job_id).await,
         }
-    }
-
-    /// Whether this node ignores the draw on purpose (`--fault ignore-draw`).
-    fn greedy(&self) -> bool {
-        self.config.fault == Some(Fault::IgnoreDraw)
     }
 }
 

@@ -90,7 +90,7 @@ pub(super) struct Sched {
 impl Sched {
     /// State for a blob whose chunks `have` are already on disk; `offset` rotates the
     /// tie-breaking order.
-    pub fn new(have: &[bool], offset: usize, now: Instant) -> Self {
+    pub(super) fn new(have: &[bool], offset: usize, now: Instant) -> Self {
         let chunks: Vec<Chunk> = have
             .iter()
             .map(|h| if *h { Chunk::Done } else { Chunk::Missing })
@@ -112,7 +112,7 @@ impl Sched {
     }
 
     /// Adds a source; false if it is known already or the fetch has `max` sources.
-    pub fn add_source(&mut self, peer: PeerId, max: usize) -> bool {
+    pub(super) fn add_source(&mut self, peer: PeerId, max: usize) -> bool {
         if self.sources.contains_key(&peer) || self.sources.len() >= max {
             return false;
         }
@@ -121,12 +121,18 @@ impl Sched {
     }
 
     /// Sources that are still usable.
-    pub fn live_sources(&self) -> usize {
+    pub(super) fn live_sources(&self) -> usize {
         self.sources.values().filter(|s| !s.gone).count()
     }
 
     /// Records a fresh have-map of `peer`.
-    pub fn set_have(&mut self, peer: PeerId, have: Vec<bool>, served: Vec<bool>, now: Instant) {
+    pub(super) fn set_have(
+        &mut self,
+        peer: PeerId,
+        have: Vec<bool>,
+        served: Vec<bool>,
+        now: Instant,
+    ) {
         let Some(s) = self.sources.get_mut(&peer) else {
             return;
         };
@@ -154,7 +160,7 @@ impl Sched {
     }
 
     /// Stops using `peer`.
-    pub fn drop_source(&mut self, peer: PeerId) {
+    pub(super) fn drop_source(&mut self, peer: PeerId) {
         if let Some(s) = self.sources.get_mut(&peer)
             && !s.gone
         {
@@ -168,7 +174,7 @@ impl Sched {
     }
 
     /// The next range to ask `peer` for (marked in flight), or `None` for now.
-    pub fn pick(
+    pub(super) fn pick(
         &mut self,
         peer: PeerId,
         max_count: u32,
@@ -244,7 +250,7 @@ impl Sched {
     }
 
     /// Chunk `index` arrived verified from `peer`.
-    pub fn chunk_done(&mut self, peer: PeerId, index: usize, now: Instant) {
+    pub(super) fn chunk_done(&mut self, peer: PeerId, index: usize, now: Instant) {
         if self.chunks[index] == Chunk::InFlight {
             self.chunks[index] = Chunk::Done;
             self.in_flight -= 1;
@@ -259,7 +265,7 @@ impl Sched {
     }
 
     /// Chunks `start..end` were not delivered: back to missing.
-    pub fn requeue(&mut self, start: usize, end: usize, now: Instant) {
+    pub(super) fn requeue(&mut self, start: usize, end: usize, now: Instant) {
         for c in &mut self.chunks[start..end] {
             if *c == Chunk::InFlight {
                 *c = Chunk::Missing;
@@ -276,7 +282,7 @@ impl Sched {
     }
 
     /// Books a delivery-rate sample of `peer`.
-    pub fn record_rate(&mut self, peer: PeerId, bytes: usize, took: Duration) {
+    pub(super) fn record_rate(&mut self, peer: PeerId, bytes: usize, took: Duration) {
         let sample = bytes as f64 / took.as_secs_f64().max(1e-6);
         if let Some(s) = self.sources.get_mut(&peer) {
             s.rate = Some(match s.rate {
