@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alloy::primitives::{B256, Bytes, aliases::U40, aliases::U96};
 use stp_node::daemon::encode_input_location;
-use stp_node::p2p::{self, P2pClient, P2pConfig, Role, with_peer_id};
+use stp_node::p2p::{self, P2pClient, P2pConfig, Role};
 use stp_sdk::kernels::{cpu_reference, find_kernel};
 use stp_sdk::market::{JobHistory, JobSpec, Market};
 
@@ -262,13 +262,7 @@ impl InputServer {
         let config = P2pConfig::new(keypair, dir.path().join("blobs"), Role::Consumer);
         let (client, _events, _task) = p2p::spawn(config).await.expect("start libp2p");
         client.add_blob(input.clone()).await.expect("store input");
-        let addrs: Vec<_> = client
-            .listen_addrs()
-            .await
-            .expect("listen addrs")
-            .iter()
-            .map(|a| with_peer_id(a, client.peer_id()))
-            .collect();
+        let addrs = client.dialable_addrs().await.expect("listen addrs");
         Self {
             client,
             input,

@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use super::common::{DeploymentArgs, RpcArgs, out, out_json};
 use super::job::P2pArgs;
 use crate::daemon::encode_input_location;
-use crate::p2p::with_peer_id;
 use crate::store::{JobStore, sync_index};
 
 /// `stp bench scale`.
@@ -61,6 +60,10 @@ pub struct BenchScaleArgs {
 
 /// One posted job as the benchmark follows it.
 struct Followed {
+    /// Index of the consumer that posted it (it finalizes a job nobody settled).
+    consumer: usize,
+    post_block: u64,
+    finalizing: bool,
     posted: Instant,
     replicas: u8,
     reveal_deadline: u64,
@@ -74,6 +77,7 @@ struct Figures {
     posted: u64,
     completed: u64,
     lost: u64,
+    refunded: u64,
     slashed_jobs: u64,
     jobs_per_minute: f64,
     latency_p50_s: f64,
@@ -100,12 +104,7 @@ impl BenchScaleArgs {
         let kernel = find_kernel("matmul-u32").expect("built-in kernel");
         let output_size = cpu_reference(&kernel.id, &input)?.len() as u64;
         let input_hash = B256::from(p2p.add_blob(input.clone()).await?);
-        let addrs: Vec<_> = p2p
-            .listen_addrs()
-            .await?
-            .iter()
-            .map(|a| with_peer_id(a, p2p.peer_id()))
-            .collect();
+        let addrs = p2p.dialable_addrs().await?;
         let template = JobSpec {
             consumer: consumers[0].account(),
             kernelId: B256::from(kernel.id.0),
@@ -130,6 +129,10 @@ impl BenchScaleArgs {
         out(format!(
             "jobs completed: {} of {}, lost: {}",
             figures.completed, figures.jobs, figures.lost
+        ));
+        out(format!(
+            "jobs settled without a quorum or unfilled (consumer refunded): {}",
+            figures.refunded
         ));
         out(format!("jobs per minute: {:.1}", figures.jobs_per_minute));
         out(format!(
@@ -184,20 +187,29 @@ impl BenchScaleArgs {
                     spec.quorum = k / 2 + 1;
                     spec.commitDeadline = U40::from(now + self.commit_secs);
                     spec.revealDeadline = U40::from(now + self.commit_secs + self.reveal_secs);
-                    let m = consumers[i as usize % consumers.len()].clone();
+                    let c = i as usize % consumers.len();
+                    let m = consumers[c].clone();
                     let tx = tx.clone();
                     tokio::spawn(async move {
                         let at = Instant::now();
                         let reveal = spec.revealDeadline.to::<u64>();
-                        let r = m.post_job(spec).await.map(|p| p.job_id);
-                        let _ = tx.send((r, at, k, reveal)).await;
+                        let r = m.post_job(spec).await;
+                        let _ = tx.send((r, at, (c, k), reveal)).await;
                     });
                 }
-                Some((r, at, k, reveal)) = posted_rx.recv() => {
+                Some((r, at, (consumer, k), reveal)) = posted_rx.recv() => {
                     in_posting -= 1;
                     match r {
-                        Ok(id) => {
-                            followed.insert(id, Followed { posted: at, replicas: k, reveal_deadline: reveal, settled: None });
+                        Ok(p) => {
+                            followed.insert(p.job_id, Followed {
+                                consumer,
+                                post_block: p.post_block,
+                                finalizing: false,
+                                posted: at,
+                                replicas: k,
+                                reveal_deadline: reveal,
+                                settled: None,
+                            });
                         }
                         Err(e) => {
                             failed_posts += 1;
@@ -219,6 +231,7 @@ impl BenchScaleArgs {
                         break;
                     }
                     let chain_now = watcher.now().await?;
+                    finalize_expired(consumers, &mut followed, chain_now);
                     if next_post >= self.jobs && in_posting == 0
                         && followed.values().all(|f| f.settled.is_some() || f.reveal_deadline + 30 < chain_now)
                     {
@@ -292,6 +305,7 @@ fn figures(
         posted: followed.len() as u64,
         completed: completed.len() as u64,
         lost: unsettled + slashed + (jobs - followed.len() as u64),
+        refunded: settled.len() as u64 - completed.len() as u64,
         slashed_jobs: slashed,
         jobs_per_minute: completed.len() as f64 / minutes.max(f64::MIN_POSITIVE),
         latency_p50_s: pct(0.5),
@@ -299,6 +313,23 @@ fn figures(
         rpc_requests_per_job: (provider_rpc + consumer_rpc) as f64 / jobs.max(1) as f64,
         provider_rpc_requests: provider_rpc,
         consumer_rpc_requests: consumer_rpc,
+    }
+}
+
+/// Finalizes, as its consumer, each job past its reveal deadline that nobody settled (an
+/// unfilled job whose slots nobody took has no provider to do it): the consumer's refund.
+fn finalize_expired(consumers: &[Market], followed: &mut HashMap<u64, Followed>, now: u64) {
+    for (id, f) in followed.iter_mut() {
+        if f.settled.is_some() || f.finalizing || now <= f.reveal_deadline + 2 {
+            continue;
+        }
+        f.finalizing = true;
+        let (m, id, from) = (consumers[f.consumer].clone(), *id, f.post_block);
+        tokio::spawn(async move {
+            if let Err(e) = m.finalize_since(id, from).await {
+                tracing::debug!(job = id, error = %e, "consumer finalize");
+            }
+        });
     }
 }
 

@@ -21,7 +21,7 @@ use super::common::{
 use super::job::{P2pArgs, fetch_output, phase};
 use crate::daemon::encode_input_location;
 use crate::daemon::scheduler::CollateralPolicy;
-use crate::p2p::{P2pClient, with_peer_id};
+use crate::p2p::P2pClient;
 use stp_sdk::market::lifecycle::Phase;
 
 /// Options of `stp job post`.
@@ -170,12 +170,7 @@ impl PostArgs {
         if stored != input_hash.0 {
             bail!("blob store hashed the input differently; this is a bug");
         }
-        let addrs: Vec<_> = p2p
-            .listen_addrs()
-            .await?
-            .iter()
-            .map(|a| with_peer_id(a, p2p.peer_id()))
-            .collect();
+        let addrs = p2p.dialable_addrs().await?;
         let location = encode_input_location(&addrs);
         let (commit_secs, reveal_secs) = self.windows(m).await?;
         let base = m.now().await?;

@@ -71,6 +71,18 @@ impl P2pClient {
         self.call(Command::ListenAddrs).await
     }
 
+    /// Addresses the node listens on, each ending in `/p2p/<its peer id>`: what a job's
+    /// `inputLocation` names.
+    pub async fn dialable_addrs(&self) -> Result<Vec<Multiaddr>> {
+        let peer = self.peer_id();
+        Ok(self
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| super::with_peer_id(a, peer))
+            .collect())
+    }
+
     /// Connects to `addr` (which must end in `/p2p/<peer id>`); returns once connected.
     pub async fn dial(&self, addr: Multiaddr) -> Result<()> {
         self.call(|r| Command::Dial(addr, r)).await?

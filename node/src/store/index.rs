@@ -51,14 +51,7 @@ impl JobStore {
             }
             let mut blocks = txn.open_table(BLOCKS).map_err(StoreError::db)?;
             blocks.insert(to, &to_hash.0).map_err(StoreError::db)?;
-            let stale: Vec<u64> = blocks
-                .range(..to.saturating_sub(KEPT_HASHES))
-                .map_err(StoreError::db)?
-                .filter_map(|e| e.ok().map(|(k, _)| k.value()))
-                .collect();
-            for b in stale {
-                blocks.remove(b).map_err(StoreError::db)?;
-            }
+            forget_hashes(&mut blocks, ..to.saturating_sub(KEPT_HASHES))?;
             let mut meta = txn.open_table(META).map_err(StoreError::db)?;
             meta.insert(LAST_BLOCK, to).map_err(StoreError::db)?;
         }
@@ -98,14 +91,7 @@ impl JobStore {
                 }
             }
             let mut blocks = txn.open_table(BLOCKS).map_err(StoreError::db)?;
-            let stale: Vec<u64> = blocks
-                .range(keep + 1..)
-                .map_err(StoreError::db)?
-                .filter_map(|e| e.ok().map(|(k, _)| k.value()))
-                .collect();
-            for b in stale {
-                blocks.remove(b).map_err(StoreError::db)?;
-            }
+            forget_hashes(&mut blocks, keep + 1..)?;
             let mut meta = txn.open_table(META).map_err(StoreError::db)?;
             meta.insert(LAST_BLOCK, keep).map_err(StoreError::db)?;
         }
@@ -143,6 +129,22 @@ impl JobStore {
         }
         Ok(JobHistory::from_events(job_id, decoded))
     }
+}
+
+/// Removes the kept hashes of the cursor blocks in `range`.
+fn forget_hashes(
+    blocks: &mut redb::Table<'_, u64, &[u8; 32]>,
+    range: impl std::ops::RangeBounds<u64>,
+) -> Result<()> {
+    let stale: Vec<u64> = blocks
+        .range(range)
+        .map_err(StoreError::db)?
+        .filter_map(|e| e.ok().map(|(k, _)| k.value()))
+        .collect();
+    for b in stale {
+        blocks.remove(b).map_err(StoreError::db)?;
+    }
+    Ok(())
 }
 
 /// What one [`sync_index`] did.

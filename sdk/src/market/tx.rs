@@ -550,13 +550,17 @@ mod tests {
         tokio::spawn(async move { m.stake(amount).await })
     }
 
-    async fn nonce_of(market: &Market, tx: TxHash) -> (u64, u64) {
-        let mined = market
+    async fn mined(market: &Market, tx: TxHash) -> alloy::rpc::types::Transaction {
+        market
             .provider()
             .get_transaction_by_hash(tx)
             .await
             .unwrap()
-            .unwrap();
+            .expect("the node knows the transaction")
+    }
+
+    async fn nonce_of(market: &Market, tx: TxHash) -> (u64, u64) {
+        let mined = mined(market, tx).await;
         (
             alloy::consensus::Transaction::nonce(&mined),
             mined.block_number.unwrap(),
@@ -602,12 +606,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1300)).await;
         mine(&market).await;
         let tx = sending.await.unwrap().expect("mined after bumping");
-        let mined = market
-            .provider()
-            .get_transaction_by_hash(tx)
-            .await
-            .unwrap()
-            .unwrap();
+        let mined = mined(&market, tx).await;
         let fee = alloy::consensus::Transaction::max_fee_per_gas(&mined);
         assert!(
             fee > first_fee + first_fee / 5,

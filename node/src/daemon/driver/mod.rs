@@ -20,6 +20,7 @@ use alloy::sol_types::SolValue;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
+use stp_sdk::bindings::JobEscrow::JobEscrowErrors;
 use stp_sdk::market::{
     EventKind, JobRef, JobSpec, JobSpecExt, Market, MarketError, announced_job_id,
 };
@@ -355,6 +356,10 @@ impl Driver {
         };
         let draw = match self.market.draw_of(&job, self.account()).await {
             Ok(d) => d,
+            // Settled before this node got to it (a node catching up on a busy chain).
+            Err(e) if matches!(e.revert(), Some(JobEscrowErrors::EscrowJobNotFound(_))) => {
+                return tracing::debug!(job = job_id, "job settled before it was considered");
+            }
             Err(e) => return tracing::warn!(job = job_id, error = %e, "cannot read the job's draw"),
         };
         let greedy = self.greedy();
