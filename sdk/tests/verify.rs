@@ -142,8 +142,8 @@ fn freivalds_u32_element_off_by_2_pow_31_fails_for_every_seed() {
 
 #[test]
 fn freivalds_u32_high_bit_errors_in_many_elements_fail() {
-    // Errors that are all multiples of 2³¹ (or 2³⁰) in several elements: each vector
-    // sees only one (two) bits of them.
+    // Errors that are all multiples of 2³⁰ in several elements, some in one row, where
+    // they can cancel within one vector (2³¹ + 2³¹ = 0 mod 2³²).
     let input = matmul_input(Builtin::MatmulU32, 16, 16, 16, 3);
     let good = cpu_reference(&id("matmul-u32"), &input).unwrap();
     for s in 0..128 {

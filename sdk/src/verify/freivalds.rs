@@ -1,32 +1,34 @@
 //! Freivalds' check of `C = A·B` in O(n²) instead of O(n³): for a random vector `r`,
 //! compare `C·r` with `A·(B·r)`. An honest `C` always passes.
 //!
-//! ## `matmul-u32`: ℤ/2³², 32 rounds, false accept ≤ 2⁻³²
+//! ## `matmul-u32`: ℤ/2³², 32 rounds of 0/1 vectors, false accept ≤ 2⁻³²
 //!
 //! The kernel's output is `C = A·B mod 2³²`; the exact integer product is not in the
-//! output, so the check has to work in ℤ/2³², which is not a field: with one random
-//! vector an error of 2³¹ in one element passes with probability exactly 1/2 (it is
-//! invisible whenever the matching entry of `r` is even). We use [`U32_ROUNDS`] = 32
-//! independent vectors with entries uniform in ℤ/2³² (a K-by-32 and an M-by-32 product
-//! whose lanes vectorize).
+//! output, so the check has to work in ℤ/2³², which is not a field: Schwartz–Zippel does
+//! not apply, and with one vector of uniform u32 entries an error of 2³¹ in one element
+//! passes with probability exactly 1/2 (it is invisible whenever the matching entry is
+//! even). We use [`U32_ROUNDS`] = 32 independent vectors with entries uniform in {0, 1},
+//! as the 32 columns of an N-by-32 matrix `R`, and compare `C'·R` with `A·(B·R)`.
 //!
-//! *Claim.* Let `C' ≠ C` and `E = C' − C mod 2³²`. With `R` uniform in (ℤ/2³²)^(N×t),
-//! `P[C'·R = A·(B·R)] ≤ 2^(−t·(32−v)) ≤ 2⁻ᵗ`, where `v ≤ 31` is the least 2-adic
-//! valuation of the entries of a nonzero row of `E`.
+//! *Claim.* For every wrong output `C' ≠ C`, with `R` uniform in {0, 1}^(N×t),
+//! `P[C'·R = A·(B·R) (mod 2³²)] ≤ 2⁻ᵗ`; with t = 32 that is ≤ 2⁻³².
 //!
-//! *Proof.* `C'·R − A·(B·R) = E·R` (mod 2³²). Take a row `i` with `E[i] ≠ 0` and a column
-//! `j` where `E[i][j] = 2ᵛ·u`, `u` odd, has the least valuation `v` of that row. For one
-//! column `ρ` of `R`, condition on every entry but `ρ[j]`; then `(E·ρ)[i] = E[i][j]·ρ[j] + c`
-//! for a fixed `c`. The map `x ↦ E[i][j]·x` is a group homomorphism of ℤ/2³² whose kernel
-//! `{x : 2^(32−v) | x}` has 2ᵛ elements, so every value, `−c` included, has at most 2ᵛ
-//! preimages among the 2³² equally likely `ρ[j]`: the row passes with probability at most
-//! 2^(−(32−v)) ≤ 1/2. The t columns are independent, so all pass with probability at
-//! most 2^(−t·(32−v)). With t = 32 that is ≤ 2⁻³² for every wrong output, and the bound is
-//! tight for the worst error (one element off by 2³¹). Errors that touch the low bits are
-//! caught far more surely: an odd error passes with probability 2⁻¹⁰²⁴.
+//! *Proof.* `C'·R − A·(B·R) = E·R (mod 2³²)` with `E = C' − C ≠ 0`. Take `i, j` with
+//! `E[i][j] ≠ 0`. For one column `ρ` of `R`, condition on every entry but `ρ[j]`; then
+//! `(E·ρ)[i]` is `c` or `c + E[i][j]` for a fixed `c`, two different elements of ℤ/2³²,
+//! so at most one of the two equally likely values of `ρ[j]` makes it 0: the column
+//! passes with probability at most 1/2, whatever `E` is (this needs no inverse, only
+//! `E[i][j] ≠ 0`). The t columns are independent, so all pass with probability at most
+//! 2⁻ᵗ. The bound is tight: one element off by 2³¹ (or by 1) passes exactly when the 32
+//! entries `R[j][·]` are all 0.
 //!
-//! No linear test over ℤ/2³² does better per vector: for `E = 2³¹·F`, `F` a 0/1 matrix,
-//! `E·ρ` only reveals the one bit `F·ρ mod 2`, so reaching 2⁻³² takes 32 vectors.
+//! Why 0/1 and not uniform u32 entries: those catch errors with low set bits faster
+//! (2^−(32−v) per vector for an error of 2-adic valuation v) but give the same 1/2 for
+//! the worst error, and no vector does better there: for `E = 2³¹·F` with `F` a 0/1
+//! matrix, `E·ρ` only reveals the one bit `F·ρ mod 2`, so 2⁻³² takes 32 vectors either
+//! way. With 0/1 entries `B·R` and `C'·R` are masked additions, about four times cheaper
+//! than 32-bit multiplications; only `A·(B·R)` multiplies. The cost is 3·32·n² word
+//! operations against the n³ multiply-adds of the product.
 //!
 //! ## `matmul-i8`: 𝔽ₚ with p = 2⁶¹ − 1, 1 round, false accept ≤ 1/p
 //!
@@ -54,7 +56,8 @@ pub const I8_ROUNDS: usize = 1;
 /// The Mersenne prime 2⁶¹ − 1 of the `matmul-i8` check.
 pub const P61: u64 = (1 << 61) - 1;
 
-/// One row of `X·R` with R having [`U32_ROUNDS`] columns.
+/// One row of `X·R` with R having [`U32_ROUNDS`] columns (also one row of the 0/1 matrix
+/// `R` itself, each entry 0 or `u32::MAX`, a mask).
 type Lanes = [u32; U32_ROUNDS];
 
 fn word(bytes: &[u8]) -> u32 {
@@ -74,7 +77,19 @@ fn row_times(row: &[u8], table: &[Lanes]) -> Lanes {
     acc
 }
 
-/// Freivalds over ℤ/2³² with 32 rounds.
+/// `row · R` for the 0/1 matrix `R` given as masks: 32 masked sums at once.
+fn row_times_bits(row: &[u8], masks: &[Lanes]) -> Lanes {
+    let mut acc = [0u32; U32_ROUNDS];
+    for (w, t) in row.chunks_exact(4).zip(masks) {
+        let x = word(w);
+        for (a, &m) in acc.iter_mut().zip(t) {
+            *a = a.wrapping_add(x & m);
+        }
+    }
+    acc
+}
+
+/// Freivalds over ℤ/2³² with 32 rounds of 0/1 vectors.
 pub(crate) fn check_u32(input: &[u8], output: &[u8], seed: &Seed) -> Result<Checked> {
     let matmul_u32::Input { shape, a, b } = matmul_u32::parse(input)?;
     let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
@@ -94,20 +109,22 @@ pub(crate) fn check_u32(input: &[u8], output: &[u8], seed: &Seed) -> Result<Chec
         return Ok(checked(outcome));
     }
     let mut stream = seed.stream("freivalds matmul-u32");
-    let mut bytes = [0u8; U32_ROUNDS * 4];
+    // Row j of R: 32 random bits, one per round, spread to masks.
+    let mut bits = [0u8; 4];
     let r: Vec<Lanes> = (0..n)
         .map(|_| {
-            stream.fill(&mut bytes);
-            std::array::from_fn(|t| word(&bytes[t * 4..]))
+            stream.fill(&mut bits);
+            let bits = u32::from_le_bytes(bits);
+            std::array::from_fn(|t| 0u32.wrapping_sub((bits >> t) & 1))
         })
         .collect();
     let br: Vec<Lanes> = b
         .chunks_exact(n * 4)
-        .map(|row| row_times(row, &r))
+        .map(|row| row_times_bits(row, &r))
         .collect();
     for i in 0..m {
         let c_row = &output[i * n * 4..(i + 1) * n * 4];
-        if row_times(&a[i * k * 4..(i + 1) * k * 4], &br) != row_times(c_row, &r) {
+        if row_times(&a[i * k * 4..(i + 1) * k * 4], &br) != row_times_bits(c_row, &r) {
             let col = first_wrong_u32(a, b, k, n, i, c_row);
             let unit = Unit::Element {
                 row: i as u32,

@@ -6,7 +6,7 @@
 //!
 //! | kernel             | check                                  | false accept, any wrong output |
 //! |--------------------|----------------------------------------|--------------------------------|
-//! | `matmul-u32`       | Freivalds over ℤ/2³², 32 rounds        | ≤ 2⁻³²                         |
+//! | `matmul-u32`       | Freivalds over ℤ/2³², 32 0/1 vectors   | ≤ 2⁻³²                         |
 //! | `matmul-i8`        | Freivalds over 𝔽ₚ, p = 2⁶¹ − 1, 1 round | ≤ 1/p ≈ 2⁻⁶¹                   |
 //! | `sha256-batch`     | s sampled messages recomputed          | ≤ (1 − f)ˢ with f wrong units  |
 //! | `mandelbrot-fixed` | s sampled pixels recomputed            | ≤ (1 − f)ˢ with f wrong units  |
@@ -171,6 +171,7 @@ pub enum Method {
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Freivalds { ring, rounds: 1 } => write!(f, "Freivalds over {ring}, 1 round"),
             Self::Freivalds { ring, rounds } => write!(f, "Freivalds over {ring}, {rounds} rounds"),
             Self::Sampled { samples, units } => {
                 write!(f, "{samples} of {units} units recomputed")
