@@ -277,7 +277,7 @@ proptest! {
     }
 }
 
-/// 10,000 units; `corrupt` flips a byte of `wrong` distinct units.
+/// `good` with one byte flipped in each of `wrong` distinct units of `unit_len` bytes.
 fn corrupt_units(good: &[u8], unit_len: usize, wrong: usize, s: u64) -> Vec<u8> {
     let units = good.len() / unit_len;
     let mut output = good.to_vec();

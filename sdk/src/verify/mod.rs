@@ -22,6 +22,24 @@
 //! The result is a [`Verdict`]: what was checked, the false-accept bound, pass or fail
 //! with the first failing unit, and the time the check took; it serializes for `--json`
 //! output and displays as one line for people.
+//!
+//! ```
+//! use stp_sdk::kernels::{cpu_reference, find_kernel, sample};
+//! use stp_sdk::verify::{Options, Outcome, Seed, verify};
+//!
+//! let kernel = find_kernel("matmul-u32").unwrap();
+//! let size = sample::SampleSize { m: 32, k: 32, n: 32, ..Default::default() };
+//! let input = sample::sample_input(kernel.builtin, &size, 1).unwrap();
+//! let mut output = cpu_reference(&kernel.id, &input).unwrap(); // as a provider returned it
+//! // Drawn from the OS after the output arrived (a fixed seed only in this example).
+//! let seed = Seed([7; 32]);
+//! let verdict = verify(&kernel.id, &input, &output, &Options::default(), &seed).unwrap();
+//! assert!(verdict.passed(), "{verdict}");
+//!
+//! output[4 * 100 + 3] ^= 0x80; // C[3][4] off by 2^31
+//! let verdict = verify(&kernel.id, &input, &output, &Options::default(), &seed).unwrap();
+//! assert!(matches!(verdict.outcome, Outcome::Fail { .. }), "{verdict}");
+//! ```
 
 pub mod freivalds;
 pub mod sampled;
