@@ -10,6 +10,8 @@
 //!   and decoded contract errors.
 //! - [`kernels`]: deterministic compute kernels (WGSL + CPU references), kernel ids and
 //!   input/output byte layouts, so a consumer can verify any result without a GPU.
+//! - [`verify`]: checks of a returned output that cost far less than recomputing it
+//!   (Freivalds for the matmuls, sampled recomputation for the others) and their receipts.
 //! - [`p2p`]: wire types shared with the provider network (job announcements, provider
 //!   records, blob manifests).
 //!
@@ -66,3 +68,4 @@ pub mod bindings;
 pub mod kernels;
 pub mod market;
 pub mod p2p;
+pub mod verify;

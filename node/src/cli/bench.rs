@@ -30,6 +30,9 @@ pub enum BenchCommand {
     /// nodes (see `scripts/bench-scale`); prints completed/lost, jobs per minute, latency
     /// and RPC requests per job.
     Scale(BenchScaleArgs),
+    /// The consumer-side check of each built-in kernel (Freivalds, sampling) against
+    /// recomputing the output with the CPU reference: times, ratio, false-accept bound.
+    Verify(super::bench_verify::BenchVerifyArgs),
 }
 
 /// `stp bench kernels`.
@@ -53,6 +56,7 @@ impl BenchArgs {
             BenchCommand::Kernels(args) => args.run().await,
             BenchCommand::P2p(args) => args.run().await,
             BenchCommand::Scale(args) => args.run().await,
+            BenchCommand::Verify(args) => args.run().await,
         }
     }
 }

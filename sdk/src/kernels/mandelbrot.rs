@@ -128,6 +128,13 @@ impl Tile {
         let at = |min: i32, p: u32| min.wrapping_add((p as i32).wrapping_mul(self.step));
         (at(self.x_min, px), at(self.y_min, py))
     }
+
+    /// The RGBA8 pixel (`px`, `py`) alone, as [`cpu_reference`] computes it (sampled
+    /// verification recomputes a few of them).
+    pub fn pixel(&self, px: u32, py: u32) -> [u8; 4] {
+        let (cx, cy) = self.point(px, py);
+        palette(escape_count(cx, cy, self.max_iter), self.max_iter)
+    }
 }
 
 /// Parses and validates an input.

@@ -54,6 +54,14 @@ impl Input<'_> {
     pub fn blocks(&self) -> u64 {
         self.count as u64 * blocks_per_message(self.len) as u64
     }
+
+    /// The digest of message `index` alone, as [`cpu_reference`] computes it (sampled
+    /// verification recomputes a few of them). Panics if `index >= count`.
+    pub fn digest(&self, index: u32) -> [u8; 32] {
+        assert!(index < self.count, "message {index} of {}", self.count);
+        let (len, i) = (self.len as usize, index as usize);
+        Sha256::digest(&self.data[i * len..(i + 1) * len]).into()
+    }
 }
 
 /// Compression blocks of one padded message of `len` bytes.
