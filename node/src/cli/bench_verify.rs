@@ -15,6 +15,8 @@ use stp_sdk::kernels::sample::{SampleSize, SplitMix64, sample_input};
 use stp_sdk::kernels::{self, Builtin, KernelDef};
 use stp_sdk::verify::{self, Options, Outcome, Seed};
 
+use super::common::{out, out_json};
+
 /// Arguments of `stp bench verify`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchVerifyArgs {
@@ -220,16 +222,16 @@ impl BenchVerifyArgs {
             .ok_or_else(|| eyre::eyre!("--samples must be at least 1"))?;
         let options = Options { samples };
         if !self.json {
-            println!(
+            out(format!(
                 "{:<17} {:<16} {:>11} {:>11} {:>8}  {:<7} {:<40} false accept",
                 "kernel", "size", "CPU ref", "check", "ratio", "caught", "method"
-            );
+            ));
         }
         let mut rows = Vec::new();
         for (kernel, size) in sizes(self.quick) {
             let row = bench_one(kernel, &size, &options)?;
             if !self.json {
-                println!(
+                out(format!(
                     "{:<17} {:<16} {:>11} {:>11} {:>7.2}%  {:<7} {:<40} {}",
                     row.kernel,
                     row.size,
@@ -239,15 +241,12 @@ impl BenchVerifyArgs {
                     if row.corrupted_caught { "yes" } else { "NO" },
                     row.method,
                     row.false_accept
-                );
+                ));
             }
             rows.push(row);
         }
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "rows": rows }))?
-            );
+            out_json(&json!({ "rows": rows }))?;
         }
         Ok(())
     }
