@@ -294,9 +294,18 @@ pub(super) async fn verify(
     (verdict, spec.map(|s| (job_id, s)))
 }
 
-/// One read of the job's history.
+/// How far back a check looks for an announced job's post: announcements are for live
+/// jobs, and a job posted earlier than this was found by the chain watcher long ago (it is
+/// ignored here, not punished).
+const ANNOUNCED_WITHIN_BLOCKS: u64 = 4096;
+
+/// One read of the job's history: two bounded requests, however long the chain's history.
 async fn read_facts(market: &Market, job_id: u64) -> Facts {
-    match market.job_history(job_id).await {
+    let Ok(head) = market.block_number().await else {
+        return Facts::Unknown;
+    };
+    let from = head.saturating_sub(ANNOUNCED_WITHIN_BLOCKS);
+    match market.job_history_since(job_id, from).await {
         Ok(history) => match history.spec {
             Some(spec) => Facts::Posted {
                 spec: Box::new(spec),
