@@ -303,6 +303,8 @@ async fn job_post_waits_and_fetches_the_quorum_output_while_a_liar_is_slashed() 
     );
     assert_eq!(posted["outcome"], "completed");
     assert_eq!(posted["quorum"], 2);
+    assert_eq!(posted["check"]["outcome"]["result"], "pass", "{posted}");
+    assert_eq!(posted["check"]["kernel"], "matmul-u32");
     let kernel = stp_sdk::kernels::find_kernel("matmul-u32").unwrap();
     let expected = stp_sdk::kernels::cpu_reference(&kernel.id, &input).unwrap();
     assert_eq!(std::fs::read(&output_path).unwrap(), expected);
@@ -462,4 +464,75 @@ async fn provider_config_file_with_a_typo_is_refused_with_the_key_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown field `price-flor`"), "{err}");
     assert!(err.contains("provider.toml"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_output_a_single_replica_agreed_on_fails_the_consumers_own_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let out = stp(
+        &anvil,
+        &dep,
+        &[
+            "provider",
+            "stake",
+            "--amount",
+            "1",
+            "--private-key",
+            &key(&anvil, 1),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The only replica lies: hash agreement (k=1) cannot catch it, Freivalds can.
+    let _liar = ProviderProc::start(&anvil, &dep, 1, dir.path(), Some("wrong-result"));
+    let mut input = Vec::new();
+    for v in [16u32, 16, 16] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..(2 * 16 * 16u32) {
+        input.extend_from_slice(&(i ^ 0x5a5a).wrapping_mul(2_654_435_761).to_le_bytes());
+    }
+    let input_path = dir.path().join("in.bin");
+    std::fs::write(&input_path, &input).unwrap();
+    let output_path = dir.path().join("out.bin");
+    let posted = stp(
+        &anvil,
+        &dep,
+        &[
+            "job",
+            "post",
+            "--kernel",
+            "matmul-u32",
+            "--input",
+            input_path.to_str().unwrap(),
+            "--bounty",
+            "0.01",
+            "--commit-secs",
+            "30",
+            "--reveal-secs",
+            "30",
+            "--poll-secs",
+            "0.2",
+            "--output",
+            output_path.to_str().unwrap(),
+            "--data-dir",
+            dir.path().join("consumer").to_str().unwrap(),
+            "--private-key",
+            &key(&anvil, 4),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&posted.stderr);
+    assert!(
+        !posted.status.success(),
+        "a wrong output was accepted:\n{stderr}"
+    );
+    assert!(stderr.contains("fails its check"), "{stderr}");
+    assert!(stderr.contains("Freivalds"), "{stderr}");
 }

@@ -7,14 +7,14 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use eyre::{WrapErr, bail};
-use rand::TryRngCore;
+use eyre::bail;
 use serde::Serialize;
 use serde_json::json;
 use stp_sdk::kernels::sample::{SampleSize, SplitMix64, sample_input};
 use stp_sdk::kernels::{self, Builtin, KernelDef};
-use stp_sdk::verify::{self, Options, Outcome, Seed};
+use stp_sdk::verify::{self, Options, Outcome};
 
+use super::check::os_seed;
 use super::common::{out, out_json};
 
 /// Arguments of `stp bench verify`.
@@ -97,14 +97,6 @@ fn sizes(quick: bool) -> Vec<(Builtin, SampleSize)> {
         (Mandelbrot, tile(512, 256)),
         (Mandelbrot, tile(1024, 1024)),
     ]
-}
-
-fn os_seed() -> eyre::Result<Seed> {
-    let mut s = [0u8; 32];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut s)
-        .wrap_err("drawing a verification seed from the operating system")?;
-    Ok(Seed(s))
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {

@@ -114,6 +114,10 @@ pub struct ResultArgs {
     /// Where to write the verified output.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    /// The job's input: with it, a built-in kernel's output is also checked against the
+    /// input (Freivalds for the matmuls, sampled recomputation otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
     /// libp2p options for moving inputs and outputs.
     #[command(flatten)]
     pub p2p: P2pArgs,
@@ -443,6 +447,23 @@ impl ResultArgs {
             "wrote {} (result {hash}, verified against the on-chain result)",
             self.output.display()
         ));
+        match (&self.input, &h.spec) {
+            (Some(path), Some(spec)) => {
+                let input = std::fs::read(path)
+                    .wrap_err_with(|| format!("reading --input {}", path.display()))?;
+                if stp_sdk::p2p::sha256(&input) != spec.inputHash.0 {
+                    bail!(
+                        "--input {} is not job {}'s input (its sha256 differs from the job's inputHash)",
+                        path.display(),
+                        self.id
+                    );
+                }
+                let kernel = KernelId(spec.kernelId.0);
+                let verdict = super::check::check_output(self.id, &kernel, &input, &self.output)?;
+                out(format!("checked: {verdict}"));
+            }
+            _ => out("not checked against the input (pass --input FILE to check it)"),
+        }
         Ok(())
     }
 }

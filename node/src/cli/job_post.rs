@@ -14,6 +14,7 @@ use serde::Serialize;
 use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
 use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome, Windows, announcement};
 
+use super::check::check_output;
 use super::common::{
     ChainArgs, format_amount, max_replicas, out, out_json, parse_amount, parse_positive_amount,
     paying, unit,
@@ -68,9 +69,15 @@ pub struct PostArgs {
     /// Wait until the job is finalized (finalizing it once a deadline allows).
     #[arg(long)]
     pub wait: bool,
-    /// Write the verified output here (implies --wait).
+    /// Write the verified output here (implies --wait). Built-in kernels' outputs are then
+    /// also checked against the input (Freivalds for the matmuls, sampled recomputation
+    /// for sha256-batch and mandelbrot-fixed), with random choices drawn after the output
+    /// arrived; a failing output is an error.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Skip the check of the output against the input (keep only the hash agreement).
+    #[arg(long)]
+    pub no_check: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -109,6 +116,9 @@ struct Posted {
     result_hash: Option<B256>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<PathBuf>,
+    /// The consumer's own check of the output (with `--output`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<stp_sdk::verify::Verdict>,
 }
 
 impl PostArgs {
@@ -214,6 +224,7 @@ impl PostArgs {
             outcome: None,
             result_hash: None,
             output: None,
+            check: None,
         };
         if !self.json {
             out(format!(
@@ -244,6 +255,15 @@ impl PostArgs {
                     "wrote {} (result {hash}, verified against the on-chain result)",
                     path.display()
                 ));
+            }
+            if !self.no_check {
+                let input = std::fs::read(&self.input)
+                    .wrap_err_with(|| format!("reading --input {}", self.input.display()))?;
+                let verdict = check_output(job_id, &kernel, &input, path)?;
+                if !self.json {
+                    out(format!("checked: {verdict}"));
+                }
+                posted.check = Some(verdict);
             }
         } else if let (false, Some(hash)) = (self.json, posted.result_hash) {
             out(format!("result hash {hash}"));

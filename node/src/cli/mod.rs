@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_p2p;
 pub mod bench_scale;
 pub mod bench_verify;
+pub mod check;
 pub mod common;
 pub mod devnet;
 pub mod exec_worker;
