@@ -1,39 +1,13 @@
 //! The `stp` binary against a real anvil: chain-facing commands, their JSON output, decoded
 //! contract errors and keystores made by `cast wallet new`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use alloy::network::EthereumWallet;
-use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::signers::local::PrivateKeySigner;
-use stp_sdk::market::{DeployParams, Deployment, deploy, find_anvil};
+use alloy::node_bindings::AnvilInstance;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// anvil with a market deployed by account 0 and its deployment file in `dir`.
-async fn devnet(dir: &Path) -> (AnvilInstance, PathBuf) {
-    let path = find_anvil(&[repo_root()])
-        .unwrap_or_else(|| panic!("anvil not found: run `npm ci` at the repository root"));
-    let anvil = Anvil::at(path).port(0u16).spawn();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(PrivateKeySigner::from(
-            anvil.keys()[0].clone(),
-        )))
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let deployment: Deployment = deploy(&provider, &DeployParams::devnet()).await.unwrap();
-    let file = dir.join("deployment.json");
-    deployment.save(&file).unwrap();
-    (anvil, file)
-}
-
-fn key(anvil: &AnvilInstance, idx: usize) -> String {
-    format!("0x{}", alloy::hex::encode(anvil.keys()[idx].to_bytes()))
-}
+mod devnet;
+use devnet::{devnet, key, repo_root};
 
 async fn stp(anvil: &AnvilInstance, deployment: &Path, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"))

@@ -2,45 +2,16 @@
 //! locally before anything is sent (zero amounts, unpayable stakes and bounties, too many
 //! replicas, collateral no provider takes), contract errors in ETH, and no backtraces.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use alloy::network::EthereumWallet;
-use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{U256, utils::parse_ether};
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::signers::local::PrivateKeySigner;
-use stp_sdk::market::{DeployParams, Deployment, deploy, find_anvil};
+use stp_sdk::market::DeployParams;
 
-/// anvil with a market deployed by account 0 and its deployment file in `dir`.
-async fn devnet(dir: &Path) -> (AnvilInstance, PathBuf) {
-    devnet_with(dir, |_| DeployParams::devnet()).await
-}
-
-/// anvil with a market deployed with `params(anvil)` and its deployment file in `dir`.
-async fn devnet_with(
-    dir: &Path,
-    params: impl FnOnce(&AnvilInstance) -> DeployParams,
-) -> (AnvilInstance, PathBuf) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = find_anvil(&[root])
-        .unwrap_or_else(|| panic!("anvil not found: run `npm ci` at the repository root"));
-    let anvil = Anvil::at(path).port(0u16).spawn();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(PrivateKeySigner::from(
-            anvil.keys()[0].clone(),
-        )))
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let deployment: Deployment = deploy(&provider, &params(&anvil)).await.unwrap();
-    let file = dir.join("deployment.json");
-    deployment.save(&file).unwrap();
-    (anvil, file)
-}
-
-fn key(anvil: &AnvilInstance, idx: usize) -> String {
-    format!("0x{}", alloy::hex::encode(anvil.keys()[idx].to_bytes()))
-}
+mod devnet;
+use devnet::{devnet, devnet_with, key};
 
 /// Runs `stp args` with `env` set (and no key or RPC from the environment).
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {

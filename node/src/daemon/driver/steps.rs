@@ -102,11 +102,13 @@ impl Driver {
         let Ok(Some(record)) = self.store.get(job_id) else {
             return;
         };
-        if !record.phase.is_active() || record.phase == JobPhase::Serving {
+        if !record.phase.is_active() {
             return;
         }
         match record.phase {
             JobPhase::Committed | JobPhase::Revealed => self.finish(record, outcome, winning).await,
+            // Settled already; only serving the output is left (retried on its own).
+            JobPhase::Serving => {}
             // Our commit may or may not have landed: the job's slots say.
             JobPhase::Computed => {
                 if let Err(e) = self.settle_from_history(record).await {
