@@ -1,8 +1,8 @@
 //! Prometheus metrics of the provider daemon, served as OpenMetrics text on
 //! `GET /metrics` (`stp provider run --metrics 127.0.0.1:9464`).
 //!
-//! Jobs by phase are counted from the job store at each scrape, so they are right after a
-//! restart; stake and credited earnings are refreshed from the chain by the daemon's loop;
+//! Jobs by phase are read from the job store's per-phase counts at each scrape (no record
+//! is decoded), so they are right after a restart; stake and credited earnings are refreshed from the chain by the daemon's loop;
 //! GPU busy time, executions, transactions and failed chain polls count from the start.
 
 use std::convert::Infallible;
@@ -207,17 +207,12 @@ impl Metrics {
 
     /// Renders every metric as OpenMetrics text, counting jobs from `store` first.
     pub fn render(&self, store: &JobStore) -> String {
-        let mut counts = [0i64; PHASES.len()];
-        if let Ok(jobs) = store.all_jobs() {
-            for job in jobs {
-                if let Some(i) = PHASES.iter().position(|p| *p == job.phase) {
-                    counts[i] += 1;
-                }
-            }
-        }
-        for (phase, n) in PHASES.iter().zip(counts) {
-            let phase = format!("{phase:?}").to_lowercase();
-            self.jobs.get_or_create(&PhaseLabel { phase }).set(n);
+        for phase in PHASES {
+            let n = store.phase_count(phase).unwrap_or(0);
+            let label = format!("{phase:?}").to_lowercase();
+            self.jobs
+                .get_or_create(&PhaseLabel { phase: label })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         let mut text = String::new();
         // Writing into a String cannot fail.

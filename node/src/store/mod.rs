@@ -29,9 +29,12 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const LAST_BLOCK: &str = "last_processed_block";
 /// Ids of the jobs whose record is active, so a tick reads only those records.
 const ACTIVE: TableDefinition<'_, u64, ()> = TableDefinition::new("active_jobs");
-/// Key in [`META`] set once [`ACTIVE`] holds every active record (stores written before
-/// it existed are indexed on open).
-const ACTIVE_INDEXED: &str = "active_indexed";
+/// Records per phase (keyed by the phase's position), kept by [`JobStore::put`] so counting
+/// them reads no record.
+const PHASE_COUNTS: TableDefinition<'_, u8, u64> = TableDefinition::new("phase_counts");
+/// Key in [`META`] set once [`ACTIVE`] and [`PHASE_COUNTS`] hold every record (stores
+/// written before they existed are indexed on open).
+const ACTIVE_INDEXED: &str = "active_and_counts_indexed";
 
 /// Result type of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -60,6 +63,7 @@ impl JobStore {
         txn.open_table(JOBS).map_err(StoreError::db)?;
         txn.open_table(META).map_err(StoreError::db)?;
         txn.open_table(ACTIVE).map_err(StoreError::db)?;
+        txn.open_table(PHASE_COUNTS).map_err(StoreError::db)?;
         Self::create_index_tables(&txn)?;
         txn.commit().map_err(StoreError::db)?;
         let store = Self { db };
@@ -73,8 +77,16 @@ impl JobStore {
         let txn = self.db.begin_write().map_err(StoreError::db)?;
         {
             let mut jobs = txn.open_table(JOBS).map_err(StoreError::db)?;
-            jobs.insert(record.job_id, bytes.as_slice())
-                .map_err(StoreError::db)?;
+            let before = jobs
+                .insert(record.job_id, bytes.as_slice())
+                .map_err(StoreError::db)?
+                .map(|old| decode(record.job_id, old.value()).map(|r| r.phase))
+                .transpose()?;
+            let mut counts = txn.open_table(PHASE_COUNTS).map_err(StoreError::db)?;
+            if let Some(phase) = before {
+                add_count(&mut counts, phase, -1)?;
+            }
+            add_count(&mut counts, record.phase, 1)?;
             let mut active = txn.open_table(ACTIVE).map_err(StoreError::db)?;
             if record.phase.is_active() {
                 active.insert(record.job_id, ()).map_err(StoreError::db)?;
@@ -123,7 +135,18 @@ impl JobStore {
         Ok(out)
     }
 
-    /// Fills [`ACTIVE`] from the records once, for a store written before it existed.
+    /// How many records are in `phase`, read without decoding any record.
+    pub fn phase_count(&self, phase: JobPhase) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        let counts = txn.open_table(PHASE_COUNTS).map_err(StoreError::db)?;
+        Ok(counts
+            .get(phase as u8)
+            .map_err(StoreError::db)?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// Fills [`ACTIVE`] and [`PHASE_COUNTS`] from the records once, for a store written
+    /// before they existed.
     fn index_active(&self) -> Result<()> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;
         let meta = txn.open_table(META).map_err(StoreError::db)?;
@@ -131,17 +154,17 @@ impl JobStore {
             return Ok(());
         }
         drop((meta, txn));
-        let active: Vec<u64> = self
-            .all_jobs()?
-            .iter()
-            .filter(|r| r.phase.is_active())
-            .map(|r| r.job_id)
-            .collect();
+        let records = self.all_jobs()?;
         let txn = self.db.begin_write().map_err(StoreError::db)?;
         {
-            let mut table = txn.open_table(ACTIVE).map_err(StoreError::db)?;
-            for id in active {
-                table.insert(id, ()).map_err(StoreError::db)?;
+            let mut active = txn.open_table(ACTIVE).map_err(StoreError::db)?;
+            let mut counts = txn.open_table(PHASE_COUNTS).map_err(StoreError::db)?;
+            counts.retain(|_, _| false).map_err(StoreError::db)?;
+            for r in &records {
+                if r.phase.is_active() {
+                    active.insert(r.job_id, ()).map_err(StoreError::db)?;
+                }
+                add_count(&mut counts, r.phase, 1)?;
             }
             let mut meta = txn.open_table(META).map_err(StoreError::db)?;
             meta.insert(ACTIVE_INDEXED, 1).map_err(StoreError::db)?;
@@ -174,6 +197,18 @@ impl JobStore {
         }
         txn.commit().map_err(StoreError::db)
     }
+}
+
+/// Adds `by` to `phase`'s record count.
+fn add_count(counts: &mut redb::Table<'_, u8, u64>, phase: JobPhase, by: i64) -> Result<()> {
+    let now = counts
+        .get(phase as u8)
+        .map_err(StoreError::db)?
+        .map_or(0, |v| v.value());
+    counts
+        .insert(phase as u8, now.saturating_add_signed(by))
+        .map_err(StoreError::db)?;
+    Ok(())
 }
 
 fn decode(job_id: u64, bytes: &[u8]) -> Result<JobRecord> {

@@ -67,3 +67,35 @@ fn second_open_of_same_file_is_a_clear_error() {
     let err = JobStore::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
 }
+
+#[test]
+fn phase_counts_follow_every_transition_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.redb");
+    {
+        let store = JobStore::open(&path).unwrap();
+        for id in 1..=3 {
+            store
+                .put(&JobRecord::accepted(id, Bytes::new(), (0, 0), None))
+                .unwrap();
+        }
+        let mut r = store.get(2).unwrap().unwrap();
+        r.advance(JobPhase::Committed);
+        store.put(&r).unwrap();
+        r.advance(JobPhase::Settled);
+        store.put(&r).unwrap();
+        store.put(&r).unwrap(); // rewriting a record does not count it twice
+    }
+    let store = JobStore::open(&path).unwrap();
+    let count = |p| store.phase_count(p).unwrap();
+    assert_eq!(count(JobPhase::Fetching), 2);
+    assert_eq!(count(JobPhase::Committed), 0);
+    assert_eq!(count(JobPhase::Settled), 1);
+    let active: Vec<u64> = store
+        .active_jobs()
+        .unwrap()
+        .iter()
+        .map(|r| r.job_id)
+        .collect();
+    assert_eq!(active, vec![1, 3]);
+}
