@@ -14,8 +14,8 @@ use stp_sdk::kernels::sample::{SampleSize, SplitMix64, sample_input};
 use stp_sdk::kernels::{self, Builtin, KernelDef};
 use stp_sdk::verify::{self, Options, Outcome};
 
-use super::check::os_seed;
 use super::common::{out, out_json};
+use crate::consumer::os_seed;
 
 /// Arguments of `stp bench verify`.
 #[derive(Debug, Clone, Args)]

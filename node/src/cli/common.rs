@@ -247,7 +247,7 @@ pub async fn paying<T>(
     send: impl Future<Output = Result<T, MarketError>>,
 ) -> eyre::Result<T> {
     if let Some(short) = shortfall(m, what, amount).await? {
-        bail!(short);
+        return Err(crate::consumer::ConsumerError::Shortfall(short).into());
     }
     match send.await {
         Ok(v) => Ok(v),

@@ -1,22 +1,21 @@
 //! `stp job post | status | list | finalize | result`: the consumer's side of the market.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use clap::{Args, Subcommand};
 use eyre::{WrapErr, bail, eyre};
-use libp2p::{Multiaddr, PeerId};
+use libp2p::Multiaddr;
 use serde::Serialize;
 use stp_sdk::kernels::{KernelId, kernel_name};
-use stp_sdk::market::lifecycle::{self, Phase, Timing};
+use stp_sdk::market::lifecycle::Phase;
 use stp_sdk::market::{JobHistory, JobSpecExt, Market, Outcome};
 use tokio::sync::mpsc;
 
 use super::common::{ChainArgs, block_on, format_amount, out, out_json, ser_wei, unit};
 use super::index::IndexArgs;
 use super::job_post::PostArgs;
-use crate::p2p::{self, P2pClient, P2pConfig, Role, load_or_create_keypair, with_peer_id};
+use crate::p2p::{self, P2pClient, P2pConfig, Role, load_or_create_keypair};
 
 /// Post jobs and follow them.
 #[derive(Debug, Args)]
@@ -180,13 +179,7 @@ impl JobArgs {
     }
 }
 
-/// The phase of `h` at time `now` (the SDK's lifecycle rules, on the history's counters).
-pub fn phase(h: &JobHistory, now: u64) -> Phase {
-    match &h.spec {
-        Some(spec) => lifecycle::phase(&Timing::from(spec), h.counters(), now),
-        None => Phase::Settled,
-    }
-}
+pub use crate::consumer::phase;
 
 /// One reveal in a job view.
 #[derive(Debug, Serialize)]
@@ -315,10 +308,11 @@ impl JobView {
 pub async fn history(m: &Market, index: &IndexArgs, id: u64) -> eyre::Result<JobHistory> {
     let h = index.history(m, id).await?;
     if h.spec.is_none() {
-        bail!(
-            "job {id} was never posted on this market ({}); see `stp job list`",
-            m.deployment().job_escrow
-        );
+        return Err(crate::consumer::ConsumerError::NotPosted {
+            job_id: id,
+            escrow: m.deployment().job_escrow,
+        }
+        .into());
     }
     Ok(h)
 }
@@ -468,107 +462,18 @@ impl ResultArgs {
     }
 }
 
-/// How long fetching an output may take in all.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Fetches a completed job's result blob from its winning providers (found through their
-/// DHT records, else any connected peer) by the agreed result hash, checks that it hashes to
-/// it and starts with this job's identity (chain, escrow, job id), and writes the output (the
-/// rest) to `path`. Returns the hash.
+/// Fetches a completed job's agreed output ([`crate::consumer::fetch_output`]: from its
+/// winning providers, checked against the on-chain hash and the job's identity) and writes
+/// it to `path`. Returns the hash.
 pub async fn fetch_output(
     m: &Market,
     p2p: &P2pClient,
     h: &JobHistory,
     path: &Path,
 ) -> eyre::Result<B256> {
-    let id = h.job_id;
-    let hash = match h.outcome {
-        Some((Outcome::Completed, hash)) => hash,
-        Some((other, _)) => {
-            bail!("job {id} ended {other:?}: there is no agreed output (the bounty was refunded)")
-        }
-        None => bail!("job {id} is not finalized yet; see `stp job status {id}`"),
-    };
-    let peers = winning_peers(p2p, &h.revealers_of(hash)).await?;
-    if peers.is_empty() {
-        bail!(
-            "no winning provider of job {id} is reachable: pass --bootstrap <multiaddr/p2p/peer id> of a provider node"
-        );
-    }
-    let report = tokio::time::timeout(FETCH_TIMEOUT, fetch_when_served(p2p, hash, peers))
-        .await
-        .map_err(|_| eyre!("fetching the output of job {id} timed out"))?
-        .wrap_err_with(|| format!("fetching the output of job {id}"))?;
-    let blob = tokio::fs::read(&report.path).await?;
-    let actual = B256::from(stp_sdk::p2p::sha256(&blob));
-    if actual != hash {
-        bail!("result of job {id} hashes to {actual}, not the agreed {hash}; not written");
-    }
-    let output = m.result_domain(id).output_of(&blob).ok_or_else(|| {
-        eyre!("result blob of job {id} does not start with this job's identity; not written")
-    })?;
+    let (hash, output) = crate::consumer::fetch_output(m, p2p, h).await?;
     tokio::fs::write(path, output)
         .await
         .wrap_err_with(|| format!("writing {}", path.display()))?;
     Ok(hash)
-}
-
-/// How long winners may take to start serving after the settlement (they serve only once
-/// they saw the job complete, at their next look at the chain).
-const SERVE_GRACE: Duration = Duration::from_secs(30);
-
-/// Fetches `hash` from `peers`, trying again for [`SERVE_GRACE`] while no winner serves it
-/// yet.
-async fn fetch_when_served(
-    p2p: &P2pClient,
-    hash: B256,
-    peers: Vec<PeerId>,
-) -> Result<crate::p2p::FetchReport, crate::p2p::P2pError> {
-    let start = tokio::time::Instant::now();
-    loop {
-        match p2p.fetch_blob(hash.0, peers.clone()).await {
-            Ok(report) => return Ok(report),
-            Err(e) if start.elapsed() < SERVE_GRACE => {
-                tracing::debug!(error = %e, "output not served yet; trying again");
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-async fn winning_peers(p2p: &P2pClient, winners: &[Address]) -> eyre::Result<Vec<PeerId>> {
-    let records = match p2p.find_providers().await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "provider lookup failed; trying connected peers");
-            Vec::new()
-        }
-    };
-    let mut peers = Vec::new();
-    for rec in records {
-        if !winners.contains(&Address::from(rec.eth_address)) {
-            continue;
-        }
-        let Ok(peer) = PeerId::from_bytes(&rec.location.peer_id) else {
-            continue;
-        };
-        let addrs: Vec<Multiaddr> = rec
-            .location
-            .addrs
-            .iter()
-            .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
-            .collect();
-        for addr in &addrs {
-            if p2p.dial(with_peer_id(addr, peer)).await.is_ok() {
-                break;
-            }
-        }
-        p2p.add_peer_addrs(peer, addrs).await?;
-        peers.push(peer);
-    }
-    if peers.is_empty() {
-        peers = p2p.connected_peers().await?;
-    }
-    Ok(peers)
 }
