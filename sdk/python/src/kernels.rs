@@ -32,7 +32,7 @@ pub(crate) fn resolve(name: &str) -> PyResult<KernelId> {
 }
 
 fn le_u32(what: &str, bytes: &[u8]) -> PyResult<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(value_error(format!(
             "{what} holds {} bytes, not whole little-endian uint32 elements",
             bytes.len()

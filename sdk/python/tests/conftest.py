@@ -2,7 +2,7 @@
 three `stp provider run` nodes staked through the SDK, the third lying on purpose
 (`--fault wrong-result`, so the `stp` binary must be built with `fault-injection`).
 
-The binary is `$STP_BIN`, else `target/debug/stp` of this repository; anvil comes from the
+The binary is `$STP_BIN`, else `debug/stp` in this repository's target dir (`$CARGO_TARGET_DIR`); anvil comes from the
 repository's node_modules (`npm ci`). Anything missing fails the tests: nothing is skipped.
 """
 
@@ -31,7 +31,8 @@ LIAR = 3
 
 
 def stp_bin() -> Path:
-    path = Path(os.environ.get("STP_BIN", ROOT / "target" / "debug" / "stp"))
+    target = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
+    path = Path(os.environ.get("STP_BIN", target / "debug" / "stp"))
     if not path.is_file():
         pytest.fail(
             f"{path} not found: build it with `cargo build -p stp-node --bin stp --features fault-injection`"

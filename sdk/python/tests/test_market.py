@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from decimal import Decimal
 
@@ -119,3 +120,18 @@ def test_contract_and_wallet_errors_are_typed(devnet: Devnet, consumer: stp.Mark
         consumer.post(stp.kernels.sha256_batch([b"x"]), bounty="1000000")
     with pytest.raises(ValueError, match="amounts cannot be negative"):
         consumer.stake("-1")
+
+
+def test_asyncio_variants_run_a_matmul_i8(consumer: stp.Market, matmul_job):
+    rng = np.random.default_rng(9)
+    a = rng.integers(-128, 128, size=(17, 40), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(40, 9), dtype=np.int8)
+
+    async def run() -> np.ndarray:
+        job = await consumer.post_async(stp.kernels.matmul_i8(a, b), replicas=3, bounty="0.03")
+        assert await job.wait_async() == "completed"
+        return await job.output_async()
+
+    c = asyncio.run(run())
+    assert c.dtype == np.int32 and c.shape == (17, 9)
+    assert np.array_equal(c, a.astype(np.int32) @ b.astype(np.int32))
