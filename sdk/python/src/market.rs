@@ -26,6 +26,9 @@ const DEFAULT_RPC: &str = "http://127.0.0.1:8545";
 /// The CLI's default consumer directory (`--data-dir` of `stp job post`).
 const DEFAULT_CONSUMER_DIR: &str = ".stp/consumer";
 
+/// The CLI's sentence for a missing wallet, in this API's terms.
+const NO_WALLET: &str = "this call sends transactions: pass private_key= (or STP_PRIVATE_KEY), or keystore= with password= (or STP_KEYSTORE and STP_KEYSTORE_PASSWORD) to Market.connect; `stp devnet up` prints dev keys";
+
 /// What a `Market` and its jobs share.
 pub(crate) struct Inner {
     /// The typed client.
@@ -34,9 +37,19 @@ pub(crate) struct Inner {
     p2p_args: P2pArgs,
     /// The consumer's p2p node, once started.
     p2p: tokio::sync::OnceCell<P2pClient>,
+    /// Why this connection cannot send transactions (no key or keystore given), if so.
+    read_only: Option<String>,
 }
 
 impl Inner {
+    /// An error for a call that sends a transaction on a read-only connection.
+    fn need_wallet(&self) -> PyResult<()> {
+        match &self.read_only {
+            Some(why) => Err(crate::errors::StpError::new_err(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// The consumer's p2p node, started on first use.
     pub(crate) async fn p2p(&self) -> eyre::Result<&P2pClient> {
         self.p2p.get_or_try_init(|| self.p2p_args.spawn()).await
@@ -135,12 +148,15 @@ impl Market {
                     .or_else(|| env_or(None, "STP_DEPLOYMENT").map(PathBuf::from)),
             },
         };
+        let read_only = (chain.wallet.private_key.is_none() && chain.wallet.keystore.is_none())
+            .then(|| NO_WALLET.to_owned());
         let market = block_on(py, async move { chain.market_read_only().await })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 market,
                 p2p_args,
                 p2p: tokio::sync::OnceCell::new(),
+                read_only,
             }),
         })
     }
@@ -202,6 +218,7 @@ impl Market {
         };
         // A bad input is a ValueError, before anything is sent.
         order.output_bound().map_err(crate::errors::to_py)?;
+        self.inner.need_wallet()?;
         let inner = Arc::clone(&self.inner);
         let posted = block_on(py, async {
             order.check(&inner.market).await?;
@@ -221,6 +238,7 @@ impl Market {
     /// Stakes `amount` (ETH or token units) as a provider; returns the transaction hash.
     fn stake(&self, py: Python<'_>, amount: &str) -> PyResult<String> {
         let value = self::amount(amount, true)?;
+        self.inner.need_wallet()?;
         let m = &self.inner.market;
         block_on(py, async move {
             Ok(paying(m, "stake", value, m.stake(value)).await?.to_string())
@@ -230,6 +248,7 @@ impl Market {
     /// Takes `amount` of free stake out to the wallet; returns the transaction hash.
     fn unstake(&self, py: Python<'_>, amount: &str) -> PyResult<String> {
         let value = self::amount(amount, true)?;
+        self.inner.need_wallet()?;
         let m = &self.inner.market;
         block_on(py, async move {
             Ok(m.unstake(value).await.in_unit_of(m)?.to_string())
@@ -239,6 +258,7 @@ impl Market {
     /// Withdraws the whole credited balance (payouts, refunds) to the wallet; returns
     /// `(tx hash, amount)`.
     fn withdraw<'py>(&self, py: Python<'py>) -> PyResult<(String, Bound<'py, PyAny>)> {
+        self.inner.need_wallet()?;
         let m = &self.inner.market;
         let (tx, amount) = block_on(py, async move {
             let amount = m.balance_of(m.account()).await?;

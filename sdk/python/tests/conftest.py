@@ -25,6 +25,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KEY_LINE = re.compile(r"^  \((\d+)\) (0x[0-9a-fA-F]{40})  (0x[0-9a-f]{64})$", re.M)
 NODE_UP = re.compile(r"provider node up peer_id=(\S+) addrs=\[([^\],]+)")
 
+# The tests pass the chain, deployment and keys explicitly; nothing from the caller's shell.
+for _var in ("ETH_RPC_URL", "STP_DEPLOYMENT", "STP_PRIVATE_KEY", "STP_KEYSTORE", "STP_KEYSTORE_PASSWORD", "STP_CONSUMER_DIR"):
+    os.environ.pop(_var, None)
+
 # Provider i stakes STAKES[i]; the liar holds half the stake so the draw picks it at once.
 STAKES = {1: "1", 2: "1", 3: "2"}
 LIAR = 3

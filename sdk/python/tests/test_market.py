@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
+import threading
+import time
 from decimal import Decimal
 
 import numpy as np
@@ -120,6 +124,10 @@ def test_contract_and_wallet_errors_are_typed(devnet: Devnet, consumer: stp.Mark
         consumer.post(stp.kernels.sha256_batch([b"x"]), bounty="1000000")
     with pytest.raises(ValueError, match="amounts cannot be negative"):
         consumer.stake("-1")
+    reader = stp.Market.connect(rpc_url=devnet.rpc_url, deployment=devnet.deployment)
+    assert reader.provider_status(devnet.addresses[1])["staked"] > 0
+    with pytest.raises(stp.StpError, match="this call sends transactions: pass private_key="):
+        reader.stake("1")
 
 
 def test_asyncio_variants_run_a_matmul_i8(consumer: stp.Market, matmul_job):
@@ -135,3 +143,23 @@ def test_asyncio_variants_run_a_matmul_i8(consumer: stp.Market, matmul_job):
     c = asyncio.run(run())
     assert c.dtype == np.int32 and c.shape == (17, 9)
     assert np.array_equal(c, a.astype(np.int32) @ b.astype(np.int32))
+
+
+def test_a_job_nobody_may_take_ends_unfilled_and_has_no_output(consumer: stp.Market):
+    before = consumer.balance()["credited"]
+    # No provider has a reputation of 1000: nobody takes it; once the commit window
+    # closes, wait() finalizes it and the bounty is credited back.
+    job = consumer.post(
+        stp.kernels.sha256_batch([b"abc"]), bounty="0.01", min_reputation=1000, commit_secs=10, reveal_secs=10
+    )
+    # Ctrl-C while waiting raises KeyboardInterrupt and leaves the job on-chain.
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        job.wait(progress=False)
+    assert time.monotonic() - started < 5
+    assert job.wait(progress=False) == "unfilled"
+    with pytest.raises(stp.NoOutput, match=f"job {job.id} ended Unfilled: there is no agreed output"):
+        job.output()
+    assert consumer.balance()["credited"] == before + Decimal("0.01")
