@@ -140,6 +140,7 @@ impl PostArgs {
                 self.kernel
             )
         })?;
+        consumer::check_replicas(order.replicas)?;
         let m = self.chain.market().await?;
         order.check(&m).await?;
         let p2p = self.p2p.spawn().await?;

@@ -218,6 +218,7 @@ impl Market {
         };
         // A bad input is a ValueError, before anything is sent.
         order.output_bound().map_err(crate::errors::to_py)?;
+        consumer::check_replicas(replicas).map_err(|e| PyValueError::new_err(e.to_string()))?;
         self.inner.need_wallet()?;
         let inner = Arc::clone(&self.inner);
         let posted = block_on(py, async {

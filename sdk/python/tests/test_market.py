@@ -104,6 +104,8 @@ def test_wrong_dtype_or_shape_is_a_value_error_before_anything_is_sent(consumer:
     # Raw bytes that do not fit the kernel are refused by the Rust validator.
     with pytest.raises(ValueError, match="truncated"):
         consumer.post("matmul-u32", b"\x02\x00\x00\x00" * 3)
+    with pytest.raises(ValueError, match="replicas must be at least 1"):
+        consumer.post(stp.kernels.sha256_batch([b"x"]), replicas=0)
     assert consumer.balance() == before
 
 
