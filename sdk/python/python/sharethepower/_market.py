@@ -46,7 +46,8 @@ class Job:
     def status(self) -> dict[str, Any]:
         """Where the job stands: what ``stp job status --json`` prints (phase, slots,
         reveals, outcome, deadlines; amounts in wei as strings)."""
-        return json.loads(self._job.status_json())
+        status: dict[str, Any] = json.loads(self._job.status_json())
+        return status
 
     def wait(self, progress: bool = True, poll_secs: float = 0.5) -> str:
         """Waits until the job is settled, finalizing it once a deadline allows; returns the

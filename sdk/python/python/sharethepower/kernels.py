@@ -8,7 +8,7 @@ check the kernel limits again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def sha256_batch(messages: Iterable[bytes] | np.ndarray) -> KernelInput:
                 f"messages as an array must be 2-D uint8 (one message per row), got "
                 f"{messages.dtype} with shape {messages.shape}"
             )
-        msgs: Sequence[bytes] = [row.tobytes() for row in messages]
+        msgs: list[bytes] = [row.tobytes() for row in messages]
     else:
         msgs = [bytes(m) for m in messages]
     if not msgs:
