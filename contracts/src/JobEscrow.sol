@@ -60,6 +60,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     uint256 private constant PAYLOAD_SHIFT = 72;
     /// @dev A lane that was used or opened and holds no live job: phase None, non-zero.
     uint256 private constant LANE_FREE = 2 ** PAYLOAD_SHIFT;
+    /// @dev `Job.revealed` of an optimistic job under challenge (a live escalation).
+    uint8 private constant CHALLENGED = type(uint8).max;
 
     struct Job {
         bytes24 specHash; // first 24 bytes of keccak256(abi.encode(terms)); zero: no live job
@@ -92,6 +94,14 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint32 changedAt; // the last block whose transactions changed totalStake
     }
 
+    /// @dev A live escalation job: the challenged optimistic job and its one replica (the
+    /// defendant), which the escalation's settlement settles too.
+    struct Escalation {
+        uint64 parentId;
+        address defendant;
+        uint96 lane;
+    }
+
     /// @dev One slot of a job being settled, read from its provider's lane.
     struct Slot {
         address provider;
@@ -107,6 +117,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     uint256 private immutable _minCommitWindow;
     uint256 private immutable _minRevealWindow;
     uint256 private immutable _maxHorizon;
+    uint256 private immutable _challengeWindow;
+    uint256 private immutable _escalationReplicas;
 
     Counter private _counter =
         Counter({nextJobId: 1, totalStake: 0, blockStartTotal: 0, changedAt: 0});
@@ -120,6 +132,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     /// @dev Balance beyond what the 96-bit field holds; only read when that field is MAX96.
     mapping(address account => uint256) private _surplus;
     mapping(address provider => mapping(uint256 lane => uint256)) private _lanes;
+    mapping(uint256 escalationId => Escalation) private _escalations;
 
     /// @param params The market's rules (ranges in IJobEscrow.Params).
     constructor(Params memory params) {
@@ -145,6 +158,12 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
             params.maxHorizon > MAX_HORIZON_LIMIT
                 || params.maxHorizon < params.minCommitWindow + params.minRevealWindow
         ) revert EscrowParameterOutOfRange("maxHorizon", params.maxHorizon);
+        if (params.challengeWindow == 0 || params.challengeWindow > MAX_HORIZON_LIMIT) {
+            revert EscrowParameterOutOfRange("challengeWindow", params.challengeWindow);
+        }
+        if (params.escalationReplicas < 2 || params.escalationReplicas > MAX_REPLICAS_LIMIT) {
+            revert EscrowParameterOutOfRange("escalationReplicas", params.escalationReplicas);
+        }
         _asset = params.asset;
         _slashBps = params.slashBps;
         _minStake = params.minStake;
@@ -152,6 +171,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         _minCommitWindow = params.minCommitWindow;
         _minRevealWindow = params.minRevealWindow;
         _maxHorizon = params.maxHorizon;
+        _challengeWindow = params.challengeWindow;
+        _escalationReplicas = params.escalationReplicas;
     }
 
     // ------------------------------------------------------------------ staking
@@ -197,29 +218,53 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     /// @dev No reentrancy guard needed: the only external call (the ERC-20 pull) comes last,
     /// after every effect, and moves funds into this contract.
     function postJob(JobSpec calldata spec) external payable returns (uint256 jobId) {
-        _validate(spec);
-        uint256 expectedValue = _asset == address(0) ? spec.bounty : 0;
-        if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
-        Counter memory counter = _counter;
-        jobId = counter.nextJobId;
-        // Job ids are a counter from 1: 2^64 posts are out of reach.
-        _counter.nextJobId = uint64(jobId + 1);
-        // The draw is fixed by this block's hash (unknown to any transaction in it, see the
-        // seed notes) against the total stake as this block found it.
-        uint256 draw = block.number << 32 | block.timestamp;
-        // Block numbers compared, not balances.
+        return _post(spec, 0);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function postOptimisticJob(JobSpec calldata spec) external payable returns (uint256 jobId) {
+        if (spec.replicas != 1) revert EscrowInvalidSpec("replicas");
+        // The defendant's slash must cover the bond it returns to a consumer proven right.
+        if (uint256(spec.collateral) * _slashBps / BPS < _bondOf(spec.bounty)) {
+            revert EscrowInvalidSpec("collateral");
+        }
+        return _post(spec, JobTermsLib.OPTIMISTIC);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function challenge(uint256 jobId, JobSpec calldata spec, uint256 draw, uint256 replica)
+        external
+        payable
+        nonReentrant
+        returns (uint256 escalationId)
+    {
+        if (draw >> 64 != JobTermsLib.OPTIMISTIC) revert EscrowNotChallengeable(jobId);
+        JobTerms memory terms = termsOf(spec, draw);
+        Job memory job = _jobs[jobId];
+        // A stored hash against the given terms' hash, not a balance.
         // slither-disable-next-line incorrect-equality
-        uint48 drawTotal = counter.changedAt == block.number
-            ? counter.blockStartTotal
-            : DrawLib.encodeTotal(counter.totalStake);
-        _jobs[jobId] = Job({
-            specHash: bytes24(keccak256(abi.encode(JobTermsLib.pack(spec, draw)))),
-            committed: 0,
-            revealed: 0,
-            drawTotal: drawTotal
-        });
-        _emitJobPosted(jobId, draw, spec.inputLocation.length);
-        _pull(spec.bounty);
+        if (job.specHash == bytes24(0) || job.specHash != bytes24(keccak256(abi.encode(terms)))) {
+            revert EscrowJobNotFound(jobId);
+        }
+        if (spec.consumer != msg.sender) revert EscrowNotConsumer(jobId, msg.sender);
+        // Only a taken (and so revealed) slot that is not challenged yet.
+        if (job.committed == 0 || job.revealed == CHALLENGED) revert EscrowNotChallengeable(jobId);
+        uint256 closes = uint256(spec.revealDeadline) + _challengeWindow;
+        if (block.timestamp > closes) revert EscrowChallengeClosed(jobId, closes);
+        address defendant = address(uint160(replica >> 96));
+        uint256 lane = replica & (LANE_LIMIT - 1);
+        if (_laneJob(_lanes[defendant][lane]) != jobId) {
+            revert EscrowNotReplica(jobId, defendant, lane);
+        }
+        uint256 bond = _bondOf(spec.bounty);
+        uint256 expectedValue = _asset == address(0) ? bond : 0;
+        if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
+        _jobs[jobId].revealed = CHALLENGED;
+        escalationId = _postEscalation(spec, terms, bond);
+        // jobId < 2^64 (a live job) and lane < LANE_LIMIT: the casts are exact.
+        _escalations[escalationId] = Escalation(uint64(jobId), defendant, uint96(lane));
+        emit JobChallenged(jobId, escalationId, defendant, lane, bond);
+        _pull(bond);
     }
 
     /// @inheritdoc IJobEscrow
@@ -229,6 +274,9 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         Job memory job = _load(jobId, terms);
         if (block.timestamp > terms.commitDeadline()) {
             revert EscrowCommitClosed(jobId, terms.commitDeadline());
+        }
+        if (terms.escalation() && _escalations[jobId].defendant == msg.sender) {
+            revert EscrowExcluded(jobId, msg.sender);
         }
         Stake memory s = _stakes[msg.sender];
         if (s.staked < _minStake) revert StakeBelowMinimum(s.staked, _minStake);
@@ -240,11 +288,20 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint256 word = _lanes[msg.sender][lane];
         if (word & PHASE_MASK != 0) revert EscrowLaneBusy(msg.sender, lane, _laneJob(word));
         _lock(s.staked, terms.collateral(), terms.minReputation());
-        uint256 flags = uint256(ReplicaStatus.Committed) | (drawn ? DRAWN : 0);
-        _lanes[msg.sender][lane] = _laneWord(jobId, flags, commitment);
-        // committed < replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
-        _jobs[jobId].committed = job.committed + 1;
+        uint256 drawnFlag = drawn ? DRAWN : 0;
         emit ReplicaCommitted(jobId, msg.sender, lane, commitment, drawn);
+        // committed < replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
+        ++job.committed;
+        if (terms.optimistic()) {
+            // The only slot: nobody can copy it, so the commitment is the result hash itself.
+            _lanes[msg.sender][lane] = _revealedWord(jobId, commitment) | drawnFlag;
+            job.revealed = 1;
+            emit ReplicaRevealed(jobId, msg.sender, commitment);
+        } else {
+            _lanes[msg.sender][lane] =
+                _laneWord(jobId, uint256(ReplicaStatus.Committed) | drawnFlag, commitment);
+        }
+        _jobs[jobId] = job;
     }
 
     /// @inheritdoc IJobEscrow
@@ -286,10 +343,11 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
             revert EscrowNotFinalizable(jobId, terms.commitDeadline() + 1);
         }
         // The last reveal settles a filled job whose replicas all revealed: a filled job that
-        // is still live has a reveal missing, and waits for the reveal deadline.
-        if (filled && block.timestamp <= terms.revealDeadline()) {
-            revert EscrowNotFinalizable(jobId, terms.revealDeadline() + 1);
-        }
+        // is still live has a reveal missing, and waits for the reveal deadline. An optimistic
+        // job waits for its challenge window too, and a challenged one for its escalation.
+        if (job.revealed == CHALLENGED) revert EscrowUnderChallenge(jobId);
+        uint256 settles = terms.revealDeadline() + (terms.optimistic() ? _challengeWindow : 0);
+        if (filled && block.timestamp <= settles) revert EscrowNotFinalizable(jobId, settles + 1);
         if (replicas.length != job.committed) {
             revert EscrowWrongReplicaSet(jobId, replicas.length, job.committed);
         }
@@ -305,6 +363,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         }
         _creditConsumer(terms.consumer(), jobId, terms.bounty());
         emit JobFinalized(jobId, Outcome.Unfilled, bytes32(0), 0, 0);
+        if (terms.escalation()) _resolveChallenge(jobId, terms, bytes32(0));
     }
 
     // ------------------------------------------------------------------ balances
@@ -400,6 +459,9 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         Job memory job = _load(jobId, terms);
         Stake memory s = _stakes[provider];
         if (s.bondedAt >= terms.postBlock()) return (false, false, 0);
+        if (terms.escalation() && _escalations[jobId].defendant == provider) {
+            return (false, false, 0);
+        }
         bytes32 postHash = _blockHash(terms.postBlock());
         if (postHash == bytes32(0)) {
             // In the post's own block the draw is not fixed yet: ask again a second later.
@@ -459,7 +521,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobEscrow
     function termsOf(JobSpec calldata spec, uint256 draw) public pure returns (JobTerms memory) {
-        if (draw > type(uint64).max) revert EscrowParameterOutOfRange("draw", draw);
+        if (draw >> 66 != 0) revert EscrowParameterOutOfRange("draw", draw);
         return JobTermsLib.pack(spec, draw);
     }
 
@@ -492,7 +554,119 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         return (_minCommitWindow, _minRevealWindow, _maxHorizon);
     }
 
-    // ------------------------------------------------------------------ draw and reveal
+    /// @inheritdoc IJobEscrow
+    function optimisticParams()
+        external
+        view
+        returns (uint256 challengeWindow, uint256 escalationReplicas)
+    {
+        return (_challengeWindow, _escalationReplicas);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function escalationOf(uint256 escalationId)
+        external
+        view
+        returns (uint256 jobId, address defendant, uint256 lane)
+    {
+        Escalation memory e = _escalations[escalationId];
+        return (e.parentId, e.defendant, e.lane);
+    }
+
+    // ------------------------------------------------------------------ posts
+
+    /// @dev Posts `spec` as a job of `kind` (JobTermsLib's OPTIMISTIC, or 0) and escrows its
+    /// bounty.
+    function _post(JobSpec calldata spec, uint256 kind) private returns (uint256 jobId) {
+        _validate(spec);
+        uint256 expectedValue = _asset == address(0) ? spec.bounty : 0;
+        if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
+        // The draw is fixed by this block's hash (unknown to any transaction in it, see the
+        // seed notes) against the total stake as this block found it.
+        uint256 draw = kind << 64 | block.number << 32 | block.timestamp;
+        jobId = _newJob(JobTermsLib.pack(spec, draw));
+        _emitJobPosted(jobId, draw, spec.inputLocation.length);
+        _pull(spec.bounty);
+    }
+
+    /// @dev Stores a new job with `terms` (their draw is this block's) and returns its id.
+    function _newJob(JobTerms memory terms) private returns (uint256 jobId) {
+        Counter memory counter = _counter;
+        jobId = counter.nextJobId;
+        // Job ids are a counter from 1: 2^64 posts are out of reach.
+        _counter.nextJobId = uint64(jobId + 1);
+        // Block numbers compared, not balances.
+        // slither-disable-next-line incorrect-equality
+        uint48 drawTotal = counter.changedAt == block.number
+            ? counter.blockStartTotal
+            : DrawLib.encodeTotal(counter.totalStake);
+        _jobs[jobId] = Job({
+            specHash: bytes24(keccak256(abi.encode(terms))),
+            committed: 0,
+            revealed: 0,
+            drawTotal: drawTotal
+        });
+    }
+
+    /// @dev Posts the escalation of a challenged optimistic job `spec`: the same kernel and
+    /// input for `_escalationReplicas` fresh replicas, with `bond` as its bounty and the
+    /// parent's collateral and window lengths from now, drawn from this block.
+    function _postEscalation(JobSpec calldata spec, JobTerms memory parent, uint256 bond)
+        private
+        returns (uint256 escalationId)
+    {
+        JobSpec memory e = spec;
+        uint256 m = _escalationReplicas;
+        // The parent passed _validate: its windows are positive and at most the horizon, so
+        // the deadlines fit 40 bits (and 32 until 2106).
+        uint256 postedAt = (parent.rules >> 160) & type(uint32).max;
+        e.commitDeadline = uint40(block.timestamp + (spec.commitDeadline - postedAt));
+        e.revealDeadline = uint40(e.commitDeadline + (spec.revealDeadline - spec.commitDeadline));
+        // m <= MAX_REPLICAS_LIMIT; bond <= collateral < 2^96 (postOptimisticJob): exact casts.
+        (e.replicas, e.quorum, e.bounty) = (uint8(m), uint8(m / 2 + 1), uint96(bond));
+        uint256 draw = JobTermsLib.ESCALATION << 64 | block.number << 32 | block.timestamp;
+        escalationId = _newJob(JobTermsLib.escalate(parent, e, draw));
+        emit JobPosted(escalationId, e.consumer, draw, e);
+    }
+
+    /// @dev The bond of a challenge: what the escalation's replicas share, each paid what the
+    /// optimistic job's one replica is.
+    function _bondOf(uint256 bounty) private view returns (uint256) {
+        return bounty * _escalationReplicas;
+    }
+
+    /// @dev Settles the optimistic job that escalation `escalationId` (just settled with
+    /// `resultHash`: the quorum's, zero without one) was posted for. A quorum for another
+    /// hash than the defendant's overturns it: the defendant is slashed, the consumer gets
+    /// its bounty back and its bond (out of the slash; the rest is burned). Otherwise
+    /// (the same hash, no quorum, unfilled) the defendant is paid as if unchallenged and the
+    /// bond went to the escalation's winners (or back to the consumer without a quorum).
+    function _resolveChallenge(uint256 escalationId, JobTerms calldata terms, bytes32 resultHash)
+        private
+    {
+        Escalation memory e = _escalations[escalationId];
+        delete _escalations[escalationId];
+        uint256 jobId = e.parentId;
+        delete _jobs[jobId];
+        uint256 word = _lanes[e.defendant][e.lane];
+        Slot memory slot = Slot(e.defendant, e.lane, word & ~DRAWN, word & DRAWN != 0);
+        uint256 bond = terms.bounty();
+        uint256 bounty = bond / _escalationReplicas;
+        uint256 collateral = terms.collateral();
+        bool overturned = resultHash != bytes32(0) && slot.state != _revealedWord(jobId, resultHash);
+        if (!overturned) {
+            _settleReplica(jobId, slot, Settlement.Completed, collateral, 0, bounty);
+            emit JobFinalized(jobId, Outcome.Completed, bytes32(0), 1, 0);
+            return;
+        }
+        uint256 penalty = collateral * _slashBps / BPS;
+        _settleReplica(jobId, slot, Settlement.Slashed, collateral, penalty, 0);
+        _creditConsumer(terms.consumer(), jobId, bounty + bond);
+        // penalty >= bond (postOptimisticJob): the slash pays the bond back, the rest burns.
+        _changeTotal(penalty, false);
+        _burned += penalty - bond;
+        emit JobFinalized(jobId, Outcome.Overturned, resultHash, 0, penalty);
+    }
 
     /// @dev Reverts unless the caller's stake is in the job's draw and its ticket is
     /// eligible now; returns whether it was drawn at the base rate.
@@ -627,6 +801,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         emit JobFinalized(
             jobId, quorum ? Outcome.Completed : Outcome.NoQuorum, resultHash, winners, slashed
         );
+        if (terms.escalation()) _resolveChallenge(jobId, terms, resultHash);
     }
 
     /// @dev Settles each slot of a filled job: those whose state is `digest` share the

@@ -197,10 +197,15 @@ abstract contract JobEscrowPostTest is EscrowFixture {
         assertEq(mine.rules >> 160 & (2 ** 32 - 1), 9, "postedAt at bit 160");
         vm.expectRevert(
             abi.encodeWithSelector(
-                IJobEscrow.EscrowParameterOutOfRange.selector, bytes32("draw"), 2 ** 64
+                IJobEscrow.EscrowParameterOutOfRange.selector, bytes32("draw"), 2 ** 66
             )
         );
-        escrow.termsOf(s, 2 ** 64);
+        escrow.termsOf(s, 2 ** 66);
+        // The kind bits (64: optimistic, 65: escalation) land at 102 and 103, above the quorum.
+        uint256 rules = escrow.termsOf(s, uint256(3) << 64 | uint256(7) << 32 | 9).rules;
+        assertEq(rules >> 102 & 3, 3, "kind at bit 102");
+        assertEq(rules >> 96 & 0x3f, s.quorum, "quorum below it");
+        assertEq(rules & ~(uint256(3) << 102), mine.rules, "nothing else moves");
     }
 
     function _expectInvalid(IJobEscrow.JobSpec memory spec, bytes32 reason) internal {

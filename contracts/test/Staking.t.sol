@@ -211,6 +211,8 @@ contract ExactTransferTest is Test {
         p.minCommitWindow = 10 minutes;
         p.minRevealWindow = 5 minutes;
         p.maxHorizon = 1 days;
+        p.challengeWindow = 1 hours;
+        p.escalationReplicas = 3;
     }
 
     function _spec(address who) internal view returns (IJobEscrow.JobSpec memory s) {
@@ -299,7 +301,7 @@ contract ExactTransferTest is Test {
         vm.startPrank(alice);
         reb.approve(address(escrow), type(uint256).max);
         uint256 jobId = escrow.postJob(s);
-        uint256 draw = block.number << 32 | block.timestamp;
+        uint256 draw = vm.getBlockNumber() << 32 | vm.getBlockTimestamp();
         vm.warp(uint256(s.commitDeadline) + 1);
         escrow.finalize(jobId, escrow.termsOf(s, draw), new uint256[](0), 0);
         vm.stopPrank();

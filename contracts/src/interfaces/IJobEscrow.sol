@@ -67,6 +67,24 @@ import {IStaking} from "./IStaking.sol";
 /// internal balances (no transfer, no external call, no arithmetic that can overflow), so
 /// nothing another party does can make a valid last reveal or finalize revert.
 ///
+/// **Optimistic jobs** (`postOptimisticJob`, one replica) are paid only after a challenge
+/// window: the replica's commit carries its result hash in the clear (nobody else takes a
+/// slot, so there is nothing to copy) and the job can be finalized once
+/// `revealDeadline + challengeWindow` passed. Until then its consumer may `challenge` it with
+/// a bond of `escalationReplicas * bounty`. The challenge posts an *escalation* job: the
+/// same kernel and input for `escalationReplicas` fresh replicas (drawn by the same lot from
+/// the challenge's block, the defendant excluded), the bond as its bounty, the parent's
+/// collateral and window lengths. Its replicas hash their output under the parent's identity
+/// (`resultHashOf(parentId, output)`), so their quorum hash is compared with the
+/// defendant's. The escalation settles like any job (its winners share the bond, its
+/// dissenters are slashed), and its settlement settles the parent: a quorum for another hash
+/// overturns it (Outcome.Overturned: the defendant is slashed, the consumer refunded its
+/// bounty and its bond, paid out of the slash, the rest of which is burned); the same hash,
+/// no quorum or an unfilled escalation pay the defendant as if unchallenged (so withholding
+/// the input from the escalation gains the consumer nothing). An optimistic job's collateral
+/// must be such that the slash covers the bond. The consumer is never paid more than it put
+/// in: P1 holds.
+///
 /// Only 24 bytes of the terms' hash are stored per job; the full spec is emitted in
 /// `JobPosted`. Every later call passes back the job's `JobTerms` (`termsOf(spec, draw)`),
 /// which that stored hash binds.
@@ -135,13 +153,20 @@ interface IJobEscrow is IStaking {
         /// @dev Most seconds from the post to `revealDeadline`, >= minCommitWindow +
         /// minRevealWindow, <= MAX_HORIZON_LIMIT.
         uint256 maxHorizon;
+        /// @dev Seconds after an optimistic job's revealDeadline in which its consumer may
+        /// challenge it, 1..MAX_HORIZON_LIMIT.
+        uint256 challengeWindow;
+        /// @dev Replicas m of an escalation job, 2..MAX_REPLICAS_LIMIT.
+        uint256 escalationReplicas;
     }
 
     /// @notice How a job ended.
     enum Outcome {
         Completed,
         NoQuorum,
-        Unfilled
+        Unfilled,
+        /// @dev An optimistic job whose escalation's quorum revealed another hash.
+        Overturned
     }
 
     /// @notice Per-replica phase, as returned by `replicaOf`.
@@ -212,6 +237,16 @@ interface IJobEscrow is IStaking {
     error EscrowNothingToWithdraw();
     /// @notice Sending native ETH failed.
     error EscrowEtherTransferFailed(address to, uint256 amount);
+    /// @notice `jobId` is not an optimistic job whose one slot is taken and unchallenged.
+    error EscrowNotChallengeable(uint256 jobId);
+    /// @notice Only the job's consumer may challenge it; `caller` is not.
+    error EscrowNotConsumer(uint256 jobId, address caller);
+    /// @notice The challenge window of `jobId` closed at `deadline`.
+    error EscrowChallengeClosed(uint256 jobId, uint256 deadline);
+    /// @notice `jobId` is challenged: its escalation's settlement settles it.
+    error EscrowUnderChallenge(uint256 jobId);
+    /// @notice `provider` is the defendant of escalation `jobId`: it cannot judge itself.
+    error EscrowExcluded(uint256 jobId, address provider);
     /// @notice A deploy or call parameter is outside its allowed range.
     error EscrowParameterOutOfRange(bytes32 name, uint256 value);
 
@@ -252,6 +287,16 @@ interface IJobEscrow is IStaking {
     /// @notice `amount` was credited to the consumer `account`'s withdrawable balance for
     /// `jobId` (a refund). Winners' payouts are in ReplicaSettled.
     event BalanceCredited(address indexed account, uint256 indexed jobId, uint256 amount);
+    /// @notice The consumer challenged optimistic job `jobId` with `bond`: escalation job
+    /// `escalationId` (posted in the same transaction) recomputes it without `defendant`,
+    /// whose slot is in `lane`.
+    event JobChallenged(
+        uint256 indexed jobId,
+        uint256 indexed escalationId,
+        address indexed defendant,
+        uint256 lane,
+        uint256 bond
+    );
     /// @notice `account` pre-paid its balance slot and lanes `[0, lanes)` (see openAccount).
     event AccountOpened(address indexed account, uint256 lanes);
     /// @notice `account` withdrew `amount` to its wallet.
@@ -265,12 +310,28 @@ interface IJobEscrow is IStaking {
     /// @return jobId The new job's id (a counter starting at 1).
     function postJob(JobSpec calldata spec) external payable returns (uint256 jobId);
 
+    /// @notice Posts an optimistic job (see the notes): as postJob, and also `replicas == 1`
+    /// and `collateral * slashBps / 10_000 >= escalationReplicas * bounty`. Its JobPosted
+    /// `draw` has bit 64 set (bit 65 marks an escalation job).
+    function postOptimisticJob(JobSpec calldata spec) external payable returns (uint256 jobId);
+
+    /// @notice The consumer challenges optimistic job `jobId` (`spec` and `draw` from its
+    /// JobPosted; `replica`: its slot as `uint160(provider) << 96 | lane`, from
+    /// ReplicaCommitted) until `revealDeadline + challengeWindow`, escrowing a bond of
+    /// `escalationReplicas * bounty` (msg.value in ETH mode, approved in ERC-20 mode).
+    /// @return escalationId The escalation job's id.
+    function challenge(uint256 jobId, JobSpec calldata spec, uint256 draw, uint256 replica)
+        external
+        payable
+        returns (uint256 escalationId);
+
     /// @notice Takes one replica slot of `jobId` for msg.sender in its `lane` (a free lane:
     /// never used, opened, or holding no live job) with `commitment` =
     /// commitmentOf(jobId, msg.sender, resultHash, salt), locking `collateral` of its free
     /// stake. Needs: now <= commitDeadline, a free slot, the market's minimum stake, a score
     /// >= minReputation, and the draw (see the notes: EscrowStakeTooNew, EscrowNotDrawn).
     /// The first 184 bits of the commitment are stored.
+    /// For an optimistic job `commitment` is the result hash itself, revealed at once.
     function commit(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 commitment)
         external;
 
@@ -349,6 +410,20 @@ interface IJobEscrow is IStaking {
 
     /// @notice The live job held in `provider`'s `lane`, 0 if the lane is free.
     function laneJobOf(address provider, uint256 lane) external view returns (uint256);
+
+    /// @notice The challenge window (seconds after an optimistic job's revealDeadline) and
+    /// the replicas of an escalation job.
+    function optimisticParams()
+        external
+        view
+        returns (uint256 challengeWindow, uint256 escalationReplicas);
+
+    /// @notice The challenged job, defendant and its lane of live escalation job
+    /// `escalationId`; zeros otherwise.
+    function escalationOf(uint256 escalationId)
+        external
+        view
+        returns (uint256 jobId, address defendant, uint256 lane);
 
     /// @notice The id the next posted job gets.
     function nextJobId() external view returns (uint256);

@@ -30,7 +30,9 @@ abstract contract SolvencyInvariants is Test {
                 maxReplicas: 8,
                 minCommitWindow: 10 minutes,
                 minRevealWindow: 5 minutes,
-                maxHorizon: 1 days
+                maxHorizon: 1 days,
+                challengeWindow: 1 hours,
+                escalationReplicas: 3
             })
         );
         handler = new EscrowHandler(escrow, token);
@@ -143,7 +145,9 @@ contract EscrowHandlerTest is Test {
                 maxReplicas: 8,
                 minCommitWindow: 10 minutes,
                 minRevealWindow: 5 minutes,
-                maxHorizon: 1 days
+                maxHorizon: 1 days,
+                challengeWindow: 1 hours,
+                escalationReplicas: 3
             })
         );
         EscrowHandler h = new EscrowHandler(escrow, TestToken(address(0)));

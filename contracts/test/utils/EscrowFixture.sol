@@ -24,6 +24,8 @@ abstract contract EscrowFixture is Test {
     uint256 internal constant MIN_COMMIT = 10 minutes;
     uint256 internal constant MIN_REVEAL = 5 minutes;
     uint256 internal constant MAX_HORIZON = 1 days;
+    uint256 internal constant CHALLENGE_WINDOW = 1 hours;
+    uint256 internal constant ESCALATION_REPLICAS = 3;
     uint256 internal constant START = 1_000_000;
     uint256 internal constant BPS = 10_000;
     /// @dev Threshold doublings over a commit window (DrawLib.DOUBLINGS, restated).
@@ -66,6 +68,8 @@ abstract contract EscrowFixture is Test {
         p.minCommitWindow = MIN_COMMIT;
         p.minRevealWindow = MIN_REVEAL;
         p.maxHorizon = MAX_HORIZON;
+        p.challengeWindow = CHALLENGE_WINDOW;
+        p.escalationReplicas = ESCALATION_REPLICAS;
     }
 
     function setUp() public virtual {
@@ -223,14 +227,14 @@ abstract contract EscrowFixture is Test {
     /// @dev Seals the post's block with a hash of its own (one per block number) and moves
     /// to the next block, as the chain does after every post.
     function _sealPostBlock(uint256 jobId) internal {
-        uint256 postBlock = _drawOf[jobId] >> 32;
+        uint256 postBlock = (_drawOf[jobId] >> 32) % 2 ** 32;
         _setPostHash(jobId, keccak256(abi.encode("block hash", postBlock)));
         vm.roll(postBlock + 1);
     }
 
     /// @dev Sets the hash of `jobId`'s post block (and so of every job posted in it).
     function _setPostHash(uint256 jobId, bytes32 hash) internal {
-        vm.setBlockhash(_drawOf[jobId] >> 32, hash);
+        vm.setBlockhash((_drawOf[jobId] >> 32) % 2 ** 32, hash);
         _postHashOf[jobId] = hash;
     }
 
@@ -251,12 +255,12 @@ abstract contract EscrowFixture is Test {
         returns (IJobEscrow.JobTerms memory t)
     {
         uint256 postedAt = draw % 2 ** 32;
-        uint256 postBlock = draw / 2 ** 32;
+        uint256 postBlock = draw / 2 ** 32 % 2 ** 32;
         t.payment = uint256(uint160(spec.consumer)) * 2 ** 96 + spec.bounty;
         t.rules = spec.collateral + uint256(spec.quorum) * 2 ** 96 + uint256(spec.replicas) * 2
             ** 104 + uint256(spec.minReputation) * 2 ** 112 + postBlock * 2 ** 128 + postedAt * 2
             ** 160 + uint256(spec.commitDeadline) * 2 ** 192 + uint256(spec.revealDeadline) * 2
-            ** 224;
+            ** 224 + (draw / 2 ** 64) * 2 ** 102;
         t.detailsHash = keccak256(
             abi.encode(
                 spec.kernelId,
@@ -316,7 +320,7 @@ abstract contract EscrowFixture is Test {
 
     /// @dev The job's post block (the draw word's high half).
     function _postBlockOf(uint256 jobId) internal view returns (uint256) {
-        return _drawOf[jobId] >> 32;
+        return (_drawOf[jobId] >> 32) % 2 ** 32;
     }
 
     /// @dev The rule's "bonded before the post": the block in which `provider`'s stake last

@@ -16,6 +16,11 @@ interface Vm {
     function stopPrank() external;
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
+    /// @dev The block number and timestamp as the cheatcodes left them: under via-IR,
+    /// `block.number` / `block.timestamp` are constants of the transaction and may be read
+    /// after a later warp or roll.
+    function getBlockNumber() external view returns (uint256);
+    function getBlockTimestamp() external view returns (uint256);
     function chainId(uint256 newChainId) external;
     /// @dev Sets block.prevrandao (post-merge EVM versions).
     function prevrandao(bytes32 newPrevrandao) external;

@@ -39,13 +39,19 @@ pub struct DeployParams {
     pub min_reveal_window: u64,
     /// Most seconds from a post to its reveal deadline.
     pub max_horizon: u64,
+    /// Seconds after an optimistic job's reveal deadline in which its consumer may
+    /// challenge it.
+    pub challenge_window: u64,
+    /// Replicas of the escalation job a challenge posts.
+    pub escalation_replicas: u64,
     /// `Some` deploys a `TestToken` and uses it as the payment asset; `None` is native ETH.
     pub token: Option<TokenParams>,
 }
 
 impl DeployParams {
     /// Local devnet parameters: slash 50 %, min stake 0.1, 16 replicas, windows of at least
-    /// 10 s (commit) and 10 s (reveal), a horizon of one day, ETH.
+    /// 10 s (commit) and 10 s (reveal), a horizon of one day, a challenge window of 20 s,
+    /// escalations to 3 replicas, ETH.
     pub fn devnet() -> Self {
         Self {
             slash_bps: 5_000,
@@ -54,6 +60,8 @@ impl DeployParams {
             min_commit_window: 10,
             min_reveal_window: 10,
             max_horizon: 86_400,
+            challenge_window: 20,
+            escalation_replicas: 3,
             token: None,
         }
     }
@@ -88,6 +96,8 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Dep
             minCommitWindow: U256::from(params.min_commit_window),
             minRevealWindow: U256::from(params.min_reveal_window),
             maxHorizon: U256::from(params.max_horizon),
+            challengeWindow: U256::from(params.challenge_window),
+            escalationReplicas: U256::from(params.escalation_replicas),
         },
     )
     .send()

@@ -92,6 +92,11 @@ pub(super) fn name(error: &E) -> &'static str {
         E::EscrowNothingToWithdraw(e) => of(e),
         E::EscrowEtherTransferFailed(e) => of(e),
         E::EscrowParameterOutOfRange(e) => of(e),
+        E::EscrowNotChallengeable(e) => of(e),
+        E::EscrowNotConsumer(e) => of(e),
+        E::EscrowChallengeClosed(e) => of(e),
+        E::EscrowUnderChallenge(e) => of(e),
+        E::EscrowExcluded(e) => of(e),
         E::StakeZeroAmount(e) => of(e),
         E::StakeWrongValue(e) => of(e),
         E::StakeAmountTooLarge(e) => of(e),
@@ -145,6 +150,26 @@ fn sentence(call: &str, error: &E, unit: AmountUnit) -> String {
             "the token moved {} instead of {}: this market accepts only tokens that move exactly the amount asked (no fee-on-transfer or rebasing tokens)",
             a(&e.actual),
             a(&e.expected)
+        ),
+        E::EscrowNotChallengeable(e) => format!(
+            "job {} cannot be challenged: only an optimistic job whose one slot is taken, and only once (see `stp job status {}`)",
+            e.jobId, e.jobId
+        ),
+        E::EscrowNotConsumer(e) => format!(
+            "only the consumer that posted job {} may challenge it, not {}",
+            e.jobId, e.caller
+        ),
+        E::EscrowChallengeClosed(e) => format!(
+            "the challenge window of job {} closed at {} (unix seconds): its result stands and it can be finalized",
+            e.jobId, e.deadline
+        ),
+        E::EscrowUnderChallenge(e) => format!(
+            "job {} is challenged: its escalation's settlement settles it (finalize the escalation job once its deadlines pass)",
+            e.jobId
+        ),
+        E::EscrowExcluded(e) => format!(
+            "provider {} is the defendant of escalation job {}: it cannot judge its own result",
+            e.provider, e.jobId
         ),
         E::EscrowCommitClosed(e) => format!(
             "the commit window of job {} closed at {} (unix seconds): it takes no more replicas",
