@@ -4,10 +4,12 @@
 //! [`stp_sdk`]. One module per stage of a job's journey through a provider:
 //! [`daemon`] (chain watcher, scheduler, job driver), [`p2p`] (announcements, discovery,
 //! verified blob transfer), [`exec`] (wgpu kernels in a killable worker), [`store`]
-//! (durable job state), and [`cli`] (the `stp` commands).
+//! (durable job state), [`explorer`] (the web explorer `stp explorer` serves), and [`cli`]
+//! (the `stp` commands).
 
 pub mod cli;
 pub mod daemon;
 pub mod exec;
+pub mod explorer;
 pub mod p2p;
 pub mod store;
