@@ -111,8 +111,9 @@ impl ExplorerArgs {
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         tokio::spawn(watch_records(
             client,
+            self.bootstrap.clone(),
             shared.clone(),
-            Duration::from_secs(5),
+            Duration::from_secs(2),
         ));
         Ok(())
     }

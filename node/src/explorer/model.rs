@@ -498,3 +498,7 @@ fn outcome_from_u8(v: u8) -> Option<Outcome> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -177,9 +177,22 @@ async fn block_time(m: &Market, number: u64) -> Result<u64, MarketError> {
 }
 
 /// Reads provider records from the p2p network every `every`, keeping the newest of each
-/// payout address. Runs forever; a failed lookup is logged and tried again.
-pub async fn watch_records(p2p: P2pClient, shared: Shared, every: Duration) {
+/// payout address; dials `bootstrap` again while no peer is connected (a node started
+/// after the explorer). Runs forever; a failed lookup is logged and tried again.
+pub async fn watch_records(
+    p2p: P2pClient,
+    bootstrap: Vec<libp2p::Multiaddr>,
+    shared: Shared,
+    every: Duration,
+) {
     loop {
+        if p2p.connected_peers().await.is_ok_and(|p| p.is_empty()) {
+            for addr in &bootstrap {
+                if let Err(e) = p2p.dial(addr.clone()).await {
+                    tracing::debug!(%addr, error = %e, "cannot dial the bootstrap peer yet");
+                }
+            }
+        }
         match p2p.find_providers().await {
             Ok(records) => {
                 let mut s = shared.write();

@@ -120,6 +120,21 @@ async fn api_lists_outcomes_shows_the_slash_refuses_bad_requests_and_outlives_th
             .len(),
         3
     );
+    // Provider 1's signed record, read from the p2p network: its peer id and adapter.
+    let with_record = market
+        .until(
+            &format!("/api/providers/{}", market.address(1)),
+            Duration::from_secs(30),
+            |v| v["record"].is_object(),
+        )
+        .await;
+    assert_eq!(with_record["record"]["peer_id"], market.peer1.as_str());
+    assert!(
+        with_record["record"]["adapter"]
+            .as_str()
+            .is_some_and(|a| !a.is_empty()),
+        "{with_record}"
+    );
     let net = market.json("/api/network").await;
     assert_eq!(net["jobs"]["completed"], 1, "{net}");
     assert_eq!(net["jobs"]["unfilled"], 1);

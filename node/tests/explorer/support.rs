@@ -26,6 +26,8 @@ pub(crate) struct Market {
     pub(crate) deployment: PathBuf,
     /// The explorer's base URL (`http://127.0.0.1:port`).
     pub(crate) url: String,
+    /// Provider 1's libp2p peer id.
+    pub(crate) peer1: String,
     /// Scratch space.
     pub(crate) dir: tempfile::TempDir,
     _children: Vec<Child>,
@@ -62,6 +64,12 @@ impl Market {
         }
         // Stake counts in the draw of jobs posted after the block it was bonded in.
         tokio::time::sleep(Duration::from_millis(1100)).await;
+        // Provider 1 listens on a known address with a known identity: the explorer reads
+        // provider records from the p2p network through it.
+        let port = free_port();
+        let key1 =
+            stp_node::p2p::load_or_create_keypair(&dir.path().join("provider1/p2p.key")).unwrap();
+        let peer1 = key1.public().to_peer_id().to_string();
         let mut children = Vec::new();
         for idx in 1..=3 {
             let mut cmd = stp();
@@ -76,12 +84,18 @@ impl Market {
             if idx == LIAR {
                 cmd.args(["--fault", "wrong-result"]);
             }
+            if idx == 1 {
+                cmd.arg("--listen")
+                    .arg(format!("/ip4/127.0.0.1/tcp/{port}"));
+            }
             children.push(cmd.spawn().expect("start stp provider run"));
         }
         let mut explorer = stp()
             .args(["explorer", "--listen", "127.0.0.1:0", "--poll-ms", "200"])
             .arg("--index-dir")
             .arg(dir.path().join("explorer"))
+            .arg("--bootstrap")
+            .arg(format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer1}"))
             .args(chain_args(&anvil, &deployment))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -104,6 +118,7 @@ impl Market {
             anvil: Some(anvil),
             deployment,
             url,
+            peer1,
             dir,
             _children: children,
         }
@@ -190,6 +205,14 @@ pub(crate) async fn posted(child: Child) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn chain_args(anvil: &AnvilInstance, deployment: &Path) -> Vec<String> {
