@@ -136,7 +136,7 @@ const NO_HORIZONTAL_SCROLL: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_in_headless_chromium_show_jobs_live_the_slash_and_the_earnings_chart() {
     let driver = Driver::start().await;
-    let market = Market::start().await;
+    let mut market = Market::start().await;
     let first = posted(market.post("first", &[])).await;
     assert_eq!(first["outcome"], "completed", "{first}");
     market
@@ -302,5 +302,24 @@ async fn pages_in_headless_chromium_show_jobs_live_the_slash_and_the_earnings_ch
         assert_eq!(fits, json!(true), "{path} scrolls sideways at 360 px");
         screenshot(&phone, name).await;
     }
+
+    // The chain goes away: the open page says its data is stale, and still shows it.
+    drop(market.anvil.take());
+    until_js(
+        &phone,
+        "return document.getElementById('sync').dataset.stale === 'true'",
+        Duration::from_secs(20),
+    )
+    .await;
+    let line = phone
+        .execute("return document.getElementById('sync').textContent", vec![])
+        .await
+        .unwrap();
+    assert!(
+        line.as_str().unwrap().contains("Chain unreachable"),
+        "{line}"
+    );
+    assert!(line.as_str().unwrap().contains("Synced to block"), "{line}");
+    screenshot(&phone, "network-360-stale").await;
     phone.close().await.unwrap();
 }

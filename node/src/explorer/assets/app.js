@@ -260,11 +260,14 @@ async function refresh() {
   if (busy) { again = true; return; }
   busy = true;
   const main = document.getElementById("main");
+  // A re-render replaces the links: keyboard focus goes back to the same one.
+  const focused = main.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
   try {
     showSync(await api("/api/status"));
     if (renders[page]) await renders[page](main);
     main.dataset.rendered = String(Date.now());
     delete main.dataset.error;
+    if (focused) main.querySelector(`a[href="${CSS.escape(focused)}"]`)?.focus();
   } catch (e) {
     main.dataset.error = e.message;
     main.replaceChildren(h("p", { class: "error", role: "alert" }, `Cannot load: ${e.message}`));
