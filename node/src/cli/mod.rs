@@ -10,6 +10,7 @@ pub mod check;
 pub mod common;
 pub mod devnet;
 pub mod exec_worker;
+pub mod explorer;
 pub mod index;
 pub mod job;
 pub mod job_post;
@@ -85,6 +86,8 @@ pub enum Command {
     Kernel(kernel::KernelArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Serve the read-only web explorer (jobs, providers, earnings, network; live).
+    Explorer(explorer::ExplorerArgs),
     /// Kernel worker process (started by the executor).
     #[command(hide = true)]
     ExecWorker(exec_worker::ExecWorkerArgs),
@@ -115,6 +118,7 @@ impl Cli {
             Command::ExecWorker(args) => args.run(),
             Command::Kernel(args) => block_on(args.run()),
             Command::Bench(args) => block_on(args.run()),
+            Command::Explorer(args) => block_on(args.run()),
         }
     }
 }

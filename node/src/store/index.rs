@@ -4,6 +4,8 @@
 //! chain no longer has that block (a reorg), the index rolls back to the newest block both
 //! agree on and ingests again from there.
 
+use std::ops::Bound;
+
 use alloy::primitives::B256;
 use alloy::rpc::types::Log;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -128,6 +130,34 @@ impl JobStore {
             decoded.extend(decode_event(&log));
         }
         Ok(JobHistory::from_events(job_id, decoded))
+    }
+}
+
+impl JobStore {
+    /// Every ingested escrow log after `after` (block, log index), in chain order, at most
+    /// `limit` of them: what a reader folding the whole market (the explorer) takes in
+    /// steps. `None` starts from the first.
+    pub fn indexed_logs_after(&self, after: Option<(u64, u64)>, limit: usize) -> Result<Vec<Log>> {
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        let by_block = txn.open_table(BY_BLOCK).map_err(StoreError::db)?;
+        let events = txn.open_table(EVENTS).map_err(StoreError::db)?;
+        let range = match after {
+            Some(key) => by_block.range((Bound::Excluded(key), Bound::Unbounded)),
+            None => by_block.range::<(u64, u64)>(..),
+        }
+        .map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for entry in range.take(limit) {
+            let (k, job) = entry.map_err(StoreError::db)?;
+            let ((block, index), job_id) = (k.value(), job.value());
+            let Some(bytes) = events.get((job_id, block, index)).map_err(StoreError::db)? else {
+                continue;
+            };
+            let log: Log = serde_json::from_slice(bytes.value())
+                .map_err(|source| StoreError::Corrupt { job_id, source })?;
+            out.push(log);
+        }
+        Ok(out)
     }
 }
 
