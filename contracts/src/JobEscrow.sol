@@ -656,7 +656,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         bool overturned = resultHash != bytes32(0) && slot.state != _revealedWord(jobId, resultHash);
         if (!overturned) {
             _settleReplica(jobId, slot, Settlement.Completed, collateral, 0, bounty);
-            emit JobFinalized(jobId, Outcome.Completed, bytes32(0), 1, 0);
+            emit JobFinalized(jobId, Outcome.Completed, resultHash, 1, 0);
             return;
         }
         uint256 penalty = collateral * _slashBps / BPS;

@@ -129,6 +129,7 @@ impl Posted {
             spec: &self.spec,
             posted_at: self.posted_at,
             post_block: self.post_block,
+            kind: stp_sdk::market::JobKind::Plain,
         }
     }
 }

@@ -16,6 +16,8 @@ use super::common::{
     ChainArgs, format_amount, out, out_json, parse_amount, parse_positive_amount, unit,
 };
 use super::job::{P2pArgs, fetch_output};
+use super::job_optimistic::{ChallengeReport, VerifyMode};
+use super::receipt::Receipt;
 use crate::consumer::{self, Order, resolve_kernel};
 use crate::p2p::P2pClient;
 
@@ -69,9 +71,23 @@ pub struct PostArgs {
     /// arrived; a failing output is an error.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Skip the check of the output against the input (keep only the hash agreement).
+    /// Skip the check of the output against the input (keep only the hash agreement);
+    /// the same as `--verify none`.
     #[arg(long)]
     pub no_check: bool,
+    /// How the output is checked against the input: `auto` picks the kernel's check
+    /// (Freivalds for matmul-u32 / matmul-i8, sampled recomputation for sha256-batch and
+    /// mandelbrot-fixed; custom kernels have none: replication is their guarantee).
+    #[arg(long, value_enum, default_value_t = VerifyMode::Auto)]
+    pub verify: VerifyMode,
+    /// Post an optimistic job: one replica (--replicas 1), paid only after the market's
+    /// challenge window. Its output is fetched and checked as soon as the replica commits;
+    /// if the check fails the job is challenged on-chain (a bond of m x the bounty): m
+    /// fresh drawn replicas recompute it, and if their quorum disagrees the replica is
+    /// slashed and the bounty and bond come back. The collateral must be at least the bond
+    /// divided by the market's slash fraction.
+    #[arg(long)]
+    pub optimistic: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -88,31 +104,37 @@ pub struct PostArgs {
 
 /// What `stp job post --json` prints.
 #[derive(Debug, Serialize)]
-struct Posted {
-    job_id: u64,
-    tx: B256,
-    kernel: String,
-    kernel_id: B256,
-    input_hash: B256,
-    input_size: u64,
-    max_output_size: u64,
-    replicas: u8,
-    quorum: u8,
+pub(super) struct Posted {
+    pub(super) job_id: u64,
+    pub(super) tx: B256,
+    pub(super) kernel: String,
+    pub(super) kernel_id: B256,
+    pub(super) input_hash: B256,
+    pub(super) input_size: u64,
+    pub(super) max_output_size: u64,
+    pub(super) replicas: u8,
+    pub(super) quorum: u8,
     #[serde(serialize_with = "super::common::ser_wei")]
-    bounty: U256,
-    posted_at: u64,
-    commit_deadline: u64,
-    reveal_deadline: u64,
-    input_location: String,
+    pub(super) bounty: U256,
+    pub(super) posted_at: u64,
+    pub(super) commit_deadline: u64,
+    pub(super) reveal_deadline: u64,
+    pub(super) input_location: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<Outcome>,
+    pub(super) outcome: Option<Outcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    result_hash: Option<B256>,
+    pub(super) result_hash: Option<B256>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    output: Option<PathBuf>,
+    pub(super) output: Option<PathBuf>,
     /// The consumer's own check of the output (with `--output`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    check: Option<stp_sdk::verify::Verdict>,
+    pub(super) check: Option<stp_sdk::verify::Verdict>,
+    /// What was verified, once the job settled (or its claimed output was checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) receipt: Option<Receipt>,
+    /// The challenge of an optimistic job whose output failed its check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) challenge: Option<ChallengeReport>,
 }
 
 impl PostArgs {
@@ -132,7 +154,9 @@ impl PostArgs {
             reveal_secs: self.reveal_secs,
             max_output: self.max_output,
             announce: !self.p2p.bootstrap.is_empty(),
+            optimistic: self.optimistic,
         };
+        self.verify_mode_fits(&order.kernel)?;
         order.output_bound().wrap_err_with(|| {
             format!(
                 "--input {} does not fit kernel {}",
@@ -178,6 +202,8 @@ impl PostArgs {
             result_hash: None,
             output: None,
             check: None,
+            receipt: None,
+            challenge: None,
         };
         if !self.json {
             out(format!(
@@ -189,6 +215,9 @@ impl PostArgs {
                 format_amount(self.bounty),
                 unit(m.deployment())
             ));
+        }
+        if order.optimistic {
+            return self.follow_optimistic(m, p2p, order, &job, posted).await;
         }
         let wait = self.wait || self.output.is_some();
         let h = self
@@ -210,7 +239,7 @@ impl PostArgs {
                     path.display()
                 ));
             }
-            if !self.no_check {
+            if self.checks() {
                 let verdict = check_output(job_id, &kernel, &order.input, path)?;
                 if !self.json {
                     out(format!("checked: {verdict}"));
@@ -219,6 +248,13 @@ impl PostArgs {
             }
         } else if let (false, Some(hash)) = (self.json, posted.result_hash) {
             out(format!("result hash {hash}"));
+        }
+        if let Some((_, hash)) = h.outcome {
+            let receipt = Receipt::of(&h, hash, posted.check.clone());
+            if !self.json {
+                out(format!("receipt: {receipt}"));
+            }
+            posted.receipt = Some(receipt);
         }
         if self.json {
             out_json(&posted)?;
@@ -229,7 +265,7 @@ impl PostArgs {
     /// Serves the input while the job needs it, showing progress. Without `wait` it returns
     /// once every replica committed (or the job can no longer use the input); with `wait` it
     /// finalizes the job when allowed and returns its settled history.
-    async fn follow(
+    pub(super) async fn follow(
         &self,
         m: &Market,
         p2p: &P2pClient,

@@ -13,6 +13,7 @@ pub mod exec_worker;
 pub mod explorer;
 pub mod index;
 pub mod job;
+pub mod job_optimistic;
 pub mod job_post;
 pub mod kernel;
 pub mod market;
@@ -20,6 +21,7 @@ pub mod payout;
 pub mod provider;
 pub mod provider_config;
 pub mod provider_run;
+pub mod receipt;
 
 use clap::{Args, Parser, Subcommand};
 

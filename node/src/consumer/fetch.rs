@@ -34,7 +34,21 @@ pub async fn fetch_output(
         }
         None => return Err(ConsumerError::NotSettled { job_id: id }.into()),
     };
-    let peers = winning_peers(p2p, &h.revealers_of(hash)).await?;
+    let output = fetch_hash(m, p2p, id, hash, &h.revealers_of(hash)).await?;
+    Ok((hash, output))
+}
+
+/// Fetches the result blob `hash` of job `id` from `providers` (found through their DHT
+/// records, else any connected peer), checks that it hashes to `hash` and starts with job
+/// `id`'s identity, and returns the output (the rest of the blob).
+pub async fn fetch_hash(
+    m: &Market,
+    p2p: &P2pClient,
+    id: u64,
+    hash: B256,
+    providers: &[Address],
+) -> eyre::Result<Vec<u8>> {
+    let peers = winning_peers(p2p, providers).await?;
     if peers.is_empty() {
         bail!(
             "no winning provider of job {id} is reachable: pass --bootstrap <multiaddr/p2p/peer id> of a provider node"
@@ -52,7 +66,7 @@ pub async fn fetch_output(
     let output = m.result_domain(id).output_of(&blob).ok_or_else(|| {
         eyre!("result blob of job {id} does not start with this job's identity; not written")
     })?;
-    Ok((hash, output.to_vec()))
+    Ok(output.to_vec())
 }
 
 /// How long winners may take to start serving after the settlement (they serve only once

@@ -12,10 +12,11 @@
 mod check;
 mod fetch;
 mod follow;
+pub mod optimistic;
 mod post;
 
 pub use check::{check_output, os_seed};
-pub use fetch::fetch_output;
+pub use fetch::{fetch_hash, fetch_output};
 pub use follow::{Progress, follow, phase};
 pub use post::{
     Order, Posted, check_collateral, check_replicas, check_windows, post, resolve_kernel, send,

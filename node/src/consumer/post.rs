@@ -10,7 +10,7 @@ use alloy::primitives::{
 };
 use eyre::{bail, eyre};
 use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
-use stp_sdk::market::{JobSpec, Market, Windows, announcement};
+use stp_sdk::market::{JobKind, JobSpec, Market, Windows, announcement};
 
 use crate::cli::common::{format_amount, max_replicas, paying, unit};
 use crate::daemon::encode_input_location;
@@ -42,6 +42,9 @@ pub struct Order {
     pub max_output: Option<u64>,
     /// Gossip the job to connected providers after posting (when bootstrapped).
     pub announce: bool,
+    /// Post it as an optimistic job: one replica, paid after the challenge window unless
+    /// the consumer's check fails and it challenges.
+    pub optimistic: bool,
 }
 
 impl Order {
@@ -69,11 +72,38 @@ impl Order {
             Err(why) => bail!("{why}; or pass --force to post it anyway"),
             Ok(()) => {}
         }
+        if self.optimistic {
+            self.check_optimistic(m, unit).await?;
+        }
         let max = max_replicas(m).await?;
         if u64::from(self.replicas) > max {
             bail!(
                 "--replicas {} is above this market's maximum of {max} (its maxReplicas; see `stp market info`)",
                 self.replicas
+            );
+        }
+        Ok(())
+    }
+
+    /// An optimistic job has one replica, and a collateral whose slash covers the bond of a
+    /// challenge (the escalation's m replicas, each paid the bounty).
+    async fn check_optimistic(&self, m: &Market, unit: &str) -> eyre::Result<()> {
+        if self.replicas != 1 {
+            bail!(
+                "an optimistic job has exactly one replica: pass --replicas 1 (a challenge brings in more)"
+            );
+        }
+        let (_, escalation) = m.optimistic_params().await?;
+        let bps = U256::from(m.slash_bps().await?.max(1));
+        let bond = self.bounty * U256::from(escalation);
+        let least = (bond * U256::from(10_000u64)).div_ceil(bps);
+        if self.collateral < least {
+            bail!(
+                "an optimistic job's collateral must be at least {} {unit}: its slash ({}% of it) pays back a challenger's bond of {} {unit} ({escalation} x the bounty); pass --collateral {}",
+                format_amount(least),
+                bps / U256::from(100u64),
+                format_amount(bond),
+                format_amount(least)
             );
         }
         Ok(())
@@ -110,6 +140,8 @@ pub struct Posted {
     pub spec: JobSpec,
     /// Where providers fetch the input, as posted.
     pub input_location: String,
+    /// Which rules it follows.
+    pub kind: JobKind,
 }
 
 /// Checks `order` ([`Order::check`]), serves its input from `p2p`, posts it and (if
@@ -146,7 +178,17 @@ pub async fn send(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Po
         revealDeadline: U40::from(commit + reveal_secs),
         inputLocation: Bytes::from(location.clone()),
     };
-    let posted = paying(m, "bounty", order.bounty, m.post_job(spec.clone())).await?;
+    let posted = if order.optimistic {
+        paying(
+            m,
+            "bounty",
+            order.bounty,
+            m.post_optimistic_job(spec.clone()),
+        )
+        .await?
+    } else {
+        paying(m, "bounty", order.bounty, m.post_job(spec.clone())).await?
+    };
     if order.announce {
         announce(m, p2p, posted.job_id, &spec, posted.posted_at).await;
     }
@@ -158,6 +200,7 @@ pub async fn send(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Po
         posted_at: posted.posted_at,
         spec,
         input_location: String::from_utf8_lossy(&location).into_owned(),
+        kind: posted.kind,
     })
 }
 

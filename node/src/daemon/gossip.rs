@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use stp_sdk::market::{Deployment, JobSpec, Market, announced_job_id, is_for, matches_chain};
+use stp_sdk::market::{
+    Deployment, JobKind, JobSpec, Market, announced_job_id, is_for, matches_chain,
+};
 use stp_sdk::p2p::JobAnnouncement;
 use tokio::time::Instant;
 
@@ -57,6 +59,7 @@ enum Facts {
         spec: Box<JobSpec>,
         posted_at: u64,
         post_block: u64,
+        kind: JobKind,
         settled: bool,
     },
 }
@@ -188,8 +191,8 @@ where
     Some(facts)
 }
 
-/// A job as the chain posted it: its spec and the post's block timestamp and number.
-pub(super) type PostedSpec = (JobSpec, (u64, u64));
+/// A job as the chain posted it: its spec and the post's block timestamp, number and kind.
+pub(super) type PostedSpec = (JobSpec, (u64, u64, JobKind));
 
 /// Recently accepted jobs' specs (generic only so it can be tested on plain values).
 #[derive(Debug)]
@@ -311,6 +314,7 @@ async fn read_facts(market: &Market, job_id: u64) -> Facts {
                 spec: Box::new(spec),
                 posted_at: history.posted_at,
                 post_block: history.post_block,
+                kind: history.kind,
                 settled: history.outcome.is_some(),
             },
             None => Facts::Unknown,
@@ -332,6 +336,7 @@ fn judge(
         spec,
         posted_at,
         post_block,
+        kind,
         settled,
     } = facts
     else {
@@ -345,7 +350,10 @@ fn judge(
         return (Verdict::Ignore, None);
     }
     let spec = JobSpec::clone(spec);
-    (Verdict::Accept, Some((spec, (*posted_at, *post_block))))
+    (
+        Verdict::Accept,
+        Some((spec, (*posted_at, *post_block, *kind))),
+    )
 }
 
 #[cfg(test)]

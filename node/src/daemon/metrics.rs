@@ -287,11 +287,16 @@ mod tests {
     fn renders_jobs_by_phase_and_counters() {
         let dir = tempfile::tempdir().unwrap();
         let store = JobStore::open(&dir.path().join("jobs.redb")).unwrap();
-        let mut job = JobRecord::accepted(7, Default::default(), (0, 0), None);
+        let mut job = JobRecord::accepted(7, Default::default(), (0, 0, Default::default()), None);
         job.advance(JobPhase::Committed);
         store.put(&job).unwrap();
         store
-            .put(&JobRecord::accepted(8, Default::default(), (0, 0), Some(5)))
+            .put(&JobRecord::accepted(
+                8,
+                Default::default(),
+                (0, 0, Default::default()),
+                Some(5),
+            ))
             .unwrap();
         let m = Metrics::default();
         m.set_account(1.5, 0.25, 0.03);

@@ -143,7 +143,7 @@ impl JobQuery {
                         "settled" => StatusFilter::Settled,
                         "live" => StatusFilter::Live,
                         s => StatusFilter::One(Status::parse(s).ok_or_else(|| {
-                            ApiError::BadRequest("phase is one of open, revealing, finalizable, live, settled, completed, no_quorum, unfilled".into())
+                            ApiError::BadRequest("phase is one of open, revealing, finalizable, live, settled, completed, no_quorum, unfilled, challenged, overturned".into())
                         })?),
                     })
                 }

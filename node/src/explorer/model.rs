@@ -495,6 +495,7 @@ fn outcome_from_u8(v: u8) -> Option<Outcome> {
         0 => Outcome::Completed,
         1 => Outcome::NoQuorum,
         2 => Outcome::Unfilled,
+        3 => Outcome::Overturned,
         _ => return None,
     })
 }

@@ -21,12 +21,16 @@ pub enum Status {
     Revealing,
     /// A deadline passed: anyone may finalize it.
     Finalizable,
+    /// An optimistic job under challenge: its escalation decides.
+    Challenged,
     /// Settled: a quorum agreed.
     Completed,
     /// Settled: replicas disagreed, consumer refunded.
     NoQuorum,
     /// Settled: not every slot taken, consumer refunded.
     Unfilled,
+    /// Settled: an optimistic job's escalation found another result; its replica slashed.
+    Overturned,
 }
 
 impl Status {
@@ -39,13 +43,18 @@ impl Status {
             "completed" => Self::Completed,
             "no_quorum" => Self::NoQuorum,
             "unfilled" => Self::Unfilled,
+            "challenged" => Self::Challenged,
+            "overturned" => Self::Overturned,
             _ => return None,
         })
     }
 
     /// Whether the job is settled.
     pub fn is_settled(self) -> bool {
-        matches!(self, Self::Completed | Self::NoQuorum | Self::Unfilled)
+        matches!(
+            self,
+            Self::Completed | Self::NoQuorum | Self::Unfilled | Self::Overturned
+        )
     }
 }
 
@@ -56,6 +65,7 @@ pub fn status(job: &Job, now: u64) -> Status {
             Outcome::Completed => Status::Completed,
             Outcome::NoQuorum => Status::NoQuorum,
             Outcome::Unfilled => Status::Unfilled,
+            Outcome::Overturned => Status::Overturned,
         };
     }
     let live = JobCounters {
@@ -67,6 +77,7 @@ pub fn status(job: &Job, now: u64) -> Status {
         Phase::Open => Status::Open,
         Phase::Revealing => Status::Revealing,
         Phase::Unfilled | Phase::Expired | Phase::Settled => Status::Finalizable,
+        Phase::Challenged => Status::Challenged,
     }
 }
 
@@ -270,6 +281,8 @@ pub struct JobCounts {
     pub completed: u64,
     /// Settled without a quorum.
     pub no_quorum: u64,
+    /// Optimistic jobs overturned by their escalation.
+    pub overturned: u64,
     /// Settled short of slots.
     pub unfilled: u64,
 }
@@ -320,6 +333,7 @@ pub fn network(state: &State) -> Network<'_> {
             Some(Outcome::Completed) => jobs.completed += 1,
             Some(Outcome::NoQuorum) => jobs.no_quorum += 1,
             Some(Outcome::Unfilled) => jobs.unfilled += 1,
+            Some(Outcome::Overturned) => jobs.overturned += 1,
         }
         if job.posted_at >= first
             && let Some(slot) = per_hour

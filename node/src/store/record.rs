@@ -1,5 +1,6 @@
 use alloy::primitives::{B256, Bytes};
 use serde::{Deserialize, Serialize};
+use stp_sdk::market::JobKind;
 
 /// Where a job stands for this provider (protocol v2: a slot is only taken together with
 /// the commitment, after the input was fetched and the kernel run). The order is the order
@@ -52,6 +53,13 @@ pub struct JobRecord {
     pub posted_at: u64,
     /// The post's block number (its hash fixes the draw; part of the terms).
     pub post_block: u64,
+    /// Which rules the job follows (part of the terms); plain for records written before
+    /// optimistic jobs existed.
+    #[serde(default)]
+    pub kind: JobKind,
+    /// For an escalation job: the challenged job, whose identity our result hash uses.
+    #[serde(default)]
+    pub identity: Option<u64>,
     /// Where the job stands.
     pub phase: JobPhase,
     /// When the draw makes us eligible (unix seconds), for a `Waiting` job.
@@ -77,7 +85,7 @@ impl JobRecord {
     pub fn accepted(
         job_id: u64,
         spec: Bytes,
-        (posted_at, post_block): (u64, u64),
+        (posted_at, post_block, kind): (u64, u64, JobKind),
         eligible_from: Option<u64>,
     ) -> Self {
         Self {
@@ -85,6 +93,8 @@ impl JobRecord {
             spec,
             posted_at,
             post_block,
+            kind,
+            identity: None,
             phase: if eligible_from.is_some() {
                 JobPhase::Waiting
             } else {

@@ -11,7 +11,12 @@ fn store() -> (tempfile::TempDir, JobStore) {
 fn record_survives_reopen_with_its_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node/jobs.redb");
-    let mut record = JobRecord::accepted(7, Bytes::from_static(b"spec"), (1_000, 9), None);
+    let mut record = JobRecord::accepted(
+        7,
+        Bytes::from_static(b"spec"),
+        (1_000, 9, Default::default()),
+        None,
+    );
     record.salt = Some(B256::repeat_byte(0xab));
     record.lane = Some(3);
     record.result_hash = Some(B256::repeat_byte(0x11));
@@ -34,7 +39,7 @@ fn active_jobs_excludes_settled_and_abandoned() {
         (3, JobPhase::Waiting),
         (4, JobPhase::Abandoned),
     ] {
-        let mut r = JobRecord::accepted(id, Bytes::new(), (0, 0), None);
+        let mut r = JobRecord::accepted(id, Bytes::new(), (0, 0, Default::default()), None);
         r.advance(phase);
         store.put(&r).unwrap();
     }
@@ -76,7 +81,12 @@ fn phase_counts_follow_every_transition_and_survive_reopen() {
         let store = JobStore::open(&path).unwrap();
         for id in 1..=3 {
             store
-                .put(&JobRecord::accepted(id, Bytes::new(), (0, 0), None))
+                .put(&JobRecord::accepted(
+                    id,
+                    Bytes::new(),
+                    (0, 0, Default::default()),
+                    None,
+                ))
                 .unwrap();
         }
         let mut r = store.get(2).unwrap().unwrap();

@@ -136,6 +136,7 @@ fn outcome_name(o: Outcome) -> &'static str {
         Outcome::Completed => "completed",
         Outcome::NoQuorum => "no_quorum",
         Outcome::Unfilled => "unfilled",
+        Outcome::Overturned => "overturned",
     }
 }
 

@@ -215,6 +215,7 @@ impl Market {
             reveal_secs,
             max_output,
             announce: !self.inner.p2p_args.bootstrap.is_empty(),
+            optimistic: false,
         };
         // A bad input is a ValueError, before anything is sent.
         order.output_bound().map_err(crate::errors::to_py)?;

@@ -1,7 +1,7 @@
 use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::SolEventInterface;
 
-use super::JobSpec;
+use super::{JobKind, JobSpec};
 use crate::bindings::JobEscrow::JobEscrowEvents;
 
 /// How a job ended, as the escrow reports it.
@@ -14,6 +14,9 @@ pub enum Outcome {
     NoQuorum,
     /// Not every slot taken by the commit deadline; consumer refunded.
     Unfilled,
+    /// An optimistic job whose escalation's quorum found another result: its replica
+    /// slashed, the consumer refunded its bounty and its bond.
+    Overturned,
 }
 
 impl Outcome {
@@ -22,6 +25,7 @@ impl Outcome {
             0 => Self::Completed,
             1 => Self::NoQuorum,
             2 => Self::Unfilled,
+            3 => Self::Overturned,
             _ => return None,
         })
     }
@@ -49,6 +53,19 @@ pub enum EventKind {
         posted_at: u64,
         /// The post's block number: its hash fixes the job's draw (part of the terms).
         post_block: u64,
+        /// Which rules it follows (part of the terms).
+        kind: JobKind,
+    },
+    /// The consumer challenged an optimistic job: an escalation job recomputes it.
+    Challenged {
+        /// The challenged job.
+        job_id: u64,
+        /// The escalation job, posted in the same transaction.
+        escalation_id: u64,
+        /// The challenged job's one replica, excluded from the escalation.
+        defendant: Address,
+        /// The bond escrowed (the escalation's bounty).
+        bond: U256,
     },
     /// A provider took a slot with its commitment.
     Committed {
@@ -109,6 +126,7 @@ impl EventKind {
             | Self::Committed { job_id, .. }
             | Self::Revealed { job_id, .. }
             | Self::Finalized { job_id, .. }
+            | Self::Challenged { job_id, .. }
             | Self::Credited { job_id, .. } => Some(*job_id),
             Self::Withdrawn { .. } => None,
         }
@@ -120,7 +138,8 @@ pub fn job_id_u64(id: U256) -> Option<u64> {
     u64::try_from(id).ok()
 }
 
-/// `JobPosted`'s `draw` = postBlock << 32 | postedAt, split into (postBlock, postedAt).
+/// `JobPosted`'s `draw` = kind << 64 | postBlock << 32 | postedAt, split into (postBlock,
+/// postedAt); [`JobKind::of_draw`] reads the kind.
 pub fn split_draw(draw: U256) -> (u64, u64) {
     let low = |v: U256| u64::try_from(v & U256::from(u32::MAX)).unwrap_or_default();
     (low(draw >> 32), low(draw))
@@ -138,8 +157,15 @@ pub fn decode(log: &alloy::rpc::types::Log) -> Option<MarketEvent> {
                 spec: e.spec,
                 posted_at,
                 post_block,
+                kind: JobKind::of_draw(e.draw)?,
             }
         }
+        JobEscrowEvents::JobChallenged(e) => EventKind::Challenged {
+            job_id: job_id_u64(e.jobId)?,
+            escalation_id: job_id_u64(e.escalationId)?,
+            defendant: e.defendant,
+            bond: e.bond,
+        },
         JobEscrowEvents::ReplicaCommitted(e) => EventKind::Committed {
             job_id: job_id_u64(e.jobId)?,
             provider: e.provider,

@@ -3,7 +3,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 
-use super::{EventKind, JobSpec, MarketError, MarketEvent, Outcome, Result, slot_key};
+use super::{EventKind, JobKind, JobSpec, MarketError, MarketEvent, Outcome, Result, slot_key};
 
 /// One slot of a job: a provider's lane holding its commitment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,10 @@ pub struct JobHistory {
     pub posted_at: u64,
     /// The post's block number (its hash fixes the draw), from `JobPosted`.
     pub post_block: u64,
+    /// Which rules it follows, from `JobPosted`.
+    pub kind: JobKind,
+    /// The escalation job its consumer's challenge posted, from `JobChallenged`.
+    pub escalation: Option<u64>,
     /// Block of `JobPosted`.
     pub posted_block: Option<u64>,
     /// Slots in commit order.
@@ -50,13 +54,16 @@ impl JobHistory {
                     spec,
                     posted_at,
                     post_block,
+                    kind,
                     ..
                 } => {
                     h.spec = Some(spec);
                     h.posted_at = posted_at;
                     h.post_block = post_block;
+                    h.kind = kind;
                     h.posted_block = Some(block);
                 }
+                EventKind::Challenged { escalation_id, .. } => h.escalation = Some(escalation_id),
                 EventKind::Committed {
                     provider,
                     lane,
@@ -92,6 +99,7 @@ impl JobHistory {
                 spec,
                 posted_at: self.posted_at,
                 post_block: self.post_block,
+                kind: self.kind,
             })
             .ok_or_else(|| MarketError::Unexpected(format!("job {} was never posted", self.job_id)))
     }
@@ -102,9 +110,13 @@ impl JobHistory {
         if self.spec.is_none() || self.outcome.is_some() {
             return None;
         }
+        let revealed = match self.escalation {
+            Some(_) => super::lifecycle::CHALLENGED,
+            None => u8::try_from(self.reveals.len()).unwrap_or(u8::MAX - 1),
+        };
         Some(super::JobCounters {
             committed: u8::try_from(self.slots.len()).unwrap_or(u8::MAX),
-            revealed: u8::try_from(self.reveals.len()).unwrap_or(u8::MAX),
+            revealed,
         })
     }
 

@@ -9,6 +9,9 @@
 //! - the last reveal settles the job; otherwise anyone finalizes a job short of slots once
 //!   `now > commitDeadline` (unfilled: refund, committers released), or a filled one once
 //!   `now > revealDeadline` (a reveal missing);
+//! - an optimistic job (its one slot revealed by its commit) waits out its challenge window
+//!   too: it is finalized once `now > revealDeadline + challengeWindow`; a challenged one
+//!   (`revealed` = 255) is settled by its escalation, nothing else;
 //! - a settled job is deleted on-chain: no live counters.
 
 use serde::Serialize;
@@ -24,6 +27,9 @@ pub struct Timing {
     pub commit_deadline: u64,
     /// Last second (inclusive) to reveal.
     pub reveal_deadline: u64,
+    /// Last second (inclusive) before a filled job may be finalized: the reveal deadline,
+    /// plus the challenge window for an optimistic job.
+    pub settles_after: u64,
 }
 
 impl From<&JobSpec> for Timing {
@@ -32,9 +38,22 @@ impl From<&JobSpec> for Timing {
             replicas: spec.replicas,
             commit_deadline: spec.commit_deadline(),
             reveal_deadline: spec.reveal_deadline(),
+            settles_after: spec.reveal_deadline(),
         }
     }
 }
+
+impl Timing {
+    /// The timing of an optimistic job: finalized only after `challenge_window` more
+    /// seconds.
+    pub fn with_challenge_window(mut self, challenge_window: u64) -> Self {
+        self.settles_after = self.reveal_deadline.saturating_add(challenge_window);
+        self
+    }
+}
+
+/// `Counters::revealed` of an optimistic job under challenge (the escrow's sentinel).
+pub const CHALLENGED: u8 = u8::MAX;
 
 /// A live job's counters, as the escrow's `jobState` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,6 +88,8 @@ pub enum Phase {
     Unfilled,
     /// The reveal deadline passed with a reveal missing: only finalize is left.
     Expired,
+    /// An optimistic job under challenge: its escalation's settlement settles it.
+    Challenged,
     /// Settled (or never posted): the escrow holds nothing for it any more.
     Settled,
 }
@@ -97,10 +118,13 @@ pub fn phase(t: &Timing, live: Option<Counters>, now: u64) -> Phase {
     let Some(c) = live else {
         return Phase::Settled;
     };
+    if c.revealed == CHALLENGED {
+        return Phase::Challenged;
+    }
     match (
         c.committed >= t.replicas,
         now <= t.commit_deadline,
-        now <= t.reveal_deadline,
+        now <= t.settles_after,
     ) {
         (false, true, _) => Phase::Open,
         (false, false, _) => Phase::Unfilled,
@@ -114,6 +138,8 @@ pub fn next(t: &Timing, live: Option<Counters>, ours: Ours, now: u64) -> (Phase,
     let phase = phase(t, live, now);
     let action = match (phase, ours) {
         (Phase::Settled, _) => Action::Done,
+        // Nothing to send: the escalation's replicas (or anyone, once it expires) settle it.
+        (Phase::Challenged, _) => Action::Wait { until: u64::MAX },
         (Phase::Unfilled | Phase::Expired, _) => Action::Finalize,
         (Phase::Open, Ours::Outside) => Action::Commit,
         // Reveals open when the last slot is taken, or the job goes unfilled at the deadline.
@@ -122,7 +148,7 @@ pub fn next(t: &Timing, live: Option<Counters>, ours: Ours, now: u64) -> (Phase,
         },
         (Phase::Revealing, Ours::Committed) => Action::Reveal,
         (Phase::Revealing, Ours::Revealed) => Action::Wait {
-            until: t.reveal_deadline + 1,
+            until: t.settles_after + 1,
         },
         (Phase::Revealing, Ours::Outside) => Action::Done,
     };
@@ -132,8 +158,11 @@ pub fn next(t: &Timing, live: Option<Counters>, ours: Ours, now: u64) -> (Phase,
 /// The first second at which anyone may finalize the live job, `None` if it is settled.
 pub fn finalizable_from(t: &Timing, live: Option<Counters>) -> Option<u64> {
     let c = live?;
+    if c.revealed == CHALLENGED {
+        return None;
+    }
     Some(if c.committed >= t.replicas {
-        t.reveal_deadline + 1
+        t.settles_after + 1
     } else {
         t.commit_deadline + 1
     })
@@ -147,6 +176,7 @@ mod tests {
         replicas: 3,
         commit_deadline: 100,
         reveal_deadline: 200,
+        settles_after: 200,
     };
 
     fn live(committed: u8, revealed: u8) -> Option<Counters> {
@@ -191,6 +221,31 @@ mod tests {
                 "{counters:?} {ours:?} at {now}"
             );
         }
+    }
+
+    #[test]
+    fn an_optimistic_job_waits_out_its_window_and_a_challenged_one_waits_for_its_escalation() {
+        let t = Timing { replicas: 1, ..T }.with_challenge_window(30);
+        // The one slot is revealed by its commit.
+        assert_eq!(
+            next(&t, live(1, 1), Ours::Revealed, 200),
+            (Phase::Revealing, Action::Wait { until: 231 })
+        );
+        assert_eq!(
+            next(&t, live(1, 1), Ours::Revealed, 230).0,
+            Phase::Revealing
+        );
+        assert_eq!(
+            next(&t, live(1, 1), Ours::Revealed, 231),
+            (Phase::Expired, Action::Finalize)
+        );
+        assert_eq!(finalizable_from(&t, live(1, 1)), Some(231));
+        let challenged = live(1, CHALLENGED);
+        assert_eq!(
+            next(&t, challenged, Ours::Revealed, 10_000),
+            (Phase::Challenged, Action::Wait { until: u64::MAX })
+        );
+        assert_eq!(finalizable_from(&t, challenged), None);
     }
 
     #[test]

@@ -27,8 +27,8 @@ pub use history::{JobHistory, Slot};
 pub use lifecycle::Counters as JobCounters;
 pub use rpc_count::RpcCounter;
 pub use spec::{
-    JobSpec, JobSpecExt, JobTerms, ReplicaPhase, ResultDomain, commitment, slot_key, spec_hash,
-    terms,
+    JobKind, JobSpec, JobSpecExt, JobTerms, ReplicaPhase, ResultDomain, commitment, slot_key,
+    spec_hash, terms,
 };
 use tx::TxManager;
 pub use tx::TxPolicy;
@@ -93,6 +93,32 @@ pub struct PostedJob {
     pub posted_at: u64,
     /// The post's block number (its hash fixes the draw; part of the terms).
     pub post_block: u64,
+    /// Which rules it follows (part of the terms).
+    pub kind: JobKind,
+}
+
+/// A challenge just made: the escalation job it posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    /// The challenged optimistic job.
+    pub job_id: u64,
+    /// The escalation job (m fresh replicas recompute it).
+    pub escalation_id: u64,
+    /// The bond escrowed.
+    pub bond: U256,
+    /// The challenge transaction.
+    pub tx: TxHash,
+}
+
+/// A live escalation: the challenged job and its one replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escalation {
+    /// The challenged optimistic job (whose identity the escalation's result hashes use).
+    pub job_id: u64,
+    /// Its replica, excluded from the escalation.
+    pub defendant: Address,
+    /// The defendant's lane.
+    pub lane: u64,
 }
 
 /// A provider's reputation counters and score.
@@ -254,19 +280,29 @@ impl Market {
 
     /// Posts `spec` (its `consumer` is set to this account), escrowing the bounty (approving
     /// the ERC-20 first in token mode).
-    pub async fn post_job(&self, mut spec: JobSpec) -> Result<PostedJob> {
+    pub async fn post_job(&self, spec: JobSpec) -> Result<PostedJob> {
+        self.post(spec, JobKind::Plain).await
+    }
+
+    /// Posts `spec` as an optimistic job (one replica, paid after the challenge window
+    /// unless this account challenges it; its collateral's slash must cover the bond).
+    pub async fn post_optimistic_job(&self, spec: JobSpec) -> Result<PostedJob> {
+        self.post(spec, JobKind::Optimistic).await
+    }
+
+    async fn post(&self, mut spec: JobSpec, kind: JobKind) -> Result<PostedJob> {
         spec.consumer = self.account;
         let bounty = spec.bounty_amount();
         self.approve_if_token(bounty).await?;
-        let value = if self.deployment.is_native() {
-            bounty
+        let value = self.native_value(bounty);
+        let receipt = if kind == JobKind::Optimistic {
+            let call = self.escrow.postOptimisticJob(spec).value(value);
+            self.txs.send("postOptimisticJob", call).await?
         } else {
-            U256::ZERO
+            self.txs
+                .send("postJob", self.escrow.postJob(spec).value(value))
+                .await?
         };
-        let receipt = self
-            .txs
-            .send("postJob", self.escrow.postJob(spec).value(value))
-            .await?;
         let (job_id, (post_block, posted_at)) = receipt
             .inner
             .logs()
@@ -284,7 +320,96 @@ impl Market {
             tx: receipt.transaction_hash,
             posted_at,
             post_block,
+            kind,
         })
+    }
+
+    /// Challenges optimistic job `job` (this account posted it) whose one replica is
+    /// `defendant` in `lane`, escrowing the bond (`escalationReplicas` x bounty).
+    pub async fn challenge(
+        &self,
+        job: &JobRef<'_>,
+        defendant: Address,
+        lane: u64,
+    ) -> Result<Challenge> {
+        let (_, m) = self.optimistic_params().await?;
+        let bond = job.spec.bounty_amount() * U256::from(m);
+        self.approve_if_token(bond).await?;
+        let call = self
+            .escrow
+            .challenge(
+                U256::from(job.id),
+                job.spec.clone(),
+                job.kind.draw(job.posted_at, job.post_block),
+                slot_key(defendant, lane),
+            )
+            .value(self.native_value(bond));
+        let receipt = self.txs.send("challenge", call).await?;
+        let escalation_id = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|l| l.log_decode::<JobEscrow::JobChallenged>().ok())
+            .find_map(|l| job_id_u64(l.inner.data.escalationId))
+            .ok_or_else(|| {
+                MarketError::Unexpected("challenge receipt has no JobChallenged".into())
+            })?;
+        Ok(Challenge {
+            job_id: job.id,
+            escalation_id,
+            bond,
+            tx: receipt.transaction_hash,
+        })
+    }
+
+    /// The share of a failing replica's collateral that is slashed, in basis points.
+    pub async fn slash_bps(&self) -> Result<u64> {
+        let bps = self
+            .escrow
+            .slashBps()
+            .call()
+            .await
+            .map_err(|e| view("slashBps", e))?;
+        Ok(bps.saturating_to())
+    }
+
+    /// The challenge window (seconds after an optimistic job's reveal deadline) and the
+    /// replicas of an escalation.
+    pub async fn optimistic_params(&self) -> Result<(u64, u64)> {
+        let p = self
+            .escrow
+            .optimisticParams()
+            .call()
+            .await
+            .map_err(|e| view("optimisticParams", e))?;
+        Ok((
+            p.challengeWindow.saturating_to(),
+            p.escalationReplicas.saturating_to(),
+        ))
+    }
+
+    /// The live escalation job `escalation_id`: the challenged job and its defendant;
+    /// `None` once settled (or for any other job).
+    pub async fn escalation_of(&self, escalation_id: u64) -> Result<Option<Escalation>> {
+        let e = self
+            .escrow
+            .escalationOf(U256::from(escalation_id))
+            .call()
+            .await
+            .map_err(|e| view("escalationOf", e))?;
+        Ok((!e.jobId.is_zero()).then(|| Escalation {
+            job_id: e.jobId.saturating_to(),
+            defendant: e.defendant,
+            lane: e.lane.saturating_to(),
+        }))
+    }
+
+    fn native_value(&self, amount: U256) -> U256 {
+        if self.deployment.is_native() {
+            amount
+        } else {
+            U256::ZERO
+        }
     }
 
     // ----- provider -----
@@ -325,7 +450,8 @@ impl Market {
     }
 
     /// Takes a slot of `job_id` in this account's `lane` with the commitment to
-    /// `result_hash` and `salt` (one transaction; the escrow checks the draw).
+    /// `result_hash` and `salt` (one transaction; the escrow checks the draw). An optimistic
+    /// job's one slot takes `result_hash` itself: revealed at once, no reveal follows.
     pub async fn commit(
         &self,
         job: &JobRef<'_>,
@@ -333,7 +459,12 @@ impl Market {
         result_hash: B256,
         salt: B256,
     ) -> Result<TxHash> {
-        let c = commitment(job.id, self.account, result_hash, salt);
+        let c = match job.kind {
+            JobKind::Optimistic => result_hash,
+            JobKind::Plain | JobKind::Escalation => {
+                commitment(job.id, self.account, result_hash, salt)
+            }
+        };
         let call = self
             .escrow
             .commit(U256::from(job.id), job.terms(), U256::from(lane), c);
@@ -408,7 +539,7 @@ impl Market {
         let job = history.job_ref()?;
         let spec = job.spec;
         let live = self.job_counters(job_id).await?;
-        let timing = lifecycle::Timing::from(spec);
+        let timing = self.timing(&job).await?;
         let now = self.now().await?;
         match lifecycle::next(&timing, live, lifecycle::Ours::Outside, now) {
             (_, lifecycle::Action::Finalize) => {}
@@ -425,6 +556,16 @@ impl Market {
             self.escrow
                 .finalize(U256::from(job_id), job.terms(), history.all_keys(), winning);
         Ok(self.txs.send("finalize", call).await?.transaction_hash)
+    }
+
+    /// The timing rules of `job`: its spec's deadlines, and for an optimistic job the
+    /// market's challenge window (one call).
+    pub async fn timing(&self, job: &JobRef<'_>) -> Result<lifecycle::Timing> {
+        let timing = lifecycle::Timing::from(job.spec);
+        Ok(match job.kind {
+            JobKind::Optimistic => timing.with_challenge_window(self.optimistic_params().await?.0),
+            JobKind::Plain | JobKind::Escalation => timing,
+        })
     }
 
     /// Withdraws this account's whole credited balance to its wallet.
@@ -722,12 +863,14 @@ pub struct JobRef<'a> {
     pub posted_at: u64,
     /// The post's block number.
     pub post_block: u64,
+    /// Which rules it follows.
+    pub kind: JobKind,
 }
 
 impl JobRef<'_> {
     /// The terms every call passes back.
     pub fn terms(&self) -> JobTerms {
-        terms(self.spec, self.posted_at, self.post_block)
+        terms(self.spec, self.posted_at, self.post_block, self.kind)
     }
 }
 

@@ -11,9 +11,52 @@ pub type JobSpec = crate::bindings::IJobEscrow::JobSpec;
 /// `JobTermsLib.sol`).
 pub type JobTerms = crate::bindings::IJobEscrow::JobTerms;
 
-/// The escrow's `termsOf(spec, draw)`, computed locally, for a job posted in block
-/// `post_block` at `posted_at` (`JobPosted`'s `draw` = postBlock << 32 | postedAt).
-pub fn terms(spec: &JobSpec, posted_at: u64, post_block: u64) -> JobTerms {
+/// Which rules a job follows: the kind bits of its `JobPosted` draw (bit 64: optimistic,
+/// bit 65: escalation), which are part of its terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// k replicas commit, then reveal; the quorum's hash wins.
+    #[default]
+    Plain,
+    /// One replica whose commit carries its result hash in the clear; paid after the
+    /// challenge window unless its consumer challenges it.
+    Optimistic,
+    /// The m replicas recomputing a challenged optimistic job (their result hashes use the
+    /// challenged job's identity); its settlement settles that job too.
+    Escalation,
+}
+
+impl JobKind {
+    /// The kind bits of a draw word (`draw >> 64`).
+    pub fn bits(self) -> u64 {
+        match self {
+            Self::Plain => 0,
+            Self::Optimistic => 1,
+            Self::Escalation => 2,
+        }
+    }
+
+    /// The kind named by a `JobPosted` draw word, `None` for bits the escrow never sets.
+    pub fn of_draw(draw: U256) -> Option<Self> {
+        match u64::try_from(draw >> 64).ok()? {
+            0 => Some(Self::Plain),
+            1 => Some(Self::Optimistic),
+            2 => Some(Self::Escalation),
+            _ => None,
+        }
+    }
+
+    /// The draw word `kind << 64 | post_block << 32 | posted_at`.
+    pub fn draw(self, posted_at: u64, post_block: u64) -> U256 {
+        (U256::from(self.bits()) << 64) | (U256::from(post_block) << 32) | U256::from(posted_at)
+    }
+}
+
+/// The escrow's `termsOf(spec, draw)`, computed locally, for a job of `kind` posted in block
+/// `post_block` at `posted_at` (`JobPosted`'s `draw` = kind << 64 | postBlock << 32 |
+/// postedAt).
+pub fn terms(spec: &JobSpec, posted_at: u64, post_block: u64, kind: JobKind) -> JobTerms {
     let payment = (U256::from_be_slice(spec.consumer.as_slice()) << 96) | U256::from(spec.bounty);
     let rules = (U256::from(spec.revealDeadline) << 224)
         | (U256::from(spec.commitDeadline) << 192)
@@ -21,6 +64,7 @@ pub fn terms(spec: &JobSpec, posted_at: u64, post_block: u64) -> JobTerms {
         | (U256::from(post_block) << 128)
         | (U256::from(spec.minReputation) << 112)
         | (U256::from(spec.replicas) << 104)
+        | (U256::from(kind.bits()) << 102)
         | (U256::from(spec.quorum) << 96)
         | U256::from(spec.collateral);
     let details = (
@@ -40,8 +84,8 @@ pub fn terms(spec: &JobSpec, posted_at: u64, post_block: u64) -> JobTerms {
 
 /// `keccak256(abi.encode(termsOf(spec, draw)))`, the escrow's `specHashOf` (its first 24
 /// bytes are stored per job).
-pub fn spec_hash(spec: &JobSpec, posted_at: u64, post_block: u64) -> B256 {
-    keccak256(terms(spec, posted_at, post_block).abi_encode())
+pub fn spec_hash(spec: &JobSpec, posted_at: u64, post_block: u64, kind: JobKind) -> B256 {
+    keccak256(terms(spec, posted_at, post_block, kind).abi_encode())
 }
 
 /// Who a result belongs to: the job's identity, which every result hash covers.

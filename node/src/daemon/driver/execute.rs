@@ -104,7 +104,8 @@ impl Driver {
                 return;
             }
         };
-        let domain = self.market.result_domain(job_id);
+        // An escalation's replicas hash under the challenged job's identity.
+        let domain = self.market.result_domain(record.identity.unwrap_or(job_id));
         let blob = domain.blob(&output);
         // Held, not served: the output is served only once the job completed with it.
         if let Err(e) = self.held.hold(job_id, &blob) {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stp_sdk::bindings::JobEscrow::JobEscrowErrors;
 use stp_sdk::market::{
-    EventKind, JobRef, JobSpec, JobSpecExt, Market, MarketError, announced_job_id,
+    EventKind, JobKind, JobRef, JobSpec, JobSpecExt, Market, MarketError, announced_job_id,
 };
 use tokio::sync::mpsc;
 
@@ -80,7 +80,7 @@ pub(super) struct Driver {
     /// again.
     retry_at: HashMap<u64, tokio::time::Instant>,
     /// Jobs passed over at capacity, oldest first, to be considered again.
-    deferred: VecDeque<(u64, JobSpec, (u64, u64))>,
+    deferred: VecDeque<(u64, JobSpec, (u64, u64, JobKind))>,
     /// When the account gauges were last read from the chain.
     account_read: Option<tokio::time::Instant>,
     /// The chain's block time estimate (seconds) and when it was made.
@@ -89,6 +89,11 @@ pub(super) struct Driver {
     account_view: Option<(tokio::time::Instant, AccountView)>,
     /// A store write failed: [`Driver::run`] returns this once the current event is handled.
     fatal: Option<eyre::Report>,
+    /// The market's challenge window (read once, when an optimistic job first needs it).
+    challenge_window: Option<u64>,
+    /// Optimistic jobs whose output we serve already (before settlement: the consumer
+    /// checks it within the challenge window).
+    published: HashSet<u64>,
 }
 
 impl Driver {
@@ -116,6 +121,8 @@ impl Driver {
             held,
             executing: HashSet::new(),
             in_flight: HashSet::new(),
+            challenge_window: None,
+            published: HashSet::new(),
             fetch_failures: HashMap::new(),
             retry_at: HashMap::new(),
             deferred: VecDeque::new(),
@@ -311,7 +318,11 @@ impl Driver {
                     spec,
                     posted_at,
                     post_block,
-                } => self.consider(job_id, spec, (posted_at, post_block)).await,
+                    kind,
+                } => {
+                    self.consider(job_id, spec, (posted_at, post_block, kind))
+                        .await
+                }
                 EventKind::Finalized {
                     job_id,
                     outcome,
@@ -326,7 +337,7 @@ impl Driver {
 
     /// A job seen on-chain (or announced and checked there), posted at `posted` = (block
     /// timestamp, block number).
-    async fn consider(&mut self, job_id: u64, spec: JobSpec, posted: (u64, u64)) {
+    async fn consider(&mut self, job_id: u64, spec: JobSpec, posted: (u64, u64, JobKind)) {
         if matches!(self.store.get(job_id), Ok(Some(_))) {
             return;
         }
@@ -353,6 +364,7 @@ impl Driver {
             spec: &spec,
             posted_at: posted.0,
             post_block: posted.1,
+            kind: posted.2,
         };
         let draw = match self.market.draw_of(&job, self.account()).await {
             Ok(d) => d,
@@ -377,7 +389,18 @@ impl Driver {
                 return tracing::info!(job = job_id, "not drawn for this job in time; skipping");
             }
         };
-        let record = JobRecord::accepted(job_id, spec.abi_encode().into(), posted, eligible_from);
+        let mut record =
+            JobRecord::accepted(job_id, spec.abi_encode().into(), posted, eligible_from);
+        if posted.2 == JobKind::Escalation {
+            // Its replicas hash their output under the challenged job's identity.
+            match self.market.escalation_of(job_id).await {
+                Ok(Some(e)) => record.identity = Some(e.job_id),
+                Ok(None) => return tracing::debug!(job = job_id, "escalation settled already"),
+                Err(e) => {
+                    return tracing::warn!(job = job_id, error = %e, "cannot read the escalation");
+                }
+            }
+        }
         self.save(&record);
         match eligible_from {
             Some(at) => tracing::info!(
@@ -580,6 +603,7 @@ fn job_ref<'a>(record: &JobRecord, spec: &'a JobSpec) -> JobRef<'a> {
         spec,
         posted_at: record.posted_at,
         post_block: record.post_block,
+        kind: record.kind,
     }
 }
 

@@ -46,13 +46,19 @@ impl Driver {
             record.salt.unwrap_or_default(),
             record.result_hash.unwrap_or_default(),
         );
-        let (spec, posted_at, post_block) = (spec.clone(), record.posted_at, record.post_block);
+        let (spec, posted_at, post_block, kind) = (
+            spec.clone(),
+            record.posted_at,
+            record.post_block,
+            record.kind,
+        );
         tokio::spawn(async move {
             let job = stp_sdk::market::JobRef {
                 id: job_id,
                 spec: &spec,
                 posted_at,
                 post_block,
+                kind,
             };
             let sent = send(&market, &job, step, result, salt).await;
             let _ = done.send(StepDone { job_id, sent }).await;

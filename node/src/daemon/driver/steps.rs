@@ -4,7 +4,9 @@
 
 use alloy::primitives::{B256, TxHash, U256};
 use stp_sdk::market::lifecycle::{self, Action, Ours, Timing};
-use stp_sdk::market::{Draw, JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase, Revealed};
+use stp_sdk::market::{
+    Draw, JobKind, JobSpec, JobSpecExt, MarketError, Outcome, ReplicaPhase, Revealed,
+};
 
 use super::send::Step;
 use super::{Driver, MAX_FETCH_ATTEMPTS, job_ref};
@@ -126,7 +128,10 @@ impl Driver {
     /// consumer the output for free).
     pub(super) async fn finish(&mut self, mut record: JobRecord, outcome: Outcome, winning: B256) {
         let job_id = record.job_id;
-        let won = outcome == Outcome::Completed && record.result_hash == Some(winning);
+        // An optimistic job upheld by an escalation without a quorum reports no hash: ours
+        // stands, unchallenged in effect.
+        let upheld = record.kind == JobKind::Optimistic && winning.is_zero();
+        let won = outcome == Outcome::Completed && (record.result_hash == Some(winning) || upheld);
         record.note = Some(format!(
             "settled: {outcome:?}{}",
             if won { ", our result won" } else { "" }
@@ -283,7 +288,11 @@ impl Driver {
                 self.fetch_failures.remove(&record.job_id);
                 self.retry_at.remove(&record.job_id);
                 record.txs.push(tx);
-                record.advance(JobPhase::Committed);
+                // An optimistic job's commit carries the result hash: revealed at once.
+                record.advance(match record.kind {
+                    JobKind::Optimistic => JobPhase::Revealed,
+                    JobKind::Plain | JobKind::Escalation => JobPhase::Committed,
+                });
                 self.save(record);
                 tracing::info!(job = record.job_id, %tx, lane, result = ?record.result_hash, "committed: slot taken");
                 #[cfg(feature = "fault-injection")]
@@ -381,7 +390,11 @@ impl Driver {
         } else {
             Ours::Revealed
         };
-        match lifecycle::next(&Timing::from(spec), live, ours, now).1 {
+        if record.kind == JobKind::Optimistic {
+            self.publish_early(record.job_id).await;
+        }
+        let timing = self.timing(&record, spec).await?;
+        match lifecycle::next(&timing, live, ours, now).1 {
             Action::Reveal if !self.withholds_reveals() => self.reveal(&record, spec),
             Action::Finalize => {
                 self.send_step(&record, spec, Step::Finalize);
@@ -392,6 +405,44 @@ impl Driver {
                 Ok(())
             }
             Action::Reveal | Action::Commit | Action::Wait { .. } => Ok(()),
+        }
+    }
+
+    /// The timing rules of `record`'s job (an optimistic one waits out the challenge
+    /// window, read from the chain once).
+    async fn timing(&mut self, record: &JobRecord, spec: &JobSpec) -> Result<Timing, MarketError> {
+        let timing = Timing::from(spec);
+        if record.kind != JobKind::Optimistic {
+            return Ok(timing);
+        }
+        let window = match self.challenge_window {
+            Some(w) => w,
+            None => {
+                let w = self.market.optimistic_params().await?.0;
+                *self.challenge_window.insert(w)
+            }
+        };
+        Ok(timing.with_challenge_window(window))
+    }
+
+    /// Serves an optimistic job's output right after our commit: its consumer must be able
+    /// to check it within the challenge window (it pays either way, unless it proves us
+    /// wrong, so serving it early gives nothing away). Retried next tick on failure.
+    async fn publish_early(&mut self, job_id: u64) {
+        if self.published.contains(&job_id) {
+            return;
+        }
+        match self.p2p.add_blob_file(&self.held.path(job_id)).await {
+            Ok(_) => {
+                self.published.insert(job_id);
+                tracing::info!(
+                    job = job_id,
+                    "optimistic job: serving the output for its check"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(job = job_id, error = %e, "cannot serve the output yet; will retry")
+            }
         }
     }
 

@@ -88,7 +88,7 @@ function jobsSetup(main) {
   const params = new URLSearchParams(location.search);
   jobsPage = Number(params.get("page")) || 1;
   const field = (name, label, el) => h("label", {}, label, el);
-  const phases = ["", "live", "open", "revealing", "finalizable", "settled", "completed", "no_quorum", "unfilled"];
+  const phases = ["", "live", "open", "revealing", "finalizable", "challenged", "settled", "completed", "no_quorum", "unfilled", "overturned"];
   const select = h("select", { name: "phase" },
     phases.map((p) => h("option", { value: p, selected: params.get("phase") === p ? "" : null }, p ? word(p) : "any")));
   const input = (name, ph) => h("input", { name, placeholder: ph, value: params.get(name) || "", autocomplete: "off" });
@@ -244,7 +244,7 @@ async function networkRender(main) {
   const n = await api("/api/network");
   main.replaceChildren(h("h1", {}, "Network"),
     h("div", { class: "cards" }, card("jobs live", n.jobs.live), card("completed", n.jobs.completed),
-      card("no quorum", n.jobs.no_quorum), card("unfilled", n.jobs.unfilled), card("providers", n.providers)),
+      card("no quorum", n.jobs.no_quorum), card("unfilled", n.jobs.unfilled), card("overturned", n.jobs.overturned), card("providers", n.providers)),
     h("h2", {}, "Value"),
     dl([["Bounties posted", amount(n.totals.posted)], ["Escrowed now", amount(n.totals.escrowed)],
       ["Paid to providers", amount(n.totals.paid)], ["Refunded to consumers", amount(n.totals.refunded)],
