@@ -26,9 +26,78 @@ pub struct BenchVerifyArgs {
     /// Units recomputed by the sampled checks.
     #[arg(long, default_value_t = verify::DEFAULT_SAMPLES)]
     pub samples: u32,
+    /// The output of `scripts/gas-report` (a file): adds the price of a verified result,
+    /// the replicas' gas plus the check, for k=3 replication against an optimistic k=1
+    /// job checked with Freivalds (the largest matmul-u32 size measured).
+    #[arg(long, value_name = "FILE")]
+    pub gas_report: Option<std::path::PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The price of a verified matmul-u32 result both ways.
+#[derive(Debug, Clone, Serialize)]
+struct Price {
+    size: String,
+    /// Gas of a whole k=3 lifecycle (post, 3 commits, 3 reveals, 3 withdrawals).
+    replicated_gas: u64,
+    /// Computations a k=3 result costs the network.
+    replicated_computations: u32,
+    /// Gas of an optimistic lifecycle (post, commit, finalize after the window, withdraw).
+    optimistic_gas: u64,
+    /// The consumer's Freivalds check of the one result, seconds.
+    check_seconds: f64,
+    /// One computation on the CPU reference, seconds.
+    compute_seconds: f64,
+}
+
+/// The figure after `label` on its line of a gas-report output.
+fn gas_figure(report: &str, label: &str) -> eyre::Result<u64> {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .and_then(|rest| rest.trim().parse().ok())
+        .ok_or_else(|| {
+            eyre::eyre!("no line `{label} N` in the gas report (run scripts/gas-report > FILE)")
+        })
+}
+
+fn price(report: &str, rows: &[Row]) -> eyre::Result<Price> {
+    let row = rows
+        .iter()
+        .filter(|r| r.kernel == "matmul-u32")
+        .next_back()
+        .ok_or_else(|| eyre::eyre!("no matmul-u32 size was measured"))?;
+    Ok(Price {
+        size: row.size.clone(),
+        replicated_gas: gas_figure(report, "lifecycle gas, 3 replicas:")?,
+        replicated_computations: 3,
+        optimistic_gas: gas_figure(report, "optimistic lifecycle gas:")?,
+        check_seconds: row.check_seconds,
+        compute_seconds: row.compute_seconds,
+    })
+}
+
+fn print_price(p: &Price) {
+    out(format!(
+        "\nprice of a verified matmul-u32 {} result:",
+        p.size
+    ));
+    out(format!(
+        "  k=3 replication:   {:>9} gas, {} computations ({}), no check",
+        p.replicated_gas,
+        p.replicated_computations,
+        seconds(p.compute_seconds * f64::from(p.replicated_computations))
+    ));
+    out(format!(
+        "  k=1 + Freivalds:   {:>9} gas, 1 computation ({}) + the consumer's check {} ({:.1} % of the gas, {:.1} % of the compute)",
+        p.optimistic_gas,
+        seconds(p.compute_seconds),
+        seconds(p.check_seconds),
+        100.0 * p.optimistic_gas as f64 / p.replicated_gas.max(1) as f64,
+        100.0 * (p.compute_seconds + p.check_seconds) / (3.0 * p.compute_seconds).max(1e-9)
+    ));
 }
 
 /// One measured kernel and size.
@@ -237,9 +306,43 @@ impl BenchVerifyArgs {
             }
             rows.push(row);
         }
+        let price = match &self.gas_report {
+            Some(path) => {
+                let report = std::fs::read_to_string(path)
+                    .map_err(|e| eyre::eyre!("reading --gas-report {}: {e}", path.display()))?;
+                Some(price(&report, &rows)?)
+            }
+            None => None,
+        };
         if self.json {
-            out_json(&json!({ "rows": rows }))?;
+            out_json(&json!({ "rows": rows, "price": price }))?;
+        } else if let Some(p) = &price {
+            print_price(p);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_price_reads_both_lifecycles_from_a_gas_report() {
+        let report = "postJob 67151\noptimistic lifecycle gas: 199293\nchallenge + escalation gas, m=3: 433743\nlifecycle gas, 1 replica: 198013\nlifecycle gas, 3 replicas: 478002\n";
+        let row = Row {
+            kernel: "matmul-u32",
+            size: "1024x1024x1024".into(),
+            compute_seconds: 2.0,
+            check_seconds: 0.1,
+            ratio: 0.05,
+            method: String::new(),
+            false_accept: String::new(),
+            corrupted_caught: true,
+        };
+        let p = price(report, &[row]).unwrap();
+        assert_eq!((p.replicated_gas, p.optimistic_gas), (478_002, 199_293));
+        assert!(price("lifecycle gas, 3 replicas: 1\n", &[]).is_err());
+        assert!(gas_figure("optimistic lifecycle gas: x", "optimistic lifecycle gas:").is_err());
     }
 }
