@@ -6,5 +6,6 @@
 
 mod cli;
 mod executor;
+mod fuel;
 mod kernels;
 mod support;

@@ -15,6 +15,13 @@
 //! The kernel id is [`KernelId::compute`] over (WGSL, entry point, bindings, output binding),
 //! exactly as for built-ins; buffer sizes, data and dispatch size are part of the job input.
 //! Output: the first `size` bytes of the output binding after the dispatch.
+//!
+//! Loop budget: providers run a custom kernel with its loops metered. Each invocation has
+//! [`LOOP_BUDGET`] loop passes for all its loops together (a pass is each start of a loop
+//! body, so a `for` loop of `n` iterations takes `n + 1`: the last pass finds the condition
+//! false); an invocation that needs more stops, and the job fails the same way on every
+//! GPU, so no provider commits a result. A loop with no `break`, `return` or `break if` is
+//! rejected before it runs. Keep per-invocation loops short and dispatch more workgroups.
 
 use std::borrow::Cow;
 
@@ -28,6 +35,11 @@ pub const MAGIC: &[u8; 8] = b"STPCUST1";
 pub const MAX_BINDINGS: usize = 8;
 /// Longest accepted WGSL source in bytes.
 pub const MAX_WGSL_LEN: u32 = 1 << 20;
+/// Loop passes one invocation of a custom kernel may make, over all its loops and the
+/// functions it calls. Mesa's software driver silently ends loops after 65,535 passes per
+/// invocation; this budget stays well below that, so a kernel within it computes the true
+/// values there as on any GPU, and one beyond it fails identically everywhere.
+pub const LOOP_BUDGET: u32 = 50_000;
 
 /// One buffer of a custom job: its binding and initial contents.
 #[derive(Debug, Clone, PartialEq, Eq)]

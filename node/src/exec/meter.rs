@@ -1,0 +1,442 @@
+//! Loop metering for custom kernels, so that every backend stops them at the same point.
+//!
+//! Mesa's software driver (what CI and GPU-less providers run) ends any loop silently once
+//! an invocation has made ~65,535 loop passes, all its loops together; a real GPU runs on.
+//! Unmetered, a long-looping custom kernel gives different bytes on the two, and an honest
+//! provider is slashed. So before a custom module is compiled, [`meter`] rewrites its IR:
+//!
+//! - a `var<private>` fuel counter, set to [`LOOP_BUDGET`] at the start of each entry point;
+//! - at the start of every loop body (every `Statement::Loop`, in every function), the
+//!   counter is checked and decremented; when it is already zero, the invocation sets the
+//!   out-of-fuel flag and breaks out. After that, each loop it reaches ends on its first
+//!   pass, so an exhausted invocation makes only a few more passes;
+//! - the flag is an `atomic<u32>` storage buffer at `@group(1) @binding(0)`
+//!   ([`FUEL_GROUP`], [`FUEL_BINDING`]): custom kernels may only bind group 0, so it never
+//!   collides with theirs. The runtime adds it and reads it back after the dispatch.
+//!
+//! The budget counts exactly the loop-header passes Mesa counts, and stays well below its
+//! cap, so a kernel within budget computes the true values on every backend, and one past
+//! it fails with [`ExecError::OutOfFuel`] on every backend. A loop that visibly never exits
+//! (no `break`, `return` or `break if` of its own) is refused up front.
+//! Built-in kernels are not metered: their loops are bounded by their input limits and
+//! checked against the CPU references.
+
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+use naga::{
+    AddressSpace, BinaryOperator, Block, Expression, Function, GlobalVariable, Handle, Literal,
+    MemoryDecorations, Module, ResourceBinding, Scalar, Span, Statement, StorageAccess, Type,
+    TypeInner,
+};
+use stp_sdk::kernels::custom::LOOP_BUDGET;
+
+use super::{ExecError, Result};
+
+/// Bind group of the out-of-fuel flag (custom kernels bind only group 0).
+pub const FUEL_GROUP: u32 = 1;
+/// Binding of the out-of-fuel flag within [`FUEL_GROUP`].
+pub const FUEL_BINDING: u32 = 0;
+
+/// Parses and validates a custom WGSL module, refuses loops that cannot exit, and returns
+/// the module with its loops metered (see the module docs).
+pub fn meter(wgsl: &str) -> Result<Module> {
+    let mut module = naga::front::wgsl::parse_str(wgsl).map_err(|e| ExecError::InvalidWgsl {
+        message: e.emit_to_string(wgsl),
+    })?;
+    // Validated here, against the source, for messages with line and column; the device
+    // validates the metered module again with its own capabilities.
+    Validator::new(ValidationFlags::all(), Capabilities::all())
+        .validate(&module)
+        .map_err(|e| ExecError::InvalidWgsl {
+            message: e.emit_to_string(wgsl),
+        })?;
+    reject_endless_loops(&module, wgsl)?;
+    instrument(&mut module);
+    Ok(module)
+}
+
+/// Every function of a module with its name, entry points included.
+fn functions(module: &Module) -> impl Iterator<Item = (&str, &Function)> {
+    let helpers = module
+        .functions
+        .iter()
+        .map(|(_, f)| (f.name.as_deref().unwrap_or("?"), f));
+    let entries = module
+        .entry_points
+        .iter()
+        .map(|ep| (ep.name.as_str(), &ep.function));
+    helpers.chain(entries)
+}
+
+fn reject_endless_loops(module: &Module, source: &str) -> Result<()> {
+    for (name, function) in functions(module) {
+        if let Some(span) = endless_loop(&function.body) {
+            return Err(ExecError::EndlessLoop {
+                function: name.to_owned(),
+                line: span.location(source).line_number,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The span of the first loop in `block` (at any depth) that has no exit of its own.
+fn endless_loop(block: &Block) -> Option<Span> {
+    for (statement, span) in block.span_iter() {
+        let found = match statement {
+            Statement::Loop {
+                body,
+                continuing,
+                break_if,
+            } => {
+                let exits = break_if.is_some() || exits(body, true) || exits(continuing, true);
+                if !exits {
+                    return Some(*span);
+                }
+                endless_loop(body).or_else(|| endless_loop(continuing))
+            }
+            Statement::Block(b) => endless_loop(b),
+            Statement::If { accept, reject, .. } => {
+                endless_loop(accept).or_else(|| endless_loop(reject))
+            }
+            Statement::Switch { cases, .. } => cases.iter().find_map(|c| endless_loop(&c.body)),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Whether `block` can leave the loop it belongs to: a `return` anywhere, or a `break`
+/// that targets this loop (`breaks_here`: not inside a nested loop or switch).
+fn exits(block: &Block, breaks_here: bool) -> bool {
+    block.iter().any(|statement| match statement {
+        Statement::Break => breaks_here,
+        Statement::Return { .. } | Statement::Kill => true,
+        Statement::Block(b) => exits(b, breaks_here),
+        Statement::If { accept, reject, .. } => {
+            exits(accept, breaks_here) || exits(reject, breaks_here)
+        }
+        Statement::Switch { cases, .. } => cases.iter().any(|c| exits(&c.body, false)),
+        Statement::Loop {
+            body, continuing, ..
+        } => exits(body, false) || exits(continuing, false),
+        _ => false,
+    })
+}
+
+/// The two globals the metering adds.
+#[derive(Clone, Copy)]
+struct Globals {
+    fuel: Handle<GlobalVariable>,
+    flag: Handle<GlobalVariable>,
+}
+
+fn instrument(module: &mut Module) {
+    let u32_ty = module.types.insert(
+        Type {
+            name: None,
+            inner: TypeInner::Scalar(Scalar::U32),
+        },
+        Span::UNDEFINED,
+    );
+    let atomic_ty = module.types.insert(
+        Type {
+            name: None,
+            inner: TypeInner::Atomic(Scalar::U32),
+        },
+        Span::UNDEFINED,
+    );
+    let mut global = |name: &str, space, binding, ty| {
+        module.global_variables.append(
+            GlobalVariable {
+                name: Some(name.to_owned()),
+                space,
+                binding,
+                ty,
+                init: None,
+                memory_decorations: MemoryDecorations::empty(),
+            },
+            Span::UNDEFINED,
+        )
+    };
+    let globals = Globals {
+        fuel: global("stp_fuel", AddressSpace::Private, None, u32_ty),
+        flag: global(
+            "stp_out_of_fuel",
+            AddressSpace::Storage {
+                access: StorageAccess::LOAD | StorageAccess::STORE,
+            },
+            Some(ResourceBinding {
+                group: FUEL_GROUP,
+                binding: FUEL_BINDING,
+            }),
+            atomic_ty,
+        ),
+    };
+    for (_, function) in module.functions.iter_mut() {
+        meter_function(function, globals);
+    }
+    for entry in &mut module.entry_points {
+        let fuel = meter_function(&mut entry.function, globals);
+        let budget = entry.function.expressions.append(
+            Expression::Literal(Literal::U32(LOOP_BUDGET)),
+            Span::UNDEFINED,
+        );
+        let reset = Statement::Store {
+            pointer: fuel,
+            value: budget,
+        };
+        entry
+            .function
+            .body
+            .splice(0..0, Block::from_vec(vec![reset]));
+    }
+}
+
+/// Handles, in one function's expression arena, that every loop's check uses.
+struct Shared {
+    fuel: Handle<Expression>,
+    flag: Handle<Expression>,
+    zero: Handle<Expression>,
+    one: Handle<Expression>,
+}
+
+/// Meters every loop of `function`; returns its pointer to the fuel counter.
+fn meter_function(function: &mut Function, globals: Globals) -> Handle<Expression> {
+    let exprs = &mut function.expressions;
+    let mut add = |e| exprs.append(e, Span::UNDEFINED);
+    let shared = Shared {
+        fuel: add(Expression::GlobalVariable(globals.fuel)),
+        flag: add(Expression::GlobalVariable(globals.flag)),
+        zero: add(Expression::Literal(Literal::U32(0))),
+        one: add(Expression::Literal(Literal::U32(1))),
+    };
+    meter_block(&mut function.body, &mut function.expressions, &shared);
+    shared.fuel
+}
+
+fn meter_block(block: &mut Block, exprs: &mut naga::Arena<Expression>, shared: &Shared) {
+    for statement in block.iter_mut() {
+        match statement {
+            Statement::Loop {
+                body, continuing, ..
+            } => {
+                meter_block(body, exprs, shared);
+                meter_block(continuing, exprs, shared);
+                let check = fuel_check(exprs, shared);
+                body.splice(0..0, check);
+            }
+            Statement::Block(b) => meter_block(b, exprs, shared),
+            Statement::If { accept, reject, .. } => {
+                meter_block(accept, exprs, shared);
+                meter_block(reject, exprs, shared);
+            }
+            Statement::Switch { cases, .. } => {
+                for case in cases {
+                    meter_block(&mut case.body, exprs, shared);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `if (fuel == 0u) { atomicStore(&flag, 1u); break; } fuel = fuel - 1u;`
+fn fuel_check(exprs: &mut naga::Arena<Expression>, shared: &Shared) -> Block {
+    let start = exprs.len();
+    let fuel = exprs.append(
+        Expression::Load {
+            pointer: shared.fuel,
+        },
+        Span::UNDEFINED,
+    );
+    let empty = exprs.append(
+        Expression::Binary {
+            op: BinaryOperator::Equal,
+            left: fuel,
+            right: shared.zero,
+        },
+        Span::UNDEFINED,
+    );
+    let compared = exprs.range_from(start);
+    let start = exprs.len();
+    let left = exprs.append(
+        Expression::Binary {
+            op: BinaryOperator::Subtract,
+            left: fuel,
+            right: shared.one,
+        },
+        Span::UNDEFINED,
+    );
+    let decremented = exprs.range_from(start);
+    let out_of_fuel = Block::from_vec(vec![
+        Statement::Store {
+            pointer: shared.flag,
+            value: shared.one,
+        },
+        Statement::Break,
+    ]);
+    Block::from_vec(vec![
+        Statement::Emit(compared),
+        Statement::If {
+            condition: empty,
+            accept: out_of_fuel,
+            reject: Block::new(),
+        },
+        Statement::Emit(decremented),
+        Statement::Store {
+            pointer: shared.fuel,
+            value: left,
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "@group(0) @binding(0) var<storage, read_write> o: array<u32>;\n";
+
+    fn kernel(body: &str) -> String {
+        format!("{HEAD}@compute @workgroup_size(1) fn main() {{\n{body}\n}}")
+    }
+
+    fn loops(block: &Block) -> usize {
+        block
+            .iter()
+            .map(|s| match s {
+                Statement::Loop {
+                    body, continuing, ..
+                } => 1 + loops(body) + loops(continuing),
+                Statement::Block(b) => loops(b),
+                Statement::If { accept, reject, .. } => loops(accept) + loops(reject),
+                Statement::Switch { cases, .. } => cases.iter().map(|c| loops(&c.body)).sum(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Loops whose body starts with the fuel check (an `If` whose accept block breaks).
+    fn metered_loops(block: &Block) -> usize {
+        block
+            .iter()
+            .map(|s| match s {
+                Statement::Loop {
+                    body, continuing, ..
+                } => {
+                    let checked = matches!(body.get(1), Some(Statement::If { accept, .. })
+                        if matches!(accept.last(), Some(Statement::Break)));
+                    usize::from(checked) + metered_loops(body) + metered_loops(continuing)
+                }
+                Statement::Block(b) => metered_loops(b),
+                Statement::If { accept, reject, .. } => {
+                    metered_loops(accept) + metered_loops(reject)
+                }
+                Statement::Switch { cases, .. } => {
+                    cases.iter().map(|c| metered_loops(&c.body)).sum()
+                }
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn every_loop_in_every_function_is_metered_and_the_module_still_validates() {
+        let src = format!(
+            "{HEAD}fn helper(n: u32) -> u32 {{ var s = 0u; for (var i = 0u; i < n; i++) {{ s += i; }} return s; }}
+@compute @workgroup_size(1) fn main() {{
+    var a = 0u;
+    while (a < 10u) {{ for (var j = 0u; j < 3u; j++) {{ a += 1u; }} }}
+    loop {{ a += helper(a); if (a > 100u) {{ break; }} continuing {{ a += 1u; }} }}
+    switch a {{ default {{ for (var k = 0u; k < 2u; k++) {{ a += k; }} }} }}
+    o[0] = a;
+}}"
+        );
+        let module = meter(&src).unwrap();
+        let mut total = 0;
+        for (_, f) in functions(&module) {
+            assert_eq!(loops(&f.body), metered_loops(&f.body));
+            total += metered_loops(&f.body);
+        }
+        assert_eq!(total, 5, "helper's loop and the entry point's four");
+        let entry = &module.entry_points[0].function;
+        assert!(matches!(entry.body.first(), Some(Statement::Store { .. })));
+        Validator::new(ValidationFlags::all(), Capabilities::all())
+            .validate(&module)
+            .expect("the metered module is valid");
+        let flag = module
+            .global_variables
+            .iter()
+            .find_map(|(_, g)| g.binding.filter(|b| b.group == FUEL_GROUP))
+            .expect("the flag binding");
+        assert_eq!(flag.binding, FUEL_BINDING);
+    }
+
+    #[test]
+    fn a_loop_in_a_loop_with_a_barrier_stays_valid() {
+        let src = "var<workgroup> tile: array<u32, 64>;
+@group(0) @binding(0) var<storage, read_write> o: array<u32>;
+@compute @workgroup_size(64) fn main(@builtin(local_invocation_index) l: u32) {
+    var acc = 0u;
+    for (var t = 0u; t < 4u; t++) {
+        tile[l] = t + l;
+        workgroupBarrier();
+        for (var k = 0u; k < 64u; k++) { acc += tile[k]; }
+        workgroupBarrier();
+    }
+    o[l] = acc;
+}";
+        meter(src).expect("a tiled kernel is accepted");
+    }
+
+    #[test]
+    fn loops_that_cannot_exit_are_rejected_with_their_line() {
+        for (body, line) in [
+            ("loop { }", 3),
+            ("var i = 0u;\nloop { i += 1u; o[0] = i; }", 4),
+            ("loop { switch 1 { default { break; } } }", 3),
+            ("loop { if true { } continuing { o[0] = 1u; } }", 3),
+            ("for (var i = 0u; i < 4u; i++) { loop { o[i] = i; } }", 3),
+        ] {
+            match meter(&kernel(body)) {
+                Err(ExecError::EndlessLoop { function, line: at }) => {
+                    assert_eq!(function, "main", "{body}");
+                    assert_eq!(at, line, "{body}");
+                }
+                other => panic!("{body}: expected EndlessLoop, got {other:?}"),
+            }
+        }
+        let helper = format!(
+            "{HEAD}fn spin() {{ loop {{ }} }}\n@compute @workgroup_size(1) fn main() {{ spin(); }}"
+        );
+        assert!(
+            matches!(meter(&helper), Err(ExecError::EndlessLoop { function, .. }) if function == "spin")
+        );
+    }
+
+    #[test]
+    fn loops_with_an_exit_are_accepted() {
+        for body in [
+            "loop { if o[0] == 1u { break; } }",
+            "loop { if o[0] == 1u { return; } }",
+            "loop { for (var i = 0u; i < 2u; i++) { return; } }",
+            "loop { o[0] += 1u; continuing { break if o[0] > 9u; } }",
+            "while o[0] < 9u { o[0] += 1u; }",
+        ] {
+            meter(&kernel(body)).unwrap_or_else(|e| panic!("{body}: {e}"));
+        }
+    }
+
+    #[test]
+    fn invalid_wgsl_is_reported_with_its_position() {
+        match meter(&kernel("o[0] = undefined_name;")) {
+            Err(ExecError::InvalidWgsl { message }) => {
+                assert!(message.contains("undefined_name"), "{message}");
+                assert!(message.contains(":3:"), "line and column: {message}");
+            }
+            other => panic!("expected InvalidWgsl, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Metered custom kernels: the loop shapes that Mesa's software driver silently cuts short
+//! (one budget of ~65,535 loop passes per invocation) fail as `OutOfFuel` on Vulkan and on
+//! GL alike; loops within the budget give the true values, the same bytes on both and the
+//! values computed here in Rust; a loop that cannot exit is refused before it runs.
+
+use stp_node::exec::gpu::GpuRuntime;
+use stp_node::exec::{Backend, ExecError, ExecLimits, Executor};
+use stp_sdk::kernels::custom::{CustomBuffer, CustomJob, LOOP_BUDGET};
+use stp_sdk::kernels::{self, BindingDecl, BindingKind};
+
+use super::support::{OK_DEADLINE, config, no_adapter, runtime};
+
+/// One step of the value every test loop carries, so a skipped iteration changes it.
+const STEP: &str = "fn step(x: u32, i: u32) -> u32 { return x * 1664525u + (1013904223u ^ i); }";
+
+fn step(x: u32, i: u32) -> u32 {
+    x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223 ^ i)
+}
+
+/// A custom job over one `array<u32>` output of `words` words.
+fn job(body: &str, workgroup_size: u32, workgroups: u32, words: u32) -> CustomJob<'static> {
+    let wgsl = format!(
+        "@group(0) @binding(0) var<storage, read_write> o: array<u32>;\n{STEP}\n\
+         @compute @workgroup_size({workgroup_size}) fn main(@builtin(global_invocation_id) g: vec3<u32>) {{\n{body}\n}}"
+    );
+    CustomJob {
+        wgsl: wgsl.into(),
+        entry_point: "main".into(),
+        buffers: vec![CustomBuffer {
+            decl: BindingDecl {
+                binding: 0,
+                kind: BindingKind::StorageReadWrite,
+            },
+            size: words * 4,
+            init: Vec::new().into(),
+        }],
+        output_binding: 0,
+        workgroups: [workgroups, 1, 1],
+    }
+}
+
+/// One invocation: `o[0] = c` iterations, `o[1] = x`.
+fn one_loop(n: u32) -> CustomJob<'static> {
+    let body = format!(
+        "var c = 0u; var x = 1u;
+         for (var i = 0u; i < {n}u; i++) {{ c += 1u; x = step(x, i); }}
+         o[0] = c; o[1] = x;"
+    );
+    job(&body, 1, 1, 2)
+}
+
+fn one_loop_expected(n: u32) -> Vec<u32> {
+    vec![n, (0..n).fold(1, step)]
+}
+
+/// Two loops of `n` one after the other: `o = [c1, c2, x]`.
+fn two_loops(n: u32) -> CustomJob<'static> {
+    let body = format!(
+        "var c1 = 0u; var c2 = 0u; var x = 1u;
+         for (var i = 0u; i < {n}u; i++) {{ c1 += 1u; x = step(x, i); }}
+         for (var j = 0u; j < {n}u; j++) {{ c2 += 1u; x = step(x, j); }}
+         o[0] = c1; o[1] = c2; o[2] = x;"
+    );
+    job(&body, 1, 1, 3)
+}
+
+fn two_loops_expected(n: u32) -> Vec<u32> {
+    let x = (0..n).fold(1, step);
+    vec![n, n, (0..n).fold(x, step)]
+}
+
+/// `a` outer iterations of `b` inner ones: `o = [outer, inner, x]`.
+fn nested(a: u32, b: u32) -> CustomJob<'static> {
+    let body = format!(
+        "var outer = 0u; var inner = 0u; var x = 1u;
+         for (var i = 0u; i < {a}u; i++) {{
+             outer += 1u;
+             for (var j = 0u; j < {b}u; j++) {{ inner += 1u; x = step(x, i ^ j); }}
+         }}
+         o[0] = outer; o[1] = inner; o[2] = x;"
+    );
+    job(&body, 1, 1, 3)
+}
+
+fn nested_expected(a: u32, b: u32) -> Vec<u32> {
+    let x = (0..a).fold(1, |x, i| (0..b).fold(x, |x, j| step(x, i ^ j)));
+    vec![a, a * b, x]
+}
+
+/// Loop passes of `nested(a, b)`: each loop's body starts once more than it iterates.
+fn nested_passes(a: u32, b: u32) -> u32 {
+    (a + 1) + a * (b + 1)
+}
+
+/// The loop lives in a helper, called twice: `o = [spin(n, 1), spin(n, 2)]`.
+fn helper_loop(n: u32) -> CustomJob<'static> {
+    let mut job = job(
+        &format!("o[0] = spin({n}u, 1u); o[1] = spin({n}u, 2u);"),
+        1,
+        1,
+        2,
+    );
+    job.wgsl = format!(
+        "{}\nfn spin(n: u32, seed: u32) -> u32 {{ var x = seed; for (var i = 0u; i < n; i++) {{ x = step(x, i); }} return x; }}",
+        job.wgsl
+    )
+    .into();
+    job
+}
+
+fn helper_expected(n: u32) -> Vec<u32> {
+    vec![(0..n).fold(1, step), (0..n).fold(2, step)]
+}
+
+/// A `loop` that breaks after `n` iterations: exactly `n + 1` passes. `o = [c, x]`.
+fn counted_loop(n: u32) -> CustomJob<'static> {
+    let body = format!(
+        "var c = 0u; var x = 1u;
+         loop {{ if c == {n}u {{ break; }} x = step(x, c); c += 1u; }}
+         o[0] = c; o[1] = x;"
+    );
+    job(&body, 1, 1, 2)
+}
+
+/// 256 invocations, each with its own loop length near 40,000: `o[k] = x_k`.
+fn many_invocations() -> CustomJob<'static> {
+    let body = "var x = g.x;
+         for (var i = 0u; i < 40000u + g.x; i++) { x = step(x, i); }
+         o[g.x] = x;";
+    job(body, 64, 4, 256)
+}
+
+fn many_expected() -> Vec<u32> {
+    (0..256u32).map(|k| (0..40_000 + k).fold(k, step)).collect()
+}
+
+fn words(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn run(rt: &mut GpuRuntime, job: &CustomJob<'_>) -> Result<Vec<u8>, ExecError> {
+    let input = job.encode().expect("well-formed envelope");
+    let plan = kernels::plan(&job.kernel_id(), &input).expect("valid plan");
+    rt.run(&plan).map(|(out, _)| out)
+}
+
+/// Runs `job` on Vulkan and on GL; `None` when skipping (no adapter outside CI).
+fn on_both(job: &CustomJob<'_>) -> Option<[Result<Vec<u8>, ExecError>; 2]> {
+    let mut vulkan = runtime("vulkan")?;
+    let mut gl = runtime("gl")?;
+    Some([run(&mut vulkan, job), run(&mut gl, job)])
+}
+
+fn assert_true_values(what: &str, job: &CustomJob<'_>, expected: &[u32]) {
+    let Some([vulkan, gl]) = on_both(job) else {
+        return;
+    };
+    let vulkan = vulkan.unwrap_or_else(|e| panic!("{what} on Vulkan: {e}"));
+    let gl = gl.unwrap_or_else(|e| panic!("{what} on GL: {e}"));
+    assert_eq!(vulkan, gl, "{what}: Vulkan and GL bytes differ");
+    assert_eq!(
+        words(&vulkan),
+        expected,
+        "{what}: not the values computed in Rust"
+    );
+}
+
+fn assert_out_of_fuel(what: &str, job: &CustomJob<'_>) {
+    let Some(results) = on_both(job) else {
+        return;
+    };
+    for (backend, result) in ["Vulkan", "GL"].iter().zip(results) {
+        match result {
+            Err(ExecError::OutOfFuel { budget }) => assert_eq!(budget, LOOP_BUDGET),
+            other => panic!(
+                "{what} on {backend}: expected OutOfFuel, got {:?}",
+                other.map(|b| words(&b))
+            ),
+        }
+    }
+}
+
+#[test]
+fn one_loop_of_70000_is_out_of_fuel_on_vulkan_and_gl() {
+    assert_out_of_fuel("one loop of 70,000", &one_loop(70_000));
+}
+
+#[test]
+fn two_loops_of_40000_are_out_of_fuel() {
+    assert_out_of_fuel("two loops of 40,000", &two_loops(40_000));
+}
+
+#[test]
+fn nested_300_by_300_is_out_of_fuel() {
+    assert_out_of_fuel("nested 300x300", &nested(300, 300));
+}
+
+#[test]
+fn helper_called_twice_past_the_budget_is_out_of_fuel() {
+    // 2 x 35,001 passes: each call alone fits, together they do not.
+    assert_out_of_fuel("helper 2 x 35,000", &helper_loop(35_000));
+}
+
+#[test]
+fn loops_within_budget_give_the_true_values_on_vulkan_and_gl() {
+    assert_true_values(
+        "one loop of 40,000",
+        &one_loop(40_000),
+        &one_loop_expected(40_000),
+    );
+    assert_true_values(
+        "nested 200x200",
+        &nested(200, 200),
+        &nested_expected(200, 200),
+    );
+    assert_true_values(
+        "two loops of 24,000",
+        &two_loops(24_000),
+        &two_loops_expected(24_000),
+    );
+    assert_true_values(
+        "helper 2 x 20,000",
+        &helper_loop(20_000),
+        &helper_expected(20_000),
+    );
+    assert_true_values("256 invocations", &many_invocations(), &many_expected());
+}
+
+#[test]
+fn the_budget_boundary_is_where_the_constant_says() {
+    // `counted_loop(n)` makes n + 1 passes.
+    let n = LOOP_BUDGET - 1;
+    assert_true_values(
+        "exactly the budget",
+        &counted_loop(n),
+        &[n, (0..n).fold(1, step)],
+    );
+    assert_out_of_fuel("one pass over the budget", &counted_loop(LOOP_BUDGET));
+    // Nested loops count every pass of both: 101 + 100 * 498 = 49,901 fits, one more inner
+    // iteration each (100 more passes) is one pass too many.
+    assert_eq!(nested_passes(100, 497), LOOP_BUDGET - 99);
+    assert_eq!(nested_passes(100, 498), LOOP_BUDGET + 1);
+    assert_true_values(
+        "nested under the budget",
+        &nested(100, 497),
+        &nested_expected(100, 497),
+    );
+    assert_out_of_fuel("nested one pass over", &nested(100, 498));
+}
+
+#[test]
+fn passes_after_running_out_do_not_change_the_verdict() {
+    // The fuel runs out deep in a nest; every loop reached afterwards ends on its first
+    // pass, far below the driver's own cap, so the flag is set on every backend.
+    let body = "var x = 1u;
+        for (var a = 0u; a < 100u; a++) {
+            for (var b = 0u; b < 100u; b++) {
+                for (var c = 0u; c < 100u; c++) { x = step(x, a ^ b ^ c); }
+            }
+        }
+        for (var d = 0u; d < 1000u; d++) { for (var e = 0u; e < 1000u; e++) { x = step(x, e); } }
+        o[0] = x;";
+    assert_out_of_fuel("exhausted in a 3-deep nest", &job(body, 1, 1, 1));
+}
+
+#[test]
+fn a_loop_without_exit_is_rejected_before_it_runs() {
+    let job = job("var x = 1u; loop { x = step(x, 0u); o[0] = x; }", 1, 1, 1);
+    let Some(results) = on_both(&job) else {
+        return;
+    };
+    for result in results {
+        match result {
+            Err(ExecError::EndlessLoop { function, line }) => {
+                assert_eq!((function.as_str(), line), ("main", 4));
+            }
+            other => panic!("expected EndlessLoop, got {other:?}"),
+        }
+    }
+}
+
+/// Through the worker process (what the provider daemon runs): `OutOfFuel` crosses the
+/// process boundary typed, and the same executor then runs a kernel within budget.
+#[tokio::test]
+async fn executor_reports_out_of_fuel_typed_and_keeps_running() {
+    for backends in ["vulkan", "gl"] {
+        let mut cfg = config(Backend::Gpu, ExecLimits::default());
+        cfg.wgpu_backends = Some(backends.to_owned());
+        let exec = match Executor::new(cfg).await {
+            Ok(exec) => exec,
+            Err(e @ ExecError::NoAdapter { .. }) => return no_adapter(backends, &e),
+            Err(e) => panic!("starting the {backends} executor failed: {e}"),
+        };
+        let over = one_loop(70_000);
+        let input = over.encode().unwrap();
+        let err = exec
+            .run(&over.kernel_id(), &input, OK_DEADLINE)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ExecError::OutOfFuel { budget } if budget == LOOP_BUDGET),
+            "{backends}: {err:?}"
+        );
+        assert!(err.to_string().contains("more workgroups"), "{err}");
+        let within = one_loop(40_000);
+        let input = within.encode().unwrap();
+        let out = exec
+            .run(&within.kernel_id(), &input, OK_DEADLINE)
+            .await
+            .unwrap();
+        assert_eq!(words(&out), one_loop_expected(40_000), "{backends}");
+    }
+}
+
+/// `stp kernel run --help` and `stp kernel list` state the budget.
+#[test]
+fn cli_documents_the_loop_budget() {
+    for args in [&["kernel", "run", "--help"][..], &["kernel", "list"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stp"))
+            .args(args)
+            .output()
+            .expect("stp runs");
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("{LOOP_BUDGET} loop passes")),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+/// `stp kernel run` of the 70,000 loop exits non-zero with the out-of-fuel sentence.
+#[test]
+fn cli_kernel_run_fails_with_the_out_of_fuel_sentence() {
+    if runtime("vulkan").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("envelope");
+    std::fs::write(&input, one_loop(70_000).encode().unwrap()).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(["kernel", "run", "custom", "--backend", "gpu", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("stp runs");
+    assert_eq!(run.status.code(), Some(1), "an error exit, not a panic");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("ran out of fuel"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("more than {LOOP_BUDGET} loop passes")),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").exists(), "no output is written");
+}
+
+/// Known gap, kept as a failing test to fix: Mesa's cap counts the passes of its SIMD group
+/// (8 consecutive invocations on this machine), not of one invocation. Here each
+/// invocation makes 40,002 passes, within budget, but neighbours spend them in different
+/// loops, so the group makes ~80,000 and Mesa cuts the second loop at 25,534 on Vulkan and
+/// GL alike, where a real GPU computes 40,000. Run with `--run-ignored only`.
+#[test]
+#[ignore = "known gap: Mesa's loop cap is shared by a SIMD group of invocations"]
+fn known_gap_neighbours_looping_in_different_loops() {
+    let body = "var c1 = 0u; var c2 = 0u;
+         let n1 = select(0u, 40000u, g.x % 2u == 0u);
+         let n2 = select(0u, 40000u, g.x % 2u == 1u);
+         for (var i = 0u; i < n1; i++) { c1 += 1u; }
+         for (var j = 0u; j < n2; j++) { c2 += 1u; }
+         o[g.x * 2u] = c1; o[g.x * 2u + 1u] = c2;";
+    let expected: Vec<u32> = (0..64u32)
+        .flat_map(|k| if k % 2 == 0 { [40_000, 0] } else { [0, 40_000] })
+        .collect();
+    assert_true_values(
+        "neighbours in different loops",
+        &job(body, 64, 1, 128),
+        &expected,
+    );
+}
+
+/// Known gap, the same cause: the inner loop's long instance falls in a different outer
+/// iteration for neighbouring invocations (40,000 inner iterations each, 80,000 for the
+/// group), as in a sparse kernel whose rows differ in length.
+#[test]
+#[ignore = "known gap: Mesa's loop cap is shared by a SIMD group of invocations"]
+fn known_gap_neighbours_with_long_rows_in_different_outer_iterations() {
+    let body = "var c = 0u;
+         for (var r = 0u; r < 2u; r++) {
+             let len = select(0u, 40000u, r == g.x % 2u);
+             for (var j = 0u; j < len; j++) { c += 1u; }
+         }
+         o[g.x] = c;";
+    assert_true_values(
+        "long rows at different times",
+        &job(body, 64, 1, 64),
+        &[40_000; 64],
+    );
+}
