@@ -49,6 +49,7 @@ pub fn meter(wgsl: &str) -> Result<Module> {
         .map_err(|e| ExecError::InvalidWgsl {
             message: e.emit_to_string(wgsl),
         })?;
+    reject_reserved_group(&module)?;
     reject_endless_loops(&module, wgsl)?;
     instrument(&mut module);
     Ok(module)
@@ -65,6 +66,25 @@ fn functions(module: &Module) -> impl Iterator<Item = (&str, &Function)> {
         .iter()
         .map(|ep| (ep.name.as_str(), &ep.function));
     helpers.chain(entries)
+}
+
+/// Custom kernels bind group 0 only; [`FUEL_GROUP`] and above are the runtime's.
+fn reject_reserved_group(module: &Module) -> Result<()> {
+    let reserved = module
+        .global_variables
+        .iter()
+        .filter_map(|(_, g)| g.binding.filter(|b| b.group >= FUEL_GROUP).map(|b| (g, b)))
+        .next();
+    match reserved {
+        Some((global, binding)) => Err(ExecError::PipelineRejected {
+            message: format!(
+                "`{}` is bound at @group({}); custom kernels bind @group(0) only (group {FUEL_GROUP} is reserved for the loop meter)",
+                global.name.as_deref().unwrap_or("?"),
+                binding.group
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn reject_endless_loops(module: &Module, source: &str) -> Result<()> {
@@ -426,6 +446,18 @@ mod tests {
             "while o[0] < 9u { o[0] += 1u; }",
         ] {
             meter(&kernel(body)).unwrap_or_else(|e| panic!("{body}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bindings_outside_group_0_are_refused() {
+        let src = "@group(1) @binding(0) var<storage, read_write> o: array<u32>;
+@compute @workgroup_size(1) fn main() { o[0] = 1u; }";
+        match meter(src) {
+            Err(ExecError::PipelineRejected { message }) => {
+                assert!(message.contains("@group(0) only"), "{message}")
+            }
+            other => panic!("expected PipelineRejected, got {other:?}"),
         }
     }
 
