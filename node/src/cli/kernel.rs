@@ -159,7 +159,8 @@ fn loop_budget_help() -> String {
     format!(
         "Custom kernels run with their loops metered: each invocation may make {LOOP_BUDGET} loop \
          passes, all its loops and the functions it calls together (a pass is each start of a \
-         loop body: a `for` loop of n iterations takes n + 1). An invocation that needs more is \
+         loop body: a `for` loop of n iterations takes n + 1; each loop in code the invocation \
+         skips, such as the other side of an `if`, costs one). An invocation that needs more is \
          stopped and the run fails as out of fuel, identically on every GPU, where Mesa's \
          software driver would otherwise cut loops at 65,535 passes and real GPUs would not. \
          A loop with no break, return or `break if` is rejected before it runs. Long loops: do \

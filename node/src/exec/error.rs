@@ -87,7 +87,7 @@ pub enum ExecError {
     /// An invocation of a custom kernel used up its loop budget; the same happens on every
     /// GPU, so no provider commits a result for this job.
     #[error(
-        "custom kernel ran out of fuel: an invocation needed more than {budget} loop passes (all its loops and called functions together; a pass is each start of a loop body), so it was stopped, identically on every GPU; do fewer iterations per invocation and dispatch more workgroups"
+        "custom kernel ran out of fuel: an invocation needed more than {budget} loop passes (all its loops and called functions together; a pass is each start of a loop body, and each loop in code it skips), so it was stopped, identically on every GPU; do fewer iterations per invocation and dispatch more workgroups"
     )]
     OutOfFuel {
         /// Loop passes allowed per invocation ([`stp_sdk::kernels::custom::LOOP_BUDGET`]).

@@ -10,16 +10,24 @@
 //!   counter is checked and decremented; when it is already zero, the invocation sets the
 //!   out-of-fuel flag and breaks out. After that, each loop it reaches ends on its first
 //!   pass, so an exhausted invocation makes only a few more passes;
+//! - code an invocation skips is charged for the loops it holds, one pass each (calls
+//!   included): the other side of an `if`, the other cases of a `switch`, the rest of the
+//!   loop pass after a `break` or `continue`, the rest of the function after a `return`.
+//!   Mesa runs invocations in lockstep and passes through such code with none of them in
+//!   it, which costs a pass of its cap per loop (measured: a skipped loop in each iteration
+//!   halved how far a loop got before the cut);
 //! - the flag is an `atomic<u32>` storage buffer at `@group(1) @binding(0)`
 //!   ([`FUEL_GROUP`], [`FUEL_BINDING`]): custom kernels may only bind group 0, so it never
 //!   collides with theirs. The runtime adds it and reads it back after the dispatch.
 //!
-//! The budget counts exactly the loop-header passes Mesa counts, and stays well below its
-//! cap, so a kernel within budget computes the true values on every backend, and one past
-//! it fails with [`ExecError::OutOfFuel`] on every backend. A loop that visibly never exits
-//! (no `break`, `return` or `break if` of its own) is refused up front.
-//! Built-in kernels are not metered: their loops are bounded by their input limits and
-//! checked against the CPU references.
+//! For one invocation the charges are at least what Mesa counts, and the budget stays well
+//! below its cap, so a kernel within budget computes the true values on every backend, and
+//! one past it fails with [`ExecError::OutOfFuel`] on every backend. Known gap: Mesa's cap
+//! belongs to a SIMD group of invocations (8 here), so neighbours that spend long loops in
+//! different loops (or loop instances) add up there and can still be cut within budget.
+//! A loop that visibly never exits (no `break`, `return` or `break if` of its own) is
+//! refused up front. Built-in kernels are not metered: their loops are bounded by their
+//! input limits and checked against the CPU references.
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{
@@ -195,11 +203,12 @@ fn instrument(module: &mut Module) {
             atomic_ty,
         ),
     };
+    let loops = StaticLoops::of(module);
     for (_, function) in module.functions.iter_mut() {
-        meter_function(function, globals);
+        meter_function(function, globals, &loops);
     }
     for entry in &mut module.entry_points {
-        let fuel = meter_function(&mut entry.function, globals);
+        let fuel = meter_function(&mut entry.function, globals, &loops);
         let budget = entry.function.expressions.append(
             Expression::Literal(Literal::U32(LOOP_BUDGET)),
             Span::UNDEFINED,
@@ -215,7 +224,72 @@ fn instrument(module: &mut Module) {
     }
 }
 
-/// Handles, in one function's expression arena, that every loop's check uses.
+/// How many loop statements a piece of code holds, calls included (what Mesa's lockstep
+/// execution passes through once even when no invocation runs it).
+struct StaticLoops {
+    /// Per helper function, in arena order (a function calls only earlier ones).
+    functions: Vec<u32>,
+}
+
+impl StaticLoops {
+    fn of(module: &Module) -> Self {
+        let mut loops = Self {
+            functions: Vec::with_capacity(module.functions.len()),
+        };
+        for (_, function) in module.functions.iter() {
+            let n = loops.block(&function.body);
+            loops.functions.push(n);
+        }
+        loops
+    }
+
+    fn block(&self, block: &[Statement]) -> u32 {
+        block
+            .iter()
+            .fold(0u32, |n, s| n.saturating_add(self.statement(s)))
+    }
+
+    fn statement(&self, statement: &Statement) -> u32 {
+        match statement {
+            Statement::Loop {
+                body, continuing, ..
+            } => 1u32
+                .saturating_add(self.block(body))
+                .saturating_add(self.block(continuing)),
+            Statement::Block(b) => self.block(b),
+            Statement::If { accept, reject, .. } => {
+                self.block(accept).saturating_add(self.block(reject))
+            }
+            Statement::Switch { cases, .. } => cases
+                .iter()
+                .fold(0u32, |n, c| n.saturating_add(self.block(&c.body))),
+            Statement::Call { function, .. } => {
+                self.functions.get(function.index()).copied().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// Loops that the rest of the code holds, from some point on: up to the end of the
+/// innermost loop's pass (what a `break` or `continue` skips) and of the function (what a
+/// `return` skips).
+#[derive(Clone, Copy, Default)]
+struct Tail {
+    in_loop: u32,
+    in_function: u32,
+}
+
+impl Tail {
+    fn plus(self, loops: u32) -> Self {
+        Self {
+            in_loop: self.in_loop.saturating_add(loops),
+            in_function: self.in_function.saturating_add(loops),
+        }
+    }
+}
+
+/// Handles, in one function's expression arena, that every check uses.
 struct Shared {
     fuel: Handle<Expression>,
     flag: Handle<Expression>,
@@ -223,8 +297,19 @@ struct Shared {
     one: Handle<Expression>,
 }
 
+/// What metering one function needs.
+struct Meter<'a> {
+    exprs: &'a mut naga::Arena<Expression>,
+    shared: Shared,
+    loops: &'a StaticLoops,
+}
+
 /// Meters every loop of `function`; returns its pointer to the fuel counter.
-fn meter_function(function: &mut Function, globals: Globals) -> Handle<Expression> {
+fn meter_function(
+    function: &mut Function,
+    globals: Globals,
+    loops: &StaticLoops,
+) -> Handle<Expression> {
     let exprs = &mut function.expressions;
     let mut add = |e| exprs.append(e, Span::UNDEFINED);
     let shared = Shared {
@@ -233,84 +318,154 @@ fn meter_function(function: &mut Function, globals: Globals) -> Handle<Expressio
         zero: add(Expression::Literal(Literal::U32(0))),
         one: add(Expression::Literal(Literal::U32(1))),
     };
-    meter_block(&mut function.body, &mut function.expressions, &shared);
-    shared.fuel
+    let fuel = shared.fuel;
+    let mut meter = Meter {
+        exprs: &mut function.expressions,
+        shared,
+        loops,
+    };
+    meter.block(&mut function.body, Tail::default());
+    fuel
 }
 
-fn meter_block(block: &mut Block, exprs: &mut naga::Arena<Expression>, shared: &Shared) {
-    for statement in block.iter_mut() {
-        match statement {
-            Statement::Loop {
-                body, continuing, ..
-            } => {
-                meter_block(body, exprs, shared);
-                meter_block(continuing, exprs, shared);
-                let check = fuel_check(exprs, shared);
-                body.splice(0..0, check);
-            }
-            Statement::Block(b) => meter_block(b, exprs, shared),
-            Statement::If { accept, reject, .. } => {
-                meter_block(accept, exprs, shared);
-                meter_block(reject, exprs, shared);
-            }
-            Statement::Switch { cases, .. } => {
-                for case in cases {
-                    meter_block(&mut case.body, exprs, shared);
+impl Meter<'_> {
+    /// Meters `block`, where `tail` is what follows it.
+    fn block(&mut self, block: &mut Block, tail: Tail) {
+        let statements: Vec<(Statement, Span)> = std::mem::take(block).span_into_iter().collect();
+        // rest[i]: loops in the statements after the i-th.
+        let mut rest = vec![0u32; statements.len() + 1];
+        for (i, (s, _)) in statements.iter().enumerate().rev() {
+            rest[i] = rest[i + 1].saturating_add(self.loops.statement(s));
+        }
+        for (i, (mut statement, span)) in statements.into_iter().enumerate() {
+            let here = tail.plus(rest[i + 1]);
+            match &mut statement {
+                Statement::Loop {
+                    body, continuing, ..
+                } => {
+                    let cont = self.loops.block(continuing);
+                    let pass = Tail {
+                        in_loop: cont,
+                        in_function: here.in_function.saturating_add(cont),
+                    };
+                    self.block(body, pass);
+                    self.block(continuing, Tail { in_loop: 0, ..here });
+                    let check = self.pass_check();
+                    body.splice(0..0, check);
                 }
+                Statement::Block(b) => self.block(b, here),
+                Statement::If { accept, reject, .. } => {
+                    let (in_accept, in_reject) =
+                        (self.loops.block(accept), self.loops.block(reject));
+                    self.block(accept, here);
+                    self.block(reject, here);
+                    self.charge_at_start(accept, in_reject);
+                    self.charge_at_start(reject, in_accept);
+                }
+                Statement::Switch { cases, .. } => {
+                    let own: Vec<u32> = cases.iter().map(|c| self.loops.block(&c.body)).collect();
+                    let all = own.iter().fold(0u32, |n, &l| n.saturating_add(l));
+                    for (case, own) in cases.iter_mut().zip(own) {
+                        self.block(&mut case.body, here);
+                        self.charge_at_start(&mut case.body, all - own);
+                    }
+                }
+                Statement::Break | Statement::Continue => {
+                    block.extend_block(self.charge(here.in_loop));
+                }
+                Statement::Return { .. } => block.extend_block(self.charge(here.in_function)),
+                _ => {}
             }
-            _ => {}
+            block.push(statement, span);
         }
     }
-}
 
-/// `if (fuel == 0u) { atomicStore(&flag, 1u); break; } fuel = fuel - 1u;`
-fn fuel_check(exprs: &mut naga::Arena<Expression>, shared: &Shared) -> Block {
-    let start = exprs.len();
-    let fuel = exprs.append(
-        Expression::Load {
-            pointer: shared.fuel,
-        },
-        Span::UNDEFINED,
-    );
-    let empty = exprs.append(
-        Expression::Binary {
-            op: BinaryOperator::Equal,
-            left: fuel,
-            right: shared.zero,
-        },
-        Span::UNDEFINED,
-    );
-    let compared = exprs.range_from(start);
-    let start = exprs.len();
-    let left = exprs.append(
-        Expression::Binary {
-            op: BinaryOperator::Subtract,
-            left: fuel,
-            right: shared.one,
-        },
-        Span::UNDEFINED,
-    );
-    let decremented = exprs.range_from(start);
-    let out_of_fuel = Block::from_vec(vec![
+    fn charge_at_start(&mut self, block: &mut Block, loops: u32) {
+        let charge = self.charge(loops);
+        block.splice(0..0, charge);
+    }
+
+    /// At the start of a loop body: `if (fuel == 0u) { atomicStore(&flag, 1u); break; }
+    /// fuel = fuel - 1u;`
+    fn pass_check(&mut self) -> Block {
+        let start = self.exprs.len();
+        let fuel = self.load_fuel();
+        let empty = self.binary(BinaryOperator::Equal, fuel, self.shared.zero);
+        let compared = self.exprs.range_from(start);
+        let start = self.exprs.len();
+        let left = self.binary(BinaryOperator::Subtract, fuel, self.shared.one);
+        let decremented = self.exprs.range_from(start);
+        let out_of_fuel = Block::from_vec(vec![self.set_flag(), Statement::Break]);
+        Block::from_vec(vec![
+            Statement::Emit(compared),
+            Statement::If {
+                condition: empty,
+                accept: out_of_fuel,
+                reject: Block::new(),
+            },
+            Statement::Emit(decremented),
+            self.store_fuel(left),
+        ])
+    }
+
+    /// `loops` passes for code skipped over (none when `loops` is 0):
+    /// `if (fuel < n) { atomicStore(&flag, 1u); fuel = 0u; } else { fuel = fuel - n; }`
+    /// The loops reached afterwards then end on their first pass.
+    fn charge(&mut self, loops: u32) -> Block {
+        if loops == 0 {
+            return Block::new();
+        }
+        let n = self
+            .exprs
+            .append(Expression::Literal(Literal::U32(loops)), Span::UNDEFINED);
+        let start = self.exprs.len();
+        let fuel = self.load_fuel();
+        let short = self.binary(BinaryOperator::Less, fuel, n);
+        let compared = self.exprs.range_from(start);
+        let start = self.exprs.len();
+        let left = self.binary(BinaryOperator::Subtract, fuel, n);
+        let decremented = self.exprs.range_from(start);
+        let out_of_fuel = Block::from_vec(vec![self.set_flag(), self.store_fuel(self.shared.zero)]);
+        let spend = Block::from_vec(vec![Statement::Emit(decremented), self.store_fuel(left)]);
+        Block::from_vec(vec![
+            Statement::Emit(compared),
+            Statement::If {
+                condition: short,
+                accept: out_of_fuel,
+                reject: spend,
+            },
+        ])
+    }
+
+    fn load_fuel(&mut self) -> Handle<Expression> {
+        let pointer = self.shared.fuel;
+        self.exprs
+            .append(Expression::Load { pointer }, Span::UNDEFINED)
+    }
+
+    fn binary(
+        &mut self,
+        op: BinaryOperator,
+        left: Handle<Expression>,
+        right: Handle<Expression>,
+    ) -> Handle<Expression> {
+        self.exprs
+            .append(Expression::Binary { op, left, right }, Span::UNDEFINED)
+    }
+
+    fn store_fuel(&self, value: Handle<Expression>) -> Statement {
         Statement::Store {
-            pointer: shared.flag,
-            value: shared.one,
-        },
-        Statement::Break,
-    ]);
-    Block::from_vec(vec![
-        Statement::Emit(compared),
-        Statement::If {
-            condition: empty,
-            accept: out_of_fuel,
-            reject: Block::new(),
-        },
-        Statement::Emit(decremented),
+            pointer: self.shared.fuel,
+            value,
+        }
+    }
+
+    fn set_flag(&self) -> Statement {
         Statement::Store {
-            pointer: shared.fuel,
-            value: left,
-        },
-    ])
+            pointer: self.shared.flag,
+            value: self.shared.one,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -392,6 +547,84 @@ mod tests {
             .find_map(|(_, g)| g.binding.filter(|b| b.group == FUEL_GROUP))
             .expect("the flag binding");
         assert_eq!(flag.binding, FUEL_BINDING);
+    }
+
+    /// The passes a charge block at the start of `block` (or right before `at`) spends.
+    fn charge(block: &[Statement], exprs: &naga::Arena<Expression>) -> Option<u32> {
+        let Some(Statement::If { condition, .. }) = block.get(1) else {
+            return None;
+        };
+        let Expression::Binary {
+            op: BinaryOperator::Less,
+            right,
+            ..
+        } = exprs[*condition]
+        else {
+            return None;
+        };
+        match exprs[right] {
+            Expression::Literal(Literal::U32(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The charges right before each `break` (a charge block is `Emit`, `If`).
+    fn break_charges(block: &[Statement], exprs: &naga::Arena<Expression>, out: &mut Vec<u32>) {
+        if let [.., _, _, Statement::Break] = block {
+            out.extend(charge(&block[block.len() - 3..], exprs));
+        }
+        for s in block {
+            match s {
+                Statement::Loop {
+                    body, continuing, ..
+                } => {
+                    break_charges(body, exprs, out);
+                    break_charges(continuing, exprs, out);
+                }
+                Statement::Block(b) => break_charges(b, exprs, out),
+                Statement::If { accept, reject, .. } => {
+                    break_charges(accept, exprs, out);
+                    break_charges(reject, exprs, out);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn skipped_code_is_charged_for_its_loops_calls_included() {
+        let src = format!(
+            "{HEAD}fn two() {{ for (var i = 0u; i < 2u; i++) {{ }} for (var i = 0u; i < 2u; i++) {{ }} }}
+@compute @workgroup_size(1) fn main() {{
+    if o[0] == 1u {{ two(); }} else {{ o[1] = 2u; }}
+    for (var i = 0u; i < 9u; i++) {{
+        if o[i] == 3u {{ break; }}
+        for (var j = 0u; j < 2u; j++) {{ }}
+    }}
+}}"
+        );
+        let module = meter(&src).unwrap();
+        let main = &module.entry_points[0].function;
+        let Some(Statement::If { accept, reject, .. }) =
+            main.body.iter().find(|s| matches!(s, Statement::If { .. }))
+        else {
+            panic!("the if: {:?}", main.body);
+        };
+        assert_eq!(
+            charge(reject, &main.expressions),
+            Some(2),
+            "skips two()'s loops"
+        );
+        assert_eq!(
+            charge(accept, &main.expressions),
+            None,
+            "the else holds no loop"
+        );
+        // The for loop's own exit (`if i < 9 {} else { break; }`) and the user's `break`
+        // each skip the inner loop; the inner loop's exit skips nothing.
+        let mut breaks_charged = Vec::new();
+        break_charges(&main.body, &main.expressions, &mut breaks_charged);
+        assert_eq!(breaks_charged, [1, 1]);
     }
 
     #[test]

@@ -87,9 +87,10 @@ fn nested_expected(a: u32, b: u32) -> Vec<u32> {
     vec![a, a * b, x]
 }
 
-/// Loop passes of `nested(a, b)`: each loop's body starts once more than it iterates.
+/// Loop passes of `nested(a, b)`: each loop's body starts once more than it iterates, and
+/// the outer loop's last pass skips the inner loop (one pass).
 fn nested_passes(a: u32, b: u32) -> u32 {
-    (a + 1) + a * (b + 1)
+    (a + 1) + a * (b + 1) + 1
 }
 
 /// The loop lives in a helper, called twice: `o = [spin(n, 1), spin(n, 2)]`.
@@ -227,6 +228,47 @@ fn loops_within_budget_give_the_true_values_on_vulkan_and_gl() {
         &helper_expected(20_000),
     );
     assert_true_values("256 invocations", &many_invocations(), &many_expected());
+    // Skipped loops cost one pass each: about 40,000 and 48,000 passes.
+    assert_true_values("a skipped branch", &skipped_branch(20_000), &[20_000, 0]);
+    assert_true_values("an empty inner loop", &empty_inner(16_000), &[16_000, 0]);
+}
+
+/// `n` iterations, each skipping a branch that holds a loop (`o[1]` is 0, unknown to the
+/// compiler): Mesa passes through that loop once per iteration, with no invocation in it.
+fn skipped_branch(n: u32) -> CustomJob<'static> {
+    let body = format!(
+        "var c = 0u;
+         for (var i = 0u; i < {n}u; i++) {{
+             c += 1u;
+             if o[1] == 12345u {{ for (var j = 0u; j < 2u; j++) {{ c += 7u; }} }}
+         }}
+         o[0] = c;"
+    );
+    job(&body, 1, 1, 2)
+}
+
+/// `n` iterations of an inner loop that runs 0 times (`o[1]` is 0) around another loop:
+/// Mesa passes through the innermost loop once per iteration, as through skipped code.
+fn empty_inner(n: u32) -> CustomJob<'static> {
+    let body = format!(
+        "var c = 0u;
+         for (var i = 0u; i < {n}u; i++) {{
+             c += 1u;
+             for (var j = 0u; j < o[1]; j++) {{ for (var k = 0u; k < 1u; k++) {{ c += 7u; }} }}
+         }}
+         o[0] = c;"
+    );
+    job(&body, 1, 1, 2)
+}
+
+/// With only loop passes metered, Mesa's Vulkan driver cut these at 32,768 and 21,845 (GL
+/// computed them): a loop an invocation skips costs a pass there too. Metered, such a loop
+/// costs one pass, so both are past the budget (about 90,000 and 72,000 passes) and fail
+/// alike.
+#[test]
+fn loops_skipped_over_count_and_fail_alike() {
+    assert_out_of_fuel("a skipped branch, 45,000", &skipped_branch(45_000));
+    assert_out_of_fuel("an empty inner loop, 24,000", &empty_inner(24_000));
 }
 
 #[test]
@@ -239,16 +281,20 @@ fn the_budget_boundary_is_where_the_constant_says() {
         &[n, (0..n).fold(1, step)],
     );
     assert_out_of_fuel("one pass over the budget", &counted_loop(LOOP_BUDGET));
-    // Nested loops count every pass of both: 101 + 100 * 498 = 49,901 fits, one more inner
-    // iteration each (100 more passes) is one pass too many.
-    assert_eq!(nested_passes(100, 497), LOOP_BUDGET - 99);
-    assert_eq!(nested_passes(100, 498), LOOP_BUDGET + 1);
+    // Nested loops count every pass of both: 101 + 100 * 498 + 1 = 49,902 fits, one more
+    // inner iteration each (100 more passes) is two passes too many.
+    assert_eq!(nested_passes(100, 497), LOOP_BUDGET - 98);
+    assert_eq!(nested_passes(100, 498), LOOP_BUDGET + 2);
     assert_true_values(
         "nested under the budget",
         &nested(100, 497),
         &nested_expected(100, 497),
     );
-    assert_out_of_fuel("nested one pass over", &nested(100, 498));
+    assert_out_of_fuel("nested two passes over", &nested(100, 498));
+    // A skipped loop costs one pass: 2n + 2 for `skipped_branch(n)`, so 24,999 is exactly
+    // the budget and 25,000 over it.
+    assert_true_values("skips at the budget", &skipped_branch(24_999), &[24_999, 0]);
+    assert_out_of_fuel("skips over the budget", &skipped_branch(25_000));
 }
 
 #[test]

@@ -17,11 +17,13 @@
 //! Output: the first `size` bytes of the output binding after the dispatch.
 //!
 //! Loop budget: providers run a custom kernel with its loops metered. Each invocation has
-//! [`LOOP_BUDGET`] loop passes for all its loops together (a pass is each start of a loop
-//! body, so a `for` loop of `n` iterations takes `n + 1`: the last pass finds the condition
-//! false); an invocation that needs more stops, and the job fails the same way on every
-//! GPU, so no provider commits a result. A loop with no `break`, `return` or `break if` is
-//! rejected before it runs. Keep per-invocation loops short and dispatch more workgroups.
+//! [`LOOP_BUDGET`] loop passes for all its loops together: a pass is each start of a loop
+//! body (a `for` loop of `n` iterations takes `n + 1`: the last pass finds the condition
+//! false), and each loop in code the invocation skips (the other side of an `if`, the rest
+//! of a loop pass after `break`, ...) costs one. An invocation that needs more stops, and
+//! the job fails the same way on every GPU, so no provider commits a result. A loop with no
+//! `break`, `return` or `break if` is rejected before it runs. Keep per-invocation loops
+//! short and dispatch more workgroups.
 
 use std::borrow::Cow;
 
