@@ -148,7 +148,7 @@ impl ListArgs {
         out("    input:  envelope b\"STPCUST1\" + WGSL + entry point + bindings + dispatch");
         out("    output: the declared output binding's bytes");
         out(format_args!(
-            "    loops:  metered, {LOOP_BUDGET} loop passes per invocation (all loops together); past that the run fails as out of fuel on every GPU; a loop with no exit is rejected"
+            "    loops:  metered, {LOOP_BUDGET} loop passes per invocation (all loops together; sized so a whole SIMD group stays under Mesa's 65,535 cap); past that the run fails as out of fuel on every GPU; a loop with no exit is rejected"
         ));
         Ok(())
     }
@@ -161,8 +161,11 @@ fn loop_budget_help() -> String {
          passes, all its loops and the functions it calls together (a pass is each start of a \
          loop body: a `for` loop of n iterations takes n + 1; each loop in code the invocation \
          skips, such as the other side of an `if`, costs one). An invocation that needs more is \
-         stopped and the run fails as out of fuel, identically on every GPU, where Mesa's \
-         software driver would otherwise cut loops at 65,535 passes and real GPUs would not. \
+         stopped and the run fails as out of fuel, identically on every GPU. The budget is \
+         per invocation and small on purpose: Mesa's software driver silently cuts loops once \
+         a SIMD group of invocations (up to 16 lanes) has made 65,535 passes together, real \
+         GPUs do not, and 16 x {LOOP_BUDGET} stays under that cap whatever neighbouring \
+         invocations do. \
          A loop with no break, return or `break if` is rejected before it runs. Long loops: do \
          fewer iterations per invocation and dispatch more workgroups."
     )

@@ -1,9 +1,9 @@
 //! Loop metering for custom kernels, so that every backend stops them at the same point.
 //!
 //! Mesa's software driver (what CI and GPU-less providers run) ends any loop silently once
-//! an invocation has made ~65,535 loop passes, all its loops together; a real GPU runs on.
-//! Unmetered, a long-looping custom kernel gives different bytes on the two, and an honest
-//! provider is slashed. So before a custom module is compiled, [`meter`] rewrites its IR:
+//! a SIMD group of invocations (8 consecutive ones here) has made 65,535 loop passes, all
+//! its loops together; a real GPU runs on. Unmetered, a long-looping custom kernel gives
+//! different bytes on the two, and an honest provider is slashed. So before a custom module is compiled, [`meter`] rewrites its IR:
 //!
 //! - a `var<private>` fuel counter, set to [`LOOP_BUDGET`] at the start of each entry point;
 //! - at the start of every loop body (every `Statement::Loop`, in every function), the
@@ -20,11 +20,16 @@
 //!   ([`FUEL_GROUP`], [`FUEL_BINDING`]): custom kernels may only bind group 0, so it never
 //!   collides with theirs. The runtime adds it and reads it back after the dispatch.
 //!
-//! For one invocation the charges are at least what Mesa counts, and the budget stays well
-//! below its cap, so a kernel within budget computes the true values on every backend, and
-//! one past it fails with [`ExecError::OutOfFuel`] on every backend. Known gap: Mesa's cap
-//! belongs to a SIMD group of invocations (8 here), so neighbours that spend long loops in
-//! different loops (or loop instances) add up there and can still be cut within budget.
+//! For one invocation the charges are at least what Mesa counts. For a SIMD group, every
+//! loop instance the group runs (or passes through with no lane in it) has a lane that runs
+//! it or is charged a pass for skipping it, and the group's passes through one instance are
+//! the most any of its lanes makes there; so the group's passes are at most the sum of its
+//! lanes' charges. [`LOOP_BUDGET`] is sized so that 16 lanes of it stay under the cap: a
+//! kernel within budget computes the true values on every backend, whatever its
+//! neighbours do, and one past it fails with [`ExecError::OutOfFuel`] on every backend.
+//! Counting per group with subgroup operations would be tighter, but the verdict would
+//! then depend on each GPU's subgroup width (8 on Mesa, 32 or 64 on real GPUs), and honest
+//! providers on different GPUs would disagree; a per-invocation budget does not.
 //! A loop that visibly never exits (no `break`, `return` or `break if` of its own) is
 //! refused up front. Built-in kernels are not metered: their loops are bounded by their
 //! input limits and checked against the CPU references.

@@ -1,7 +1,8 @@
 //! Metered custom kernels: the loop shapes that Mesa's software driver silently cuts short
-//! (one budget of ~65,535 loop passes per invocation) fail as `OutOfFuel` on Vulkan and on
+//! (65,535 loop passes per SIMD group of invocations) fail as `OutOfFuel` on Vulkan and on
 //! GL alike; loops within the budget give the true values, the same bytes on both and the
 //! values computed here in Rust; a loop that cannot exit is refused before it runs.
+//! Neighbouring invocations that share a SIMD group: [`super::fuel_groups`].
 
 use stp_node::exec::gpu::GpuRuntime;
 use stp_node::exec::{Backend, ExecError, ExecLimits, Executor};
@@ -11,14 +12,20 @@ use stp_sdk::kernels::{self, BindingDecl, BindingKind};
 use super::support::{OK_DEADLINE, config, no_adapter, runtime};
 
 /// One step of the value every test loop carries, so a skipped iteration changes it.
-const STEP: &str = "fn step(x: u32, i: u32) -> u32 { return x * 1664525u + (1013904223u ^ i); }";
+pub(crate) const STEP: &str =
+    "fn step(x: u32, i: u32) -> u32 { return x * 1664525u + (1013904223u ^ i); }";
 
-fn step(x: u32, i: u32) -> u32 {
+pub(crate) fn step(x: u32, i: u32) -> u32 {
     x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223 ^ i)
 }
 
 /// A custom job over one `array<u32>` output of `words` words.
-fn job(body: &str, workgroup_size: u32, workgroups: u32, words: u32) -> CustomJob<'static> {
+pub(crate) fn job(
+    body: &str,
+    workgroup_size: u32,
+    workgroups: u32,
+    words: u32,
+) -> CustomJob<'static> {
     let wgsl = format!(
         "@group(0) @binding(0) var<storage, read_write> o: array<u32>;\n{STEP}\n\
          @compute @workgroup_size({workgroup_size}) fn main(@builtin(global_invocation_id) g: vec3<u32>) {{\n{body}\n}}"
@@ -123,26 +130,26 @@ fn counted_loop(n: u32) -> CustomJob<'static> {
     job(&body, 1, 1, 2)
 }
 
-/// 256 invocations, each with its own loop length near 40,000: `o[k] = x_k`.
+/// 256 invocations, each with its own loop length near 3,000: `o[k] = x_k`.
 fn many_invocations() -> CustomJob<'static> {
     let body = "var x = g.x;
-         for (var i = 0u; i < 40000u + g.x; i++) { x = step(x, i); }
+         for (var i = 0u; i < 3000u + g.x; i++) { x = step(x, i); }
          o[g.x] = x;";
     job(body, 64, 4, 256)
 }
 
 fn many_expected() -> Vec<u32> {
-    (0..256u32).map(|k| (0..40_000 + k).fold(k, step)).collect()
+    (0..256u32).map(|k| (0..3_000 + k).fold(k, step)).collect()
 }
 
-fn words(bytes: &[u8]) -> Vec<u32> {
+pub(crate) fn words(bytes: &[u8]) -> Vec<u32> {
     bytes
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
 }
 
-fn run(rt: &mut GpuRuntime, job: &CustomJob<'_>) -> Result<Vec<u8>, ExecError> {
+pub(crate) fn run(rt: &mut GpuRuntime, job: &CustomJob<'_>) -> Result<Vec<u8>, ExecError> {
     let input = job.encode().expect("well-formed envelope");
     let plan = kernels::plan(&job.kernel_id(), &input).expect("valid plan");
     rt.run(&plan).map(|(out, _)| out)
@@ -155,7 +162,7 @@ fn on_both(job: &CustomJob<'_>) -> Option<[Result<Vec<u8>, ExecError>; 2]> {
     Some([run(&mut vulkan, job), run(&mut gl, job)])
 }
 
-fn assert_true_values(what: &str, job: &CustomJob<'_>, expected: &[u32]) {
+pub(crate) fn assert_true_values(what: &str, job: &CustomJob<'_>, expected: &[u32]) {
     let Some([vulkan, gl]) = on_both(job) else {
         return;
     };
@@ -169,7 +176,7 @@ fn assert_true_values(what: &str, job: &CustomJob<'_>, expected: &[u32]) {
     );
 }
 
-fn assert_out_of_fuel(what: &str, job: &CustomJob<'_>) {
+pub(crate) fn assert_out_of_fuel(what: &str, job: &CustomJob<'_>) {
     let Some(results) = on_both(job) else {
         return;
     };
@@ -201,36 +208,32 @@ fn nested_300_by_300_is_out_of_fuel() {
 
 #[test]
 fn helper_called_twice_past_the_budget_is_out_of_fuel() {
-    // 2 x 35,001 passes: each call alone fits, together they do not.
-    assert_out_of_fuel("helper 2 x 35,000", &helper_loop(35_000));
+    // 2 x 2,001 passes: each call alone fits, together they do not.
+    assert_out_of_fuel("helper 2 x 2,000", &helper_loop(2_000));
 }
 
 #[test]
 fn loops_within_budget_give_the_true_values_on_vulkan_and_gl() {
     assert_true_values(
-        "one loop of 40,000",
-        &one_loop(40_000),
-        &one_loop_expected(40_000),
+        "one loop of 3,000",
+        &one_loop(3_000),
+        &one_loop_expected(3_000),
+    );
+    assert_true_values("nested 60x60", &nested(60, 60), &nested_expected(60, 60));
+    assert_true_values(
+        "two loops of 1,900",
+        &two_loops(1_900),
+        &two_loops_expected(1_900),
     );
     assert_true_values(
-        "nested 200x200",
-        &nested(200, 200),
-        &nested_expected(200, 200),
-    );
-    assert_true_values(
-        "two loops of 24,000",
-        &two_loops(24_000),
-        &two_loops_expected(24_000),
-    );
-    assert_true_values(
-        "helper 2 x 20,000",
-        &helper_loop(20_000),
-        &helper_expected(20_000),
+        "helper 2 x 1,900",
+        &helper_loop(1_900),
+        &helper_expected(1_900),
     );
     assert_true_values("256 invocations", &many_invocations(), &many_expected());
-    // Skipped loops cost one pass each: about 40,000 and 48,000 passes.
-    assert_true_values("a skipped branch", &skipped_branch(20_000), &[20_000, 0]);
-    assert_true_values("an empty inner loop", &empty_inner(16_000), &[16_000, 0]);
+    // Skipped loops cost one pass each: 3,202 and 3,903 passes.
+    assert_true_values("a skipped branch", &skipped_branch(1_600), &[1_600, 0]);
+    assert_true_values("an empty inner loop", &empty_inner(1_300), &[1_300, 0]);
 }
 
 /// `n` iterations, each skipping a branch that holds a loop (`o[1]` is 0, unknown to the
@@ -263,12 +266,14 @@ fn empty_inner(n: u32) -> CustomJob<'static> {
 
 /// With only loop passes metered, Mesa's Vulkan driver cut these at 32,768 and 21,845 (GL
 /// computed them): a loop an invocation skips costs a pass there too. Metered, such a loop
-/// costs one pass, so both are past the budget (about 90,000 and 72,000 passes) and fail
-/// alike.
+/// costs one pass, so both are past the budget (about 90,000 and 72,000 passes; just over
+/// it: 4,402 and 4,203) and fail alike.
 #[test]
 fn loops_skipped_over_count_and_fail_alike() {
     assert_out_of_fuel("a skipped branch, 45,000", &skipped_branch(45_000));
     assert_out_of_fuel("an empty inner loop, 24,000", &empty_inner(24_000));
+    assert_out_of_fuel("a skipped branch, 2,200", &skipped_branch(2_200));
+    assert_out_of_fuel("an empty inner loop, 1,400", &empty_inner(1_400));
 }
 
 #[test]
@@ -281,20 +286,21 @@ fn the_budget_boundary_is_where_the_constant_says() {
         &[n, (0..n).fold(1, step)],
     );
     assert_out_of_fuel("one pass over the budget", &counted_loop(LOOP_BUDGET));
-    // Nested loops count every pass of both: 101 + 100 * 498 + 1 = 49,902 fits, one more
-    // inner iteration each (100 more passes) is two passes too many.
-    assert_eq!(nested_passes(100, 497), LOOP_BUDGET - 98);
-    assert_eq!(nested_passes(100, 498), LOOP_BUDGET + 2);
+    // Nested loops count every pass of both: 21 + 20 * 198 + 1 = 3,982 fits, one more
+    // inner iteration each (20 more passes) is two passes too many.
+    assert_eq!(nested_passes(20, 197), LOOP_BUDGET - 18);
+    assert_eq!(nested_passes(20, 198), LOOP_BUDGET + 2);
     assert_true_values(
         "nested under the budget",
-        &nested(100, 497),
-        &nested_expected(100, 497),
+        &nested(20, 197),
+        &nested_expected(20, 197),
     );
-    assert_out_of_fuel("nested two passes over", &nested(100, 498));
-    // A skipped loop costs one pass: 2n + 2 for `skipped_branch(n)`, so 24,999 is exactly
-    // the budget and 25,000 over it.
-    assert_true_values("skips at the budget", &skipped_branch(24_999), &[24_999, 0]);
-    assert_out_of_fuel("skips over the budget", &skipped_branch(25_000));
+    assert_out_of_fuel("nested two passes over", &nested(20, 198));
+    // A skipped loop costs one pass: 2n + 2 for `skipped_branch(n)`, so budget / 2 - 1 is
+    // exactly the budget and budget / 2 over it.
+    let n = LOOP_BUDGET / 2 - 1;
+    assert_true_values("skips at the budget", &skipped_branch(n), &[n, 0]);
+    assert_out_of_fuel("skips over the budget", &skipped_branch(n + 1));
 }
 
 #[test]
@@ -351,13 +357,13 @@ async fn executor_reports_out_of_fuel_typed_and_keeps_running() {
             "{backends}: {err:?}"
         );
         assert!(err.to_string().contains("more workgroups"), "{err}");
-        let within = one_loop(40_000);
+        let within = one_loop(3_000);
         let input = within.encode().unwrap();
         let out = exec
             .run(&within.kernel_id(), &input, OK_DEADLINE)
             .await
             .unwrap();
-        assert_eq!(words(&out), one_loop_expected(40_000), "{backends}");
+        assert_eq!(words(&out), one_loop_expected(3_000), "{backends}");
     }
 }
 
@@ -402,47 +408,4 @@ fn cli_kernel_run_fails_with_the_out_of_fuel_sentence() {
         "{stderr}"
     );
     assert!(!dir.path().join("out").exists(), "no output is written");
-}
-
-/// Known gap, kept as a failing test to fix: Mesa's cap counts the passes of its SIMD group
-/// (8 consecutive invocations on this machine), not of one invocation. Here each
-/// invocation makes 40,002 passes, within budget, but neighbours spend them in different
-/// loops, so the group makes ~80,000 and Mesa cuts the second loop at 25,534 on Vulkan and
-/// GL alike, where a real GPU computes 40,000. Run with `--run-ignored only`.
-#[test]
-#[ignore = "known gap: Mesa's loop cap is shared by a SIMD group of invocations"]
-fn known_gap_neighbours_looping_in_different_loops() {
-    let body = "var c1 = 0u; var c2 = 0u;
-         let n1 = select(0u, 40000u, g.x % 2u == 0u);
-         let n2 = select(0u, 40000u, g.x % 2u == 1u);
-         for (var i = 0u; i < n1; i++) { c1 += 1u; }
-         for (var j = 0u; j < n2; j++) { c2 += 1u; }
-         o[g.x * 2u] = c1; o[g.x * 2u + 1u] = c2;";
-    let expected: Vec<u32> = (0..64u32)
-        .flat_map(|k| if k % 2 == 0 { [40_000, 0] } else { [0, 40_000] })
-        .collect();
-    assert_true_values(
-        "neighbours in different loops",
-        &job(body, 64, 1, 128),
-        &expected,
-    );
-}
-
-/// Known gap, the same cause: the inner loop's long instance falls in a different outer
-/// iteration for neighbouring invocations (40,000 inner iterations each, 80,000 for the
-/// group), as in a sparse kernel whose rows differ in length.
-#[test]
-#[ignore = "known gap: Mesa's loop cap is shared by a SIMD group of invocations"]
-fn known_gap_neighbours_with_long_rows_in_different_outer_iterations() {
-    let body = "var c = 0u;
-         for (var r = 0u; r < 2u; r++) {
-             let len = select(0u, 40000u, r == g.x % 2u);
-             for (var j = 0u; j < len; j++) { c += 1u; }
-         }
-         o[g.x] = c;";
-    assert_true_values(
-        "long rows at different times",
-        &job(body, 64, 1, 64),
-        &[40_000; 64],
-    );
 }
