@@ -2,7 +2,7 @@
 //! (65,535 loop passes per SIMD group of invocations) fail as `OutOfFuel` on Vulkan and on
 //! GL alike; loops within the budget give the true values, the same bytes on both and the
 //! values computed here in Rust; a loop that cannot exit is refused before it runs.
-//! Neighbouring invocations that share a SIMD group: [`super::fuel_groups`].
+//! Neighbouring invocations that share a SIMD group: [`super::fuel_groups`]; the driver facts the budget rests on: [`super::fuel_driver`].
 
 use stp_node::exec::gpu::GpuRuntime;
 use stp_node::exec::{Backend, ExecError, ExecLimits, Executor};

@@ -7,7 +7,7 @@
 mod cli;
 mod executor;
 mod fuel;
+mod fuel_driver;
 mod fuel_groups;
-mod fuel_overhead;
 mod kernels;
 mod support;
