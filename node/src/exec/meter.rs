@@ -19,6 +19,9 @@
 //! - the flag is an `atomic<u32>` storage buffer at `@group(1) @binding(0)`
 //!   ([`FUEL_GROUP`], [`FUEL_BINDING`]): custom kernels may only bind group 0, so it never
 //!   collides with theirs. The runtime adds it and reads it back after the dispatch.
+//!   (Written instead where the entry point returns, from a private "dry" mark, it cost
+//!   Mesa less at run time, +25-60 % over an unmetered tight loop instead of 2-4x, but
+//!   its compile time exploded: 64 loops in 49 s instead of 1.2 s.)
 //!
 //! For one invocation the charges are at least what Mesa counts. For a SIMD group, every
 //! loop instance the group runs (or passes through with no lane in it) has a lane that runs

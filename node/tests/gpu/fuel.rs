@@ -316,6 +316,14 @@ fn passes_after_running_out_do_not_change_the_verdict() {
         for (var d = 0u; d < 1000u; d++) { for (var e = 0u; e < 1000u; e++) { x = step(x, e); } }
         o[0] = x;";
     assert_out_of_fuel("exhausted in a 3-deep nest", &job(body, 1, 1, 1));
+    // Exhausted in an inner loop, then leaving through a `return` inside the outer one.
+    let body = "var x = 1u;
+        for (var a = 0u; a < 100u; a++) {
+            for (var b = 0u; b < 1000u; b++) { x = step(x, a ^ b); }
+            if a == 5u { o[0] = x; return; }
+        }
+        o[0] = x;";
+    assert_out_of_fuel("exhausted, then an early return", &job(body, 1, 1, 1));
 }
 
 #[test]
