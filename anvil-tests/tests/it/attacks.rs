@@ -1,7 +1,7 @@
 //! Protocol v2 against a consumer that attacks its own job, with real provider nodes on
-//! default flags: it withholds its input, or posts a custom kernel that does not compile;
-//! and a 30 % Sybil group that races honest nodes for the slots of many jobs. In the first
-//! two no honest provider loses anything and the consumer gets back exactly its bounty; in
+//! default flags: it withholds its input, or posts a custom kernel that does not compile
+//! or runs out of loop fuel; and a 30 % Sybil group that races honest nodes for the slots
+//! of many jobs. In the first three no honest provider loses anything and the consumer gets back exactly its bounty; in
 //! the third the measured rate of Sybil majorities is printed next to the binomial tail.
 
 use std::io::{BufRead, BufReader};
@@ -157,33 +157,18 @@ async fn a_consumer_that_withholds_its_input_gains_nothing_and_costs_nobody_stak
     assert_unfilled_and_nobody_gained(&net, id, net.addr(4), eth("0.03")).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_custom_kernel_that_does_not_compile_costs_nobody_stake() {
+/// Posts `job` to three real nodes on the GPU path (Mesa's lavapipe without a GPU), which
+/// must each fail it the same way (`expected` in their logs), commit nothing and keep
+/// running; then the job ends unfilled and nobody gains or loses anything.
+async fn a_custom_kernel_every_node_refuses(job: CustomJob<'_>, expected: &str) {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
     net.staked_providers(3).await;
-    // The GPU path (Mesa's lavapipe without a GPU): the shader compiler rejects the module.
-    let nodes = start_nodes(&net, dir.path(), &["--backend", "auto"]);
+    let mut nodes = start_nodes(&net, dir.path(), &["--backend", "auto"]);
     for d in &nodes {
         d.p2p_addr().await;
     }
-    let job = CustomJob {
-        wgsl: "@compute @workgroup_size(1) fn main( { this is not WGSL".into(),
-        entry_point: "main".into(),
-        buffers: vec![CustomBuffer {
-            decl: BindingDecl {
-                binding: 0,
-                kind: BindingKind::StorageReadWrite,
-            },
-            size: 64,
-            init: Vec::new().into(),
-        }],
-        output_binding: 0,
-        workgroups: [1, 1, 1],
-    };
-    let envelope = job
-        .encode()
-        .expect("a well-formed envelope around bad WGSL");
+    let envelope = job.encode().expect("a well-formed envelope");
     let server = InputServer::start(envelope.clone()).await;
     let consumer = net.market(4).await;
     let now = consumer.now().await.unwrap();
@@ -204,12 +189,53 @@ async fn a_custom_kernel_that_does_not_compile_costs_nobody_stake() {
     };
     let posted = Posted::post(&consumer, spec).await;
 
-    wait_all_abandon(&nodes, "invalid WGSL").await;
-    for d in &nodes {
-        assert!(d.log().contains("kernel_failed"), "{}", d.log());
+    wait_all_abandon(&nodes, expected).await;
+    for d in &mut nodes {
+        let log = d.log();
+        assert!(log.contains("kernel_failed"), "{log}");
+        assert!(log.contains(expected), "{log}");
+        assert!(d.is_running(), "the node keeps running:\n{log}");
     }
     assert_unfilled_and_nobody_gained(&net, posted.id, net.addr(4), eth("0.03")).await;
     server.stop().await;
+}
+
+fn custom_job(wgsl: &str) -> CustomJob<'_> {
+    CustomJob {
+        wgsl: wgsl.into(),
+        entry_point: "main".into(),
+        buffers: vec![CustomBuffer {
+            decl: BindingDecl {
+                binding: 0,
+                kind: BindingKind::StorageReadWrite,
+            },
+            size: 64,
+            init: Vec::new().into(),
+        }],
+        output_binding: 0,
+        workgroups: [1, 1, 1],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_kernel_that_does_not_compile_costs_nobody_stake() {
+    let job = custom_job("@compute @workgroup_size(1) fn main( { this is not WGSL");
+    a_custom_kernel_every_node_refuses(job, "WGSL module rejected").await;
+}
+
+/// A loop of 70,000 iterations: Mesa would silently stop it at 65,535 and a real GPU would
+/// not; metered, it runs out of fuel on every backend, so no honest node commits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_kernel_out_of_loop_fuel_costs_nobody_stake() {
+    let job = custom_job(
+        "@group(0) @binding(0) var<storage, read_write> o: array<u32>;
+@compute @workgroup_size(1) fn main() {
+    var c = 0u;
+    for (var i = 0u; i < 70000u; i++) { c += 1u; }
+    o[0] = c;
+}",
+    );
+    a_custom_kernel_every_node_refuses(job, "ran out of fuel").await;
 }
 
 const SYBILS: [usize; 3] = [4, 5, 6];

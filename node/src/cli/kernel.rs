@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use eyre::{WrapErr, bail};
 use serde_json::json;
+use stp_sdk::kernels::custom::LOOP_BUDGET;
 use stp_sdk::kernels::sample::{SampleSize, sample_input};
 use stp_sdk::kernels::{self, KernelId, custom, find_kernel, mandelbrot, result_hash};
 
@@ -27,6 +28,7 @@ pub enum KernelCommand {
     /// List the built-in kernels: ids, names, byte layouts.
     List(ListArgs),
     /// Run a kernel on an input file, write the output, print its SHA-256.
+    #[command(after_help = loop_budget_help())]
     Run(RunArgs),
     /// Write a valid random input for a built-in kernel.
     Input(InputArgs),
@@ -145,8 +147,28 @@ impl ListArgs {
         out("custom  (id = SHA-256 of the envelope's WGSL, entry point and bindings)");
         out("    input:  envelope b\"STPCUST1\" + WGSL + entry point + bindings + dispatch");
         out("    output: the declared output binding's bytes");
+        out(format_args!(
+            "    loops:  metered, {LOOP_BUDGET} loop passes per invocation (all loops together; sized so a whole SIMD group stays under Mesa's 65,535 cap); past that the run fails as out of fuel on every GPU; a loop with no exit is rejected"
+        ));
         Ok(())
     }
+}
+
+/// What `stp kernel run --help` says about custom kernels' loop budget.
+fn loop_budget_help() -> String {
+    format!(
+        "Custom kernels run with their loops metered: each invocation may make {LOOP_BUDGET} loop \
+         passes, all its loops and the functions it calls together (a pass is each start of a \
+         loop body: a `for` loop of n iterations takes n + 1; each loop in code the invocation \
+         skips, such as the other side of an `if`, costs one). An invocation that needs more is \
+         stopped and the run fails as out of fuel, identically on every GPU. The budget is \
+         per invocation and small on purpose: Mesa's software driver silently cuts loops once \
+         a SIMD group of invocations (up to 16 lanes) has made 65,535 passes together, real \
+         GPUs do not, and 16 x {LOOP_BUDGET} stays under that cap whatever neighbouring \
+         invocations do. \
+         A loop with no break, return or `break if` is rejected before it runs. Long loops: do \
+         fewer iterations per invocation and dispatch more workgroups."
+    )
 }
 
 /// Resolves the kernel argument of `stp kernel run` to an id.

@@ -74,6 +74,25 @@ pub enum ExecError {
         /// wgpu's validation message.
         message: String,
     },
+    /// A custom kernel has a loop with no `break`, `return` or `break if` of its own.
+    #[error(
+        "custom kernel rejected: the loop at line {line} of `{function}` has no break, return or `break if`, so it can never exit; give it an exit condition"
+    )]
+    EndlessLoop {
+        /// The function holding the loop.
+        function: String,
+        /// Its line in the WGSL source.
+        line: u32,
+    },
+    /// An invocation of a custom kernel used up its loop budget; the same happens on every
+    /// GPU, so no provider commits a result for this job.
+    #[error(
+        "custom kernel ran out of fuel: an invocation needed more than {budget} loop passes (all its loops and called functions together; a pass is each start of a loop body, and each loop in code it skips), so it was stopped, identically on every GPU; do fewer iterations per invocation and dispatch more workgroups"
+    )]
+    OutOfFuel {
+        /// Loop passes allowed per invocation ([`stp_sdk::kernels::custom::LOOP_BUDGET`]).
+        budget: u32,
+    },
     /// A buffer or dispatch exceeds what the device supports.
     #[error("{what} is {value}, more than this device supports ({limit})")]
     ExceedsDeviceLimit {

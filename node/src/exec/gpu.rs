@@ -1,7 +1,9 @@
 //! The wgpu runtime: adapter choice, one device, a pipeline cache keyed by kernel id, and
 //! a single generic path that turns a [`DispatchPlan`] into buffers, a dispatch and the
 //! output bytes. Every wgpu call that can fail on job input runs inside an error scope, so
-//! a bad shader becomes a typed error instead of a panic.
+//! a bad shader becomes a typed error instead of a panic. Custom kernels run metered
+//! ([`super::meter`]): their out-of-fuel flag is bound at group 1 and read back with the
+//! output.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,9 +11,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use stp_sdk::kernels::{BindingKind, DispatchPlan, KernelId};
+use stp_sdk::kernels::custom::LOOP_BUDGET;
+use stp_sdk::kernels::{self, BindingKind, DispatchPlan, KernelId};
 
+use super::meter::{self, FUEL_BINDING};
 use super::{AdapterSummary, ExecError, Result};
+
+/// Bytes of the out-of-fuel flag (one `atomic<u32>`).
+const FLAG_BYTES: u64 = 4;
 
 /// Most pipelines kept; the cache is cleared when it is full (custom kernels can be many).
 const PIPELINE_CACHE_CAP: usize = 64;
@@ -19,6 +26,8 @@ const PIPELINE_CACHE_CAP: usize = 64;
 struct CachedPipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
+    /// The layout of the out-of-fuel flag's group, for metered (custom) kernels.
+    fuel_layout: Option<wgpu::BindGroupLayout>,
 }
 
 /// One device with its queue and compiled pipelines. Not thread-safe by design: the worker
@@ -154,10 +163,16 @@ impl GpuRuntime {
 
     fn build_pipeline(&self, plan: &DispatchPlan<'_>) -> Result<CachedPipeline> {
         let device = &self.device;
+        // Built-ins are trusted and bounded by their input limits; custom kernels are metered.
+        let source = match kernels::builtin(&plan.kernel) {
+            Some(_) => wgpu::ShaderSource::Wgsl(plan.wgsl.clone()),
+            None => wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(meter::meter(&plan.wgsl)?)),
+        };
+        let metered = matches!(source, wgpu::ShaderSource::Naga(_));
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("stp-kernel"),
-            source: wgpu::ShaderSource::Wgsl(plan.wgsl.clone()),
+            source,
         });
         let info = block_on(module.get_compilation_info());
         let scope_error = block_on(scope.pop());
@@ -208,9 +223,10 @@ impl GpuRuntime {
             label: Some("stp-kernel-bindings"),
             entries: &entries,
         });
+        let fuel_layout = metered.then(|| fuel_layout(device));
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("stp-kernel-layout"),
-            bind_group_layouts: &[Some(&layout)],
+            bind_group_layouts: &[Some(&layout), fuel_layout.as_ref()],
             immediate_size: 0,
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -226,7 +242,11 @@ impl GpuRuntime {
                 message: error_text(&e),
             });
         }
-        Ok(CachedPipeline { pipeline, layout })
+        Ok(CachedPipeline {
+            pipeline,
+            layout,
+            fuel_layout,
+        })
     }
 
     /// Runs one planned job and returns its output and the time the device spent on it
@@ -267,9 +287,15 @@ impl GpuRuntime {
             buffers.push(buffer);
         }
         let read_len = plan.output_len.div_ceil(4).max(1) * 4;
+        // The out-of-fuel flag is read back right after the output, in the same mapping.
+        let fuel = cached
+            .fuel_layout
+            .as_ref()
+            .map(|layout| FuelFlag::new(device, layout));
+        let flag_len = if fuel.is_some() { FLAG_BYTES } else { 0 };
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("stp-kernel-readback"),
-            size: read_len,
+            size: read_len + flag_len,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -292,10 +318,16 @@ impl GpuRuntime {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&cached.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
+            if let Some(fuel) = &fuel {
+                pass.set_bind_group(meter::FUEL_GROUP, &fuel.bind_group, &[]);
+            }
             let [x, y, z] = plan.workgroups;
             pass.dispatch_workgroups(x, y, z);
         }
         encoder.copy_buffer_to_buffer(&buffers[plan.output_index], 0, &readback, 0, read_len);
+        if let Some(fuel) = &fuel {
+            encoder.copy_buffer_to_buffer(&fuel.buffer, 0, &readback, read_len, FLAG_BYTES);
+        }
         self.queue.submit([encoder.finish()]);
 
         let (tx, rx) = mpsc::sync_channel(1);
@@ -319,13 +351,65 @@ impl GpuRuntime {
         mapped.map_err(|e| ExecError::Gpu {
             message: error_text(&e),
         })?;
-        let output = {
+        let (output, out_of_fuel) = {
             let view = readback.get_mapped_range(..).map_err(|e| ExecError::Gpu {
                 message: error_text(&e),
             })?;
-            view[..plan.output_len as usize].to_vec()
+            let flag = &view[read_len as usize..];
+            (
+                view[..plan.output_len as usize].to_vec(),
+                flag.iter().any(|&b| b != 0),
+            )
         };
         readback.unmap();
+        if out_of_fuel {
+            return Err(ExecError::OutOfFuel {
+                budget: LOOP_BUDGET,
+            });
+        }
         Ok((output, started.elapsed()))
+    }
+}
+
+/// The layout of the out-of-fuel flag's bind group.
+fn fuel_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("stp-fuel-flag"),
+        entries: &[wgpu::BindGroupLayoutEntry {
+            binding: FUEL_BINDING,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }],
+    })
+}
+
+/// One dispatch's out-of-fuel flag: a zeroed `u32` that a metered kernel sets to 1.
+struct FuelFlag {
+    buffer: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
+impl FuelFlag {
+    fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout) -> Self {
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("stp-fuel-flag"),
+            size: FLAG_BYTES,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("stp-fuel-flag"),
+            layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: FUEL_BINDING,
+                resource: buffer.as_entire_binding(),
+            }],
+        });
+        Self { buffer, bind_group }
     }
 }

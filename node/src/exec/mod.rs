@@ -3,6 +3,8 @@
 //!
 //! - [`Executor`]: what the node calls. Async, `Send + Sync`, jobs serialised to one worker.
 //! - [`gpu::GpuRuntime`]: adapter choice, device, pipeline cache, error scopes.
+//! - [`meter`]: custom kernels' loops metered against one per-invocation budget, so every
+//!   backend computes them alike or fails them alike ([`ExecError::OutOfFuel`]).
 //! - [`worker`]: the child process (`stp exec-worker`) and its framed stdin/stdout protocol.
 //! - [`bench`]: the standard benchmark (hardware score) and the per-kernel throughput table.
 
@@ -10,6 +12,7 @@ pub mod bench;
 mod error;
 mod executor;
 pub mod gpu;
+pub mod meter;
 mod protocol;
 pub mod worker;
 

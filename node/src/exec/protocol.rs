@@ -65,6 +65,13 @@ pub(crate) enum WireError {
     Gpu {
         message: String,
     },
+    EndlessLoop {
+        function: String,
+        line: u32,
+    },
+    OutOfFuel {
+        budget: u32,
+    },
 }
 
 impl From<ExecError> for WireError {
@@ -79,6 +86,8 @@ impl From<ExecError> for WireError {
             ExecError::ExceedsDeviceLimit { what, value, limit } => {
                 Self::ExceedsDeviceLimit { what, value, limit }
             }
+            ExecError::EndlessLoop { function, line } => Self::EndlessLoop { function, line },
+            ExecError::OutOfFuel { budget } => Self::OutOfFuel { budget },
             other => Self::Gpu {
                 message: other.to_string(),
             },
@@ -99,6 +108,8 @@ impl From<WireError> for ExecError {
                 Self::ExceedsDeviceLimit { what, value, limit }
             }
             WireError::Gpu { message } => Self::Gpu { message },
+            WireError::EndlessLoop { function, line } => Self::EndlessLoop { function, line },
+            WireError::OutOfFuel { budget } => Self::OutOfFuel { budget },
         }
     }
 }

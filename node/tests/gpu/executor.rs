@@ -219,9 +219,10 @@ async fn truncated_and_oversized_inputs_are_typed_errors() {
     assert_healthy(&exec).await;
 }
 
-/// An endless loop in every invocation of a large dispatch. Real GPUs would spin forever;
-/// lavapipe cuts each loop at 65,535 iterations, so the dispatch size keeps it busy for
-/// hours instead. Either way only killing the worker process stops it.
+/// A loop in every invocation of a large dispatch that only a hash collision ends. Metered,
+/// each invocation stops after its loop budget (`LOOP_BUDGET` passes), but 268 million
+/// invocations of it keep the device busy for hours. Only killing the worker process stops
+/// it.
 const RUNAWAY: &str = "
 @group(0) @binding(0) var<storage, read_write> o: array<u32>;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {

@@ -6,5 +6,8 @@
 
 mod cli;
 mod executor;
+mod fuel;
+mod fuel_driver;
+mod fuel_groups;
 mod kernels;
 mod support;

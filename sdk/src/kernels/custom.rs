@@ -15,6 +15,16 @@
 //! The kernel id is [`KernelId::compute`] over (WGSL, entry point, bindings, output binding),
 //! exactly as for built-ins; buffer sizes, data and dispatch size are part of the job input.
 //! Output: the first `size` bytes of the output binding after the dispatch.
+//!
+//! Loop budget: providers run a custom kernel with its loops metered. Each invocation has
+//! [`LOOP_BUDGET`] loop passes for all its loops together: a pass is each start of a loop
+//! body (a `for` loop of `n` iterations takes `n + 1`: the last pass finds the condition
+//! false), and each loop in code the invocation skips (the other side of an `if`, the rest
+//! of a loop pass after `break`, ...) costs one. An invocation that needs more stops, and
+//! the job fails the same way on every GPU, so no provider commits a result. A loop with no
+//! `break`, `return` or `break if` is rejected before it runs. The budget is small because
+//! Mesa's software driver caps loops per SIMD group of invocations, not per invocation (see
+//! [`LOOP_BUDGET`]). Keep per-invocation loops short and dispatch more workgroups.
 
 use std::borrow::Cow;
 
@@ -28,6 +38,29 @@ pub const MAGIC: &[u8; 8] = b"STPCUST1";
 pub const MAX_BINDINGS: usize = 8;
 /// Longest accepted WGSL source in bytes.
 pub const MAX_WGSL_LEN: u32 = 1 << 20;
+/// Loop passes one invocation of a custom kernel may make, over all its loops and the
+/// functions it calls.
+///
+/// Sized so that a whole SIMD group of invocations stays under Mesa's software-driver cap:
+/// - Mesa (lavapipe Vulkan and llvmpipe GL) keeps one counter per SIMD group, not per
+///   invocation, and silently ends the group's loops after 65,535 passes, all loops
+///   together (a group passes a loop as long as any of its lanes runs it, and once through a
+///   loop that none runs);
+/// - a group is 8 consecutive invocations on the machines measured (Mesa 22.3 on an
+///   AVX-512 CPU; setting `LP_NATIVE_VECTOR_WIDTH` to 128, 512 or 1024 changed nothing
+///   there). Mesa's default vector is at most 256 bits "until 512 is as correct and not
+///   slower", so 512-bit vectors on AVX-512, 16 lanes of `u32`, are the widest plausible;
+/// - the group's passes are at most the sum of its lanes' metered passes: every loop
+///   instance the group runs has a lane that runs it or is charged one pass for skipping it
+///   (see the meter), and a group's passes through one instance are the most any lane makes;
+/// - so 16 lanes of `LOOP_BUDGET` passes each make at most 16 x 4,000 = 64,000 group passes:
+///   below 65,535, with 1,535 (2.3 %) to spare for the pass in which an exhausted lane finds
+///   its fuel empty and sets the flag, and any pass through a loop that the charges
+///   undercount. 65,535 / 16 = 4,095 would leave none.
+///
+/// A kernel within this budget therefore computes the true values on Mesa as on any GPU,
+/// whatever its neighbouring invocations do, and one beyond it fails identically everywhere.
+pub const LOOP_BUDGET: u32 = 4_000;
 
 /// One buffer of a custom job: its binding and initial contents.
 #[derive(Debug, Clone, PartialEq, Eq)]

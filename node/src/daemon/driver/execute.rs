@@ -12,7 +12,7 @@ use super::{Computed, Driver, decode_spec};
 use crate::daemon::Fault;
 use crate::daemon::scheduler::COMMIT_MARGIN_SECS;
 use crate::daemon::{Metrics, parse_input_location};
-use crate::exec::Executor;
+use crate::exec::{ExecError, Executor};
 use crate::p2p::P2pClient;
 use crate::store::JobPhase;
 
@@ -23,7 +23,8 @@ pub(in crate::daemon) enum Failure {
     InputUnavailable(String),
     /// The input does not match the spec (size, or the kernel's layout).
     InputMismatch(String),
-    /// The kernel failed: invalid WGSL, a runaway shader past the deadline, a crash.
+    /// The kernel failed: invalid WGSL, a loop that cannot exit, a custom kernel out of
+    /// loop fuel (the same on every GPU), a runaway shader past the deadline, a crash.
     Kernel(String),
     /// The output exceeds the job's bound.
     OutputTooLarge(u64),
@@ -32,6 +33,16 @@ pub(in crate::daemon) enum Failure {
 }
 
 impl Failure {
+    /// The failure of a job the executor could not run. Nothing is committed for it: the
+    /// job is abandoned and the node goes on with the next one.
+    fn of_exec(e: &ExecError) -> Self {
+        if e.is_input_error() {
+            Self::InputMismatch(e.to_string())
+        } else {
+            Self::Kernel(e.to_string())
+        }
+    }
+
     /// The refusal metric label.
     fn label(&self) -> &'static str {
         match self {
@@ -181,13 +192,7 @@ async fn fetch_and_run(
     let started = Instant::now();
     let output = executor.run(&KernelId(spec.kernelId.0), &input, left).await;
     metrics.executed(started.elapsed().as_secs_f64(), output.is_ok());
-    let output = output.map_err(|e| {
-        if e.is_input_error() {
-            Failure::InputMismatch(e.to_string())
-        } else {
-            Failure::Kernel(e.to_string())
-        }
-    })?;
+    let output = output.map_err(|e| Failure::of_exec(&e))?;
     if output.len() as u64 > spec.maxOutputSize {
         return Err(Failure::OutputTooLarge(output.len() as u64));
     }
@@ -199,5 +204,34 @@ fn corrupt(output: &mut Vec<u8>) {
     match output.first_mut() {
         Some(b) => *b ^= 0xff,
         None => output.push(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_kernel_failures_abandon_the_job_as_kernel_failed() {
+        let budget = stp_sdk::kernels::custom::LOOP_BUDGET;
+        for e in [
+            ExecError::OutOfFuel { budget },
+            ExecError::EndlessLoop {
+                function: "main".into(),
+                line: 3,
+            },
+            ExecError::InvalidWgsl {
+                message: "1:1: expected".into(),
+            },
+        ] {
+            let failure = Failure::of_exec(&e);
+            assert_eq!(failure.label(), "kernel_failed", "{e}");
+            assert_eq!(failure.to_string(), format!("kernel failed: {e}"));
+        }
+        assert!(
+            Failure::of_exec(&ExecError::OutOfFuel { budget })
+                .to_string()
+                .contains("ran out of fuel")
+        );
     }
 }
