@@ -246,7 +246,13 @@ contract OptimisticHandler {
             bytes32 result = honest ? _honest(p.id) : _lie(p.id, honesty);
             vm.prank(a);
             escrow.commit(p.id, terms, lane, result);
-            (p.defendant, p.lane, p.drawn, p.result, p.honest) = (a, lane, drawn, result, honest);
+            // One field a statement: the unoptimized build of `forge coverage` runs out of stack
+            // on a tuple assignment of five.
+            p.defendant = a;
+            p.lane = lane;
+            p.drawn = drawn;
+            p.result = result;
+            p.honest = honest;
             p.willChallenge = (honesty >> 8) % 2 == 0;
             p.status = Status.Claimed;
             laneJob[a][lane] = p.id;
