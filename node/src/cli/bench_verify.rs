@@ -66,8 +66,7 @@ fn gas_figure(report: &str, label: &str) -> eyre::Result<u64> {
 fn price(report: &str, rows: &[Row]) -> eyre::Result<Price> {
     let row = rows
         .iter()
-        .filter(|r| r.kernel == "matmul-u32")
-        .next_back()
+        .rfind(|r| r.kernel == "matmul-u32")
         .ok_or_else(|| eyre::eyre!("no matmul-u32 size was measured"))?;
     Ok(Price {
         size: row.size.clone(),
