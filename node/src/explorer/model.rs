@@ -92,6 +92,16 @@ pub enum Event {
         #[serde(serialize_with = "ser_wei")]
         slashed: U256,
     },
+    /// The consumer challenged the optimistic job: an escalation job recomputes it.
+    Challenged {
+        /// The escalation job.
+        escalation_id: u64,
+        /// The job's one replica, excluded from the escalation.
+        defendant: Address,
+        /// The bond escrowed (the escalation's bounty).
+        #[serde(serialize_with = "ser_wei")]
+        bond: U256,
+    },
     /// A balance was credited (a refund).
     Credited {
         /// Who.
@@ -223,6 +233,8 @@ pub struct Job {
     pub timeline: Vec<Entry>,
     /// How it ended, once settled.
     pub outcome: Option<Final>,
+    /// The escalation job its consumer's challenge posted (an optimistic job).
+    pub challenged: Option<u64>,
 }
 
 /// One settled replica of a provider: a point of its earnings chart.
@@ -343,6 +355,7 @@ impl Model {
                         replicas: Vec::new(),
                         timeline: Vec::new(),
                         outcome: None,
+                        challenged: None,
                     },
                 );
                 (Some(id), event)
@@ -368,6 +381,19 @@ impl Model {
                     provider: e.provider,
                     lane,
                     drawn: e.drawn,
+                };
+                (Some(id), event)
+            }
+            E::JobChallenged(e) => {
+                let id = job_id_u64(e.jobId)?;
+                let escalation_id = job_id_u64(e.escalationId)?;
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.challenged = Some(escalation_id);
+                }
+                let event = Event::Challenged {
+                    escalation_id,
+                    defendant: e.defendant,
+                    bond: e.bond,
                 };
                 (Some(id), event)
             }

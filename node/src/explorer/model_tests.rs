@@ -176,6 +176,33 @@ fn a_completed_job_with_a_liar_and_an_unfilled_one_fold_into_jobs_providers_and_
 }
 
 #[test]
+fn a_challenged_optimistic_job_shows_as_challenged_until_its_escalation_overturns_it() {
+    let mut c = Chain {
+        model: Model::default(),
+        block: 0,
+    };
+    c.emit(posted(1, 10, 1));
+    c.emit(committed(1, a(1)));
+    c.emit(revealed(1, a(1), B256::repeat_byte(0xbb)));
+    c.emit(
+        JobEscrow::JobChallenged {
+            jobId: U256::from(1),
+            escalationId: U256::from(2),
+            defendant: a(1),
+            lane: U256::ZERO,
+            bond: U256::from(30),
+        }
+        .encode_log_data(),
+    );
+    c.emit(posted(2, 30, 3));
+    // Past every deadline the job still waits for its escalation, not for a finalize.
+    assert_eq!(status(&c.model.jobs[&1], 9_999), Status::Challenged);
+    assert_eq!(c.model.jobs[&1].challenged, Some(2));
+    c.emit(finalized(1, 3, B256::repeat_byte(0xaa), 0, 50));
+    assert_eq!(status(&c.model.jobs[&1], 9_999), Status::Overturned);
+}
+
+#[test]
 fn logs_that_are_not_escrow_events_are_skipped_but_move_the_cursor() {
     let mut c = Chain {
         model: Model::default(),

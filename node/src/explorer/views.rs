@@ -68,6 +68,9 @@ pub fn status(job: &Job, now: u64) -> Status {
             Outcome::Overturned => Status::Overturned,
         };
     }
+    if job.challenged.is_some() {
+        return Status::Challenged;
+    }
     let live = JobCounters {
         committed: u8::try_from(job.replicas.len()).unwrap_or(u8::MAX),
         revealed: u8::try_from(job.replicas.iter().filter(|r| r.revealed.is_some()).count())
