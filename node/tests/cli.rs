@@ -7,31 +7,13 @@ use std::process::Output;
 use alloy::node_bindings::AnvilInstance;
 
 mod devnet;
-use devnet::{devnet, key, repo_root};
+use devnet::{ProviderProc, devnet, json, key, repo_root, stp_cmd};
 
 async fn stp(anvil: &AnvilInstance, deployment: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"))
-        .args(args)
-        .arg("--rpc-url")
-        .arg(anvil.endpoint())
-        .arg("--deployment")
-        .arg(deployment)
-        .env_remove("STP_PRIVATE_KEY")
-        .env_remove("ETH_RPC_URL")
-        .env("RUST_BACKTRACE", "0")
-        .env("STP_INDEX_DIR", deployment.with_extension("index"))
+    stp_cmd(anvil, deployment, args)
         .output()
         .await
         .expect("run stp")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "stp failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
 #[tokio::test]
@@ -160,42 +142,6 @@ async fn keystore_from_cast_wallet_new_signs() {
     .await;
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
-}
-
-/// A `stp provider run` child process, killed on drop.
-struct ProviderProc {
-    _child: tokio::process::Child,
-}
-
-impl ProviderProc {
-    fn start(
-        anvil: &AnvilInstance,
-        dep: &Path,
-        idx: usize,
-        dir: &Path,
-        fault: Option<&str>,
-    ) -> Self {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"));
-        cmd.args(["provider", "run", "--backend", "cpu", "--poll-ms", "100"])
-            .arg("--rpc-url")
-            .arg(anvil.endpoint())
-            .arg("--deployment")
-            .arg(dep)
-            .arg("--private-key")
-            .arg(key(anvil, idx))
-            .arg("--data-dir")
-            .arg(dir.join(format!("provider{idx}")))
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true);
-        if let Some(f) = fault {
-            cmd.args(["--fault", f]);
-        }
-        Self {
-            _child: cmd.spawn().expect("start stp provider run"),
-        }
-    }
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 //! unchallenged job pays after the window. Each asserts who gained and who lost.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use alloy::node_bindings::AnvilInstance;
@@ -14,53 +13,7 @@ use alloy::signers::local::PrivateKeySigner;
 use stp_sdk::market::{Deployment, Market, Outcome};
 
 mod devnet;
-use devnet::{devnet, key};
-
-fn stp_cmd(anvil: &AnvilInstance, deployment: &Path, args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"));
-    cmd.args(args)
-        .arg("--rpc-url")
-        .arg(anvil.endpoint())
-        .arg("--deployment")
-        .arg(deployment)
-        .env_remove("STP_PRIVATE_KEY")
-        .env_remove("ETH_RPC_URL")
-        .env("RUST_BACKTRACE", "0")
-        .env("STP_INDEX_DIR", deployment.with_extension("index"))
-        .kill_on_drop(true);
-    cmd
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "stp failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
-
-/// A `stp provider run` child process, killed on drop.
-struct Node(#[allow(dead_code)] tokio::process::Child);
-
-fn node(anvil: &AnvilInstance, dep: &Path, idx: usize, dir: &Path, fault: Option<&str>) -> Node {
-    let mut cmd = stp_cmd(
-        anvil,
-        dep,
-        &["provider", "run", "--backend", "cpu", "--poll-ms", "100"],
-    );
-    cmd.arg("--private-key")
-        .arg(key(anvil, idx))
-        .arg("--data-dir")
-        .arg(dir.join(format!("provider{idx}")))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    if let Some(f) = fault {
-        cmd.args(["--fault", f]);
-    }
-    Node(cmd.spawn().expect("start stp provider run"))
-}
+use devnet::{ProviderProc, devnet, json, key, stp_cmd};
 
 async fn market(anvil: &AnvilInstance, dep: &Path, idx: usize) -> Market {
     let signer = PrivateKeySigner::from(anvil.keys()[idx].clone());
@@ -164,7 +117,7 @@ async fn a_lying_optimistic_replica_is_caught_challenged_and_slashed_by_three_dr
     stake(&anvil, &dep, &[1, 2, 3, 5]).await;
     // Only the liar runs when the job is posted, so it takes the job's one slot; the honest
     // nodes start once it did, in time for the escalation's draw.
-    let _liar = node(&anvil, &dep, 1, dir.path(), Some("wrong-result"));
+    let _liar = ProviderProc::start(&anvil, &dep, 1, dir.path(), Some("wrong-result"));
     let (input_path, input) = matmul_input(dir.path());
     let consumer = post_optimistic(&anvil, &dep, dir.path(), &input_path, &[])
         .stdout(std::process::Stdio::piped())
@@ -175,9 +128,9 @@ async fn a_lying_optimistic_replica_is_caught_challenged_and_slashed_by_three_dr
     let consumer = tokio::spawn(consumer);
     let watch = market(&anvil, &dep, 0).await;
     wait_for_claim(&watch, 1).await;
-    let _honest: Vec<Node> = [2, 3, 5]
+    let _honest: Vec<ProviderProc> = [2, 3, 5]
         .iter()
-        .map(|&i| node(&anvil, &dep, i, dir.path(), None))
+        .map(|&i| ProviderProc::start(&anvil, &dep, i, dir.path(), None))
         .collect();
     let out = tokio::time::timeout(Duration::from_secs(240), consumer)
         .await
@@ -234,7 +187,7 @@ async fn an_honest_optimistic_result_challenged_anyway_costs_the_consumer_its_bo
     let dir = tempfile::tempdir().unwrap();
     let (anvil, dep) = devnet(dir.path()).await;
     stake(&anvil, &dep, &[1, 2, 3, 5]).await;
-    let _defendant = node(&anvil, &dep, 1, dir.path(), None);
+    let _defendant = ProviderProc::start(&anvil, &dep, 1, dir.path(), None);
     let (input_path, _) = matmul_input(dir.path());
     // The consumer's check passes, so the CLI does not challenge; it waits for the job to
     // settle (serving the input meanwhile)...
@@ -248,9 +201,9 @@ async fn an_honest_optimistic_result_challenged_anyway_costs_the_consumer_its_bo
     let consumer = market(&anvil, &dep, 4).await;
     wait_for_claim(&consumer, 1).await;
     // ...and the consumer challenges it by hand, within the window.
-    let _judges: Vec<Node> = [2, 3, 5]
+    let _judges: Vec<ProviderProc> = [2, 3, 5]
         .iter()
-        .map(|&i| node(&anvil, &dep, i, dir.path(), None))
+        .map(|&i| ProviderProc::start(&anvil, &dep, i, dir.path(), None))
         .collect();
     let h = consumer.job_history(1).await.unwrap();
     let slot = h.slots[0];
@@ -304,7 +257,7 @@ async fn an_unchallenged_optimistic_job_pays_its_replica_after_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let (anvil, dep) = devnet(dir.path()).await;
     stake(&anvil, &dep, &[1]).await;
-    let _provider = node(&anvil, &dep, 1, dir.path(), None);
+    let _provider = ProviderProc::start(&anvil, &dep, 1, dir.path(), None);
     let (input_path, input) = matmul_input(dir.path());
     let posted = json(
         &post_optimistic(&anvil, &dep, dir.path(), &input_path, &["--wait"])

@@ -116,11 +116,11 @@ impl PostArgs {
                     bond: c.bond,
                     outcome: posted.outcome.unwrap_or(Outcome::Completed),
                 });
-                if let Some((right, output)) = corrected {
-                    receipt.result_hash = right;
-                    receipt.escalation_agreeing = Some(receipt_agreeing(m, &c, right).await?);
-                    self.write_output(&output)?;
-                    posted.result_hash = Some(right);
+                if let Some(right) = corrected {
+                    receipt.result_hash = right.hash;
+                    receipt.escalation_agreeing = Some(right.agreeing);
+                    self.write_output(&right.output)?;
+                    posted.result_hash = Some(right.hash);
                 }
             }
             _ => {
@@ -151,11 +151,7 @@ impl PostArgs {
         p2p: &P2pClient,
         h: &JobHistory,
         post_block: u64,
-    ) -> eyre::Result<(
-        Challenge,
-        JobHistory,
-        Option<(alloy::primitives::B256, Vec<u8>)>,
-    )> {
+    ) -> eyre::Result<(Challenge, JobHistory, Option<optimistic::Corrected>)> {
         let (c, from) = optimistic::challenge(m, h).await?;
         self.say(format!(
             "challenged job {} (tx {}): escalation job {} recomputes it; bond {} {}",
@@ -209,17 +205,4 @@ impl PostArgs {
         }
         Ok(())
     }
-}
-
-/// How many escalation replicas revealed `hash`.
-async fn receipt_agreeing(
-    m: &Market,
-    c: &Challenge,
-    hash: alloy::primitives::B256,
-) -> eyre::Result<usize> {
-    let from = m.deployment().deploy_block;
-    Ok(m.job_history_since(c.escalation_id, from)
-        .await?
-        .revealers_of(hash)
-        .len())
 }

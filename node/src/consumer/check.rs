@@ -19,6 +19,13 @@ pub fn os_seed() -> eyre::Result<Seed> {
     Ok(Seed(s))
 }
 
+/// Checks `output` of job `job_id` against its `input` with randomness drawn now; a failure
+/// is a verdict, not an error (what an optimistic job's challenge answers).
+pub fn judge(job_id: u64, kernel: &KernelId, input: &[u8], output: &[u8]) -> eyre::Result<Verdict> {
+    verify(kernel, input, output, &Options::default(), &os_seed()?)
+        .wrap_err_with(|| format!("checking the output of job {job_id}"))
+}
+
 /// Checks `output`, the agreed output of job `job_id`, against its `input`; a
 /// [`ConsumerError::CheckFailed`] if it fails.
 pub fn check_output(
@@ -27,8 +34,7 @@ pub fn check_output(
     input: &[u8],
     output: &[u8],
 ) -> eyre::Result<Verdict> {
-    let verdict = verify(kernel, input, output, &Options::default(), &os_seed()?)
-        .wrap_err_with(|| format!("checking the output of job {job_id}"))?;
+    let verdict = judge(job_id, kernel, input, output)?;
     if let Outcome::Fail { .. } = verdict.outcome {
         return Err(ConsumerError::CheckFailed {
             job_id,

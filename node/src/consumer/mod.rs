@@ -15,7 +15,7 @@ mod follow;
 pub mod optimistic;
 mod post;
 
-pub use check::{check_output, os_seed};
+pub use check::{check_output, judge, os_seed};
 pub use fetch::{fetch_hash, fetch_output};
 pub use follow::{Progress, follow, phase};
 pub use post::{

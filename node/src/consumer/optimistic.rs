@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256};
 use eyre::{bail, eyre};
-use stp_sdk::kernels::KernelId;
 use stp_sdk::market::{Challenge, JobHistory, Market, Outcome};
-use stp_sdk::verify::{Options, Verdict, verify};
 
-use super::{Progress, check::os_seed, fetch::fetch_hash, follow};
+pub use super::check::judge;
+use super::{Progress, fetch::fetch_hash, follow};
 use crate::p2p::P2pClient;
 
 /// The claimed result of an optimistic job whose one slot is taken: the replica and the
@@ -36,14 +35,6 @@ pub async fn fetch_claimed(
     let (provider, _, hash) = claim(h)?;
     let output = fetch_hash(m, p2p, h.job_id, hash, &[provider]).await?;
     Ok((hash, output))
-}
-
-/// Checks `output` of job `job_id` against its `input` with randomness drawn now; unlike
-/// [`super::check_output`] a failure is a verdict, not an error: it is what a challenge
-/// answers.
-pub fn judge(job_id: u64, kernel: &KernelId, input: &[u8], output: &[u8]) -> eyre::Result<Verdict> {
-    verify(kernel, input, output, &Options::default(), &os_seed()?)
-        .map_err(|e| eyre!("checking the output of job {job_id}: {e}"))
 }
 
 /// Challenges optimistic job `h` (posted by this account): escrows the bond and returns
@@ -86,12 +77,27 @@ pub async fn fetch_corrected(
     c: &Challenge,
     parent: &JobHistory,
     from_block: u64,
-) -> eyre::Result<Option<(B256, Vec<u8>)>> {
+) -> eyre::Result<Option<Corrected>> {
     let Some((Outcome::Overturned, hash)) = parent.outcome else {
         return Ok(None);
     };
     let escalation = m.job_history_since(c.escalation_id, from_block).await?;
     let winners = escalation.revealers_of(hash);
     let output = fetch_hash(m, p2p, c.job_id, hash, &winners).await?;
-    Ok(Some((hash, output)))
+    Ok(Some(Corrected {
+        hash,
+        output,
+        agreeing: winners.len(),
+    }))
+}
+
+/// An overturned job's result, as its escalation agreed on it.
+#[derive(Debug, Clone)]
+pub struct Corrected {
+    /// The escalation's quorum hash (under the challenged job's identity).
+    pub hash: B256,
+    /// The output, checked against `hash`.
+    pub output: Vec<u8>,
+    /// Escalation replicas that revealed `hash`.
+    pub agreeing: usize,
 }

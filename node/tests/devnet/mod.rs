@@ -45,3 +45,66 @@ pub(crate) async fn devnet_with(
 pub(crate) fn key(anvil: &AnvilInstance, idx: usize) -> String {
     format!("0x{}", alloy::hex::encode(anvil.keys()[idx].to_bytes()))
 }
+
+/// `stp ARGS` against `anvil` and its `deployment`, with the caller's STP_* and RPC
+/// environment cleared and the chain index next to the deployment file.
+pub(crate) fn stp_cmd(
+    anvil: &AnvilInstance,
+    deployment: &Path,
+    args: &[&str],
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"));
+    cmd.args(args)
+        .arg("--rpc-url")
+        .arg(anvil.endpoint())
+        .arg("--deployment")
+        .arg(deployment)
+        .env_remove("STP_PRIVATE_KEY")
+        .env_remove("ETH_RPC_URL")
+        .env("RUST_BACKTRACE", "0")
+        .env("STP_INDEX_DIR", deployment.with_extension("index"))
+        .kill_on_drop(true);
+    cmd
+}
+
+/// The JSON a successful `stp … --json` printed (panics with its stderr otherwise).
+pub(crate) fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stp failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+/// A `stp provider run` child process of dev account `idx` (data in `dir/provider<idx>`,
+/// CPU backend, `--fault` if given), killed on drop.
+pub(crate) struct ProviderProc {
+    _child: tokio::process::Child,
+}
+
+impl ProviderProc {
+    pub(crate) fn start(
+        anvil: &AnvilInstance,
+        dep: &Path,
+        idx: usize,
+        dir: &Path,
+        fault: Option<&str>,
+    ) -> Self {
+        let args = ["provider", "run", "--backend", "cpu", "--poll-ms", "100"];
+        let mut cmd = stp_cmd(anvil, dep, &args);
+        cmd.arg("--private-key")
+            .arg(key(anvil, idx))
+            .arg("--data-dir")
+            .arg(dir.join(format!("provider{idx}")))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(f) = fault {
+            cmd.args(["--fault", f]);
+        }
+        Self {
+            _child: cmd.spawn().expect("start stp provider run"),
+        }
+    }
+}

@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use super::{JobSpec, JobSpecExt};
+use super::{JobKind, JobSpec, JobSpecExt};
 
 /// The deadlines and size of a job: what the timing rules read from its spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,16 @@ impl From<&JobSpec> for Timing {
 }
 
 impl Timing {
+    /// The timing of a job of `kind` with `spec`: an optimistic one waits out the market's
+    /// `challenge_window` too.
+    pub fn of(spec: &JobSpec, kind: JobKind, challenge_window: u64) -> Self {
+        let timing = Self::from(spec);
+        match kind {
+            JobKind::Optimistic => timing.with_challenge_window(challenge_window),
+            JobKind::Plain | JobKind::Escalation => timing,
+        }
+    }
+
     /// The timing of an optimistic job: finalized only after `challenge_window` more
     /// seconds.
     pub fn with_challenge_window(mut self, challenge_window: u64) -> Self {

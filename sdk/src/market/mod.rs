@@ -561,11 +561,11 @@ impl Market {
     /// The timing rules of `job`: its spec's deadlines, and for an optimistic job the
     /// market's challenge window (one call).
     pub async fn timing(&self, job: &JobRef<'_>) -> Result<lifecycle::Timing> {
-        let timing = lifecycle::Timing::from(job.spec);
-        Ok(match job.kind {
-            JobKind::Optimistic => timing.with_challenge_window(self.optimistic_params().await?.0),
-            JobKind::Plain | JobKind::Escalation => timing,
-        })
+        let window = match job.kind {
+            JobKind::Optimistic => self.optimistic_params().await?.0,
+            JobKind::Plain | JobKind::Escalation => 0,
+        };
+        Ok(lifecycle::Timing::of(job.spec, job.kind, window))
     }
 
     /// Withdraws this account's whole credited balance to its wallet.

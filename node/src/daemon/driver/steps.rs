@@ -411,18 +411,14 @@ impl Driver {
     /// The timing rules of `record`'s job (an optimistic one waits out the challenge
     /// window, read from the chain once).
     async fn timing(&mut self, record: &JobRecord, spec: &JobSpec) -> Result<Timing, MarketError> {
-        let timing = Timing::from(spec);
-        if record.kind != JobKind::Optimistic {
-            return Ok(timing);
-        }
-        let window = match self.challenge_window {
-            Some(w) => w,
-            None => {
+        let window = match (record.kind, self.challenge_window) {
+            (JobKind::Optimistic, None) => {
                 let w = self.market.optimistic_params().await?.0;
                 *self.challenge_window.insert(w)
             }
+            (_, w) => w.unwrap_or_default(),
         };
-        Ok(timing.with_challenge_window(window))
+        Ok(Timing::of(spec, record.kind, window))
     }
 
     /// Serves an optimistic job's output right after our commit: its consumer must be able
