@@ -221,6 +221,31 @@ abstract contract JobEscrowOptimisticTest is EscrowFixture {
         assertEq(escrow.balanceOf(consumer), 0, "the consumer got nothing back");
     }
 
+    /// @dev Self-dealing: the consumer's own identity (alice) takes its optimistic job, lies,
+    /// and the consumer challenges, hoping to be paid out of its own slash or to drain the
+    /// judges. The coalition gets back less than it put in (the slash beyond the bond is
+    /// burned); the honest judges keep their stake and are paid the bond.
+    function test_attack_consumerAndDefendantCollude_theCoalitionLosesTheJudgesArePaid() public {
+        uint256 coalitionBefore = _assetBalance(consumer) + _stakedOf(alice);
+        uint256 jobId = _postOpt(_optSpec());
+        _claim(jobId, _bad(jobId, 1));
+        uint256 escId = _challenge(jobId);
+        bytes32 good = _good(jobId);
+        _judge(escId, [good, good, good]);
+        uint256 coalitionAfter = _assetBalance(consumer) + escrow.balanceOf(consumer)
+            + _stakedOf(alice) + escrow.balanceOf(alice);
+        assertEq(
+            coalitionAfter,
+            coalitionBefore - _penalty(6 ether),
+            "the coalition loses the whole slash: the bond it gets back is its own"
+        );
+        for (uint256 i = 0; i < 3; ++i) {
+            address who = [bob, carol, dave][i];
+            assertEq(_stakedOf(who), STAKE, "honest judge's stake unchanged");
+            assertEq(escrow.balanceOf(who), 1 ether, "honest judge paid its share of the bond");
+        }
+    }
+
     /// @dev A consumer that withholds the input from the escalation (nobody can commit)
     /// gains nothing: the bond comes back, the defendant is paid.
     function test_attack_escalationLeftUnfilled_paysTheDefendant() public {
