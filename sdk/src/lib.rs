@@ -10,6 +10,8 @@
 //!   and decoded contract errors.
 //! - [`kernels`]: deterministic compute kernels (WGSL + CPU references), kernel ids and
 //!   input/output byte layouts, so a consumer can verify any result without a GPU.
+//! - [`batch`]: workloads split into chunk jobs of one kernel, the chunks' outputs
+//!   assembled into the whole (a PNG for images), and a Merkle root over their results.
 //! - [`verify`]: checks of a returned output that cost far less than recomputing it
 //!   (Freivalds for the matmuls, sampled recomputation for the others) and their receipts.
 //! - [`p2p`]: wire types shared with the provider network (job announcements, provider
@@ -64,6 +66,7 @@
 //! # }
 //! ```
 
+pub mod batch;
 pub mod bindings;
 pub mod kernels;
 pub mod market;
