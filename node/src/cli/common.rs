@@ -269,7 +269,11 @@ pub async fn paying<T>(
 }
 
 /// Why the wallet cannot pay `amount` of `what` plus gas, if it cannot.
-async fn shortfall(m: &Market, what: &str, amount: U256) -> eyre::Result<Option<String>> {
+pub(crate) async fn shortfall(
+    m: &Market,
+    what: &str,
+    amount: U256,
+) -> eyre::Result<Option<String>> {
     let account = m.account();
     let provider = m.provider();
     let eth = provider

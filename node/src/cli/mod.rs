@@ -2,6 +2,7 @@
 //! `run(self)`. Output meant for the user goes to stdout (`--json` where offered); logs go
 //! through `tracing` to stderr.
 
+pub mod batch;
 pub mod bench;
 pub mod bench_p2p;
 pub mod bench_scale;
@@ -80,6 +81,8 @@ pub enum Command {
     Provider(provider::ProviderArgs),
     /// Post jobs, follow them and fetch their verified outputs.
     Job(job::JobArgs),
+    /// Split a workload into chunks run on many providers at once (`stp batch post`).
+    Batch(batch::BatchArgs),
     /// Show and withdraw credited earnings and refunds.
     Payout(payout::PayoutArgs),
     /// Show the market's rules and totals (`stp market info`).
@@ -112,6 +115,7 @@ impl Cli {
             Command::Devnet(a) => a.run(),
             Command::Provider(a) => a.run(),
             Command::Job(a) => a.run(),
+            Command::Batch(a) => a.run(),
             Command::Payout(a) => a.run(),
             Command::Market(MarketCommand {
                 command: MarketSub::Info(a),

@@ -9,6 +9,7 @@
 //! branch on carry a typed [`ConsumerError`] or `stp_sdk::market::MarketError` in their
 //! chain (`report.chain()` + `downcast_ref`).
 
+pub mod batch;
 mod check;
 mod fetch;
 mod follow;
@@ -19,7 +20,8 @@ pub use check::{check_output, judge, os_seed};
 pub use fetch::{fetch_hash, fetch_output};
 pub use follow::{Progress, follow, phase};
 pub use post::{
-    Order, Posted, check_collateral, check_replicas, check_windows, post, resolve_kernel, send,
+    Order, Posted, Prepared, check_collateral, check_replicas, check_windows, post, prepare,
+    resolve_kernel, send,
 };
 
 use stp_sdk::market::Outcome;

@@ -10,7 +10,7 @@ use alloy::primitives::{
 };
 use eyre::{bail, eyre};
 use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
-use stp_sdk::market::{JobKind, JobSpec, Market, Windows, announcement};
+use stp_sdk::market::{JobKind, JobSpec, Market, PostedJob, Windows, announcement};
 
 use crate::cli::common::{format_amount, max_replicas, paying, unit};
 use crate::daemon::encode_input_location;
@@ -153,6 +153,52 @@ pub async fn post(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Po
 
 /// Serves the input, posts the job and gossips it; [`Order::check`] must have passed.
 pub async fn send(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Posted> {
+    let ready = prepare(m, p2p, order).await?;
+    let spec = ready.spec.clone();
+    let posted = if order.optimistic {
+        paying(m, "bounty", order.bounty, m.post_optimistic_job(spec)).await?
+    } else {
+        paying(m, "bounty", order.bounty, m.post_job(spec)).await?
+    };
+    Ok(ready.posted(m, p2p, order, posted).await)
+}
+
+/// A job ready to post: its input served, its spec with deadlines from now.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The spec to post.
+    pub spec: JobSpec,
+    /// Where providers fetch the input (the spec's `inputLocation`).
+    location: Vec<u8>,
+}
+
+impl Prepared {
+    /// The job `posted` on-chain from this, gossiped first if `order.announce`.
+    pub async fn posted(
+        self,
+        m: &Market,
+        p2p: &P2pClient,
+        order: &Order,
+        posted: PostedJob,
+    ) -> Posted {
+        if order.announce {
+            announce(m, p2p, posted.job_id, &self.spec, posted.posted_at).await;
+        }
+        tracing::info!(job = posted.job_id, kernel = %kernel_name(&order.kernel), "posted");
+        Posted {
+            job_id: posted.job_id,
+            tx: posted.tx,
+            post_block: posted.post_block,
+            posted_at: posted.posted_at,
+            spec: self.spec,
+            input_location: String::from_utf8_lossy(&self.location).into_owned(),
+            kind: posted.kind,
+        }
+    }
+}
+
+/// Serves `order`'s input from `p2p` and builds its spec, deadlines counted from now.
+pub async fn prepare(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Prepared> {
     let input_hash = B256::from(stp_sdk::p2p::sha256(&order.input));
     let stored = p2p.add_blob(order.input.clone()).await?;
     if stored != input_hash.0 {
@@ -178,30 +224,7 @@ pub async fn send(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Po
         revealDeadline: U40::from(commit + reveal_secs),
         inputLocation: Bytes::from(location.clone()),
     };
-    let posted = if order.optimistic {
-        paying(
-            m,
-            "bounty",
-            order.bounty,
-            m.post_optimistic_job(spec.clone()),
-        )
-        .await?
-    } else {
-        paying(m, "bounty", order.bounty, m.post_job(spec.clone())).await?
-    };
-    if order.announce {
-        announce(m, p2p, posted.job_id, &spec, posted.posted_at).await;
-    }
-    tracing::info!(job = posted.job_id, kernel = %kernel_name(&order.kernel), "posted");
-    Ok(Posted {
-        job_id: posted.job_id,
-        tx: posted.tx,
-        post_block: posted.post_block,
-        posted_at: posted.posted_at,
-        spec,
-        input_location: String::from_utf8_lossy(&location).into_owned(),
-        kind: posted.kind,
-    })
+    Ok(Prepared { spec, location })
 }
 
 /// Looks a kernel up by name or id; a 64-hex id that is not built in is taken as a custom

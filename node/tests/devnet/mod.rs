@@ -80,7 +80,7 @@ pub(crate) fn json(out: &std::process::Output) -> serde_json::Value {
 /// A `stp provider run` child process of dev account `idx` (data in `dir/provider<idx>`,
 /// CPU backend, `--fault` if given), killed on drop.
 pub(crate) struct ProviderProc {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
 }
 
 impl ProviderProc {
@@ -104,7 +104,12 @@ impl ProviderProc {
             cmd.args(["--fault", f]);
         }
         Self {
-            _child: cmd.spawn().expect("start stp provider run"),
+            child: cmd.spawn().expect("start stp provider run"),
         }
+    }
+
+    /// Kills the node with SIGKILL (`kill -9`): no shutdown, nothing flushed.
+    pub(crate) async fn kill(&mut self) {
+        self.child.kill().await.expect("kill the provider node");
     }
 }

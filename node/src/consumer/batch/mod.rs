@@ -1,0 +1,225 @@
+//! Batches: a workload split into chunks (`stp_sdk::batch`), each posted as its own job,
+//! followed together, re-posted when it ends without an output, and aggregated once every
+//! chunk's agreed output is fetched and checked.
+//!
+//! A chunk attempt that ends unfilled (nobody took every slot), without a quorum (the
+//! replicas disagreed, or too few revealed), or whose agreed output fails the consumer's
+//! check is re-posted, up to the batch's attempt limit; the refunded bounty of the failed
+//! attempt is withdrawn to the wallet before the new one is paid. Every change is written
+//! to the batch's [`Manifest`] on disk first.
+
+mod manifest;
+mod round;
+
+use std::path::Path;
+use std::time::Duration;
+
+use alloy::primitives::{B256, U256};
+use eyre::bail;
+use stp_sdk::batch::{Batch, merkle};
+use stp_sdk::kernels::kernel_name;
+use stp_sdk::market::Market;
+
+pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest};
+
+use super::post::{Order, Posted, prepare};
+use crate::cli::common::{paying, shortfall};
+use crate::p2p::P2pClient;
+
+/// What a consumer asks for: a split workload and the terms of each chunk's job.
+#[derive(Debug, Clone)]
+pub struct BatchOrder {
+    /// The terms every chunk is posted with (its `input` is ignored: each chunk has its own).
+    pub terms: Order,
+    /// The chunks and how their outputs aggregate.
+    pub batch: Batch,
+    /// Postings a chunk may use in all (at least 1).
+    pub max_attempts: u32,
+    /// Check each chunk's agreed output against its input (`stp_sdk::verify`).
+    pub verify: bool,
+    /// Follow until every chunk is verified; without it, return once every chunk's input
+    /// is taken (no re-posting then).
+    pub wait: bool,
+    /// Time between chain polls.
+    pub poll: Duration,
+}
+
+impl BatchOrder {
+    /// Chunk `i`'s job order.
+    fn order(&self, i: usize) -> Order {
+        Order {
+            input: self.batch.chunks[i].input.clone(),
+            ..self.terms.clone()
+        }
+    }
+}
+
+/// A change to one chunk, passed to the progress callback of [`run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An attempt was posted as this job.
+    Posted(u64),
+    /// Every slot of the current attempt is taken.
+    Running,
+    /// Its output is fetched and checked.
+    Verified,
+    /// The current attempt failed for this reason and the chunk was posted again.
+    Retried(String),
+    /// The last attempt failed for this reason; the chunk is given up.
+    Failed(String),
+}
+
+/// A batch that ran: its record and, once every chunk is verified, the aggregate output.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The batch's record (also on disk).
+    pub manifest: Manifest,
+    /// The aggregate output (`None` when not waited for).
+    pub output: Option<Vec<u8>>,
+}
+
+/// Checks the order, posts every chunk, follows them (re-posting failed ones) and returns
+/// the verified aggregate; `on(manifest, chunk index, change)` is called for every change
+/// once it is on disk under `dir`.
+pub async fn run(
+    m: &Market,
+    p2p: &P2pClient,
+    order: &BatchOrder,
+    dir: &Path,
+    mut on: impl FnMut(&Manifest, usize, &Change),
+) -> eyre::Result<Finished> {
+    check(m, order).await?;
+    let posted = post_chunks(m, p2p, order, &all(order)).await?;
+    let mut man = manifest(order, &posted);
+    man.save(dir)?;
+    for (i, p) in posted.iter().enumerate() {
+        on(&man, i, &Change::Posted(p.job_id));
+    }
+    let mut round = round::Round::new(order.batch.chunks.len());
+    loop {
+        let done = round.step(m, p2p, order, &mut man, dir, &mut on).await?;
+        if done || (!order.wait && round.inputs_taken(&man)) {
+            break;
+        }
+        tokio::time::sleep(order.poll).await;
+    }
+    let failed: Vec<String> = man
+        .chunks
+        .iter()
+        .filter(|c| c.phase == ChunkPhase::Failed)
+        .map(|c| format!("chunk {} ({})", c.index, c.label))
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "batch {}: {} of {} chunks failed every one of their {} attempts ({}); see `stp batch status {}`",
+            man.batch_id,
+            failed.len(),
+            man.chunks.len(),
+            order.max_attempts,
+            failed.join(", "),
+            man.batch_id
+        );
+    }
+    if !order.wait {
+        return Ok(Finished {
+            manifest: man,
+            output: None,
+        });
+    }
+    let output = round.assemble(order, &mut man)?;
+    man.save(dir)?;
+    Ok(Finished {
+        manifest: man,
+        output: Some(output),
+    })
+}
+
+fn all(order: &BatchOrder) -> Vec<usize> {
+    (0..order.batch.chunks.len()).collect()
+}
+
+/// Checks every chunk against the kernel and the market's rules, and the wallet against
+/// the first attempt of every chunk, before anything is paid.
+async fn check(m: &Market, order: &BatchOrder) -> eyre::Result<()> {
+    if order.batch.chunks.is_empty() {
+        bail!("the batch has no chunks");
+    }
+    if order.max_attempts == 0 {
+        bail!("--max-attempts must be at least 1");
+    }
+    if order.terms.optimistic {
+        bail!("batches post plain jobs (replicated); --optimistic is for single jobs");
+    }
+    for (i, c) in order.batch.chunks.iter().enumerate() {
+        order
+            .order(i)
+            .output_bound()
+            .map_err(|e| e.wrap_err(format!("chunk {i} ({})", c.label)))?;
+    }
+    order.order(0).check(m).await?;
+    let total = order.terms.bounty * U256::from(order.batch.chunks.len());
+    if let Some(short) = shortfall(m, "bounties of every chunk", total).await? {
+        return Err(super::ConsumerError::Shortfall(short).into());
+    }
+    Ok(())
+}
+
+/// Serves and posts chunks `which` (one job each), in order.
+async fn post_chunks(
+    m: &Market,
+    p2p: &P2pClient,
+    order: &BatchOrder,
+    which: &[usize],
+) -> eyre::Result<Vec<Posted>> {
+    let mut posted = Vec::with_capacity(which.len());
+    for &i in which {
+        let o = order.order(i);
+        let ready = prepare(m, p2p, &o).await?;
+        let job = paying(m, "bounty", o.bounty, m.post_job(ready.spec.clone())).await?;
+        posted.push(ready.posted(m, p2p, &o, job).await);
+    }
+    Ok(posted)
+}
+
+fn manifest(order: &BatchOrder, posted: &[Posted]) -> Manifest {
+    let chunks = order
+        .batch
+        .chunks
+        .iter()
+        .zip(posted)
+        .map(|(c, p)| ChunkState {
+            index: c.index,
+            label: c.label.clone(),
+            input_hash: p.spec.inputHash,
+            phase: ChunkPhase::Posted,
+            attempts: vec![Attempt {
+                job_id: p.job_id,
+                post_block: p.post_block,
+                failed: None,
+            }],
+            result_hash: None,
+        })
+        .collect();
+    Manifest {
+        batch_id: posted[0].job_id,
+        kernel_id: B256::from(order.batch.kernel.0),
+        kernel: kernel_name(&order.batch.kernel).into_owned(),
+        replicas: order.terms.replicas,
+        bounty_per_chunk: order.terms.bounty,
+        max_attempts: order.max_attempts,
+        assembly: order.batch.assembly.clone(),
+        chunks,
+        merkle_root: None,
+        output_hash: None,
+    }
+}
+
+/// The Merkle root of the chunks' result hashes, in chunk order (`stp_sdk::batch::merkle`).
+pub fn merkle_root(man: &Manifest) -> Option<B256> {
+    let leaves: Option<Vec<[u8; 32]>> = man
+        .chunks
+        .iter()
+        .map(|c| c.result_hash.map(|h| h.0))
+        .collect();
+    leaves.map(|l| B256::from(merkle::root(&l)))
+}

@@ -1,0 +1,237 @@
+//! One poll over a batch's open chunks: finalize what a deadline allows, collect and check
+//! completed outputs, re-post failed attempts.
+
+use std::path::Path;
+
+use alloy::primitives::B256;
+use eyre::eyre;
+use stp_sdk::market::lifecycle::Phase;
+use stp_sdk::market::{JobHistory, Market, Outcome};
+use stp_sdk::verify;
+
+use super::{Attempt, BatchOrder, Change, ChunkPhase, Manifest, merkle_root, post_chunks};
+use crate::consumer::{fetch_output, judge, phase};
+use crate::p2p::P2pClient;
+
+/// Failed fetches of a completed chunk's output before its attempt counts as failed (its
+/// winners are gone) and the chunk is posted again.
+const FETCH_TRIES: u32 = 3;
+
+/// What the batch holds between polls.
+pub(super) struct Round {
+    outputs: Vec<Option<Vec<u8>>>,
+    fetch_failures: Vec<u32>,
+}
+
+/// How a completed attempt's output turned out.
+enum Collected {
+    /// Fetched and checked.
+    Good(B256, Vec<u8>),
+    /// Not reachable this time.
+    Later(String),
+    /// The attempt gave no usable output.
+    Failed(String),
+}
+
+impl Round {
+    pub(super) fn new(chunks: usize) -> Self {
+        Self {
+            outputs: vec![None; chunks],
+            fetch_failures: vec![0; chunks],
+        }
+    }
+
+    /// True once no chunk waits for providers to take its input.
+    pub(super) fn inputs_taken(&self, man: &Manifest) -> bool {
+        man.chunks.iter().all(|c| c.phase != ChunkPhase::Posted)
+    }
+
+    /// One poll; true once no chunk is open any more.
+    pub(super) async fn step(
+        &mut self,
+        m: &Market,
+        p2p: &P2pClient,
+        order: &BatchOrder,
+        man: &mut Manifest,
+        dir: &Path,
+        on: &mut impl FnMut(&Manifest, usize, &Change),
+    ) -> eyre::Result<bool> {
+        let now = m.now().await?;
+        let mut failed = Vec::new();
+        for i in 0..man.chunks.len() {
+            if matches!(
+                man.chunks[i].phase,
+                ChunkPhase::Verified | ChunkPhase::Failed
+            ) {
+                continue;
+            }
+            let a = man.chunks[i].current().clone();
+            let h = m.job_history_since(a.job_id, a.post_block).await?;
+            match h.outcome {
+                None => {
+                    let p = phase(&h, now);
+                    if p != Phase::Open && man.chunks[i].phase == ChunkPhase::Posted {
+                        man.chunks[i].phase = ChunkPhase::Running;
+                        man.save(dir)?;
+                        on(man, i, &Change::Running);
+                    }
+                    if matches!(p, Phase::Unfilled | Phase::Expired) {
+                        // Another party may finalize first, or the chain's clock lags.
+                        if let Err(e) = m.finalize_since(a.job_id, a.post_block).await {
+                            tracing::debug!(job = a.job_id, error = %e, "finalize not accepted yet");
+                        }
+                    }
+                }
+                Some((Outcome::Completed, _)) => match self.collect(m, p2p, order, i, &h).await {
+                    Collected::Good(hash, output) => {
+                        self.outputs[i] = Some(output);
+                        let c = &mut man.chunks[i];
+                        c.phase = ChunkPhase::Verified;
+                        c.result_hash = Some(hash);
+                        man.save(dir)?;
+                        on(man, i, &Change::Verified);
+                    }
+                    Collected::Later(why) => {
+                        tracing::warn!(job = a.job_id, "output not fetched yet: {why}");
+                    }
+                    Collected::Failed(why) => failed.push((i, why)),
+                },
+                Some((outcome, _)) => failed.push((i, ended(outcome))),
+            }
+        }
+        if !failed.is_empty() {
+            self.retry(m, p2p, order, man, dir, failed, on).await?;
+        }
+        Ok(man
+            .chunks
+            .iter()
+            .all(|c| matches!(c.phase, ChunkPhase::Verified | ChunkPhase::Failed)))
+    }
+
+    /// Fetches and checks the agreed output of chunk `i`'s completed attempt `h`.
+    async fn collect(
+        &mut self,
+        m: &Market,
+        p2p: &P2pClient,
+        order: &BatchOrder,
+        i: usize,
+        h: &JobHistory,
+    ) -> Collected {
+        let (hash, output) = match fetch_output(m, p2p, h).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.fetch_failures[i] += 1;
+                if self.fetch_failures[i] >= FETCH_TRIES {
+                    return Collected::Failed(format!(
+                        "its agreed output could not be fetched from any winner ({e:#})"
+                    ));
+                }
+                return Collected::Later(format!("{e:#}"));
+            }
+        };
+        if order.verify {
+            let input = &order.batch.chunks[i].input;
+            match judge(h.job_id, &order.batch.kernel, input, &output) {
+                Ok(v) if matches!(v.outcome, verify::Outcome::Fail { .. }) => {
+                    return Collected::Failed(format!("its agreed output failed the check ({v})"));
+                }
+                Ok(_) => {}
+                Err(e) => return Collected::Failed(format!("{e:#}")),
+            }
+        }
+        Collected::Good(hash, output)
+    }
+
+    /// Records the failed attempts, withdraws their refunds, and posts each chunk again
+    /// while it has attempts left.
+    #[allow(clippy::too_many_arguments)]
+    async fn retry(
+        &mut self,
+        m: &Market,
+        p2p: &P2pClient,
+        order: &BatchOrder,
+        man: &mut Manifest,
+        dir: &Path,
+        failed: Vec<(usize, String)>,
+        on: &mut impl FnMut(&Manifest, usize, &Change),
+    ) -> eyre::Result<()> {
+        let mut again = Vec::new();
+        for (i, why) in failed {
+            let c = &mut man.chunks[i];
+            if let Some(a) = c.attempts.last_mut() {
+                a.failed = Some(why.clone());
+            }
+            self.fetch_failures[i] = 0;
+            if c.attempts.len() as u32 >= order.max_attempts {
+                c.phase = ChunkPhase::Failed;
+                man.save(dir)?;
+                on(man, i, &Change::Failed(why));
+            } else {
+                again.push((i, why));
+            }
+        }
+        if again.is_empty() {
+            return Ok(());
+        }
+        refund(m).await?;
+        let which: Vec<usize> = again.iter().map(|(i, _)| *i).collect();
+        let posted = post_chunks(m, p2p, order, &which).await?;
+        for ((i, why), p) in again.into_iter().zip(posted) {
+            let c = &mut man.chunks[i];
+            c.phase = ChunkPhase::Posted;
+            c.attempts.push(Attempt {
+                job_id: p.job_id,
+                post_block: p.post_block,
+                failed: None,
+            });
+            man.save(dir)?;
+            on(man, i, &Change::Retried(why));
+            on(man, i, &Change::Posted(p.job_id));
+        }
+        Ok(())
+    }
+
+    /// The aggregate of every chunk's verified output, with the batch's Merkle root and
+    /// output hash recorded in `man`.
+    pub(super) fn assemble(
+        &mut self,
+        order: &BatchOrder,
+        man: &mut Manifest,
+    ) -> eyre::Result<Vec<u8>> {
+        let outputs: Vec<Vec<u8>> = self
+            .outputs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, o)| {
+                o.take()
+                    .ok_or_else(|| eyre!("chunk {i} has no verified output"))
+            })
+            .collect::<eyre::Result<_>>()?;
+        let output = order.batch.assembly.assemble(&outputs)?;
+        man.merkle_root = merkle_root(man);
+        man.output_hash = Some(B256::from(stp_sdk::p2p::sha256(&output)));
+        Ok(output)
+    }
+}
+
+/// Withdraws the consumer's credited balance (the refunds of failed attempts) to its wallet.
+async fn refund(m: &Market) -> eyre::Result<()> {
+    if !m.balance_of(m.account()).await?.is_zero() {
+        let tx = m.withdraw().await?;
+        tracing::info!(%tx, "withdrew the refunds of failed chunk attempts");
+    }
+    Ok(())
+}
+
+/// Why an attempt that settled with `outcome` gave no output.
+fn ended(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::NoQuorum => {
+            "no quorum: its replicas disagreed or too few revealed (bounty refunded)".into()
+        }
+        Outcome::Unfilled => {
+            "unfilled: not every slot was taken by the commit deadline (bounty refunded)".into()
+        }
+        other => format!("it ended {other:?}"),
+    }
+}

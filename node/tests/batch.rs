@@ -1,0 +1,223 @@
+//! Batches end to end: real anvil, real `stp provider run` nodes, the real `stp batch post`
+//! consumer. An 8 x 8-tile mandelbrot image is rendered by four providers with three
+//! replicas per tile while one provider is killed with SIGKILL mid-batch (and never
+//! restarted) and another lies on purpose: the batch completes, the PNG equals the CPU
+//! reference, the liar and the dead node lose stake, the honest nodes keep theirs and are
+//! paid, and every bounty is accounted for.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{Address, U256, utils::parse_ether};
+use alloy::signers::local::PrivateKeySigner;
+use stp_sdk::kernels::{cpu_reference, find_kernel};
+use stp_sdk::market::{Deployment, Market, Outcome};
+
+mod devnet;
+use devnet::{ProviderProc, devnet, json, key, stp_cmd};
+
+async fn market(anvil: &AnvilInstance, dep: &Path, idx: usize) -> Market {
+    let signer = PrivateKeySigner::from(anvil.keys()[idx].clone());
+    Market::connect(&anvil.endpoint(), signer, Deployment::load(dep).unwrap())
+        .await
+        .unwrap()
+}
+
+fn eth(s: &str) -> U256 {
+    parse_ether(s).unwrap()
+}
+
+/// A 128 x 128 view of the set, x in [-2, 0.5), y in [-1.25, 1.25), 64 iterations.
+fn mandelbrot_input() -> Vec<u8> {
+    let q = |v: f64| (v * f64::from(1u32 << 27)) as i32;
+    let mut input = Vec::new();
+    input.extend_from_slice(&128u32.to_le_bytes());
+    input.extend_from_slice(&128u32.to_le_bytes());
+    for v in [q(-2.0), q(-1.25), q(2.5 / 128.0)] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    input.extend_from_slice(&64u32.to_le_bytes());
+    input
+}
+
+/// Waits until `provider` holds a slot of a job whose slots are not all taken yet (so it
+/// cannot have revealed it: reveals open once every slot is taken).
+async fn wait_mid_job(m: &Market, provider: Address) -> u64 {
+    for _ in 0..6000 {
+        let next = m.next_job_id().await.unwrap();
+        for id in (1..next).rev() {
+            let h = m.job_history(id).await.unwrap();
+            let k = h.spec.as_ref().map_or(0, |s| usize::from(s.replicas));
+            if h.slots.len() < k && h.slots.iter().any(|s| s.provider == provider) {
+                return id;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("provider {provider} never took a slot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mandelbrot_batch_survives_a_killed_provider_and_a_liar() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let a = anvil.addresses();
+    let (liar, doomed, honest) = (1, 2, [3, 5]);
+    for i in [liar, doomed, honest[0], honest[1]] {
+        market(&anvil, &dep, i).await.stake(eth("1")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _liar = ProviderProc::start(&anvil, &dep, liar, dir.path(), Some("wrong-result"));
+    let mut dead = ProviderProc::start(&anvil, &dep, doomed, dir.path(), None);
+    let _honest: Vec<ProviderProc> = honest
+        .iter()
+        .map(|&i| ProviderProc::start(&anvil, &dep, i, dir.path(), None))
+        .collect();
+
+    let input = mandelbrot_input();
+    let input_path = dir.path().join("view.bin");
+    std::fs::write(&input_path, &input).unwrap();
+    let png = dir.path().join("view.png");
+    let consumer_dir = dir.path().join("consumer");
+    let args = [
+        "batch",
+        "post",
+        "--kernel",
+        "mandelbrot-fixed",
+        "--input",
+        input_path.to_str().unwrap(),
+        "--tiles",
+        "8x8",
+        "--replicas",
+        "3",
+        "--bounty",
+        "0.003",
+        "--collateral",
+        "0.002",
+        "--commit-secs",
+        "30",
+        "--reveal-secs",
+        "15",
+        "--max-attempts",
+        "4",
+        "--poll-secs",
+        "0.3",
+        "--output",
+        png.to_str().unwrap(),
+        "--json",
+        "--data-dir",
+        consumer_dir.to_str().unwrap(),
+    ];
+    let mut cmd = stp_cmd(&anvil, &dep, &args);
+    cmd.arg("--private-key").arg(key(&anvil, 4));
+    let consumer = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output();
+    let consumer = tokio::spawn(consumer);
+
+    // kill -9 the doomed node while it holds a slot it has not revealed.
+    let watch = market(&anvil, &dep, 0).await;
+    let held = wait_mid_job(&watch, a[doomed]).await;
+    dead.kill().await;
+
+    let out = tokio::time::timeout(Duration::from_secs(600), consumer)
+        .await
+        .expect("the batch finishes")
+        .unwrap();
+    let report = json(&out.unwrap());
+    let chunks = report["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 64);
+    assert!(chunks.iter().all(|c| c["phase"] == "verified"), "{report}");
+    assert!(report["merkle_root"].is_string(), "{report}");
+
+    // The PNG is the CPU reference of the whole image.
+    let kernel = find_kernel("mandelbrot-fixed").unwrap();
+    let expected = cpu_reference(&kernel.id, &input).unwrap();
+    let image = stp_sdk::batch::encode_png(128, 128, &expected).unwrap();
+    assert!(
+        std::fs::read(&png).unwrap() == image,
+        "the PNG is the CPU reference's"
+    );
+
+    // The job the dead node held ended without it: its chunk was verified all the same
+    // (by the other replicas, or by a later attempt elsewhere).
+    let jobs: Vec<u64> = chunks
+        .iter()
+        .flat_map(|c| c["attempts"].as_array().unwrap().clone())
+        .map(|at| at["job_id"].as_u64().unwrap())
+        .collect();
+    assert!(jobs.contains(&held), "job {held} is one of the batch's");
+    let h = watch.job_history(held).await.unwrap();
+    assert!(
+        !h.reveals.iter().any(|r| r.0 == a[doomed]),
+        "the dead node never revealed job {held}"
+    );
+    let rep = watch.reputation_of(a[doomed]).await.unwrap();
+    assert!(
+        rep.missed >= 1,
+        "the dead node's missed reveal is on record"
+    );
+    assert!(
+        watch.reputation_of(a[liar]).await.unwrap().slashed >= 1,
+        "the liar was caught"
+    );
+
+    // Who gained and who lost.
+    let staked = |who: Address| {
+        let m = &watch;
+        async move { m.stake_of(who).await.unwrap().staked }
+    };
+    assert!(staked(a[liar]).await < eth("1"), "the liar lost stake");
+    assert!(
+        staked(a[doomed]).await < eth("1"),
+        "the dead node lost stake"
+    );
+    for i in honest {
+        assert_eq!(
+            staked(a[i]).await,
+            eth("1"),
+            "honest node {i} keeps its stake"
+        );
+        assert!(
+            watch.balance_of(a[i]).await.unwrap() > U256::ZERO,
+            "honest node {i} is paid"
+        );
+    }
+    // Every completed job paid its whole bounty to its winners; every other attempt was
+    // refunded and withdrawn; every slash was burned.
+    let mut completed = 0u64;
+    let mut seen = BTreeSet::new();
+    for &id in &jobs {
+        assert!(seen.insert(id));
+        let o = watch.job_history(id).await.unwrap().outcome.map(|(o, _)| o);
+        if o == Some(Outcome::Completed) {
+            completed += 1;
+        }
+    }
+    assert!(completed >= 64, "a completed job for every chunk");
+    let mut paid = U256::ZERO;
+    for i in [liar, doomed, honest[0], honest[1]] {
+        paid += watch.balance_of(a[i]).await.unwrap();
+    }
+    assert_eq!(
+        paid,
+        eth("0.003") * U256::from(completed),
+        "bounties paid out"
+    );
+    assert_eq!(
+        watch.balance_of(a[4]).await.unwrap(),
+        U256::ZERO,
+        "refunds withdrawn"
+    );
+    let lost = eth("4") - (staked(a[liar]).await + staked(a[doomed]).await) - eth("2");
+    assert_eq!(
+        watch.burned().await.unwrap(),
+        lost,
+        "the slashes were burned"
+    );
+}
