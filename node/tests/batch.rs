@@ -221,3 +221,111 @@ async fn a_mandelbrot_batch_survives_a_killed_provider_and_a_liar() {
         "the slashes were burned"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_whose_consumer_was_killed_is_resumed_to_the_same_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    market(&anvil, &dep, 1).await.stake(eth("1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let node = ProviderProc::start_logged(&anvil, &dep, 1, dir.path());
+    let boot = node.addr().await;
+    let input = mandelbrot_input();
+    let input_path = dir.path().join("view.bin");
+    std::fs::write(&input_path, &input).unwrap();
+    let consumer_dir = dir.path().join("consumer");
+    let common = |args: &[&str]| {
+        let mut cmd = stp_cmd(&anvil, &dep, args);
+        cmd.args(["--data-dir", consumer_dir.to_str().unwrap()])
+            .args(["--private-key", &key(&anvil, 4)]);
+        cmd
+    };
+    let mut post = common(&[
+        "batch",
+        "post",
+        "--kernel",
+        "mandelbrot-fixed",
+        "--input",
+        input_path.to_str().unwrap(),
+        "--tiles",
+        "2x2",
+        "--commit-secs",
+        "12",
+        "--reveal-secs",
+        "10",
+        "--wait",
+        "--json",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // kill -9 the consumer as soon as its batch record is on disk.
+    let record = consumer_dir.join("batches").join("1.json");
+    for _ in 0..3000 {
+        if record.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    post.kill().await.unwrap();
+    let before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(before["chunks"].as_array().unwrap().len(), 4);
+
+    let png = dir.path().join("view.png");
+    // The restarted consumer finds the winners through the node it bootstraps from.
+    let resumed = common(&[
+        "batch",
+        "resume",
+        "1",
+        "--bootstrap",
+        &boot,
+        "--poll-secs",
+        "0.3",
+        "--output",
+        png.to_str().unwrap(),
+        "--json",
+    ])
+    .output();
+    let out = tokio::time::timeout(Duration::from_secs(240), resumed)
+        .await
+        .expect("the resumed batch finishes")
+        .unwrap();
+    let report = json(&out);
+    let chunks = report["chunks"].as_array().unwrap();
+    assert!(chunks.iter().all(|c| c["phase"] == "verified"), "{report}");
+    let kernel = find_kernel("mandelbrot-fixed").unwrap();
+    let expected = cpu_reference(&kernel.id, &input).unwrap();
+    let image = stp_sdk::batch::encode_png(128, 128, &expected).unwrap();
+    assert!(
+        std::fs::read(&png).unwrap() == image,
+        "the PNG is the CPU reference's"
+    );
+    // The consumer paid for one completed job per chunk; every other attempt came back.
+    let watch = market(&anvil, &dep, 0).await;
+    let a = anvil.addresses();
+    let mut completed = 0u64;
+    for c in chunks {
+        for at in c["attempts"].as_array().unwrap() {
+            let h = watch
+                .job_history(at["job_id"].as_u64().unwrap())
+                .await
+                .unwrap();
+            if matches!(h.outcome, Some((Outcome::Completed, _))) {
+                completed += 1;
+            }
+        }
+    }
+    assert_eq!(completed, 4, "exactly one completed job per chunk");
+    assert_eq!(
+        watch.balance_of(a[1]).await.unwrap(),
+        eth("0.001") * U256::from(completed),
+        "the provider is paid for each completed chunk"
+    );
+    assert_eq!(
+        watch.balance_of(a[4]).await.unwrap(),
+        U256::ZERO,
+        "refunds withdrawn"
+    );
+}

@@ -51,6 +51,13 @@ pub enum BatchCommand {
     /// Example: stp batch status 7 --json
     #[command(verbatim_doc_comment)]
     Status(BatchStatusArgs),
+    /// Take up a batch where it was left (the consumer stopped or crashed): follow its
+    /// chunks' jobs, re-post failed ones and write the aggregate. Chunk inputs and verified
+    /// outputs come from the blob store of the consumer that posted it (--data-dir).
+    ///
+    /// Example: stp batch resume 7 --output view.png
+    #[command(verbatim_doc_comment)]
+    Resume(BatchResumeArgs),
 }
 
 impl BatchArgs {
@@ -59,6 +66,7 @@ impl BatchArgs {
         match self.command {
             BatchCommand::Post(a) => block_on(a.run()),
             BatchCommand::Status(a) => block_on(a.run()),
+            BatchCommand::Resume(a) => block_on(a.run()),
         }
     }
 }
@@ -181,19 +189,8 @@ impl BatchPostArgs {
         let run = batch::run(&m, &p2p, &order, &self.p2p.data_dir, |man, i, change| {
             show(&bar, man, i, change);
         });
-        let result = tokio::select! {
-            r = run => r,
-            _ = tokio::signal::ctrl_c() => Err(eyre!(
-                "interrupted: stopped serving inputs; the chunks' jobs stay on-chain (`stp batch status`)"
-            )),
-        };
-        bar.finish_and_clear();
-        p2p.shutdown().await;
-        let finished = result?;
-        if let (Some(path), Some(bytes)) = (&self.output, &finished.output) {
-            write_output(path, &finished.manifest, bytes)?;
-        }
-        self.report(&finished.manifest)
+        let finished = until_interrupted(run, &bar, &p2p).await?;
+        finish(&finished, self.output.as_deref(), self.json)
     }
 
     fn split(&self, kernel: &KernelId) -> eyre::Result<Batch> {
@@ -237,44 +234,139 @@ impl BatchPostArgs {
             optimistic: false,
         }
     }
+}
 
-    fn report(&self, man: &Manifest) -> eyre::Result<()> {
-        if self.json {
-            return out_json(&Report {
-                manifest: man,
-                output: self.output.as_deref(),
-            });
-        }
+/// Runs `run` until it ends or Ctrl-C, then stops the bar and the p2p node.
+async fn until_interrupted(
+    run: impl std::future::Future<Output = eyre::Result<batch::Finished>>,
+    bar: &ProgressBar,
+    p2p: &crate::p2p::P2pClient,
+) -> eyre::Result<batch::Finished> {
+    let result = tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => Err(eyre!(
+            "interrupted: stopped serving inputs; the chunks' jobs stay on-chain (`stp batch status`, `stp batch resume`)"
+        )),
+    };
+    bar.finish_and_clear();
+    p2p.shutdown().await;
+    result
+}
+
+/// Writes the aggregate to `output` (if any) and prints the report.
+fn finish(finished: &batch::Finished, output: Option<&Path>, json: bool) -> eyre::Result<()> {
+    if let (Some(path), Some(bytes)) = (output, &finished.output) {
+        write_output(path, &finished.manifest, bytes)?;
+    }
+    report(&finished.manifest, output, json)
+}
+
+fn report(man: &Manifest, output: Option<&Path>, json: bool) -> eyre::Result<()> {
+    if json {
+        return out_json(&Report {
+            manifest: man,
+            output,
+        });
+    }
+    out(format!(
+        "batch {}: {} of {} chunks verified",
+        man.batch_id,
+        man.count(ChunkPhase::Verified),
+        man.chunks.len()
+    ));
+    for c in man.retried() {
+        let why: Vec<String> = c
+            .attempts
+            .iter()
+            .filter_map(|a| a.failed.as_ref().map(|f| format!("job {}: {f}", a.job_id)))
+            .collect();
         out(format!(
-            "batch {}: {} of {} chunks verified",
-            man.batch_id,
-            man.count(ChunkPhase::Verified),
-            man.chunks.len()
+            "  chunk {} ({}) took {} attempts: {}",
+            c.index,
+            c.label,
+            c.attempts.len(),
+            why.join("; ")
         ));
-        for c in man.retried() {
-            let why: Vec<String> = c
-                .attempts
-                .iter()
-                .filter_map(|a| a.failed.as_ref().map(|f| format!("job {}: {f}", a.job_id)))
-                .collect();
-            out(format!(
-                "  chunk {} ({}) took {} attempts: {}",
-                c.index,
-                c.label,
-                c.attempts.len(),
-                why.join("; ")
-            ));
+    }
+    if let Some(root) = man.merkle_root {
+        out(format!("merkle root of the chunk results: {root}"));
+    }
+    if let (Some(path), Some(hash)) = (output, man.output_hash) {
+        out(format!(
+            "wrote {} (sha256 of the aggregate {hash})",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Options of `stp batch resume`.
+#[derive(Debug, Args)]
+pub struct BatchResumeArgs {
+    /// The batch id (the job id of its first chunk, as `stp batch post` printed it).
+    pub id: u64,
+    /// Write the aggregate output here; `.png` for a mandelbrot image.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between chain polls.
+    #[arg(long, default_value_t = 1.0)]
+    pub poll_secs: f64,
+    /// libp2p options (its --data-dir must be the one that posted the batch).
+    #[command(flatten)]
+    pub p2p: P2pArgs,
+    /// Chain, wallet and deployment options.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+impl BatchResumeArgs {
+    /// Runs `stp batch resume`.
+    pub async fn run(self) -> eyre::Result<()> {
+        let man = Manifest::load(&self.p2p.data_dir, self.id)?;
+        let m = self.chain.market().await?;
+        if m.account() != self.consumer(&m, &man).await? {
+            bail!(
+                "batch {} was posted by another account: resume it with that account's key",
+                self.id
+            );
         }
-        if let Some(root) = man.merkle_root {
-            out(format!("merkle root of the chunk results: {root}"));
+        if self.p2p.bootstrap.is_empty() {
+            tracing::warn!(
+                "no --bootstrap: outputs can only be fetched from providers that connect to this node; pass a provider's address"
+            );
         }
-        if let (Some(path), Some(hash)) = (&self.output, man.output_hash) {
-            out(format!(
-                "wrote {} (sha256 of the aggregate {hash})",
-                path.display()
-            ));
-        }
-        Ok(())
+        let p2p = self.p2p.spawn().await?;
+        let bar = progress(man.chunks.len(), self.json);
+        bar.set_position(man.count(ChunkPhase::Verified) as u64);
+        let poll = Duration::from_secs_f64(self.poll_secs.clamp(0.05, 60.0));
+        let run = batch::resume(
+            &m,
+            &p2p,
+            man,
+            (true, poll),
+            &self.p2p.data_dir,
+            |man, i, change| {
+                show(&bar, man, i, change);
+            },
+        );
+        let finished = until_interrupted(run, &bar, &p2p).await?;
+        finish(&finished, self.output.as_deref(), self.json)
+    }
+
+    /// The consumer of the batch's first job.
+    async fn consumer(
+        &self,
+        m: &stp_sdk::market::Market,
+        man: &Manifest,
+    ) -> eyre::Result<alloy::primitives::Address> {
+        let a = man.chunks[0].attempts[0].clone();
+        let h = m.job_history_since(a.job_id, a.post_block).await?;
+        h.spec
+            .map(|s| s.consumer)
+            .ok_or_else(|| eyre!("job {} of batch {} is not on this chain", a.job_id, self.id))
     }
 }
 

@@ -81,6 +81,7 @@ pub(crate) fn json(out: &std::process::Output) -> serde_json::Value {
 /// CPU backend, `--fault` if given), killed on drop.
 pub(crate) struct ProviderProc {
     child: tokio::process::Child,
+    log: Option<PathBuf>,
 }
 
 impl ProviderProc {
@@ -91,25 +92,95 @@ impl ProviderProc {
         dir: &Path,
         fault: Option<&str>,
     ) -> Self {
+        Self::spawn(anvil, dep, idx, dir, fault, None)
+    }
+
+    /// As [`Self::start`], with the node's info log in `dir/provider<idx>.log` (for
+    /// [`Self::addr`]).
+    pub(crate) fn start_logged(anvil: &AnvilInstance, dep: &Path, idx: usize, dir: &Path) -> Self {
+        let log = dir.join(format!("provider{idx}.log"));
+        Self::spawn(anvil, dep, idx, dir, None, Some(log))
+    }
+
+    fn spawn(
+        anvil: &AnvilInstance,
+        dep: &Path,
+        idx: usize,
+        dir: &Path,
+        fault: Option<&str>,
+        log: Option<PathBuf>,
+    ) -> Self {
         let args = ["provider", "run", "--backend", "cpu", "--poll-ms", "100"];
         let mut cmd = stp_cmd(anvil, dep, &args);
         cmd.arg("--private-key")
             .arg(key(anvil, idx))
             .arg("--data-dir")
             .arg(dir.join(format!("provider{idx}")))
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stdout(std::process::Stdio::null());
+        match &log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("create the node's log");
+                cmd.env("RUST_LOG", "warn,stp_node=info")
+                    .env("NO_COLOR", "1")
+                    .stderr(file)
+            }
+            None => cmd
+                .env("RUST_LOG", "warn")
+                .stderr(std::process::Stdio::null()),
+        };
         if let Some(f) = fault {
             cmd.args(["--fault", f]);
         }
         Self {
             child: cmd.spawn().expect("start stp provider run"),
+            log,
         }
+    }
+
+    /// The node's full libp2p address (`/ip4/.../tcp/N/p2p/ID`) once it is up (nodes
+    /// started with [`Self::start_logged`]).
+    pub(crate) async fn addr(&self) -> String {
+        let log = self.log.as_ref().expect("a node started with start_logged");
+        for _ in 0..600 {
+            let text = strip_ansi(&std::fs::read_to_string(log).unwrap_or_default());
+            if let Some(line) = text.lines().find(|l| l.contains("provider node up")) {
+                let peer = line
+                    .split("peer_id=")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next());
+                let addr = line
+                    .split("addrs=[")
+                    .nth(1)
+                    .and_then(|r| r.split([',', ']']).next());
+                if let (Some(peer), Some(addr)) = (peer, addr) {
+                    return format!("{addr}/p2p/{peer}");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the node never logged its address: {}", log.display());
     }
 
     /// Kills the node with SIGKILL (`kill -9`): no shutdown, nothing flushed.
     pub(crate) async fn kill(&mut self) {
         self.child.kill().await.expect("kill the provider node");
     }
+}
+
+/// `text` without ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

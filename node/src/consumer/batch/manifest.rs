@@ -52,6 +52,9 @@ pub struct ChunkState {
     /// The agreed, verified result hash (once verified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_hash: Option<B256>,
+    /// SHA-256 of its verified output, kept in the consumer's blob store (once verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_blob: Option<B256>,
 }
 
 impl ChunkState {
@@ -76,6 +79,18 @@ pub struct Manifest {
     pub replicas: u8,
     /// Bounty per chunk attempt, in wei (token units in ERC-20 mode).
     pub bounty_per_chunk: U256,
+    /// Collateral each replica locks, in wei (token units in ERC-20 mode).
+    pub collateral: U256,
+    /// Minimum reputation score of a replica.
+    pub min_reputation: u32,
+    /// Commit window asked for (seconds; the chain's safe default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_secs: Option<u64>,
+    /// Reveal window asked for (seconds; the chain's safe default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reveal_secs: Option<u64>,
+    /// Whether each chunk's output is checked against its input.
+    pub verify: bool,
     /// Postings a chunk may use before the batch gives up on it.
     pub max_attempts: u32,
     /// How the chunks' outputs aggregate.
@@ -152,6 +167,7 @@ mod tests {
             phase: ChunkPhase::Posted,
             attempts,
             result_hash: None,
+            output_blob: None,
         };
         let attempt = |job_id, failed: Option<&str>| Attempt {
             job_id,
@@ -164,6 +180,11 @@ mod tests {
             kernel: "sha256-batch".into(),
             replicas: 3,
             bounty_per_chunk: U256::from(1_000u64),
+            collateral: U256::ZERO,
+            min_reputation: 0,
+            commit_secs: Some(30),
+            reveal_secs: None,
+            verify: true,
             max_attempts: 3,
             assembly: batch.assembly.clone(),
             chunks: vec![
@@ -187,7 +208,9 @@ mod tests {
         assert_eq!(back.count(ChunkPhase::Posted), 2);
         // Rewriting leaves no temporary file behind.
         man.save(dir.path()).unwrap();
-        let files: Vec<_> = std::fs::read_dir(dir.path().join("batches")).unwrap().collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("batches"))
+            .unwrap()
+            .collect();
         assert_eq!(files.len(), 1);
     }
 

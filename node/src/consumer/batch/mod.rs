@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use alloy::primitives::{B256, U256};
 use eyre::bail;
-use stp_sdk::batch::{Batch, merkle};
+use stp_sdk::batch::{Batch, Chunk, merkle};
 use stp_sdk::kernels::kernel_name;
 use stp_sdk::market::Market;
 
@@ -90,11 +90,92 @@ pub async fn run(
 ) -> eyre::Result<Finished> {
     check(m, order).await?;
     let posted = post_chunks(m, p2p, order, &all(order)).await?;
-    let mut man = manifest(order, &posted);
+    let man = manifest(order, &posted);
     man.save(dir)?;
     for (i, p) in posted.iter().enumerate() {
         on(&man, i, &Change::Posted(p.job_id));
     }
+    follow(m, p2p, order, man, dir, on).await
+}
+
+/// Takes up batch `man` where its record left off (after the consumer stopped or
+/// crashed): its chunks' inputs and verified outputs come from `p2p`'s blob store, where
+/// [`run`] kept them. Follows it as [`run`] does.
+pub async fn resume(
+    m: &Market,
+    p2p: &P2pClient,
+    man: Manifest,
+    (wait, poll): (bool, Duration),
+    dir: &Path,
+    on: impl FnMut(&Manifest, usize, &Change),
+) -> eyre::Result<Finished> {
+    let order = order_of(p2p, &man, wait, poll)?;
+    follow(m, p2p, &order, man, dir, on).await
+}
+
+/// The order batch `man` was posted with, its chunk inputs read from `p2p`'s blob store.
+fn order_of(
+    p2p: &P2pClient,
+    man: &Manifest,
+    wait: bool,
+    poll: Duration,
+) -> eyre::Result<BatchOrder> {
+    let kernel = stp_sdk::kernels::KernelId(man.kernel_id.0);
+    let chunks = man
+        .chunks
+        .iter()
+        .map(|c| {
+            let input = p2p.store().read(&c.input_hash.0).map_err(|e| {
+                eyre::eyre!(
+                    "the input of chunk {} ({}) is not in this consumer's blob store ({e}); resume with the --data-dir that posted the batch",
+                    c.index,
+                    c.label
+                )
+            })?;
+            Ok(Chunk {
+                index: c.index,
+                input,
+                label: c.label.clone(),
+            })
+        })
+        .collect::<eyre::Result<_>>()?;
+    Ok(BatchOrder {
+        terms: Order {
+            kernel,
+            input: Vec::new(),
+            replicas: man.replicas,
+            bounty: man.bounty_per_chunk,
+            collateral: man.collateral,
+            force: true,
+            min_reputation: man.min_reputation,
+            commit_secs: man.commit_secs,
+            reveal_secs: man.reveal_secs,
+            max_output: None,
+            announce: true,
+            optimistic: false,
+        },
+        batch: Batch {
+            kernel,
+            chunks,
+            assembly: man.assembly.clone(),
+        },
+        max_attempts: man.max_attempts,
+        verify: man.verify,
+        wait,
+        poll,
+    })
+}
+
+/// Follows batch `man` until every chunk is verified (or, without `order.wait`, until
+/// every chunk's input is taken), re-posting failed chunks, and assembles the output.
+async fn follow(
+    m: &Market,
+    p2p: &P2pClient,
+    order: &BatchOrder,
+    mut man: Manifest,
+    dir: &Path,
+    mut on: impl FnMut(&Manifest, usize, &Change),
+) -> eyre::Result<Finished> {
     let mut round = round::Round::new(order.batch.chunks.len());
     loop {
         let done = round.step(m, p2p, order, &mut man, dir, &mut on).await?;
@@ -126,7 +207,7 @@ pub async fn run(
             output: None,
         });
     }
-    let output = round.assemble(order, &mut man)?;
+    let output = round::assemble(p2p, order, &mut man)?;
     man.save(dir)?;
     Ok(Finished {
         manifest: man,
@@ -198,6 +279,7 @@ fn manifest(order: &BatchOrder, posted: &[Posted]) -> Manifest {
                 failed: None,
             }],
             result_hash: None,
+            output_blob: None,
         })
         .collect();
     Manifest {
@@ -206,6 +288,11 @@ fn manifest(order: &BatchOrder, posted: &[Posted]) -> Manifest {
         kernel: kernel_name(&order.batch.kernel).into_owned(),
         replicas: order.terms.replicas,
         bounty_per_chunk: order.terms.bounty,
+        collateral: order.terms.collateral,
+        min_reputation: order.terms.min_reputation,
+        commit_secs: order.terms.commit_secs,
+        reveal_secs: order.terms.reveal_secs,
+        verify: order.verify,
         max_attempts: order.max_attempts,
         assembly: order.batch.assembly.clone(),
         chunks,

@@ -2,6 +2,7 @@
 //! completed outputs, re-post failed attempts.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use eyre::eyre;
@@ -13,14 +14,14 @@ use super::{Attempt, BatchOrder, Change, ChunkPhase, Manifest, merkle_root, post
 use crate::consumer::{fetch_output, judge, phase};
 use crate::p2p::P2pClient;
 
-/// Failed fetches of a completed chunk's output before its attempt counts as failed (its
-/// winners are gone) and the chunk is posted again.
-const FETCH_TRIES: u32 = 3;
+/// How long a completed chunk's output may stay unreachable before its attempt counts as
+/// failed (its winners are gone) and the chunk is posted again, paying once more.
+const FETCH_PATIENCE: Duration = Duration::from_secs(60);
 
 /// What the batch holds between polls.
 pub(super) struct Round {
-    outputs: Vec<Option<Vec<u8>>>,
-    fetch_failures: Vec<u32>,
+    /// When each chunk's output first failed to arrive (since its last success or post).
+    unreachable_since: Vec<Option<Instant>>,
 }
 
 /// How a completed attempt's output turned out.
@@ -36,8 +37,7 @@ enum Collected {
 impl Round {
     pub(super) fn new(chunks: usize) -> Self {
         Self {
-            outputs: vec![None; chunks],
-            fetch_failures: vec![0; chunks],
+            unreachable_since: vec![None; chunks],
         }
     }
 
@@ -84,10 +84,12 @@ impl Round {
                 }
                 Some((Outcome::Completed, _)) => match self.collect(m, p2p, order, i, &h).await {
                     Collected::Good(hash, output) => {
-                        self.outputs[i] = Some(output);
+                        // Kept on disk: a resumed batch assembles from the store.
+                        let blob = p2p.add_blob(output).await?;
                         let c = &mut man.chunks[i];
                         c.phase = ChunkPhase::Verified;
                         c.result_hash = Some(hash);
+                        c.output_blob = Some(B256::from(blob));
                         man.save(dir)?;
                         on(man, i, &Change::Verified);
                     }
@@ -120,8 +122,8 @@ impl Round {
         let (hash, output) = match fetch_output(m, p2p, h).await {
             Ok(v) => v,
             Err(e) => {
-                self.fetch_failures[i] += 1;
-                if self.fetch_failures[i] >= FETCH_TRIES {
+                let since = *self.unreachable_since[i].get_or_insert_with(Instant::now);
+                if since.elapsed() >= FETCH_PATIENCE {
                     return Collected::Failed(format!(
                         "its agreed output could not be fetched from any winner ({e:#})"
                     ));
@@ -161,7 +163,7 @@ impl Round {
             if let Some(a) = c.attempts.last_mut() {
                 a.failed = Some(why.clone());
             }
-            self.fetch_failures[i] = 0;
+            self.unreachable_since[i] = None;
             if c.attempts.len() as u32 >= order.max_attempts {
                 c.phase = ChunkPhase::Failed;
                 man.save(dir)?;
@@ -190,28 +192,31 @@ impl Round {
         }
         Ok(())
     }
+}
 
-    /// The aggregate of every chunk's verified output, with the batch's Merkle root and
-    /// output hash recorded in `man`.
-    pub(super) fn assemble(
-        &mut self,
-        order: &BatchOrder,
-        man: &mut Manifest,
-    ) -> eyre::Result<Vec<u8>> {
-        let outputs: Vec<Vec<u8>> = self
-            .outputs
-            .iter_mut()
-            .enumerate()
-            .map(|(i, o)| {
-                o.take()
-                    .ok_or_else(|| eyre!("chunk {i} has no verified output"))
-            })
-            .collect::<eyre::Result<_>>()?;
-        let output = order.batch.assembly.assemble(&outputs)?;
-        man.merkle_root = merkle_root(man);
-        man.output_hash = Some(B256::from(stp_sdk::p2p::sha256(&output)));
-        Ok(output)
-    }
+/// The aggregate of every chunk's verified output (read back from `p2p`'s blob store),
+/// with the batch's Merkle root and output hash recorded in `man`.
+pub(super) fn assemble(
+    p2p: &P2pClient,
+    order: &BatchOrder,
+    man: &mut Manifest,
+) -> eyre::Result<Vec<u8>> {
+    let outputs: Vec<Vec<u8>> = man
+        .chunks
+        .iter()
+        .map(|c| {
+            let blob = c
+                .output_blob
+                .ok_or_else(|| eyre!("chunk {} has no verified output", c.index))?;
+            p2p.store()
+                .read(&blob.0)
+                .map_err(|e| eyre!("reading chunk {}'s verified output: {e}", c.index))
+        })
+        .collect::<eyre::Result<_>>()?;
+    let output = order.batch.assembly.assemble(&outputs)?;
+    man.merkle_root = merkle_root(man);
+    man.output_hash = Some(B256::from(stp_sdk::p2p::sha256(&output)));
+    Ok(output)
 }
 
 /// Withdraws the consumer's credited balance (the refunds of failed attempts) to its wallet.
