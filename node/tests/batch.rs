@@ -329,3 +329,110 @@ async fn a_batch_whose_consumer_was_killed_is_resumed_to_the_same_image() {
         "refunds withdrawn"
     );
 }
+
+/// A 1024 x 1024 x 1024 matmul-u32 input (A then B, deterministic words).
+fn matmul_input() -> Vec<u8> {
+    let mut input = Vec::with_capacity(12 + (8 << 20));
+    for v in [1024u32, 1024, 1024] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..(2 * 1024 * 1024u32) {
+        input.extend_from_slice(&(i ^ 0x5a5a).wrapping_mul(2_654_435_761).to_le_bytes());
+    }
+    input
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_matmul_batch_fetches_the_shared_b_once_per_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let a = anvil.addresses();
+    for i in [1, 2] {
+        market(&anvil, &dep, i).await.stake(eth("1")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let nodes: Vec<ProviderProc> = [1, 2]
+        .iter()
+        .map(|&i| ProviderProc::start_logged(&anvil, &dep, i, dir.path()))
+        .collect();
+    for n in &nodes {
+        n.addr().await;
+    }
+    let input = matmul_input();
+    let input_path = dir.path().join("ab.bin");
+    std::fs::write(&input_path, &input).unwrap();
+    let output = dir.path().join("c.bin");
+    let consumer_dir = dir.path().join("consumer");
+    let args = [
+        "batch",
+        "post",
+        "--kernel",
+        "matmul-u32",
+        "--input",
+        input_path.to_str().unwrap(),
+        "--chunks",
+        "16",
+        "--bounty",
+        "0.001",
+        "--commit-secs",
+        "60",
+        "--reveal-secs",
+        "20",
+        "--poll-secs",
+        "0.3",
+        "--output",
+        output.to_str().unwrap(),
+        "--json",
+        "--data-dir",
+        consumer_dir.to_str().unwrap(),
+    ];
+    let mut cmd = stp_cmd(&anvil, &dep, &args);
+    cmd.arg("--private-key").arg(key(&anvil, 4));
+    let out = tokio::time::timeout(Duration::from_secs(480), cmd.output())
+        .await
+        .expect("the batch finishes")
+        .unwrap();
+    let report = json(&out);
+    assert!(
+        report["chunks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["phase"] == "verified"),
+        "{report}"
+    );
+    let kernel = find_kernel("matmul-u32").unwrap();
+    assert!(
+        std::fs::read(&output).unwrap() == cpu_reference(&kernel.id, &input).unwrap(),
+        "C equals the CPU reference"
+    );
+
+    // Each chunk's posted input is its rows of A and a reference to B, not B itself.
+    let watch = market(&anvil, &dep, 0).await;
+    let mut held = [0usize; 2];
+    let next = watch.next_job_id().await.unwrap();
+    for id in 1..next {
+        let h = watch.job_history(id).await.unwrap();
+        let size = h.spec.as_ref().unwrap().inputSize;
+        assert!(size < (1 << 20), "job {id} posts {size} bytes, B stays out");
+        for s in &h.slots {
+            held[usize::from(s.provider == a[2])] += 1;
+        }
+    }
+    assert_eq!(
+        held.iter().sum::<usize>(),
+        16,
+        "one replica per chunk: {held:?}"
+    );
+    // B (4 MiB) crossed the network once to each provider that ran chunks, however many.
+    for (n, i) in [1usize, 2].iter().enumerate() {
+        let log = std::fs::read_to_string(dir.path().join(format!("provider{i}.log"))).unwrap();
+        let fetched = log.matches("input part fetched").count();
+        assert_eq!(
+            fetched,
+            usize::from(held[n] > 0),
+            "provider {i} ran {} chunks and fetched B {fetched} times",
+            held[n]
+        );
+    }
+}

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use stp_sdk::batch::{Batch, SplitBy, encode_png, split, split_custom};
+use stp_sdk::batch::{Batch, SplitBy, encode_png, parts, split, split_custom};
 use stp_sdk::kernels::{KernelId, builtin};
 use stp_sdk::market::lifecycle::Phase;
 
@@ -126,6 +126,11 @@ pub struct BatchPostArgs {
     /// Keep only the hash agreement of each chunk (skip the check against its input).
     #[arg(long)]
     pub no_check: bool,
+    /// Carry the data every chunk needs (matmul's B) inside each chunk's input. By default
+    /// it is served once as a blob that chunk inputs reference by hash, so each provider
+    /// fetches it once across all the chunks (and jobs) it runs.
+    #[arg(long)]
+    pub inline_parts: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -165,9 +170,11 @@ impl BatchPostArgs {
         let kernel = resolve_kernel(&self.kernel)?;
         let batch = self.split(&kernel)?;
         let wait = self.wait || self.output.is_some();
+        let shared = (!self.inline_parts).then(|| parts::share(&batch)).flatten();
         let order = BatchOrder {
             terms: self.terms(kernel),
             batch,
+            shared,
             max_attempts: self.max_attempts,
             verify: !self.no_check,
             wait,
@@ -222,6 +229,7 @@ impl BatchPostArgs {
         Order {
             kernel,
             input: Vec::new(),
+            served: None,
             replicas: self.replicas,
             bounty: self.bounty,
             collateral: self.collateral,

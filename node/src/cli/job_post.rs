@@ -145,6 +145,7 @@ impl PostArgs {
         let order = Order {
             kernel: resolve_kernel(&self.kernel)?,
             input,
+            served: None,
             replicas: self.replicas,
             bounty: self.bounty,
             collateral: self.collateral,

@@ -24,6 +24,10 @@ pub struct Order {
     pub kernel: KernelId,
     /// The input, laid out as the kernel expects.
     pub input: Vec<u8>,
+    /// What the job posts and serves instead of `input`, when it is a parts input
+    /// (`stp_sdk::batch::parts`) that resolves to it; its shared blobs must be in the
+    /// blob store already.
+    pub served: Option<Vec<u8>>,
     /// Replicas k; the quorum is the strict majority k/2+1.
     pub replicas: u8,
     /// Total bounty in wei (token units in ERC-20 mode).
@@ -199,8 +203,9 @@ impl Prepared {
 
 /// Serves `order`'s input from `p2p` and builds its spec, deadlines counted from now.
 pub async fn prepare(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Prepared> {
-    let input_hash = B256::from(stp_sdk::p2p::sha256(&order.input));
-    let stored = p2p.add_blob(order.input.clone()).await?;
+    let served = order.served.as_ref().unwrap_or(&order.input);
+    let input_hash = B256::from(stp_sdk::p2p::sha256(served));
+    let stored = p2p.add_blob(served.clone()).await?;
     if stored != input_hash.0 {
         bail!("blob store hashed the input differently; this is a bug");
     }
@@ -213,7 +218,7 @@ pub async fn prepare(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result
         consumer: m.account(),
         kernelId: B256::from(order.kernel.0),
         inputHash: input_hash,
-        inputSize: order.input.len() as u64,
+        inputSize: served.len() as u64,
         maxOutputSize: order.output_bound()?,
         bounty: to_u96("--bounty", order.bounty)?,
         collateral: to_u96("--collateral", order.collateral)?,

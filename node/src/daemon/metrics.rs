@@ -46,6 +46,11 @@ struct ReasonLabel {
     reason: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Raises `counter` to `total` (a running count kept elsewhere).
@@ -69,6 +74,7 @@ pub struct Metrics {
     refused: Family<ReasonLabel, Counter>,
     poll_failures: Counter,
     served: Counter,
+    parts: Family<SourceLabel, Counter>,
     rpc_requests: Counter,
     reorgs: Counter,
 }
@@ -133,6 +139,11 @@ impl Metrics {
             self.served.clone(),
         );
         r.register(
+            "input_parts",
+            "Shared input parts (blobs referenced by hash) a job needed, by where they came from",
+            self.parts.clone(),
+        );
+        r.register(
             "rpc_requests",
             "JSON-RPC requests sent to the chain endpoint",
             self.rpc_requests.clone(),
@@ -182,6 +193,16 @@ impl Metrics {
     pub fn transaction(&self, call: &str) {
         self.transactions
             .get_or_create(&CallLabel { call: call.into() })
+            .inc();
+    }
+
+    /// Records a shared input part a job needed: `fetched` over the network, or `cached`
+    /// (already in the blob store from an earlier chunk or job).
+    pub fn part(&self, source: &str) {
+        self.parts
+            .get_or_create(&SourceLabel {
+                source: source.into(),
+            })
             .inc();
     }
 

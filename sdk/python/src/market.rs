@@ -206,6 +206,7 @@ impl Market {
         let order = Order {
             kernel: kernels::resolve(kernel)?,
             input,
+            served: None,
             replicas,
             bounty: amount(bounty, true)?,
             collateral: amount(collateral, false)?,

@@ -28,6 +28,7 @@ mod ranges;
 mod sha256;
 
 pub mod merkle;
+pub mod parts;
 
 use std::fmt;
 use std::str::FromStr;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use alloy::primitives::{B256, U256};
 use eyre::bail;
+use stp_sdk::batch::parts::{self, Shared};
 use stp_sdk::batch::{Batch, Chunk, merkle};
 use stp_sdk::kernels::kernel_name;
 use stp_sdk::market::Market;
@@ -33,6 +34,9 @@ pub struct BatchOrder {
     pub terms: Order,
     /// The chunks and how their outputs aggregate.
     pub batch: Batch,
+    /// The chunks' parts inputs and the blobs they share (`stp_sdk::batch::parts`), when
+    /// shared data travels by hash: each provider fetches a shared blob once.
+    pub shared: Option<Shared>,
     /// Postings a chunk may use in all (at least 1).
     pub max_attempts: u32,
     /// Check each chunk's agreed output against its input (`stp_sdk::verify`).
@@ -49,6 +53,7 @@ impl BatchOrder {
     fn order(&self, i: usize) -> Order {
         Order {
             input: self.batch.chunks[i].input.clone(),
+            served: self.shared.as_ref().map(|s| s.inputs[i].clone()),
             ..self.terms.clone()
         }
     }
@@ -89,6 +94,9 @@ pub async fn run(
     mut on: impl FnMut(&Manifest, usize, &Change),
 ) -> eyre::Result<Finished> {
     check(m, order).await?;
+    for blob in order.shared.iter().flat_map(|s| &s.blobs) {
+        p2p.add_blob(blob.clone()).await?;
+    }
     let posted = post_chunks(m, p2p, order, &all(order)).await?;
     let man = manifest(order, &posted);
     man.save(dir)?;
@@ -121,28 +129,43 @@ fn order_of(
     poll: Duration,
 ) -> eyre::Result<BatchOrder> {
     let kernel = stp_sdk::kernels::KernelId(man.kernel_id.0);
-    let chunks = man
-        .chunks
-        .iter()
-        .map(|c| {
-            let input = p2p.store().read(&c.input_hash.0).map_err(|e| {
-                eyre::eyre!(
-                    "the input of chunk {} ({}) is not in this consumer's blob store ({e}); resume with the --data-dir that posted the batch",
-                    c.index,
-                    c.label
-                )
-            })?;
-            Ok(Chunk {
-                index: c.index,
-                input,
-                label: c.label.clone(),
-            })
-        })
-        .collect::<eyre::Result<_>>()?;
+    let store = p2p.store();
+    let missing = |c: &ChunkState, e: String| {
+        eyre::eyre!(
+            "the input of chunk {} ({}) is not in this consumer's blob store ({e}); resume with the --data-dir that posted the batch",
+            c.index,
+            c.label
+        )
+    };
+    let mut chunks = Vec::with_capacity(man.chunks.len());
+    let mut served = Vec::with_capacity(man.chunks.len());
+    for c in &man.chunks {
+        let stored = store
+            .read(&c.input_hash.0)
+            .map_err(|e| missing(c, e.to_string()))?;
+        let input = if parts::is_parts(&stored) {
+            let segments = parts::decode(&stored).map_err(|e| missing(c, e.to_string()))?;
+            parts::resolve(&segments, |h| store.read(h).ok())
+                .map_err(|e| missing(c, e.to_string()))?
+        } else {
+            stored.clone()
+        };
+        chunks.push(Chunk {
+            index: c.index,
+            input,
+            label: c.label.clone(),
+        });
+        served.push(stored);
+    }
+    let shared = served.iter().any(|s| parts::is_parts(s)).then(|| Shared {
+        inputs: served,
+        blobs: Vec::new(),
+    });
     Ok(BatchOrder {
         terms: Order {
             kernel,
             input: Vec::new(),
+            served: None,
             replicas: man.replicas,
             bounty: man.bounty_per_chunk,
             collateral: man.collateral,
@@ -159,6 +182,7 @@ fn order_of(
             chunks,
             assembly: man.assembly.clone(),
         },
+        shared,
         max_attempts: man.max_attempts,
         verify: man.verify,
         wait,
