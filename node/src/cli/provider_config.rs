@@ -45,6 +45,7 @@ pub struct ProviderFile {
     max_collateral_ratio: Option<u64>,
     max_collateral: Option<Amount>,
     max_concurrent: Option<u64>,
+    part_cache_bytes: Option<u64>,
     max_upload_peers: Option<u64>,
     max_upload_rate: Option<u64>,
     backend: Option<String>,
@@ -98,6 +99,10 @@ impl ProviderFile {
             (
                 "STP_MAX_CONCURRENT",
                 self.max_concurrent.map(|n| n.to_string()),
+            ),
+            (
+                "STP_PART_CACHE_BYTES",
+                self.part_cache_bytes.map(|n| n.to_string()),
             ),
             (
                 "STP_MAX_UPLOAD_PEERS",

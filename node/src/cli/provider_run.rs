@@ -69,6 +69,11 @@ pub struct ProviderRunArgs {
     /// Most jobs fetched or computed and not yet committed at once.
     #[arg(long, env = "STP_MAX_CONCURRENT", default_value_t = 2)]
     max_concurrent: usize,
+    /// Most bytes of shared input parts (data batch chunks reference by hash, such as the
+    /// B of a matmul batch) kept for later chunks and jobs; the least recently used go
+    /// first.
+    #[arg(long, env = "STP_PART_CACHE_BYTES", default_value_t = crate::daemon::DEFAULT_PART_CACHE_BYTES)]
+    part_cache_bytes: u64,
     /// Where kernels run: a GPU adapter, the CPU references, or the GPU if one exists.
     #[arg(long, env = "STP_BACKEND", value_enum, default_value = "auto")]
     backend: Backend,
@@ -123,6 +128,7 @@ impl ProviderRunArgs {
                     cap: self.max_collateral,
                 },
                 max_concurrent: self.max_concurrent.max(1),
+                part_cache_bytes: self.part_cache_bytes,
                 backend: self.backend,
                 confirmations: self.confirmations,
                 poll_interval: Duration::from_millis(self.poll_ms.max(50)),

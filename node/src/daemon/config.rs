@@ -59,6 +59,8 @@ pub struct DaemonConfig {
     pub collateral: super::scheduler::CollateralPolicy,
     /// Most jobs fetched or computed and not yet committed at once.
     pub max_concurrent: usize,
+    /// Most bytes of shared input parts kept for later chunks and jobs.
+    pub part_cache_bytes: u64,
     /// Compute backend.
     pub backend: Backend,
     /// Blocks to wait before acting on an event.

@@ -20,6 +20,7 @@ mod config;
 mod driver;
 mod gossip;
 mod location;
+mod parts;
 pub mod metrics;
 mod results;
 pub mod scheduler;
@@ -30,6 +31,7 @@ pub use config::Fault;
 pub use gossip::{ChainCheck, verdict as gossip_verdict};
 pub use location::{encode_input_location, parse_input_location};
 pub use metrics::Metrics;
+pub use parts::DEFAULT_PART_CACHE_BYTES;
 
 use eyre::WrapErr;
 use std::future::Future;

@@ -211,6 +211,18 @@ impl BlobStore {
         fs::read(&path).map_err(|e| StoreError::io(&path, e))
     }
 
+    /// Deletes a complete blob (its manifest first, so it is never half there).
+    pub fn remove(&self, hash: &ContentHash) -> Result<(), StoreError> {
+        for path in [self.manifest_path(hash), self.blob_path(hash)] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&path, e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Moves a finished, verified download into place.
     pub(crate) fn commit_partial(&self, manifest: &BlobManifest) -> Result<PathBuf, StoreError> {
         let hash = &manifest.content_hash;

@@ -4,7 +4,6 @@
 
 use alloy::primitives::B256;
 use std::time::{Duration, Instant};
-use stp_sdk::batch::parts;
 use stp_sdk::kernels::KernelId;
 use stp_sdk::market::{JobSpec, JobSpecExt};
 
@@ -12,6 +11,7 @@ use super::{Computed, Driver, decode_spec};
 #[cfg(feature = "fault-injection")]
 use crate::daemon::Fault;
 use crate::daemon::scheduler::COMMIT_MARGIN_SECS;
+use crate::daemon::parts::PartCache;
 use crate::daemon::{Metrics, parse_input_location};
 use crate::exec::{ExecError, Executor};
 use crate::p2p::P2pClient;
@@ -86,8 +86,10 @@ impl Driver {
         #[cfg(feature = "fault-injection")]
         let corrupts = self.corrupts_results();
         let metrics = self.metrics.clone();
+        let parts = self.parts.clone();
         tokio::spawn(async move {
-            let result = fetch_and_run(&p2p, &executor, &metrics, &spec, commit_by).await;
+            let result =
+                fetch_and_run(&p2p, &parts, &executor, &metrics, &spec, commit_by).await;
             #[cfg(feature = "fault-injection")]
             let result = result.map(|mut out| {
                 if corrupts {
@@ -152,6 +154,7 @@ impl Driver {
 
 async fn fetch_and_run(
     p2p: &P2pClient,
+    part_cache: &PartCache,
     executor: &Executor,
     metrics: &Metrics,
     spec: &JobSpec,
@@ -185,8 +188,10 @@ async fn fetch_and_run(
             spec.inputSize
         )));
     }
-    let input = if parts::is_parts(&input) {
-        resolve_parts(p2p, metrics, &input, peers, commit_by).await?
+    let input = if stp_sdk::batch::parts::is_parts(&input) {
+        part_cache
+            .resolve(p2p, metrics, &input, peers, commit_by)
+            .await?
     } else {
         input
     };
@@ -203,41 +208,6 @@ async fn fetch_and_run(
         return Err(Failure::OutputTooLarge(output.len() as u64));
     }
     Ok(output)
-}
-
-/// One shared part fetched at a time, so two chunks that need the same part do not both
-/// fetch it: the second finds it in the store.
-static PART_FETCHES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The resolved input of a parts input (`stp_sdk::batch::parts`): each referenced blob
-/// taken from the store if an earlier chunk or job brought it, else fetched from `peers`
-/// (the consumer, and any peer holding it) by its hash.
-async fn resolve_parts(
-    p2p: &P2pClient,
-    metrics: &Metrics,
-    input: &[u8],
-    peers: Vec<libp2p::PeerId>,
-    commit_by: Instant,
-) -> Result<Vec<u8>, Failure> {
-    let segments = parts::decode(input).map_err(|e| Failure::InputMismatch(e.to_string()))?;
-    for (hash, size) in parts::blobs(&segments) {
-        let _one = PART_FETCHES.lock().await;
-        if p2p.has_blob(&hash) {
-            metrics.part("cached");
-            continue;
-        }
-        let fetch = p2p.fetch_blob(hash, peers.clone());
-        tokio::time::timeout(commit_by.saturating_duration_since(Instant::now()), fetch)
-            .await
-            .map_err(|_| Failure::NoTime)?
-            .map_err(|e| Failure::InputUnavailable(format!("input part: {e}")))?;
-        metrics.part("fetched");
-        tracing::info!(part = %B256::from(hash), bytes = size, "input part fetched");
-    }
-    parts::resolve(&segments, |h| p2p.store().read(h).ok()).map_err(|e| match e {
-        parts::PartsError::Missing { .. } => Failure::InputUnavailable(e.to_string()),
-        _ => Failure::InputMismatch(e.to_string()),
-    })
 }
 
 #[cfg(feature = "fault-injection")]

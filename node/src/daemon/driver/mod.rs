@@ -13,6 +13,7 @@ mod faults;
 mod send;
 mod steps;
 
+pub(super) use execute::Failure;
 pub(super) use send::StepDone;
 
 use alloy::primitives::U256;
@@ -31,6 +32,7 @@ use super::gossip::ChainCheck;
 use super::results::HeldResults;
 use super::scheduler::{self, ProviderView};
 use super::{DaemonConfig, Metrics};
+use crate::daemon::parts::PartCache;
 use crate::exec::Executor;
 use crate::p2p::{P2pClient, P2pEvent};
 use crate::store::{JobPhase, JobRecord, JobStore, sync_index};
@@ -70,6 +72,8 @@ pub(super) struct Driver {
     results: mpsc::Sender<Computed>,
     steps: mpsc::Sender<StepDone>,
     held: HeldResults,
+    /// Shared input parts held for chunks and jobs to come.
+    parts: PartCache,
     /// Jobs whose input fetch or execution is running now.
     executing: HashSet<u64>,
     /// Jobs with a transaction in flight.
@@ -109,6 +113,7 @@ impl Driver {
         steps: mpsc::Sender<StepDone>,
         held: HeldResults,
     ) -> Self {
+        let parts = PartCache::new(config.part_cache_bytes);
         Self {
             config,
             market,
@@ -119,6 +124,7 @@ impl Driver {
             results,
             steps,
             held,
+            parts,
             executing: HashSet::new(),
             in_flight: HashSet::new(),
             challenge_window: None,
