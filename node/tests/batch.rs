@@ -25,6 +25,15 @@ async fn market(anvil: &AnvilInstance, dep: &Path, idx: usize) -> Market {
         .unwrap()
 }
 
+/// Stakes 1 ETH for each of `providers` and waits a block, so their stake is in the draw
+/// of jobs posted from now.
+async fn stake(anvil: &AnvilInstance, dep: &Path, providers: &[usize]) {
+    for &i in providers {
+        market(anvil, dep, i).await.stake(eth("1")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
 fn eth(s: &str) -> U256 {
     parse_ether(s).unwrap()
 }
@@ -65,10 +74,7 @@ async fn a_mandelbrot_batch_survives_a_killed_provider_and_a_liar() {
     let (anvil, dep) = devnet(dir.path()).await;
     let a = anvil.addresses();
     let (liar, doomed, honest) = (1, 2, [3, 5]);
-    for i in [liar, doomed, honest[0], honest[1]] {
-        market(&anvil, &dep, i).await.stake(eth("1")).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    stake(&anvil, &dep, &[liar, doomed, honest[0], honest[1]]).await;
     let _liar = ProviderProc::start(&anvil, &dep, liar, dir.path(), Some("wrong-result"));
     let mut dead = ProviderProc::start(&anvil, &dep, doomed, dir.path(), None);
     let _honest: Vec<ProviderProc> = honest
@@ -226,8 +232,7 @@ async fn a_mandelbrot_batch_survives_a_killed_provider_and_a_liar() {
 async fn a_batch_whose_consumer_was_killed_is_resumed_to_the_same_image() {
     let dir = tempfile::tempdir().unwrap();
     let (anvil, dep) = devnet(dir.path()).await;
-    market(&anvil, &dep, 1).await.stake(eth("1")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    stake(&anvil, &dep, &[1]).await;
     let node = ProviderProc::start_logged(&anvil, &dep, 1, dir.path());
     let boot = node.addr().await;
     let input = mandelbrot_input();
@@ -347,10 +352,7 @@ async fn a_matmul_batch_fetches_the_shared_b_once_per_provider() {
     let dir = tempfile::tempdir().unwrap();
     let (anvil, dep) = devnet(dir.path()).await;
     let a = anvil.addresses();
-    for i in [1, 2] {
-        market(&anvil, &dep, i).await.stake(eth("1")).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    stake(&anvil, &dep, &[1, 2]).await;
     let nodes: Vec<ProviderProc> = [1, 2]
         .iter()
         .map(|&i| ProviderProc::start_logged(&anvil, &dep, i, dir.path()))

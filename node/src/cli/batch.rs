@@ -14,9 +14,10 @@ use stp_sdk::kernels::{KernelId, builtin};
 use stp_sdk::market::lifecycle::Phase;
 
 use super::common::{
-    ChainArgs, block_on, format_amount, out, out_json, parse_amount, parse_positive_amount, unit,
+    ChainArgs, block_on, format_amount, out, out_json, parse_positive_amount, unit,
 };
 use super::job::P2pArgs;
+use super::job_post::TermsArgs;
 use crate::consumer::batch::{self, BatchOrder, Change, ChunkPhase, Manifest};
 use crate::consumer::{Order, phase, resolve_kernel};
 
@@ -92,27 +93,12 @@ pub struct BatchPostArgs {
     /// mandelbrot-fixed: COLSxROWS tiles, e.g. 8x8.
     #[arg(long, value_parser = parse_tiles)]
     pub tiles: Option<(u32, u32)>,
-    /// Replicas k per chunk; a strict majority (k/2+1) must agree on each chunk's hash.
-    #[arg(long, default_value_t = 1)]
-    pub replicas: u8,
     /// Bounty per chunk (ETH units, tokens in ERC-20 mode), split among its winners.
     #[arg(long, default_value = "0.001", value_parser = parse_positive_amount)]
     pub bounty: U256,
-    /// Stake each replica locks as collateral (slashed if it disagrees or vanishes).
-    #[arg(long, default_value = "0", value_parser = parse_amount)]
-    pub collateral: U256,
-    /// Post even if the collateral is above what provider nodes accept by default.
-    #[arg(long)]
-    pub force: bool,
-    /// Minimum reputation score of a replica.
-    #[arg(long, default_value_t = 0)]
-    pub min_reputation: u32,
-    /// Seconds from now until a chunk's commits close (default: safe for this chain).
-    #[arg(long)]
-    pub commit_secs: Option<u64>,
-    /// Seconds after the commit deadline until reveals close (default: safe for this chain).
-    #[arg(long)]
-    pub reveal_secs: Option<u64>,
+    /// The terms every chunk's job is offered on.
+    #[command(flatten)]
+    pub terms: TermsArgs,
     /// Postings a chunk may use in all before the batch gives up on it.
     #[arg(long, default_value_t = 3)]
     pub max_attempts: u32,
@@ -186,7 +172,7 @@ impl BatchPostArgs {
                 "batch of {} chunks: {} x{} each, bounty {} {} per chunk",
                 order.batch.chunks.len(),
                 self.kernel,
-                self.replicas,
+                self.terms.replicas,
                 format_amount(self.bounty),
                 unit(m.deployment())
             ));
@@ -227,19 +213,8 @@ impl BatchPostArgs {
 
     fn terms(&self, kernel: KernelId) -> Order {
         Order {
-            kernel,
-            input: Vec::new(),
-            served: None,
-            replicas: self.replicas,
-            bounty: self.bounty,
-            collateral: self.collateral,
-            force: self.force,
-            min_reputation: self.min_reputation,
-            commit_secs: self.commit_secs,
-            reveal_secs: self.reveal_secs,
-            max_output: None,
             announce: !self.p2p.bootstrap.is_empty(),
-            optimistic: false,
+            ..self.terms.order(kernel, Vec::new(), self.bounty)
         }
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use eyre::{WrapErr, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use stp_sdk::kernels::kernel_name;
+use stp_sdk::kernels::{KernelId, kernel_name};
 use stp_sdk::market::{JobHistory, JobSpec, Market, Outcome};
 
 use super::check::check_output;
@@ -31,34 +31,13 @@ pub struct PostArgs {
     /// Input file, laid out as the kernel expects (checked before posting).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
-    /// Independent replicas k that compute the job; a strict majority (k/2+1) of them must
-    /// agree on the result hash.
-    #[arg(long, default_value_t = 1)]
-    pub replicas: u8,
     /// Total bounty in ETH units (tokens in ERC-20 mode), more than 0, split among the
     /// winners.
     #[arg(long, default_value = "0.01", value_parser = parse_positive_amount)]
     pub bounty: U256,
-    /// Stake each replica locks as collateral (slashed if it disagrees or vanishes).
-    /// Provider nodes refuse collateral above 20 times the bounty share per replica or
-    /// above 1 (their default --max-collateral-ratio and --max-collateral).
-    #[arg(long, default_value = "0", value_parser = parse_amount)]
-    pub collateral: U256,
-    /// Post even if the collateral is above what provider nodes accept by default.
-    #[arg(long)]
-    pub force: bool,
-    /// Minimum reputation score of a replica.
-    #[arg(long, default_value_t = 0)]
-    pub min_reputation: u32,
-    /// Seconds from now until commits close: drawn providers fetch, run and commit in this
-    /// window, and the draw widens over it. Default: safe for this chain (30 s plus 10
-    /// blocks, at least the market's minimum).
-    #[arg(long)]
-    pub commit_secs: Option<u64>,
-    /// Seconds after the commit deadline until reveals close. Default: safe for this chain
-    /// (20 s plus 5 blocks, at least the market's minimum).
-    #[arg(long)]
-    pub reveal_secs: Option<u64>,
+    /// The terms the job is offered on.
+    #[command(flatten)]
+    pub terms: TermsArgs,
     /// Output size bound in bytes (default: the kernel's exact output size for this input).
     #[arg(long, value_name = "BYTES")]
     pub max_output: Option<u64>,
@@ -102,6 +81,56 @@ pub struct PostArgs {
     pub chain: ChainArgs,
 }
 
+/// The terms every job of a post is offered on (`stp job post`, `stp batch post`).
+#[derive(Debug, Args)]
+pub struct TermsArgs {
+    /// Independent replicas k that compute each job; a strict majority (k/2+1) of them must
+    /// agree on the result hash.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u8,
+    /// Stake each replica locks as collateral (slashed if it disagrees or vanishes).
+    /// Provider nodes refuse collateral above 20 times the bounty share per replica or
+    /// above 1 (their default --max-collateral-ratio and --max-collateral).
+    #[arg(long, default_value = "0", value_parser = parse_amount)]
+    pub collateral: U256,
+    /// Post even if the collateral is above what provider nodes accept by default.
+    #[arg(long)]
+    pub force: bool,
+    /// Minimum reputation score of a replica.
+    #[arg(long, default_value_t = 0)]
+    pub min_reputation: u32,
+    /// Seconds from now until commits close: drawn providers fetch, run and commit in this
+    /// window, and the draw widens over it. Default: safe for this chain (30 s plus 10
+    /// blocks, at least the market's minimum).
+    #[arg(long)]
+    pub commit_secs: Option<u64>,
+    /// Seconds after the commit deadline until reveals close. Default: safe for this chain
+    /// (20 s plus 5 blocks, at least the market's minimum).
+    #[arg(long)]
+    pub reveal_secs: Option<u64>,
+}
+
+impl TermsArgs {
+    /// An order of `kernel` on `input` with these terms and `bounty`.
+    pub fn order(&self, kernel: KernelId, input: Vec<u8>, bounty: U256) -> Order {
+        Order {
+            kernel,
+            input,
+            served: None,
+            replicas: self.replicas,
+            bounty,
+            collateral: self.collateral,
+            force: self.force,
+            min_reputation: self.min_reputation,
+            commit_secs: self.commit_secs,
+            reveal_secs: self.reveal_secs,
+            max_output: None,
+            announce: false,
+            optimistic: false,
+        }
+    }
+}
+
 /// What `stp job post --json` prints.
 #[derive(Debug, Serialize)]
 pub(super) struct Posted {
@@ -143,19 +172,12 @@ impl PostArgs {
         let input = std::fs::read(&self.input)
             .wrap_err_with(|| format!("reading --input {}", self.input.display()))?;
         let order = Order {
-            kernel: resolve_kernel(&self.kernel)?,
-            input,
-            served: None,
-            replicas: self.replicas,
-            bounty: self.bounty,
-            collateral: self.collateral,
-            force: self.force,
-            min_reputation: self.min_reputation,
-            commit_secs: self.commit_secs,
-            reveal_secs: self.reveal_secs,
             max_output: self.max_output,
             announce: !self.p2p.bootstrap.is_empty(),
             optimistic: self.optimistic,
+            ..self
+                .terms
+                .order(resolve_kernel(&self.kernel)?, input, self.bounty)
         };
         self.verify_mode_fits(&order.kernel)?;
         order.output_bound().wrap_err_with(|| {
@@ -192,7 +214,7 @@ impl PostArgs {
             input_hash: spec.inputHash,
             input_size: spec.inputSize,
             max_output_size: spec.maxOutputSize,
-            replicas: self.replicas,
+            replicas: self.terms.replicas,
             quorum,
             bounty: self.bounty,
             posted_at: job.posted_at,
@@ -211,7 +233,7 @@ impl PostArgs {
                 "posted job {job_id} (tx {}): {} x{} quorum {}, bounty {} {}",
                 job.tx,
                 posted.kernel,
-                self.replicas,
+                self.terms.replicas,
                 quorum,
                 format_amount(self.bounty),
                 unit(m.deployment())

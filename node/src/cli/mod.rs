@@ -270,10 +270,10 @@ mod tests {
         else {
             panic!("parsed into the wrong command");
         };
-        assert_eq!(post.replicas, 3);
+        assert_eq!(post.terms.replicas, 3);
         assert_eq!(post.bounty, common::parse_amount("0.5").unwrap());
         assert_eq!(
-            post.commit_secs, None,
+            post.terms.commit_secs, None,
             "windows default to the chain's at run time"
         );
         assert!(!post.wait);

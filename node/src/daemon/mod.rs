@@ -20,8 +20,8 @@ mod config;
 mod driver;
 mod gossip;
 mod location;
-mod parts;
 pub mod metrics;
+mod parts;
 mod results;
 pub mod scheduler;
 

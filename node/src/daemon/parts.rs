@@ -77,8 +77,7 @@ impl PartCache {
         peers: Vec<PeerId>,
         commit_by: Instant,
     ) -> Result<Vec<u8>, Failure> {
-        let segments =
-            parts::decode(input).map_err(|e| Failure::InputMismatch(e.to_string()))?;
+        let segments = parts::decode(input).map_err(|e| Failure::InputMismatch(e.to_string()))?;
         let mut lru = self.0.lock().await;
         for (hash, size) in parts::blobs(&segments) {
             if p2p.has_blob(&hash) {

@@ -10,8 +10,8 @@ use stp_sdk::market::{JobSpec, JobSpecExt};
 use super::{Computed, Driver, decode_spec};
 #[cfg(feature = "fault-injection")]
 use crate::daemon::Fault;
-use crate::daemon::scheduler::COMMIT_MARGIN_SECS;
 use crate::daemon::parts::PartCache;
+use crate::daemon::scheduler::COMMIT_MARGIN_SECS;
 use crate::daemon::{Metrics, parse_input_location};
 use crate::exec::{ExecError, Executor};
 use crate::p2p::P2pClient;
@@ -88,8 +88,7 @@ impl Driver {
         let metrics = self.metrics.clone();
         let parts = self.parts.clone();
         tokio::spawn(async move {
-            let result =
-                fetch_and_run(&p2p, &parts, &executor, &metrics, &spec, commit_by).await;
+            let result = fetch_and_run(&p2p, &parts, &executor, &metrics, &spec, commit_by).await;
             #[cfg(feature = "fault-injection")]
             let result = result.map(|mut out| {
                 if corrupts {
