@@ -324,7 +324,9 @@ interface IJobEscrow is IStaking {
     /// exactly as postJob emits it (all share this block's `draw`). Escrows the sum of the
     /// bounties: msg.value in ETH mode, one transfer of the sum in ERC-20 mode (msg.value
     /// 0). 1..MAX_BATCH specs (EscrowBatchSize); a refused spec reverts the whole call with
-    /// EscrowBatchSpecInvalid(index, reason); canonical ABI encoding.
+    /// EscrowBatchSpecInvalid(index, reason); canonical ABI encoding (a spec out of place:
+    /// EscrowBatchSpecInvalid(index, EscrowInvalidSpec("encoding")); trailing bytes:
+    /// EscrowInvalidSpec("encoding")).
     /// @return firstJobId The first job's id; the batch's jobs are `firstJobId + i`.
     function postJobs(JobSpec[] calldata specs) external payable returns (uint256 firstJobId);
 

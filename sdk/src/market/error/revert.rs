@@ -354,7 +354,7 @@ fn invalid_spec(reason: &str) -> String {
         "minReputation" => {
             "--min-reputation must be at most 65535 (reputation scores are 16-bit)".to_string()
         }
-        "encoding" => "the postJob call is not canonically ABI-encoded: post with `stp job post` or the SDK's post_job".to_string(),
+        "encoding" => "the post call is not canonically ABI-encoded: post with `stp job post` or the SDK's post_job / post_jobs".to_string(),
         other => format!("its field {other:?} is out of range"),
     };
     format!("the job spec is invalid: {rule}")
