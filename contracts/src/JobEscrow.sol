@@ -230,7 +230,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         if (n == 0 || n > MAX_BATCH) revert EscrowBatchSize(n, MAX_BATCH);
         // Checks: every spec, its encoding, then the value of the sum (n < 2^9 bounties of
         // < 2^96 each: the sum cannot overflow).
-        uint256 sum;
+        uint256 sum = 0;
         uint256 offset = n * 0x20; // where the canonical encoding puts spec 0
         for (uint256 i = 0; i < n; ++i) {
             JobSpec calldata spec = specs[i];
