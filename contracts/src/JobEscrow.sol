@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
+import {IJobEscrow, MAX_POST_BATCH} from "./interfaces/IJobEscrow.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {JobTermsLib} from "./libraries/JobTermsLib.sol";
 import {DrawLib} from "./libraries/DrawLib.sol";
@@ -36,6 +36,8 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     uint256 public constant MAX_INPUT_LOCATION = 256;
     /// @notice Largest `maxHorizon` a market can be deployed with.
     uint256 public constant MAX_HORIZON_LIMIT = 365 days;
+    /// @notice Most specs one postJobs call takes.
+    uint256 public constant MAX_BATCH = MAX_POST_BATCH;
     /// @notice Most lanes one openAccount call pre-pays.
     uint256 public constant MAX_OPEN_LANES = 256;
     /// @notice Lane indexes are below 2^96 (they share a word with the address in replica
@@ -219,6 +221,43 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     /// after every effect, and moves funds into this contract.
     function postJob(JobSpec calldata spec) external payable returns (uint256 jobId) {
         return _post(spec, 0);
+    }
+
+    /// @inheritdoc IJobEscrow
+    /// @dev No reentrancy guard needed, as for postJob: the one external call comes last.
+    function postJobs(JobSpec[] calldata specs) external payable returns (uint256 firstJobId) {
+        uint256 n = specs.length;
+        if (n == 0 || n > MAX_BATCH) revert EscrowBatchSize(n, MAX_BATCH);
+        // Checks: every spec, its encoding, then the value of the sum (n < 2^9 bounties of
+        // < 2^96 each: the sum cannot overflow).
+        uint256 sum = 0;
+        uint256 offset = n * 0x20; // where the canonical encoding puts spec 0
+        for (uint256 i = 0; i < n; ++i) {
+            JobSpec calldata spec = specs[i];
+            // The encoding first: the rules read the spec where the canonical encoding puts it.
+            bytes memory err = _batchEncodingError(i, offset);
+            if (err.length == 0) err = _specError(spec);
+            if (err.length != 0) revert EscrowBatchSpecInvalid(i, err);
+            sum += spec.bounty;
+            offset += 0x1c0 + ((spec.inputLocation.length + 31) & ~uint256(31));
+        }
+        if (msg.data.length != 0x44 + offset) revert EscrowInvalidSpec("encoding");
+        uint256 expectedValue = _asset == address(0) ? sum : 0;
+        if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
+        // Effects: one counter update, one slot and one JobPosted per job.
+        uint256 draw = block.number << 32 | block.timestamp;
+        Counter memory counter = _counter;
+        firstJobId = counter.nextJobId;
+        // Job ids are a counter from 1: 2^64 posts are out of reach.
+        _counter.nextJobId = uint64(firstJobId + n);
+        uint48 drawTotal = _drawTotal(counter);
+        for (uint256 i = 0; i < n; ++i) {
+            JobSpec calldata spec = specs[i];
+            _jobs[firstJobId + i] = _jobOf(JobTermsLib.pack(spec, draw), drawTotal);
+            _emitBatchJobPosted(firstJobId + i, draw, i, spec.inputLocation.length);
+        }
+        // Interaction: one pull of the sum.
+        _pull(sum);
     }
 
     /// @inheritdoc IJobEscrow
@@ -578,7 +617,12 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     /// @dev Posts `spec` as a job of `kind` (JobTermsLib's OPTIMISTIC, or 0) and escrows its
     /// bounty.
     function _post(JobSpec calldata spec, uint256 kind) private returns (uint256 jobId) {
-        _validate(spec);
+        bytes memory err = _specError(spec);
+        if (err.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(err, 0x20), mload(err))
+            }
+        }
         uint256 expectedValue = _asset == address(0) ? spec.bounty : 0;
         if (msg.value != expectedValue) revert EscrowWrongValue(msg.value, expectedValue);
         // The draw is fixed by this block's hash (unknown to any transaction in it, see the
@@ -595,12 +639,22 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         jobId = counter.nextJobId;
         // Job ids are a counter from 1: 2^64 posts are out of reach.
         _counter.nextJobId = uint64(jobId + 1);
+        _jobs[jobId] = _jobOf(terms, _drawTotal(counter));
+    }
+
+    /// @dev The draw's denominator of a job posted now: the total stake as this block found
+    /// it (see Counter).
+    function _drawTotal(Counter memory counter) private view returns (uint48) {
         // Block numbers compared, not balances.
         // slither-disable-next-line incorrect-equality
-        uint48 drawTotal = counter.changedAt == block.number
+        return counter.changedAt == block.number
             ? counter.blockStartTotal
             : DrawLib.encodeTotal(counter.totalStake);
-        _jobs[jobId] = Job({
+    }
+
+    /// @dev A new job's slot: its terms' hash prefix and the draw's denominator.
+    function _jobOf(JobTerms memory terms, uint48 drawTotal) private pure returns (Job memory) {
+        return Job({
             specHash: bytes24(keccak256(abi.encode(terms))),
             committed: 0,
             revealed: 0,
@@ -617,7 +671,7 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     {
         JobSpec memory e = spec;
         uint256 m = _escalationReplicas;
-        // The parent passed _validate: its windows are positive and at most the horizon, so
+        // The parent passed _specError: its windows are positive and at most the horizon, so
         // the deadlines fit 40 bits (and 32 until 2106).
         uint256 postedAt = (parent.rules >> 160) & type(uint32).max;
         e.commitDeadline = uint40(block.timestamp + (spec.commitDeadline - postedAt));
@@ -982,43 +1036,57 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ helpers
 
-    function _validate(JobSpec calldata spec) private view {
-        if (spec.consumer != msg.sender) revert EscrowInvalidSpec("consumer");
-        if (spec.bounty == 0) revert EscrowInvalidSpec("bounty");
-        if (spec.replicas == 0 || spec.replicas > _maxReplicas) {
-            revert EscrowInvalidSpec("replicas");
-        }
+    /// @dev The error postJob reverts with for `spec` (the rules in IJobEscrow.postJob but
+    /// the encoding), empty if it passes. Returned rather than thrown, so that postJobs can
+    /// name the spec's index.
+    function _specError(JobSpec calldata spec) private view returns (bytes memory err) {
+        if (spec.consumer != msg.sender) return _invalidSpec("consumer");
+        if (spec.bounty == 0) return _invalidSpec("bounty");
+        if (spec.replicas == 0 || spec.replicas > _maxReplicas) return _invalidSpec("replicas");
         // The strict majority: at most one hash can win, and one dissenter cannot force
         // NoQuorum on a job of three or more.
-        if (spec.quorum != spec.replicas / 2 + 1) revert EscrowInvalidSpec("quorum");
-        if (spec.inputLocation.length > MAX_INPUT_LOCATION) {
-            revert EscrowInvalidSpec("inputLocation");
-        }
-        if (spec.minReputation > type(uint16).max) revert EscrowInvalidSpec("minReputation");
+        if (spec.quorum != spec.replicas / 2 + 1) return _invalidSpec("quorum");
+        if (spec.inputLocation.length > MAX_INPUT_LOCATION) return _invalidSpec("inputLocation");
+        if (spec.minReputation > type(uint16).max) return _invalidSpec("minReputation");
         if (block.number > type(uint32).max) {
-            revert EscrowParameterOutOfRange("block", block.number);
+            return abi.encodeWithSelector(
+                EscrowParameterOutOfRange.selector, bytes32("block"), block.number
+            );
         }
         uint256 commitWindow =
             spec.commitDeadline > block.timestamp ? spec.commitDeadline - block.timestamp : 0;
         if (commitWindow < _minCommitWindow) {
-            revert EscrowWindowTooShort("commit", commitWindow, _minCommitWindow);
+            return abi.encodeWithSelector(
+                EscrowWindowTooShort.selector, bytes32("commit"), commitWindow, _minCommitWindow
+            );
         }
         uint256 revealWindow = spec.revealDeadline > spec.commitDeadline
             ? spec.revealDeadline - spec.commitDeadline
             : 0;
         if (revealWindow < _minRevealWindow) {
-            revert EscrowWindowTooShort("reveal", revealWindow, _minRevealWindow);
+            return abi.encodeWithSelector(
+                EscrowWindowTooShort.selector, bytes32("reveal"), revealWindow, _minRevealWindow
+            );
         }
         uint256 latest = block.timestamp + _maxHorizon;
         if (latest > type(uint32).max) latest = type(uint32).max;
-        if (spec.revealDeadline > latest) revert EscrowDeadlineTooFar(spec.revealDeadline, latest);
+        if (spec.revealDeadline > latest) {
+            return abi.encodeWithSelector(
+                EscrowDeadlineTooFar.selector, uint256(spec.revealDeadline), latest
+            );
+        }
+        // Passes: `err` stays the empty default (no allocation).
+    }
+
+    function _invalidSpec(bytes32 reason) private pure returns (bytes memory) {
+        return abi.encodeWithSelector(EscrowInvalidSpec.selector, reason);
     }
 
     /// @dev Emits JobPosted(jobId, msg.sender, draw, spec) with the calldata as its data: for
     /// the canonical encoding of postJob(spec) (checked here: one head offset, the bytes
     /// right after the tuple head, nothing after them), msg.data[4:] is abi.encode(spec)
     /// except for the padding after inputLocation, which is zeroed. Every field was
-    /// range-checked when _validate and pack read it.
+    /// range-checked when _specError and pack read it.
     function _emitJobPosted(uint256 jobId, uint256 draw, uint256 locationLength) private {
         bytes32 topic = JobPosted.selector;
         bool canonical;
@@ -1036,6 +1104,46 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
             calldatacopy(ptr, 4, size)
             mstore(add(ptr, add(0x1e0, locationLength)), 0)
             log4(ptr, size, topic, jobId, caller(), draw)
+        }
+    }
+
+    /// @dev EscrowInvalidSpec("encoding") if spec `index` of postJobs(specs) is not where
+    /// the canonical encoding puts it: its offset (from the array's first word) `offset`,
+    /// its inputLocation right after its tuple head. Empty if it is.
+    function _batchEncodingError(uint256 index, uint256 offset)
+        private
+        pure
+        returns (bytes memory err)
+    {
+        bool canonical;
+        assembly ("memory-safe") {
+            canonical := and(
+                and(
+                    eq(calldataload(4), 0x20),
+                    eq(calldataload(add(0x44, mul(index, 0x20))), offset)
+                ),
+                eq(calldataload(add(0x1c4, offset)), 0x1a0)
+            )
+        }
+        if (!canonical) err = _invalidSpec("encoding");
+    }
+
+    /// @dev Emits JobPosted(jobId, msg.sender, draw, specs[index]) for postJobs(specs),
+    /// whose encoding was checked canonical (_batchEncodingError): the data is 0x20 followed
+    /// by the spec's tuple as it lies in the calldata, the padding after inputLocation
+    /// zeroed: abi.encode(spec), byte for byte what postJob emits.
+    function _emitBatchJobPosted(uint256 jobId, uint256 draw, uint256 index, uint256 locationLength)
+        private
+    {
+        bytes32 topic = JobPosted.selector;
+        assembly ("memory-safe") {
+            let start := add(0x44, calldataload(add(0x44, mul(index, 0x20))))
+            let size := add(0x1c0, and(add(locationLength, 31), not(31)))
+            let ptr := mload(0x40)
+            mstore(ptr, 0x20)
+            calldatacopy(add(ptr, 0x20), start, size)
+            mstore(add(ptr, add(0x1e0, locationLength)), 0)
+            log4(ptr, add(size, 0x20), topic, jobId, caller(), draw)
         }
     }
 

@@ -10,6 +10,7 @@ mod index;
 mod lifecycle;
 mod node;
 mod pipeline;
+mod post_jobs;
 mod recovery;
 mod serving;
 mod support;

@@ -3,6 +3,10 @@ pragma solidity ^0.8.28;
 
 import {IStaking} from "./IStaking.sol";
 
+/// @dev Most specs one postJobs call takes (interfaces cannot hold constants; JobEscrow
+/// serves it as MAX_BATCH).
+uint256 constant MAX_POST_BATCH = 256;
+
 /// @title ShareThePower market (protocol v2): stakes, bounties, drawn replicas, commit-reveal,
 /// settlement, payouts
 /// @notice One contract per market holds provider stakes (see IStaking), job bounties and
@@ -249,6 +253,11 @@ interface IJobEscrow is IStaking {
     error EscrowExcluded(uint256 jobId, address provider);
     /// @notice A deploy or call parameter is outside its allowed range.
     error EscrowParameterOutOfRange(bytes32 name, uint256 value);
+    /// @notice A postJobs batch must hold 1..`maximum` specs; it held `length`.
+    error EscrowBatchSize(uint256 length, uint256 maximum);
+    /// @notice Spec `index` of a postJobs batch is refused: `reason` is the error postJob
+    /// reverts with for that spec (EscrowInvalidSpec, EscrowWindowTooShort, ...).
+    error EscrowBatchSpecInvalid(uint256 index, bytes reason);
 
     /// @notice Job `jobId` was posted by `consumer` with `spec`; its bounty is escrowed.
     /// `draw` = postBlock << 32 | postedAt: the post's block number and timestamp, which fix
@@ -309,6 +318,17 @@ interface IJobEscrow is IStaking {
     /// canonical ABI encoding.
     /// @return jobId The new job's id (a counter starting at 1).
     function postJob(JobSpec calldata spec) external payable returns (uint256 jobId);
+
+    /// @notice Posts `specs` as plain jobs in one call, each validated exactly as postJob
+    /// does, with consecutive ids from `firstJobId` and one JobPosted per job, in order,
+    /// exactly as postJob emits it (all share this block's `draw`). Escrows the sum of the
+    /// bounties: msg.value in ETH mode, one transfer of the sum in ERC-20 mode (msg.value
+    /// 0). 1..MAX_BATCH specs (EscrowBatchSize); a refused spec reverts the whole call with
+    /// EscrowBatchSpecInvalid(index, reason); canonical ABI encoding (a spec out of place:
+    /// EscrowBatchSpecInvalid(index, EscrowInvalidSpec("encoding")); trailing bytes:
+    /// EscrowInvalidSpec("encoding")).
+    /// @return firstJobId The first job's id; the batch's jobs are `firstJobId + i`.
+    function postJobs(JobSpec[] calldata specs) external payable returns (uint256 firstJobId);
 
     /// @notice Posts an optimistic job (see the notes): as postJob, and also `replicas == 1`
     /// and `collateral * slashBps / 10_000 >= escalationReplicas * bounty`. Its JobPosted

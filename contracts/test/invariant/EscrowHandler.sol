@@ -164,12 +164,58 @@ contract EscrowHandler {
         uint256 blockSeed
     ) external {
         if (_liveCount() >= 4) return;
+        IJobEscrow.JobSpec memory spec = _newSpec(who, k, bounty, collateral, windows, 0);
+        uint256 value = _fund(spec.consumer, spec.bounty);
+        vm.prank(spec.consumer);
+        uint256 id = escrow.postJob{value: value}(spec);
+        _recordPost(id, spec);
+        _sealPost(blockSeed);
+        calls[this.postJob.selector]++;
+    }
+
+    /// @dev Posts 1..(4 - live) jobs of one consumer in one postJobs call (one block, one
+    /// draw), paying the sum of their bounties.
+    function postJobs(
+        uint256 who,
+        uint256 n,
+        uint256 k,
+        uint256 bounty,
+        uint256 collateral,
+        uint256 windows,
+        uint256 blockSeed
+    ) external {
+        uint256 live = _liveCount();
+        if (live >= 4) return;
+        n = _bound(n, 1, 4 - live);
+        IJobEscrow.JobSpec[] memory specs = new IJobEscrow.JobSpec[](n);
+        uint256 sum;
+        for (uint256 i = 0; i < n; ++i) {
+            specs[i] = _newSpec(who, k >> (8 * i), bounty >> (64 * i), collateral, windows, i);
+            sum += specs[i].bounty;
+        }
+        uint256 value = _fund(specs[0].consumer, sum);
+        vm.prank(specs[0].consumer);
+        uint256 first = escrow.postJobs{value: value}(specs);
+        for (uint256 i = 0; i < n; ++i) {
+            _recordPost(first + i, specs[i]);
+        }
+        _sealPost(blockSeed);
+        calls[this.postJobs.selector]++;
+    }
+
+    /// @dev A valid spec of consumer `who % 2`; `salt` tells apart the specs of one batch.
+    function _newSpec(
+        uint256 who,
+        uint256 k,
+        uint256 bounty,
+        uint256 collateral,
+        uint256 windows,
+        uint256 salt
+    ) internal view returns (IJobEscrow.JobSpec memory spec) {
         (uint256 minCommit, uint256 minReveal,) = escrow.windows();
-        address c = consumers[who % 2];
-        IJobEscrow.JobSpec memory spec;
-        spec.consumer = c;
-        spec.kernelId = keccak256(abi.encode("kernel", _jobs.length));
-        spec.inputHash = keccak256(abi.encode("input", _jobs.length));
+        spec.consumer = consumers[who % 2];
+        spec.kernelId = keccak256(abi.encode("kernel", _jobs.length, salt));
+        spec.inputHash = keccak256(abi.encode("input", _jobs.length, salt));
         spec.inputSize = 1024;
         spec.maxOutputSize = 1024;
         spec.bounty = uint96(_bound(bounty, 1, 10 ether));
@@ -180,9 +226,10 @@ contract EscrowHandler {
         spec.revealDeadline =
             uint40(spec.commitDeadline + minReveal + (windows >> 128) % 20 minutes);
         spec.inputLocation = "peer";
-        uint256 value = _fund(c, spec.bounty);
-        vm.prank(c);
-        uint256 id = escrow.postJob{value: value}(spec);
+    }
+
+    /// @dev Records job `id` just posted with `spec` in this block.
+    function _recordPost(uint256 id, IJobEscrow.JobSpec memory spec) internal {
         require(id == _jobs.length + 1, "ids count from 1");
         JobRec storage job = _jobs.push();
         job.id = id;
@@ -190,13 +237,15 @@ contract EscrowHandler {
         job.postedAt = block.timestamp;
         job.draw = block.number << 32 | block.timestamp;
         job.drawTotal = _rounded(_totalAsBlockFoundIt());
-        // The post's block is sealed (its hash fixed) and the chain moves on: commits come
-        // from the next block. The model reads the post block's hash from the chain, as a
-        // node does.
-        vm.roll(block.number + 1 + blockSeed % 2); // <= 2 * depth = 256 blocks a run
         _specs.push(spec);
         ghostLiveBounties += spec.bounty;
-        calls[this.postJob.selector]++;
+    }
+
+    /// @dev The post's block is sealed (its hash fixed) and the chain moves on: commits come
+    /// from the next block. The model reads the post block's hash from the chain, as a node
+    /// does.
+    function _sealPost(uint256 blockSeed) internal {
+        vm.roll(block.number + 1 + blockSeed % 2); // <= 2 * depth = 256 blocks a run
     }
 
     function commit(uint256 jobSeed, uint256 who, uint256 honesty, uint256 laneSeed, uint256 dup)

@@ -96,3 +96,24 @@ contract RebasingToken {
         emit Transfer(from, to, amount);
     }
 }
+
+/// @notice Called by HookToken on a transfer's sender before the balances move (the
+/// ERC-777 `tokensToSend` order).
+interface ISendHook {
+    function beforeSend(address to, uint256 amount) external;
+}
+
+/// @notice An exact ERC-20 with a sender hook (test only): `transferFrom` first calls
+/// `beforeSend` on a sender that is a contract, then moves exactly `amount`.
+contract HookToken is ERC20 {
+    constructor() ERC20("Hook Token", "HOOK") {}
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function transferFrom(address from, address to, uint256 amount) public override returns (bool) {
+        if (from.code.length != 0) ISendHook(from).beforeSend(to, amount);
+        return super.transferFrom(from, to, amount);
+    }
+}

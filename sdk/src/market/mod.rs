@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod history;
 pub mod lifecycle;
+mod post_jobs;
 mod rpc_count;
 mod spec;
 mod tx;
@@ -25,6 +26,7 @@ pub use error::{AmountUnit, MarketError, Result, describe_revert, format_amount,
 pub use events::{EventKind, MarketEvent, Outcome, decode as decode_event, job_id_u64, split_draw};
 pub use history::{JobHistory, Slot};
 pub use lifecycle::Counters as JobCounters;
+pub use post_jobs::MAX_POST_BATCH;
 pub use rpc_count::RpcCounter;
 pub use spec::{
     JobKind, JobSpec, JobSpecExt, JobTerms, ReplicaPhase, ResultDomain, commitment, slot_key,

@@ -3,7 +3,7 @@
 
 use crate::bindings::JobEscrow::JobEscrowErrors as E;
 use alloy::primitives::{B256, U256, utils::format_ether};
-use alloy::sol_types::SolError;
+use alloy::sol_types::{SolError, SolInterface};
 
 /// The contract's `MAX_REPLICAS_LIMIT`: no market allows more replicas.
 const MAX_REPLICAS_LIMIT: u64 = 16;
@@ -97,6 +97,8 @@ pub(super) fn name(error: &E) -> &'static str {
         E::EscrowChallengeClosed(e) => of(e),
         E::EscrowUnderChallenge(e) => of(e),
         E::EscrowExcluded(e) => of(e),
+        E::EscrowBatchSize(e) => of(e),
+        E::EscrowBatchSpecInvalid(e) => of(e),
         E::StakeZeroAmount(e) => of(e),
         E::StakeWrongValue(e) => of(e),
         E::StakeAmountTooLarge(e) => of(e),
@@ -305,6 +307,23 @@ fn sentence(call: &str, error: &E, unit: AmountUnit) -> String {
             e.score, e.required
         ),
         E::StakeParameterOutOfRange(e) => parameter(&text_of(&e.name), &e.value, unit),
+        E::EscrowBatchSize(e) => format!(
+            "a postJobs batch holds {} specs: it must hold 1 to {}; split it into smaller batches",
+            e.length, e.maximum
+        ),
+        E::EscrowBatchSpecInvalid(e) => match E::abi_decode(&e.reason) {
+            Ok(inner) => format!(
+                "spec {} of the batch is refused, so no job of it was posted: ({}) {}",
+                e.index,
+                name(&inner),
+                sentence(call, &inner, unit)
+            ),
+            Err(_) => format!(
+                "spec {} of the batch is refused (reason 0x{}), so no job of it was posted",
+                e.index,
+                alloy::primitives::hex::encode(&e.reason)
+            ),
+        },
         E::ReentrancyGuardReentrantCall(_) => {
             "the market was called again from inside one of its own calls (a contract receiving its ETH called back): call it from a plain account".to_string()
         }
@@ -335,7 +354,7 @@ fn invalid_spec(reason: &str) -> String {
         "minReputation" => {
             "--min-reputation must be at most 65535 (reputation scores are 16-bit)".to_string()
         }
-        "encoding" => "the postJob call is not canonically ABI-encoded: post with `stp job post` or the SDK's post_job".to_string(),
+        "encoding" => "the post call is not canonically ABI-encoded: post with `stp job post` or the SDK's post_job / post_jobs".to_string(),
         other => format!("its field {other:?} is out of range"),
     };
     format!("the job spec is invalid: {rule}")
@@ -579,6 +598,18 @@ mod tests {
             }),
             E::ReentrancyGuardReentrantCall(JobEscrow::ReentrancyGuardReentrantCall {}),
             E::SafeERC20FailedOperation(JobEscrow::SafeERC20FailedOperation { token: a }),
+            E::EscrowBatchSize(JobEscrow::EscrowBatchSize {
+                length: U256::from(300),
+                maximum: U256::from(256),
+            }),
+            E::EscrowBatchSpecInvalid(JobEscrow::EscrowBatchSpecInvalid {
+                index: U256::from(3),
+                reason: JobEscrow::EscrowInvalidSpec {
+                    reason: word("bounty"),
+                }
+                .abi_encode()
+                .into(),
+            }),
         ];
         let mut seen = std::collections::HashSet::new();
         for e in &all {
@@ -592,6 +623,13 @@ mod tests {
         }
         let window = describe_revert("postJob", &all[1], AmountUnit::Ether);
         assert!(window.contains("--reveal-secs at least 10"), "{window}");
+        let batch = describe_revert("postJobs", &all[all.len() - 1], AmountUnit::Ether);
+        assert!(
+            batch.contains("spec 3 of the batch is refused")
+                && batch
+                    .contains("(EscrowInvalidSpec) the job spec is invalid: the bounty is zero"),
+            "{batch}"
+        );
         let lanes = describe_revert("openAccount", &all[20], AmountUnit::Ether);
         assert!(
             lanes.contains("lanes = 300 is too many: at most 256"),
