@@ -19,7 +19,7 @@ use eyre::bail;
 use stp_sdk::batch::parts::{self, Shared};
 use stp_sdk::batch::{Batch, Chunk, merkle};
 use stp_sdk::kernels::kernel_name;
-use stp_sdk::market::Market;
+use stp_sdk::market::{MAX_POST_BATCH, Market};
 
 pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest};
 
@@ -269,7 +269,8 @@ async fn check(m: &Market, order: &BatchOrder) -> eyre::Result<()> {
     Ok(())
 }
 
-/// Serves and posts chunks `which` (one job each), in order.
+/// Serves chunks `which` and posts them, one job each, in as few `postJobs` transactions
+/// as the contract's batch bound allows (one for up to 256 chunks), in order.
 async fn post_chunks(
     m: &Market,
     p2p: &P2pClient,
@@ -277,11 +278,18 @@ async fn post_chunks(
     which: &[usize],
 ) -> eyre::Result<Vec<Posted>> {
     let mut posted = Vec::with_capacity(which.len());
-    for &i in which {
-        let o = order.order(i);
-        let ready = prepare(m, p2p, &o).await?;
-        let job = paying(m, "bounty", o.bounty, m.post_job(ready.spec.clone())).await?;
-        posted.push(ready.posted(m, p2p, &o, job).await);
+    for group in which.chunks(MAX_POST_BATCH) {
+        let orders: Vec<Order> = group.iter().map(|&i| order.order(i)).collect();
+        let mut ready = Vec::with_capacity(orders.len());
+        for o in &orders {
+            ready.push(prepare(m, p2p, o).await?);
+        }
+        let specs = ready.iter().map(|r| r.spec.clone()).collect();
+        let total = order.terms.bounty * U256::from(group.len());
+        let jobs = paying(m, "bounties", total, m.post_jobs(specs)).await?;
+        for ((r, o), job) in ready.into_iter().zip(&orders).zip(jobs) {
+            posted.push(r.posted(m, p2p, o, job).await);
+        }
     }
     Ok(posted)
 }
