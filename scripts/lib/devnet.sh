@@ -41,6 +41,8 @@ devnet_init() {
   trap devnet_stop EXIT
   trap 'exit 130' INT TERM
   unset STP_PRIVATE_KEY STP_KEYSTORE_PASSWORD RUST_LOG
+  # This run's own chain index (every fresh devnet deploys at the same addresses).
+  export STP_INDEX_DIR="$dir/index"
   # Mesa's software Vulkan driver wants a runtime dir; give it a private one.
   if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
     export XDG_RUNTIME_DIR="$dir/xdg"

@@ -108,3 +108,46 @@ async fn a_reorg_is_rolled_back_and_the_chain_as_it_is_now_ingested() {
     let head = consumer.provider().get_block_number().await.unwrap();
     assert_eq!(store.last_processed_block().unwrap(), Some(head));
 }
+
+#[tokio::test]
+async fn an_index_of_a_chain_started_afresh_at_the_same_addresses_is_rebuilt() {
+    // A devnet whose index went further than the fresh one now at the same escrow address.
+    let old = Net::start(false).await;
+    let old_consumer = old.market(3).await;
+    let now = old_consumer.now().await.unwrap();
+    for bounty in ["0.02", "0.03"] {
+        Posted::post(&old_consumer, spec(old.addr(2), now, 1, bounty, "0.1")).await;
+    }
+    for _ in 0..5 {
+        call(&old_consumer, "evm_mine", serde_json::json!([])).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = JobStore::open(&dir.path().join("jobs.redb")).unwrap();
+    sync_index(&store, &old_consumer, 0).await.unwrap();
+
+    let new = Net::start(false).await;
+    let consumer = new.market(3).await;
+    assert_eq!(
+        consumer.deployment().job_escrow,
+        old_consumer.deployment().job_escrow,
+        "same deployer, same nonce: same address"
+    );
+    let now = consumer.now().await.unwrap();
+    let job = Posted::post(&consumer, spec(new.addr(2), now, 1, "0.05", "0.1")).await;
+    let update = sync_index(&store, &consumer, 0).await.unwrap();
+    assert!(update.rolled_back.is_some(), "{update:?}");
+    assert_eq!(
+        update.undone,
+        vec![1, 2],
+        "both jobs of the old chain are gone"
+    );
+    assert_eq!(
+        store.indexed_history(job.id).unwrap(),
+        consumer.job_history(job.id).await.unwrap(),
+        "the job as the fresh chain has it"
+    );
+    assert!(
+        store.indexed_history(2).unwrap().spec.is_none(),
+        "no job 2 here"
+    );
+}

@@ -204,7 +204,9 @@ pub async fn sync_index(
     let to = head.saturating_sub(confirmations);
     let known = store.indexed_blocks().map_err(index)?;
     // No new block: nothing to read (a reorg that kept the height is seen with the next).
-    if known.first().is_some_and(|(cursor, _)| *cursor >= to) {
+    // A cursor beyond the head is not "nothing new": the chain is shorter than what was
+    // indexed (a devnet started afresh at the same addresses), and is rolled back below.
+    if known.first().is_some_and(|(cursor, _)| *cursor == to) {
         return Ok(update);
     }
     if let Some((cursor, hash)) = known.first().copied()
