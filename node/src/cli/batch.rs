@@ -121,7 +121,7 @@ pub struct BatchPostArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds between chain polls.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::common::parse_poll_secs)]
     pub poll_secs: f64,
     /// libp2p options for moving inputs and outputs.
     #[command(flatten)]
@@ -295,7 +295,7 @@ pub struct BatchResumeArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds between chain polls.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::common::parse_poll_secs)]
     pub poll_secs: f64,
     /// libp2p options (its --data-dir must be the one that posted the batch).
     #[command(flatten)]

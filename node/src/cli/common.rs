@@ -200,6 +200,14 @@ pub fn parse_amount(s: &str) -> Result<U256, String> {
         .map_err(|e| format!("{s:?} is not an amount in ETH units (e.g. 0.5, 1, 0.001): {e}"))
 }
 
+/// A polling interval in seconds: a finite number from 0.05 to 60.
+pub fn parse_poll_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.05..=60.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected seconds from 0.05 to 60, got {s:?}")),
+    }
+}
+
 /// [`parse_amount`] for amounts the chain refuses when zero (a stake, a bounty): refused
 /// here, before anything is sent.
 pub fn parse_positive_amount(s: &str) -> Result<U256, String> {

@@ -71,7 +71,7 @@ pub struct PostArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds between chain polls while following the job.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::common::parse_poll_secs)]
     pub poll_secs: f64,
     /// libp2p options for moving inputs and outputs.
     #[command(flatten)]

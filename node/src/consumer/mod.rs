@@ -20,8 +20,8 @@ pub use check::{check_output, judge, os_seed};
 pub use fetch::{fetch_hash, fetch_output};
 pub use follow::{Progress, follow, phase};
 pub use post::{
-    Order, Posted, Prepared, check_collateral, check_replicas, check_windows, post, prepare,
-    resolve_kernel, send,
+    Order, Posted, Prepared, announce_posted, check_collateral, check_replicas, check_windows,
+    post, prepare, prepare_many, resolve_kernel, send,
 };
 
 use stp_sdk::market::Outcome;

@@ -185,10 +185,16 @@ impl Prepared {
         order: &Order,
         posted: PostedJob,
     ) -> Posted {
+        let job = self.into_posted(posted);
         if order.announce {
-            announce(m, p2p, posted.job_id, &self.spec, posted.posted_at).await;
+            announce_posted(m, p2p, &job).await;
         }
-        tracing::info!(job = posted.job_id, kernel = %kernel_name(&order.kernel), "posted");
+        tracing::info!(job = job.job_id, kernel = %kernel_name(&order.kernel), "posted");
+        job
+    }
+
+    /// The job `posted` on-chain from this (not gossiped).
+    pub fn into_posted(self, posted: PostedJob) -> Posted {
         Posted {
             job_id: posted.job_id,
             tx: posted.tx,
@@ -201,35 +207,64 @@ impl Prepared {
     }
 }
 
+/// Gossips `job` to connected providers (best effort; see [`announce`]).
+pub async fn announce_posted(m: &Market, p2p: &P2pClient, job: &Posted) {
+    announce(m, p2p, job.job_id, &job.spec, job.posted_at).await;
+}
+
 /// Serves `order`'s input from `p2p` and builds its spec, deadlines counted from now.
 pub async fn prepare(m: &Market, p2p: &P2pClient, order: &Order) -> eyre::Result<Prepared> {
-    let served = order.served.as_ref().unwrap_or(&order.input);
-    let input_hash = B256::from(stp_sdk::p2p::sha256(served));
-    let stored = p2p.add_blob(served.clone()).await?;
-    if stored != input_hash.0 {
-        bail!("blob store hashed the input differently; this is a bug");
+    let mut ready = prepare_many(m, p2p, std::slice::from_ref(order)).await?;
+    Ok(ready.remove(0))
+}
+
+/// [`prepare`] for orders that share their terms (a batch's chunks): the windows, the
+/// chain's time and this node's addresses are read once, so every spec's deadlines count
+/// from the same moment, just before they are posted together.
+pub async fn prepare_many(
+    m: &Market,
+    p2p: &P2pClient,
+    orders: &[Order],
+) -> eyre::Result<Vec<Prepared>> {
+    let Some(first) = orders.first() else {
+        return Ok(Vec::new());
+    };
+    for order in orders {
+        let served = order.served.as_ref().unwrap_or(&order.input);
+        let stored = p2p.add_blob(served.clone()).await?;
+        if stored != stp_sdk::p2p::sha256(served) {
+            bail!("blob store hashed the input differently; this is a bug");
+        }
     }
     let addrs = p2p.dialable_addrs().await?;
     let location = encode_input_location(&addrs);
-    let (commit_secs, reveal_secs) = order.windows(m).await?;
-    let base = m.now().await?;
-    let commit = base + commit_secs;
-    let spec = JobSpec {
-        consumer: m.account(),
-        kernelId: B256::from(order.kernel.0),
-        inputHash: input_hash,
-        inputSize: served.len() as u64,
-        maxOutputSize: order.output_bound()?,
-        bounty: to_u96("--bounty", order.bounty)?,
-        collateral: to_u96("--collateral", order.collateral)?,
-        replicas: order.replicas,
-        quorum: order.replicas / 2 + 1,
-        minReputation: order.min_reputation,
-        commitDeadline: U40::from(commit),
-        revealDeadline: U40::from(commit + reveal_secs),
-        inputLocation: Bytes::from(location.clone()),
-    };
-    Ok(Prepared { spec, location })
+    let (commit_secs, reveal_secs) = first.windows(m).await?;
+    let commit = m.now().await? + commit_secs;
+    orders
+        .iter()
+        .map(|order| {
+            let served = order.served.as_ref().unwrap_or(&order.input);
+            let spec = JobSpec {
+                consumer: m.account(),
+                kernelId: B256::from(order.kernel.0),
+                inputHash: B256::from(stp_sdk::p2p::sha256(served)),
+                inputSize: served.len() as u64,
+                maxOutputSize: order.output_bound()?,
+                bounty: to_u96("--bounty", order.bounty)?,
+                collateral: to_u96("--collateral", order.collateral)?,
+                replicas: order.replicas,
+                quorum: order.replicas / 2 + 1,
+                minReputation: order.min_reputation,
+                commitDeadline: U40::from(commit),
+                revealDeadline: U40::from(commit + reveal_secs),
+                inputLocation: Bytes::from(location.clone()),
+            };
+            Ok(Prepared {
+                spec,
+                location: location.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Looks a kernel up by name or id; a 64-hex id that is not built in is taken as a custom

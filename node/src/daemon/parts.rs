@@ -3,9 +3,9 @@
 //! chunk or job brought it, else fetched once by its hash. The parts this node fetched
 //! are kept up to a byte budget and the least recently used go first.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use libp2p::PeerId;
@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use super::Metrics;
 use super::driver::Failure;
-use crate::p2p::P2pClient;
+use crate::p2p::{FetchOptions, P2pClient};
 use stp_sdk::p2p::ContentHash;
 
 /// Default budget of the part cache: 4 GiB.
@@ -29,8 +29,17 @@ struct Lru {
 }
 
 impl Lru {
-    /// Marks `hash` (of `size` bytes) as just used; returns the parts to evict to stay
-    /// within the budget (never the one just used).
+    /// Marks `hash`, if this cache brought it, as just used.
+    fn refresh(&mut self, hash: &ContentHash) {
+        if let Some(i) = self.entries.iter().position(|(h, _)| h == hash) {
+            let entry = self.entries.remove(i).expect("position is in range");
+            self.entries.push_back(entry);
+        }
+    }
+
+    /// Records `hash` (of `size` bytes), just fetched, as the most recently used; returns
+    /// the parts to evict to stay within the budget (never the one just fetched). Only
+    /// parts this cache fetched are ever evicted, so nothing else in the store is touched.
     fn touch(&mut self, hash: ContentHash, size: u64) -> Vec<ContentHash> {
         match self.entries.iter().position(|(h, _)| *h == hash) {
             Some(i) => {
@@ -52,23 +61,37 @@ impl Lru {
     }
 }
 
-/// The provider's part cache; clones share it. One resolution runs at a time, so two
-/// chunks that need the same part do not both fetch it.
+/// Longest wait for one part to arrive (within the job's own deadline).
+const PART_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The provider's part cache; clones share it. Only one fetch of a given part runs at a
+/// time, so two chunks that need the same part do not both fetch it; different parts are
+/// fetched concurrently.
 #[derive(Debug, Clone)]
-pub(in crate::daemon) struct PartCache(Arc<Mutex<Lru>>);
+pub(in crate::daemon) struct PartCache {
+    lru: Arc<Mutex<Lru>>,
+    fetching: Arc<std::sync::Mutex<HashMap<ContentHash, Arc<Mutex<()>>>>>,
+    max_input: u64,
+}
 
 impl PartCache {
-    /// A cache of at most `budget` bytes of parts.
-    pub(in crate::daemon) fn new(budget: u64) -> Self {
-        Self(Arc::new(Mutex::new(Lru {
-            budget,
-            total: 0,
-            entries: VecDeque::new(),
-        })))
+    /// A cache of at most `budget` bytes of parts, for inputs of at most `max_input` bytes
+    /// once resolved.
+    pub(in crate::daemon) fn new(budget: u64, max_input: u64) -> Self {
+        Self {
+            lru: Arc::new(Mutex::new(Lru {
+                budget,
+                total: 0,
+                entries: VecDeque::new(),
+            })),
+            fetching: Arc::default(),
+            max_input,
+        }
     }
 
     /// The resolved input of parts input `input`: each referenced blob from the store or
-    /// fetched from `peers` (the consumer, and any peer holding it) by its hash.
+    /// fetched from `peers` (the consumer, and any peer holding it) by its hash. Refused
+    /// before anything is fetched if it would resolve to more than this node takes.
     pub(in crate::daemon) async fn resolve(
         &self,
         p2p: &P2pClient,
@@ -78,30 +101,73 @@ impl PartCache {
         commit_by: Instant,
     ) -> Result<Vec<u8>, Failure> {
         let segments = parts::decode(input).map_err(|e| Failure::InputMismatch(e.to_string()))?;
-        let mut lru = self.0.lock().await;
+        let size = parts::resolved_len(&segments);
+        if size > self.max_input {
+            return Err(Failure::InputMismatch(format!(
+                "the parts resolve to {size} bytes, more than this node's input limit of {}",
+                self.max_input
+            )));
+        }
         for (hash, size) in parts::blobs(&segments) {
-            if p2p.has_blob(&hash) {
-                metrics.part("cached");
-            } else {
-                let fetch = p2p.fetch_blob(hash, peers.clone());
-                tokio::time::timeout(commit_by.saturating_duration_since(Instant::now()), fetch)
-                    .await
-                    .map_err(|_| Failure::NoTime)?
-                    .map_err(|e| Failure::InputUnavailable(format!("input part: {e}")))?;
-                metrics.part("fetched");
-                tracing::info!(part = %B256::from(hash), bytes = size, "input part fetched");
-            }
-            for old in lru.touch(hash, size) {
-                match p2p.store().remove(&old) {
-                    Ok(()) => tracing::info!(part = %B256::from(old), "input part evicted"),
-                    Err(e) => tracing::warn!(error = %e, "cannot evict an input part"),
-                }
-            }
+            self.obtain(p2p, metrics, (hash, size), &peers, commit_by)
+                .await?;
         }
         parts::resolve(&segments, |h| p2p.store().read(h).ok()).map_err(|e| match e {
             PartsError::Missing { .. } => Failure::InputUnavailable(e.to_string()),
             _ => Failure::InputMismatch(e.to_string()),
         })
+    }
+
+    /// Makes part `hash` of `size` bytes present in the store: there already (of that
+    /// size), or fetched once.
+    async fn obtain(
+        &self,
+        p2p: &P2pClient,
+        metrics: &Metrics,
+        (hash, size): (ContentHash, u64),
+        peers: &[PeerId],
+        commit_by: Instant,
+    ) -> Result<(), Failure> {
+        let one = self.fetch_lock(hash);
+        let _fetching = one.lock().await;
+        if let Ok(Some(m)) = p2p.blob_manifest(&hash) {
+            if m.size != size {
+                return Err(Failure::InputMismatch(format!(
+                    "part {} is {} bytes, referenced as {size}",
+                    B256::from(hash),
+                    m.size
+                )));
+            }
+            metrics.part("cached");
+            self.lru.lock().await.refresh(&hash);
+            return Ok(());
+        }
+        let opts = FetchOptions {
+            expected_size: Some(size),
+            ..FetchOptions::default()
+        };
+        let wait = commit_by
+            .saturating_duration_since(Instant::now())
+            .min(PART_FETCH_TIMEOUT);
+        let report = tokio::time::timeout(wait, p2p.fetch_blob_with(hash, peers.to_vec(), opts))
+            .await
+            .map_err(|_| Failure::InputUnavailable("input part: timed out".into()))?
+            .map_err(|e| Failure::InputUnavailable(format!("input part: {e}")))?;
+        metrics.part("fetched");
+        tracing::info!(part = %B256::from(hash), bytes = report.size, "input part fetched");
+        let evicted = self.lru.lock().await.touch(hash, report.size);
+        for old in evicted {
+            match p2p.store().remove(&old) {
+                Ok(()) => tracing::info!(part = %B256::from(old), "input part evicted"),
+                Err(e) => tracing::warn!(error = %e, "cannot evict an input part"),
+            }
+        }
+        Ok(())
+    }
+
+    fn fetch_lock(&self, hash: ContentHash) -> Arc<Mutex<()>> {
+        let mut map = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(hash).or_default().clone()
     }
 }
 
@@ -126,5 +192,20 @@ mod tests {
         // A part larger than the budget evicts the rest but stays itself.
         assert_eq!(lru.touch([4u8; 32], 500), vec![a, c]);
         assert_eq!(lru.entries.len(), 1);
+    }
+
+    #[test]
+    fn only_parts_this_cache_fetched_are_tracked_and_evicted() {
+        let mut lru = Lru {
+            budget: 100,
+            total: 0,
+            entries: VecDeque::new(),
+        };
+        // A blob the store held before (another job's result, say) is never recorded...
+        lru.refresh(&[9u8; 32]);
+        assert!(lru.entries.is_empty());
+        // ...so filling the budget evicts only fetched parts.
+        assert!(lru.touch([1u8; 32], 60).is_empty());
+        assert_eq!(lru.touch([2u8; 32], 60), vec![[1u8; 32]]);
     }
 }

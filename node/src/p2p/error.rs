@@ -133,6 +133,14 @@ pub enum TransferError {
         /// The hash of what was assembled.
         actual: String,
     },
+    /// The blob's manifest gives another size than the reference to it declared.
+    #[error("the blob is {actual} bytes, but it was referenced as {expected} bytes")]
+    SizeMismatch {
+        /// The declared size.
+        expected: u64,
+        /// The manifest's size.
+        actual: u64,
+    },
     /// Local storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

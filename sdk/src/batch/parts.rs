@@ -166,6 +166,17 @@ fn take<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
     Some((head.try_into().ok()?, &b[N..]))
 }
 
+/// The size of the resolved input (inline bytes plus declared blob sizes).
+pub fn resolved_len(segments: &[Segment<'_>]) -> u64 {
+    segments
+        .iter()
+        .map(|s| match s {
+            Segment::Inline(b) => b.len() as u64,
+            Segment::Blob { size, .. } => *size,
+        })
+        .sum()
+}
+
 /// The blobs `segments` reference, in order: (SHA-256, size).
 pub fn blobs(segments: &[Segment<'_>]) -> Vec<([u8; 32], u64)> {
     segments

@@ -119,8 +119,13 @@ impl Manifest {
         std::fs::create_dir_all(parent)
             .wrap_err_with(|| format!("creating {}", parent.display()))?;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
-            .wrap_err_with(|| format!("writing {}", tmp.display()))?;
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(self)?)?;
+            // On disk before it replaces the old record: a power cut leaves one or the other.
+            file.sync_all()
+        };
+        write().wrap_err_with(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).wrap_err_with(|| format!("writing {}", path.display()))
     }
 
@@ -133,7 +138,18 @@ impl Manifest {
                 path.display()
             )
         })?;
-        serde_json::from_slice(&bytes).wrap_err_with(|| format!("reading {}", path.display()))
+        let man: Self = serde_json::from_slice(&bytes)
+            .wrap_err_with(|| format!("reading {}", path.display()))?;
+        let whole = !man.chunks.is_empty()
+            && man.chunks.iter().all(|c| !c.attempts.is_empty())
+            && man.assembly.chunk_count() == man.chunks.len();
+        if !whole {
+            eyre::bail!(
+                "{} is not a whole batch record (no chunks, a chunk without an attempt, or chunks that do not match its assembly)",
+                path.display()
+            );
+        }
+        Ok(man)
     }
 
     /// Chunks that needed more than one attempt.
@@ -212,6 +228,23 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn a_broken_record_is_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut man = manifest();
+        man.chunks[1].attempts.clear();
+        man.save(dir.path()).unwrap();
+        let err = Manifest::load(dir.path(), 3).unwrap_err().to_string();
+        assert!(err.contains("not a whole batch record"), "{err}");
+        let mut man = manifest();
+        man.chunks.pop();
+        man.save(dir.path()).unwrap();
+        assert!(
+            Manifest::load(dir.path(), 3).is_err(),
+            "fewer chunks than its assembly"
+        );
     }
 
     #[test]

@@ -23,8 +23,9 @@ use stp_sdk::market::{MAX_POST_BATCH, Market};
 
 pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest};
 
-use super::post::{Order, Posted, prepare};
+use super::post::{Order, Posted, announce_posted, prepare_many};
 use crate::cli::common::{paying, shortfall};
+
 use crate::p2p::P2pClient;
 
 /// What a consumer asks for: a split workload and the terms of each chunk's job.
@@ -100,6 +101,7 @@ pub async fn run(
     let posted = post_chunks(m, p2p, order, &all(order)).await?;
     let man = manifest(order, &posted);
     man.save(dir)?;
+    announce(m, p2p, order, &posted).await;
     for (i, p) in posted.iter().enumerate() {
         on(&man, i, &Change::Posted(p.job_id));
     }
@@ -252,6 +254,12 @@ async fn check(m: &Market, order: &BatchOrder) -> eyre::Result<()> {
     if order.max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
+    if order.batch.chunks.len() > MAX_POST_BATCH {
+        bail!(
+            "{} chunks: a batch has at most {MAX_POST_BATCH} (one postJobs transaction); split it into fewer, larger chunks",
+            order.batch.chunks.len()
+        );
+    }
     if order.terms.optimistic {
         bail!("batches post plain jobs (replicated); --optimistic is for single jobs");
     }
@@ -269,29 +277,40 @@ async fn check(m: &Market, order: &BatchOrder) -> eyre::Result<()> {
     Ok(())
 }
 
-/// Serves chunks `which` and posts them, one job each, in as few `postJobs` transactions
-/// as the contract's batch bound allows (one for up to 256 chunks), in order.
+/// Serves chunks `which` (at most [`MAX_POST_BATCH`]) and posts them in one `postJobs`
+/// transaction, one job each, in order. They are not gossiped yet: the caller records
+/// them first ([`announce`]).
 async fn post_chunks(
     m: &Market,
     p2p: &P2pClient,
     order: &BatchOrder,
     which: &[usize],
 ) -> eyre::Result<Vec<Posted>> {
-    let mut posted = Vec::with_capacity(which.len());
-    for group in which.chunks(MAX_POST_BATCH) {
-        let orders: Vec<Order> = group.iter().map(|&i| order.order(i)).collect();
-        let mut ready = Vec::with_capacity(orders.len());
-        for o in &orders {
-            ready.push(prepare(m, p2p, o).await?);
-        }
-        let specs = ready.iter().map(|r| r.spec.clone()).collect();
-        let total = order.terms.bounty * U256::from(group.len());
-        let jobs = paying(m, "bounties", total, m.post_jobs(specs)).await?;
-        for ((r, o), job) in ready.into_iter().zip(&orders).zip(jobs) {
-            posted.push(r.posted(m, p2p, o, job).await);
+    if which.len() > MAX_POST_BATCH {
+        bail!(
+            "{} chunks to post at once; at most {MAX_POST_BATCH}",
+            which.len()
+        );
+    }
+    let orders: Vec<Order> = which.iter().map(|&i| order.order(i)).collect();
+    let ready = prepare_many(m, p2p, &orders).await?;
+    let specs = ready.iter().map(|r| r.spec.clone()).collect();
+    let total = order.terms.bounty * U256::from(which.len());
+    let jobs = paying(m, "bounties", total, m.post_jobs(specs)).await?;
+    Ok(ready
+        .into_iter()
+        .zip(jobs)
+        .map(|(r, job)| r.into_posted(job))
+        .collect())
+}
+
+/// Gossips posted chunk jobs to connected providers (when the order says so).
+async fn announce(m: &Market, p2p: &P2pClient, order: &BatchOrder, posted: &[Posted]) {
+    if order.terms.announce {
+        for job in posted {
+            announce_posted(m, p2p, job).await;
         }
     }
-    Ok(posted)
 }
 
 fn manifest(order: &BatchOrder, posted: &[Posted]) -> Manifest {

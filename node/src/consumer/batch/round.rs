@@ -10,7 +10,9 @@ use stp_sdk::market::lifecycle::Phase;
 use stp_sdk::market::{JobHistory, Market, Outcome};
 use stp_sdk::verify;
 
-use super::{Attempt, BatchOrder, Change, ChunkPhase, Manifest, merkle_root, post_chunks};
+use super::{
+    Attempt, BatchOrder, Change, ChunkPhase, Manifest, announce, merkle_root, post_chunks,
+};
 use crate::consumer::{fetch_output, judge, phase};
 use crate::p2p::P2pClient;
 
@@ -67,6 +69,13 @@ impl Round {
             }
             let a = man.chunks[i].current().clone();
             let h = m.job_history_since(a.job_id, a.post_block).await?;
+            if h.spec.is_none() {
+                eyre::bail!(
+                    "job {} of chunk {} is not on this chain (a devnet started afresh?); the batch's record does not match this market",
+                    a.job_id,
+                    i
+                );
+            }
             match h.outcome {
                 None => {
                     let p = phase(&h, now);
@@ -131,6 +140,9 @@ impl Round {
                 return Collected::Later(format!("{e:#}"));
             }
         };
+        if let Err(e) = order.batch.assembly.check_output(i, &output) {
+            return Collected::Failed(format!("its agreed output does not fit the batch ({e})"));
+        }
         if order.verify {
             let input = &order.batch.chunks[i].input;
             match judge(h.job_id, &order.batch.kernel, input, &output) {
@@ -178,15 +190,19 @@ impl Round {
         refund(m).await?;
         let which: Vec<usize> = again.iter().map(|(i, _)| *i).collect();
         let posted = post_chunks(m, p2p, order, &which).await?;
-        for ((i, why), p) in again.into_iter().zip(posted) {
-            let c = &mut man.chunks[i];
+        // On disk before anything else, so a crash now does not post them twice.
+        for ((i, _), p) in again.iter().zip(&posted) {
+            let c = &mut man.chunks[*i];
             c.phase = ChunkPhase::Posted;
             c.attempts.push(Attempt {
                 job_id: p.job_id,
                 post_block: p.post_block,
                 failed: None,
             });
-            man.save(dir)?;
+        }
+        man.save(dir)?;
+        announce(m, p2p, order, &posted).await;
+        for ((i, why), p) in again.into_iter().zip(&posted) {
             on(man, i, &Change::Retried(why));
             on(man, i, &Change::Posted(p.job_id));
         }

@@ -113,7 +113,10 @@ impl Driver {
         steps: mpsc::Sender<StepDone>,
         held: HeldResults,
     ) -> Self {
-        let parts = PartCache::new(config.part_cache_bytes);
+        let parts = PartCache::new(
+            config.part_cache_bytes,
+            crate::exec::ExecLimits::default().max_input_bytes,
+        );
         Self {
             config,
             market,

@@ -47,6 +47,9 @@ pub struct FetchOptions {
     pub manifest_root: Option<[u8; 32]>,
     /// Receives the number of verified bytes on disk as the fetch progresses.
     pub progress: Option<watch::Sender<u64>>,
+    /// The size the blob must have: a manifest of another size is refused before any
+    /// chunk is fetched (a reference that declared its size, such as a job's input part).
+    pub expected_size: Option<u64>,
 }
 
 /// What a fetch did.
@@ -143,6 +146,14 @@ impl Fetcher {
         let (manifest, live) = self
             .obtain_manifest(hash, &sources, opts.manifest_root)
             .await?;
+        if let Some(expected) = opts.expected_size
+            && manifest.size != expected
+        {
+            return Err(TransferError::SizeMismatch {
+                expected,
+                actual: manifest.size,
+            });
+        }
         let (file, have) = self.open_partial(&manifest).await?;
         let resumed = have.iter().filter(|h| **h).count();
         if let Some(p) = &opts.progress {
