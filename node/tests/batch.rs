@@ -438,3 +438,103 @@ async fn a_matmul_batch_fetches_the_shared_b_once_per_provider() {
         );
     }
 }
+
+/// Posts a 1-replica matmul-u32 job whose served input is `served` (a parts input) while
+/// the kernel input it claims is a valid 4 x 4 x 4 product, from consumer account 4.
+async fn post_parts(
+    m: &Market,
+    p2p: &stp_node::p2p::P2pClient,
+    served: Vec<u8>,
+) -> stp_sdk::market::PostedJob {
+    let kernel = find_kernel("matmul-u32").unwrap().id;
+    let mut input = Vec::new();
+    for v in [4u32; 3] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    input.extend_from_slice(&[1u8; 2 * 16 * 4]);
+    let order = stp_node::consumer::Order {
+        kernel,
+        input,
+        served: Some(served),
+        replicas: 1,
+        bounty: eth("0.01"),
+        collateral: U256::ZERO,
+        force: false,
+        min_reputation: 0,
+        commit_secs: Some(15),
+        reveal_secs: Some(10),
+        max_output: None,
+        announce: false,
+        optimistic: false,
+    };
+    let ready = stp_node::consumer::prepare(m, p2p, &order).await.unwrap();
+    m.post_job(ready.spec).await.unwrap()
+}
+
+/// Finalizes job `posted` once it is past its commit deadline; its outcome.
+async fn finalize_when_due(m: &Market, posted: &stp_sdk::market::PostedJob) -> Outcome {
+    for _ in 0..600 {
+        let h = m.job_history(posted.job_id).await.unwrap();
+        if let Some((o, _)) = h.outcome {
+            return o;
+        }
+        let _ = m.finalize_since(posted.job_id, posted.post_block).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("job {} never settled", posted.job_id);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parts_inputs_that_lie_about_their_parts_cost_the_provider_nothing() {
+    use stp_sdk::batch::parts::{Segment, encode};
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let a = anvil.addresses();
+    stake(&anvil, &dep, &[1]).await;
+    let node = ProviderProc::start_logged(&anvil, &dep, 1, dir.path());
+    node.addr().await;
+    let consumer = market(&anvil, &dep, 4).await;
+    let p2p = stp_node::cli::job::P2pArgs {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: Vec::new(),
+        data_dir: dir.path().join("consumer"),
+    }
+    .spawn()
+    .await
+    .unwrap();
+    // 1. A 1 MiB part served, but referenced as 64 bytes.
+    let big = vec![7u8; 1 << 20];
+    let hash = stp_sdk::p2p::sha256(&big);
+    p2p.add_blob(big).await.unwrap();
+    let small_lie = encode(&[Segment::Inline(b"hdr"), Segment::Blob { hash, size: 64 }]);
+    // 2. A part declared far beyond what a provider takes (1 GiB).
+    let huge = encode(&[Segment::Blob {
+        hash: [5u8; 32],
+        size: 1 << 30,
+    }]);
+    let jobs = [
+        post_parts(&consumer, &p2p, small_lie).await,
+        post_parts(&consumer, &p2p, huge).await,
+    ];
+    for job in &jobs {
+        assert_eq!(finalize_when_due(&consumer, job).await, Outcome::Unfilled);
+    }
+    let log = std::fs::read_to_string(dir.path().join("provider1.log")).unwrap();
+    assert!(
+        log.contains("referenced as 64 bytes"),
+        "the lying size was refused at the part's manifest"
+    );
+    assert!(
+        log.contains("more than this node's input limit"),
+        "the oversized parts were refused before any fetch"
+    );
+    assert!(
+        !log.contains("input part fetched"),
+        "no part was downloaded"
+    );
+    // The honest provider lost nothing; the consumer only got its own bounties back.
+    assert_eq!(consumer.stake_of(a[1]).await.unwrap().staked, eth("1"));
+    assert_eq!(consumer.balance_of(a[1]).await.unwrap(), U256::ZERO);
+    assert_eq!(consumer.balance_of(a[4]).await.unwrap(), eth("0.02"));
+    p2p.shutdown().await;
+}
