@@ -6,37 +6,14 @@
 //! paid, and every bounty is accounted for.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
-use alloy::node_bindings::AnvilInstance;
-use alloy::primitives::{Address, U256, utils::parse_ether};
-use alloy::signers::local::PrivateKeySigner;
+use alloy::primitives::{Address, U256};
 use stp_sdk::kernels::{cpu_reference, find_kernel};
-use stp_sdk::market::{Deployment, Market, Outcome};
+use stp_sdk::market::{Market, Outcome};
 
 mod devnet;
-use devnet::{ProviderProc, devnet, json, key, stp_cmd};
-
-async fn market(anvil: &AnvilInstance, dep: &Path, idx: usize) -> Market {
-    let signer = PrivateKeySigner::from(anvil.keys()[idx].clone());
-    Market::connect(&anvil.endpoint(), signer, Deployment::load(dep).unwrap())
-        .await
-        .unwrap()
-}
-
-/// Stakes 1 ETH for each of `providers` and waits a block, so their stake is in the draw
-/// of jobs posted from now.
-async fn stake(anvil: &AnvilInstance, dep: &Path, providers: &[usize]) {
-    for &i in providers {
-        market(anvil, dep, i).await.stake(eth("1")).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-}
-
-fn eth(s: &str) -> U256 {
-    parse_ether(s).unwrap()
-}
+use devnet::{ProviderProc, devnet, eth, json, key, market, stake, stp_cmd};
 
 /// A 128 x 128 view of the set, x in [-2, 0.5), y in [-1.25, 1.25), 64 iterations.
 fn mandelbrot_input() -> Vec<u8> {

@@ -8,32 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use alloy::node_bindings::AnvilInstance;
-use alloy::primitives::{Address, U256, utils::parse_ether};
-use alloy::signers::local::PrivateKeySigner;
-use stp_sdk::market::{Deployment, Market, Outcome};
+use alloy::primitives::{Address, U256};
+use stp_sdk::market::{Market, Outcome};
 
 mod devnet;
-use devnet::{ProviderProc, devnet, json, key, stp_cmd};
-
-async fn market(anvil: &AnvilInstance, dep: &Path, idx: usize) -> Market {
-    let signer = PrivateKeySigner::from(anvil.keys()[idx].clone());
-    Market::connect(&anvil.endpoint(), signer, Deployment::load(dep).unwrap())
-        .await
-        .unwrap()
-}
-
-/// Stakes 1 ETH for each of `providers` and waits a block, so their stake is in the draw
-/// of jobs posted from now.
-async fn stake(anvil: &AnvilInstance, dep: &Path, providers: &[usize]) {
-    for &i in providers {
-        market(anvil, dep, i)
-            .await
-            .stake(parse_ether("1").unwrap())
-            .await
-            .unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-}
+use devnet::{ProviderProc, devnet, eth, json, key, market, stake, stp_cmd};
 
 fn matmul_input(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
     let mut input = Vec::new();
@@ -104,10 +83,6 @@ async fn wait_for_claim(m: &Market, id: u64) {
 
 async fn staked(m: &Market, who: Address) -> U256 {
     m.stake_of(who).await.unwrap().staked
-}
-
-fn eth(s: &str) -> U256 {
-    parse_ether(s).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

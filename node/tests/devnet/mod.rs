@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use stp_sdk::market::{DeployParams, Deployment, deploy, find_anvil};
+use stp_sdk::market::{DeployParams, Deployment, Market, deploy, find_anvil};
 
 /// The repository root.
 pub(crate) fn repo_root() -> PathBuf {
@@ -39,6 +40,28 @@ pub(crate) async fn devnet_with(
     let file = dir.join("deployment.json");
     deployment.save(&file).unwrap();
     (anvil, file)
+}
+
+/// A market handle on `anvil`'s deployment signing as dev account `idx`.
+pub(crate) async fn market(anvil: &AnvilInstance, dep: &Path, idx: usize) -> Market {
+    let signer = PrivateKeySigner::from(anvil.keys()[idx].clone());
+    Market::connect(&anvil.endpoint(), signer, Deployment::load(dep).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Stakes 1 ETH for each of `providers` and waits a block, so their stake is in the draw
+/// of jobs posted from now.
+pub(crate) async fn stake(anvil: &AnvilInstance, dep: &Path, providers: &[usize]) {
+    for &i in providers {
+        market(anvil, dep, i).await.stake(eth("1")).await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+}
+
+/// `s` ETH in wei.
+pub(crate) fn eth(s: &str) -> U256 {
+    alloy::primitives::utils::parse_ether(s).unwrap()
 }
 
 /// Dev account `idx`'s private key as `--private-key` takes it.
