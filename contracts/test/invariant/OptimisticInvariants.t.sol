@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {Test} from "../utils/Test.sol";
+import {InvariantMarket} from "./InvariantMarket.sol";
 import {OptimisticHandler} from "./OptimisticHandler.sol";
-import {JobEscrow} from "../../src/JobEscrow.sol";
-import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 import {TestToken} from "../../src/test/TestToken.sol";
 
 /// @notice Optimistic jobs and challenges under random sequences of the whole life (post,
@@ -14,36 +12,17 @@ import {TestToken} from "../../src/test/TestToken.sol";
 /// always slashed with the slash minus the bond burned, a challenged parent settles only
 /// with its escalation, and locked collateral and lanes follow the open slots. Each
 /// invariant holds the contract against the handler's model.
-abstract contract OptimisticInvariants is Test {
+abstract contract OptimisticInvariants is InvariantMarket {
     OptimisticHandler internal handler;
-    JobEscrow internal escrow;
-    TestToken internal token;
 
     function _tokenMode() internal pure virtual returns (bool);
 
     function setUp() public {
         vm.warp(1_000_000);
         vm.roll(100);
-        if (_tokenMode()) token = new TestToken("Test USD", "TUSD");
-        escrow = new JobEscrow(
-            IJobEscrow.Params({
-                asset: address(token),
-                slashBps: 5000,
-                minStake: 1 ether,
-                maxReplicas: 8,
-                minCommitWindow: 10 minutes,
-                minRevealWindow: 5 minutes,
-                maxHorizon: 1 days,
-                challengeWindow: 1 hours,
-                escalationReplicas: 3
-            })
-        );
+        _deployMarket(_tokenMode());
         handler = new OptimisticHandler(escrow, token);
         targetContract(address(handler));
-    }
-
-    function _held(address who) internal view returns (uint256) {
-        return _tokenMode() ? token.balanceOf(who) : who.balance;
     }
 
     /// Solvency: held = stakes + live bounties and bonds + credited balances + burned.
@@ -204,31 +183,14 @@ contract OptimisticInvariantsTokenTest is OptimisticInvariants {
 
 /// @notice The handler itself, scripted: a lie overturned by an honest escalation, an honest
 /// result upheld, an unfilled escalation, an unchallenged payout and an unfilled job.
-contract OptimisticHandlerTest is Test {
+contract OptimisticHandlerTest is InvariantMarket {
     OptimisticHandler internal h;
-    JobEscrow internal escrow;
 
     function setUp() public {
         vm.warp(1_000_000);
         vm.roll(100);
-        escrow = _market();
-        h = new OptimisticHandler(escrow, TestToken(address(0)));
-    }
-
-    function _market() internal returns (JobEscrow) {
-        return new JobEscrow(
-            IJobEscrow.Params({
-                asset: address(0),
-                slashBps: 5000,
-                minStake: 1 ether,
-                maxReplicas: 8,
-                minCommitWindow: 10 minutes,
-                minRevealWindow: 5 minutes,
-                maxHorizon: 1 days,
-                challengeWindow: 1 hours,
-                escalationReplicas: 3
-            })
-        );
+        _deployMarket(false);
+        h = new OptimisticHandler(escrow, token);
     }
 
     /// @dev Three judges (plan bytes 0x10-0x13: honest, revealing; no quota) commit and
@@ -290,7 +252,8 @@ contract OptimisticHandlerTest is Test {
     function test_handler_randomWalksReachEveryOutcome() public {
         uint256[14] memory seen;
         for (uint256 w = 0; w < 6; ++w) {
-            OptimisticHandler r = new OptimisticHandler(_market(), TestToken(address(0)));
+            OptimisticHandler r =
+                new OptimisticHandler(_newMarket(TestToken(address(0))), TestToken(address(0)));
             for (uint256 step = 0; step < 128; ++step) {
                 _act(r, uint256(keccak256(abi.encode(w, step))));
             }

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {Test} from "../utils/Test.sol";
+import {InvariantMarket} from "./InvariantMarket.sol";
 import {EscrowHandler} from "./EscrowHandler.sol";
-import {JobEscrow} from "../../src/JobEscrow.sol";
-import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 import {TestToken} from "../../src/test/TestToken.sol";
 
 /// @notice Solvency of a market under random operation sequences: the escrow holds exactly
@@ -12,35 +10,16 @@ import {TestToken} from "../../src/test/TestToken.sol";
 /// the total stake is the sum of stakes; every stake figure, credit, lane and reputation
 /// counter equals what the rules say; and no consumer is ever credited more than the
 /// refunds of its own jobs (P1: no slash ever reaches a consumer).
-abstract contract SolvencyInvariants is Test {
+abstract contract SolvencyInvariants is InvariantMarket {
     EscrowHandler internal handler;
-    JobEscrow internal escrow;
-    TestToken internal token;
 
     function _tokenMode() internal pure virtual returns (bool);
 
     function setUp() public {
         vm.warp(1_000_000);
-        if (_tokenMode()) token = new TestToken("Test USD", "TUSD");
-        escrow = new JobEscrow(
-            IJobEscrow.Params({
-                asset: address(token),
-                slashBps: 5000,
-                minStake: 1 ether,
-                maxReplicas: 8,
-                minCommitWindow: 10 minutes,
-                minRevealWindow: 5 minutes,
-                maxHorizon: 1 days,
-                challengeWindow: 1 hours,
-                escalationReplicas: 3
-            })
-        );
+        _deployMarket(_tokenMode());
         handler = new EscrowHandler(escrow, token);
         targetContract(address(handler));
-    }
-
-    function _held(address who) internal view returns (uint256) {
-        return _tokenMode() ? token.balanceOf(who) : who.balance;
     }
 
     function invariant_escrowHoldsExactlyWhatItOwes() public view {
@@ -134,23 +113,11 @@ contract SolvencyTokenTest is SolvencyInvariants {
 
 /// @notice The handler itself: a scripted run reaches a settlement with a slashed dissenter
 /// (burned), a duplicate-slot Missed and an unfilled refund.
-contract EscrowHandlerTest is Test {
+contract EscrowHandlerTest is InvariantMarket {
     function test_handler_scriptedRunSettles() public {
         vm.warp(1_000_000);
-        JobEscrow escrow = new JobEscrow(
-            IJobEscrow.Params({
-                asset: address(0),
-                slashBps: 5000,
-                minStake: 1 ether,
-                maxReplicas: 8,
-                minCommitWindow: 10 minutes,
-                minRevealWindow: 5 minutes,
-                maxHorizon: 1 days,
-                challengeWindow: 1 hours,
-                escalationReplicas: 3
-            })
-        );
-        EscrowHandler h = new EscrowHandler(escrow, TestToken(address(0)));
+        _deployMarket(false);
+        EscrowHandler h = new EscrowHandler(escrow, token);
         h.stake(0, 5 ether);
         h.stake(1, 5 ether);
         h.stake(2, 5 ether);
