@@ -329,7 +329,10 @@ impl BatchResumeArgs {
             &m,
             &p2p,
             man,
-            (true, poll),
+            batch::Resume {
+                poll,
+                announce: !self.p2p.bootstrap.is_empty(),
+            },
             &self.p2p.data_dir,
             |man, i, change| {
                 show(&bar, man, i, change);

@@ -108,28 +108,32 @@ pub async fn run(
     follow(m, p2p, order, man, dir, on).await
 }
 
+/// How [`resume`] follows a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume {
+    /// Time between chain polls.
+    pub poll: Duration,
+    /// Gossip re-posted chunks to connected providers (useful once bootstrapped).
+    pub announce: bool,
+}
+
 /// Takes up batch `man` where its record left off (after the consumer stopped or
 /// crashed): its chunks' inputs and verified outputs come from `p2p`'s blob store, where
-/// [`run`] kept them. Follows it as [`run`] does.
+/// [`run`] kept them. Follows it as [`run`] does, until every chunk is verified.
 pub async fn resume(
     m: &Market,
     p2p: &P2pClient,
     man: Manifest,
-    (wait, poll): (bool, Duration),
+    how: Resume,
     dir: &Path,
     on: impl FnMut(&Manifest, usize, &Change),
 ) -> eyre::Result<Finished> {
-    let order = order_of(p2p, &man, wait, poll)?;
+    let order = order_of(p2p, &man, how)?;
     follow(m, p2p, &order, man, dir, on).await
 }
 
 /// The order batch `man` was posted with, its chunk inputs read from `p2p`'s blob store.
-fn order_of(
-    p2p: &P2pClient,
-    man: &Manifest,
-    wait: bool,
-    poll: Duration,
-) -> eyre::Result<BatchOrder> {
+fn order_of(p2p: &P2pClient, man: &Manifest, how: Resume) -> eyre::Result<BatchOrder> {
     let kernel = stp_sdk::kernels::KernelId(man.kernel_id.0);
     let store = p2p.store();
     let missing = |c: &ChunkState, e: String| {
@@ -176,7 +180,7 @@ fn order_of(
             commit_secs: man.commit_secs,
             reveal_secs: man.reveal_secs,
             max_output: None,
-            announce: true,
+            announce: how.announce,
             optimistic: false,
         },
         batch: Batch {
@@ -187,8 +191,8 @@ fn order_of(
         shared,
         max_attempts: man.max_attempts,
         verify: man.verify,
-        wait,
-        poll,
+        wait: true,
+        poll: how.poll,
     })
 }
 
