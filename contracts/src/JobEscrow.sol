@@ -310,7 +310,45 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
     function commit(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 commitment)
         external
     {
-        Job memory job = _load(jobId, terms);
+        (Job memory job, uint256 drawnFlag) = _take(jobId, terms, lane, commitment);
+        if (terms.optimistic()) {
+            // The only slot: nobody can copy it, so the commitment is the result hash itself.
+            _lanes[msg.sender][lane] = _revealedWord(jobId, commitment) | drawnFlag;
+            job.revealed = 1;
+            emit ReplicaRevealed(jobId, msg.sender, commitment);
+        } else {
+            _lanes[msg.sender][lane] =
+                _laneWord(jobId, uint256(ReplicaStatus.Committed) | drawnFlag, commitment);
+        }
+        _jobs[jobId] = job;
+    }
+
+    /// @inheritdoc IJobEscrow
+    function commitResult(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 resultHash)
+        external
+    {
+        // One replica, no challenge: the lone slot has nobody to copy from or to outvote,
+        // so committing and revealing at once settles exactly as commit + reveal would.
+        if (terms.replicas() != 1 || terms.optimistic() || terms.escalation()) {
+            revert EscrowNotSoloJob(jobId);
+        }
+        (, uint256 drawnFlag) = _take(jobId, terms, lane, resultHash);
+        emit ReplicaRevealed(jobId, msg.sender, resultHash);
+        Slot[] memory slots = new Slot[](1);
+        uint256 digest = _revealedWord(jobId, resultHash);
+        slots[0] = Slot(msg.sender, lane, digest, drawnFlag != 0);
+        delete _jobs[jobId];
+        _settleFilled(jobId, terms, slots, resultHash, digest);
+    }
+
+    /// @dev The checks and effects a commit shares with commitResult: reverts unless
+    /// msg.sender may take a slot of `jobId` in `lane` now, locks the collateral, emits
+    /// ReplicaCommitted and returns the job with the slot counted, and the DRAWN flag.
+    function _take(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 commitment)
+        private
+        returns (Job memory job, uint256 drawnFlag)
+    {
+        job = _load(jobId, terms);
         if (block.timestamp > terms.commitDeadline()) {
             revert EscrowCommitClosed(jobId, terms.commitDeadline());
         }
@@ -327,20 +365,10 @@ contract JobEscrow is IJobEscrow, ReentrancyGuardTransient {
         uint256 word = _lanes[msg.sender][lane];
         if (word & PHASE_MASK != 0) revert EscrowLaneBusy(msg.sender, lane, _laneJob(word));
         _lock(s.staked, terms.collateral(), terms.minReputation());
-        uint256 drawnFlag = drawn ? DRAWN : 0;
+        drawnFlag = drawn ? DRAWN : 0;
         emit ReplicaCommitted(jobId, msg.sender, lane, commitment, drawn);
         // committed < replicas <= MAX_REPLICAS_LIMIT: no uint8 overflow.
         ++job.committed;
-        if (terms.optimistic()) {
-            // The only slot: nobody can copy it, so the commitment is the result hash itself.
-            _lanes[msg.sender][lane] = _revealedWord(jobId, commitment) | drawnFlag;
-            job.revealed = 1;
-            emit ReplicaRevealed(jobId, msg.sender, commitment);
-        } else {
-            _lanes[msg.sender][lane] =
-                _laneWord(jobId, uint256(ReplicaStatus.Committed) | drawnFlag, commitment);
-        }
-        _jobs[jobId] = job;
     }
 
     /// @inheritdoc IJobEscrow

@@ -282,6 +282,25 @@ abstract contract JobEscrowOptimisticTest is EscrowFixture {
 
     // ------------------------------------------------------------ challenge rules
 
+    /// An escalation is judged by commit and reveal only: a judge cannot take its slots with
+    /// commitResult (m > 1 slots), nor can the defendant; nobody is paid or slashed by trying.
+    function test_attack_commitResultOnAnEscalation_isRefused() public {
+        uint256 jobId = _postOpt(_optSpec());
+        _claim(jobId, _good(jobId));
+        uint256 escId = _challenge(jobId);
+        IJobEscrow.JobTerms memory t = _terms(escId);
+        address[2] memory who = [bob, alice];
+        bytes32 result = _good(jobId);
+        for (uint256 i = 0; i < 2; ++i) {
+            vm.prank(who[i]);
+            vm.expectRevert(abi.encodeWithSelector(IJobEscrow.EscrowNotSoloJob.selector, escId));
+            escrow.commitResult(escId, t, 1, result);
+        }
+        assertEq(escrow.balanceOf(bob), 0, "bob is paid nothing");
+        assertEq(_stakedOf(bob), STAKE, "bob's stake intact");
+        assertEq(_stakedOf(alice), STAKE, "alice's stake intact");
+    }
+
     function test_theDefendantCannotJudgeItself() public {
         uint256 jobId = _postOpt(_optSpec());
         _claim(jobId, _bad(jobId, 1));

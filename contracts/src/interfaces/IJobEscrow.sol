@@ -253,6 +253,9 @@ interface IJobEscrow is IStaking {
     error EscrowExcluded(uint256 jobId, address provider);
     /// @notice A deploy or call parameter is outside its allowed range.
     error EscrowParameterOutOfRange(bytes32 name, uint256 value);
+    /// @notice commitResult on a job that has more than one replica, is optimistic or is
+    /// an escalation (those keep commit and reveal).
+    error EscrowNotSoloJob(uint256 jobId);
     /// @notice A postJobs batch must hold 1..`maximum` specs; it held `length`.
     error EscrowBatchSize(uint256 length, uint256 maximum);
     /// @notice Spec `index` of a postJobs batch is refused: `reason` is the error postJob
@@ -353,6 +356,18 @@ interface IJobEscrow is IStaking {
     /// The first 184 bits of the commitment are stored.
     /// For an optimistic job `commitment` is the result hash itself, revealed at once.
     function commit(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 commitment)
+        external;
+
+    /// @notice Takes the only slot of a single-replica plain job (replicas == 1, neither
+    /// optimistic nor an escalation) with its `resultHash` (resultHashOf(jobId, output)) in
+    /// the clear, and settles the job at once, exactly as a commit followed by the reveal
+    /// that completes it would: the bounty is credited to msg.sender, the collateral
+    /// unlocked, a drawn slot counted as a completion. Nobody else holds a slot that could
+    /// copy the hash or outvote it, so hiding it first protects no one and costs a
+    /// transaction. Same requirements as commit; any other job: EscrowNotSoloJob. Emits
+    /// ReplicaCommitted (commitment = resultHash), ReplicaRevealed, ReplicaSettled and
+    /// JobFinalized.
+    function commitResult(uint256 jobId, JobTerms calldata terms, uint256 lane, bytes32 resultHash)
         external;
 
     /// @notice Reveals the committed `resultHash` (resultHashOf(jobId, output)) and

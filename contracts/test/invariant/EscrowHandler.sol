@@ -82,6 +82,8 @@ contract EscrowHandler {
     /// @dev Commits on stake bonded in an earlier block with the post's own timestamp (blocks
     /// sharing a second): in the draw by the block rule, refused by the old timestamp rule.
     uint256 public sameSecondCommits;
+    /// @dev Set while commitResult drives _tryCommit: the commit settles the job at once.
+    bool internal _solo;
 
     constructor(JobEscrow escrow_, TestToken token_) {
         escrow = escrow_;
@@ -264,6 +266,23 @@ contract EscrowHandler {
         }
     }
 
+    /// @dev Takes the only slot of a one-replica job with its result in the clear
+    /// (commitResult), which settles it at once by the same rules as commit + reveal.
+    function commitResult(uint256 jobSeed, uint256 who, uint256 honesty, uint256 laneSeed)
+        external
+    {
+        (bool ok, uint256 j) = _pickLive(jobSeed);
+        if (!ok) return;
+        IJobEscrow.JobSpec memory spec = _specs[j];
+        if (spec.replicas != 1 || block.timestamp > spec.commitDeadline) return;
+        if (_jobs[j].slots.length != 0) return;
+        _solo = true;
+        for (uint256 i = 0; i < 4; ++i) {
+            if (_tryCommit(j, providers[(who % 4 + i) % 4], honesty, laneSeed)) break;
+        }
+        _solo = false;
+    }
+
     /// @dev Commits for `p` if the rules let it (drawn now, stake, free stake, a free lane).
     function _tryCommit(uint256 j, address p, uint256 honesty, uint256 laneSeed)
         internal
@@ -294,11 +313,20 @@ contract EscrowHandler {
         if (_holds(job, p)) duplicateSlots++;
         if (!drawn) widenedCommits++;
         if (_bondedTime[p] == job.postedAt) sameSecondCommits++;
+        ghostLocked[p] += _specs[j].collateral;
         vm.prank(p);
+        if (_solo) {
+            escrow.commitResult(job.id, terms, lane, result);
+            job.slots.push(Slot(p, lane, 2, drawn, result));
+            (bytes24 live,,,) = escrow.jobState(job.id);
+            require(live == bytes24(0), "commitResult settles");
+            _settle(j, true);
+            calls[this.commitResult.selector]++;
+            return;
+        }
         escrow.commit(job.id, terms, lane, commitment);
         job.slots.push(Slot(p, lane, 1, drawn, result));
         laneJob[p][lane] = job.id;
-        ghostLocked[p] += _specs[j].collateral;
         calls[this.commit.selector]++;
     }
 

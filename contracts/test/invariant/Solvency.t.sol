@@ -149,5 +149,16 @@ contract EscrowHandlerTest is InvariantMarket {
         h.commit(0, 0, 0, 0, 0);
         h.commit(0, 0, 0, 1, 0); // dup % 8 == 0: a second slot for the same provider
         assertEq(h.duplicateSlots(), 1, "duplicate slot taken");
+        // One replica, its slot taken with the result in the clear: settled at once.
+        h.postJob(1, 0, 2 ether, 1 ether, 0, 10);
+        (uint256 minCommit,,) = escrow.windows();
+        for (uint256 t = 0; t < 16 && h.calls(h.commitResult.selector) == 0; ++t) {
+            for (uint256 seed = 0; seed < 4; ++seed) {
+                h.commitResult(seed, t, 0, 2);
+            }
+            h.warp(minCommit / 16 - 2); // the handler warps 1 + dt % 240 seconds
+        }
+        assertEq(h.calls(h.commitResult.selector), 1, "a solo job taken by commitResult");
+        assertEq(h.outcomes(0), 2, "and completed in the same call");
     }
 }
