@@ -89,14 +89,15 @@ async fn a_stuck_commit_does_not_hold_back_another_jobs_commit() {
         crate::support::eth("0.04"),
         "paid for both"
     );
-    // Two commits and two reveals (each settling its job), nothing else.
+    // Two one-replica jobs: one commitResult each (taking the slot and settling the job),
+    // nothing else.
     assert_eq!(
         consumer
             .provider()
             .get_transaction_count(provider)
             .await
             .unwrap(),
-        1 + 4
+        1 + 2
     );
     server.stop().await;
 }

@@ -66,20 +66,22 @@ async fn provider_killed_after_commit_restarts_reveals_and_is_paid() {
 async fn rpc_down_for_20_s_mid_job_the_node_recovers_and_is_paid() {
     let net = Net::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let consumer = net.market(2).await;
-    net.staked_providers(1).await;
+    let consumer = net.market(3).await;
+    net.staked_providers(2).await;
     let server = InputServer::start(matmul_input(2)).await;
     let outage = Duration::from_secs(20);
     let rpc = FlakyRpc::start(net.anvil.endpoint().replace("http://", ""), outage).await;
     let mut d = Daemon::start(&net, 1, &rpc.url, &dir.path().join("p1"), &[]);
+    // A second replica on a sound endpoint: the job needs node 1's reveal after the outage.
+    let _other = Daemon::start(&net, 2, &net.anvil.endpoint(), &dir.path().join("p2"), &[]);
 
     // The node's commit (which takes its slot) reaches the chain, its reply is lost, then
     // the endpoint is dead for 20 s; the reveal window (60 s) outlasts the outage.
     rpc.arm();
-    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, [120, 60]);
+    let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 2, [120, 60]);
     let id = consumer.post_job(spec).await.unwrap().job_id;
     wait_for(&consumer, id, STEP, "the commit", &[&d], |h| {
-        !h.slots.is_empty()
+        h.slots.iter().any(|s| s.provider == net.addr(1))
     })
     .await;
     let start = tokio::time::Instant::now();
@@ -101,7 +103,7 @@ async fn rpc_down_for_20_s_mid_job_the_node_recovers_and_is_paid() {
         h.outcome,
         Some((Outcome::Completed, server.expected_result(&consumer, id)))
     );
-    assert_paid_not_slashed(&consumer, net.addr(1), "0.02").await;
+    assert_paid_not_slashed(&consumer, net.addr(1), "0.01").await;
     assert!(d.is_running(), "the node survived the outage");
     let log = d.log();
     assert!(log.contains("chain reachable again"), "{log}");
@@ -169,59 +171,88 @@ async fn a_crash_at_each_dangerous_point_of_a_job_costs_no_stake() {
     // or the result stored but not yet committed (a second commit in another lane would
     // hold two slots and be slashed on both). The node exits there (as `kill -9`
     // would), then starts again on the same data directory without the fault.
-    let points = [
+    // One-replica jobs first: one transaction takes the slot with the result and settles
+    // it, so both "mined" points are right after it.
+    let solo = [
         "crash-after-computed",
         "crash-after-commit-mined",
         "crash-after-commit",
         "crash-after-reveal-mined",
     ];
-    let mut crashes_seen = 0;
-    for point in points {
-        let spec = server.matmul_spec(&consumer, consumer.now().await.unwrap(), 1, [120, 60]);
-        let id = consumer.post_job(spec).await.unwrap().job_id;
-        let mut crashing = Daemon::start(&net, 1, &rpc, &data, &["--fault", point]);
-        let start = tokio::time::Instant::now();
-        while crashing.is_running() {
-            assert!(
-                start.elapsed() < STEP,
-                "never reached {point}:\n{}",
-                crashing.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let d = Daemon::start(&net, 1, &rpc, &data, &[]);
-        let h = wait_for(
-            &consumer,
-            id,
-            STEP,
-            &format!("job {id} after {point}"),
-            &[&d],
-            |h| h.outcome.is_some(),
-        )
-        .await;
-        assert_eq!(
-            h.outcome,
-            Some((Outcome::Completed, server.expected_result(&consumer, id))),
-            "{point}"
-        );
-        crashes_seen += 1;
-        let log = d.log();
-        assert_eq!(
-            log.matches("fault injection: exiting now").count(),
-            crashes_seen,
-            "{log}"
-        );
+    let mut crashes = 0;
+    for point in solo {
+        crash_and_restart(&net, &consumer, &server, &data, point, 1, &mut crashes).await;
     }
-    let done = points.len() as u64;
+    // Then two-replica jobs beside a second, fault-free provider: a commit and a reveal.
+    let other = net.market(3).await;
+    other.stake(eth("1")).await.expect("stake");
+    net.advance(&other, 1).await;
+    let _other = Daemon::start(&net, 3, &rpc, &dir.path().join("p3"), &[]);
+    let pair = [
+        "crash-after-commit-mined",
+        "crash-after-commit",
+        "crash-after-reveal-mined",
+    ];
+    for point in pair {
+        crash_and_restart(&net, &consumer, &server, &data, point, 2, &mut crashes).await;
+    }
+    let done = (solo.len() + pair.len()) as u64;
     let rep = consumer.reputation_of(net.addr(1)).await.unwrap();
     assert_eq!((rep.completed, rep.slashed, rep.missed), (done, 0, 0));
     let stake = consumer.stake_of(net.addr(1)).await.unwrap();
     assert_eq!((stake.staked, stake.locked), (eth("1"), eth("0")));
-    assert_eq!(
-        consumer.balance_of(net.addr(1)).await.unwrap(),
-        eth("0.02") * alloy::primitives::U256::from(done)
-    );
+    let paid = eth("0.02") * alloy::primitives::U256::from(solo.len())
+        + eth("0.01") * alloy::primitives::U256::from(pair.len());
+    assert_eq!(consumer.balance_of(net.addr(1)).await.unwrap(), paid);
     server.stop().await;
+}
+
+/// Posts a `k`-replica job, runs provider 1 with the fault `point` until it exits there,
+/// restarts it without the fault and waits for the job to complete with the right result.
+async fn crash_and_restart(
+    net: &Net,
+    consumer: &Market,
+    server: &InputServer,
+    data: &std::path::Path,
+    point: &str,
+    k: u8,
+    crashes: &mut usize,
+) {
+    let rpc = net.anvil.endpoint();
+    let spec = server.matmul_spec(consumer, consumer.now().await.unwrap(), k, [120, 60]);
+    let id = consumer.post_job(spec).await.unwrap().job_id;
+    let mut crashing = Daemon::start(net, 1, &rpc, data, &["--fault", point]);
+    let start = tokio::time::Instant::now();
+    while crashing.is_running() {
+        assert!(
+            start.elapsed() < STEP,
+            "never reached {point} (k = {k}):\n{}",
+            crashing.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let d = Daemon::start(net, 1, &rpc, data, &[]);
+    let h = wait_for(
+        consumer,
+        id,
+        STEP,
+        &format!("job {id} after {point}"),
+        &[&d],
+        |h| h.outcome.is_some(),
+    )
+    .await;
+    assert_eq!(
+        h.outcome,
+        Some((Outcome::Completed, server.expected_result(consumer, id))),
+        "{point} (k = {k})"
+    );
+    *crashes += 1;
+    let log = d.log();
+    assert_eq!(
+        log.matches("fault injection: exiting now").count(),
+        *crashes,
+        "{log}"
+    );
 }
 
 /// A job store that refuses a write stops the node through its loop, not with an exit deep

@@ -239,6 +239,11 @@ impl Driver {
         match &done.sent {
             send::Sent::Commit(Ok(_)) => self.crash_point(super::Fault::CrashAfterCommitMined),
             send::Sent::Reveal(Ok(_)) => self.crash_point(super::Fault::CrashAfterRevealMined),
+            // It commits and reveals: both points are right after it.
+            send::Sent::CommitResult(Ok(_)) => {
+                self.crash_point(super::Fault::CrashAfterCommitMined);
+                self.crash_point(super::Fault::CrashAfterRevealMined);
+            }
             _ => {}
         }
         let job_id = done.job_id;
@@ -251,6 +256,10 @@ impl Driver {
         let outcome = match done.sent {
             send::Sent::Commit(sent) => match decode_spec(&record) {
                 Ok(spec) => self.committed(&mut record, &spec, sent).await,
+                Err(e) => Err(e),
+            },
+            send::Sent::CommitResult(sent) => match decode_spec(&record) {
+                Ok(spec) => self.committed_result(&mut record, &spec, sent).await,
                 Err(e) => Err(e),
             },
             send::Sent::Reveal(sent) => self.revealed(record, sent).await,

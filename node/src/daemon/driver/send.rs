@@ -14,6 +14,8 @@ use crate::store::JobRecord;
 pub(in crate::daemon) enum Sent {
     /// The commit that takes our slot.
     Commit(Result<TxHash, MarketError>),
+    /// The commit that takes a one-replica job's only slot with the result and settles it.
+    CommitResult(Result<Revealed, MarketError>),
     /// Our reveal (the last one settles the job).
     Reveal(Result<Revealed, MarketError>),
     /// A finalize after a deadline.
@@ -29,6 +31,7 @@ pub(in crate::daemon) struct StepDone {
 /// What to send for a job.
 pub(super) enum Step {
     Commit { lane: u64 },
+    CommitResult { lane: u64 },
     Reveal { lane: u64 },
     Finalize,
 }
@@ -88,6 +91,9 @@ async fn send(
 ) -> Sent {
     match step {
         Step::Commit { lane } => Sent::Commit(market.commit(job, lane, result, salt).await),
+        Step::CommitResult { lane } => {
+            Sent::CommitResult(market.commit_result(job, lane, result).await)
+        }
         Step::Reveal { lane } => Sent::Reveal(market.reveal(job, lane, result, salt).await),
         Step::Finalize => Sent::Finalize(market.finalize_since(job.id, job.post_block).await),
     }

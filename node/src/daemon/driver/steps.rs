@@ -262,13 +262,50 @@ impl Driver {
     }
 
     /// Sends (or re-sends) the commit that takes our slot, from its own task; the result
-    /// comes back to [`Driver::committed`].
+    /// comes back to [`Driver::committed`]. A one-replica plain job's only slot is taken
+    /// with the result in the clear, which settles it ([`Driver::committed_result`]).
     pub(super) fn commit(&mut self, record: &JobRecord, spec: &JobSpec) -> Result<(), MarketError> {
         secrets(record)?;
         let lane = record.lane.ok_or_else(|| {
             MarketError::Unexpected(format!("job {} has no stored lane", record.job_id))
         })?;
-        self.send_step(record, spec, Step::Commit { lane });
+        let step = if job_ref(record, spec).is_solo() {
+            Step::CommitResult { lane }
+        } else {
+            Step::Commit { lane }
+        };
+        self.send_step(record, spec, step);
+        Ok(())
+    }
+
+    /// The result of a commit that carried the result and settled a one-replica job. A
+    /// transport failure leaves the job in `Computed`, as a commit's does.
+    pub(super) async fn committed_result(
+        &mut self,
+        record: &mut JobRecord,
+        spec: &JobSpec,
+        sent: Result<Revealed, MarketError>,
+    ) -> Result<(), MarketError> {
+        let done = match sent {
+            Ok(done) => done,
+            Err(e) => return self.commit_failed(record, spec, e).await,
+        };
+        self.metrics.transaction("commit_result");
+        self.fetch_failures.remove(&record.job_id);
+        self.retry_at.remove(&record.job_id);
+        record.txs.push(done.tx);
+        self.save(record);
+        tracing::info!(job = record.job_id, tx = %done.tx, lane = record.lane, result = ?record.result_hash, "committed the result: slot taken and job settled");
+        #[cfg(feature = "fault-injection")]
+        self.crash_point(Fault::CrashAfterCommit);
+        match done.settled {
+            Some((outcome, winning)) => self.finish(record.clone(), outcome, winning).await,
+            // The escrow settles the job in this transaction; if its event was not read,
+            // the chain's history says how it ended.
+            None => {
+                self.sync_with_chain(record).await?;
+            }
+        }
         Ok(())
     }
 
@@ -299,14 +336,27 @@ impl Driver {
                 self.crash_point(Fault::CrashAfterCommit);
                 Ok(())
             }
-            Err(e) if e.is_rejection() || matches!(e, MarketError::TxDropped { .. }) => {
-                if self.sync_with_chain(record).await? || !record.phase.is_active() {
-                    return Ok(());
-                }
-                self.commit_rejected(record, spec, lane, e).await
-            }
-            Err(e) => Err(e),
+            Err(e) => self.commit_failed(record, spec, e).await,
         }
+    }
+
+    /// A commit (or commit with the result) that failed: refused or dropped, the chain says
+    /// whether it landed after all, else [`Driver::commit_rejected`] decides; any other
+    /// error is retried next tick.
+    async fn commit_failed(
+        &mut self,
+        record: &mut JobRecord,
+        spec: &JobSpec,
+        e: MarketError,
+    ) -> Result<(), MarketError> {
+        if !(e.is_rejection() || matches!(e, MarketError::TxDropped { .. })) {
+            return Err(e);
+        }
+        if self.sync_with_chain(record).await? || !record.phase.is_active() {
+            return Ok(());
+        }
+        let lane = record.lane.unwrap_or_default();
+        self.commit_rejected(record, spec, lane, e).await
     }
 
     /// The chain refused our commit and our lane does not hold the job: pick another lane,

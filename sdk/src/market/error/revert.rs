@@ -99,6 +99,7 @@ pub(super) fn name(error: &E) -> &'static str {
         E::EscrowExcluded(e) => of(e),
         E::EscrowBatchSize(e) => of(e),
         E::EscrowBatchSpecInvalid(e) => of(e),
+        E::EscrowNotSoloJob(e) => of(e),
         E::StakeZeroAmount(e) => of(e),
         E::StakeWrongValue(e) => of(e),
         E::StakeAmountTooLarge(e) => of(e),
@@ -179,6 +180,10 @@ fn sentence(call: &str, error: &E, unit: AmountUnit) -> String {
         ),
         E::EscrowJobFull(e) => format!(
             "every replica slot of job {} is taken: it takes no more replicas",
+            e.jobId
+        ),
+        E::EscrowNotSoloJob(e) => format!(
+            "job {} has more than one replica, or is optimistic or an escalation: its slots are taken with a hidden commitment (commit, then reveal), not with the result in the clear",
             e.jobId
         ),
         E::EscrowDrawNotFixed(e) => format!(
