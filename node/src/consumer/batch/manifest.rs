@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use eyre::WrapErr;
 use serde::{Deserialize, Serialize};
 use stp_sdk::batch::Assembly;
+use stp_sdk::market::JobSpec;
 
 /// Where a chunk stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +67,17 @@ impl ChunkState {
     }
 }
 
+/// A re-posting being paid for and not yet recorded: on disk before the `postJobs` is sent,
+/// so a consumer that crashes before it records the new jobs finds them on-chain when it
+/// resumes ([`Manifest::adopt`]) instead of paying for the chunks a second time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPost {
+    /// The chain's head before the transaction was sent: its jobs are in a later block.
+    pub from_block: u64,
+    /// The chunks it posts, in order.
+    pub chunks: Vec<u32>,
+}
+
 /// A batch: its chunks, how they aggregate and what came out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -104,6 +116,9 @@ pub struct Manifest {
     /// SHA-256 of the aggregate output, once assembled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_hash: Option<B256>,
+    /// A re-posting sent but not yet recorded (see [`PendingPost`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_post: Option<PendingPost>,
 }
 
 impl Manifest {
@@ -129,6 +144,29 @@ impl Manifest {
         std::fs::rename(&tmp, &path).wrap_err_with(|| format!("writing {}", path.display()))
     }
 
+    /// Takes the batch's lock (`<id>.lock` beside its record) for as long as the returned
+    /// file is open: only one process follows a batch, and pays for its re-posts, at a time.
+    pub fn lock(&self, dir: &Path) -> eyre::Result<std::fs::File> {
+        let path = Self::path(dir, self.batch_id).with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .wrap_err_with(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => eyre::bail!(
+                "batch {} is being followed by another process (it holds {}): let that one finish, or stop it before resuming",
+                self.batch_id,
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).wrap_err_with(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+
     /// Reads the record of batch `id` from `dir`.
     pub fn load(dir: &Path, id: u64) -> eyre::Result<Self> {
         let path = Self::path(dir, id);
@@ -150,6 +188,43 @@ impl Manifest {
             );
         }
         Ok(man)
+    }
+
+    /// Takes up the jobs of the pending re-posting from `posted`, the `(job id, post block,
+    /// spec)` of every job posted since its `from_block`, oldest first: each pending chunk
+    /// adopts the first job that is not one of its attempts already and whose spec is its
+    /// own (posted by `consumer`, this batch's kernel, the chunk's input hash); a job is
+    /// adopted once. Clears the pending record and returns the chunks that adopted a job;
+    /// the others were not posted and are posted again as their failed attempt requires.
+    pub fn adopt(&mut self, consumer: Address, posted: &[(u64, u64, JobSpec)]) -> Vec<u32> {
+        let Some(pending) = self.pending_post.take() else {
+            return Vec::new();
+        };
+        let mut taken = std::collections::HashSet::new();
+        let mut adopted = Vec::new();
+        for index in pending.chunks {
+            let Some(c) = self.chunks.iter_mut().find(|c| c.index == index) else {
+                continue;
+            };
+            let found = posted.iter().find(|(id, _, spec)| {
+                !taken.contains(id)
+                    && !c.attempts.iter().any(|a| a.job_id == *id)
+                    && spec.consumer == consumer
+                    && spec.kernelId == self.kernel_id
+                    && spec.inputHash == c.input_hash
+            });
+            if let Some((id, block, _)) = found {
+                taken.insert(*id);
+                c.attempts.push(Attempt {
+                    job_id: *id,
+                    post_block: *block,
+                    failed: None,
+                });
+                c.phase = ChunkPhase::Posted;
+                adopted.push(index);
+            }
+        }
+        adopted
     }
 
     /// Chunks that needed more than one attempt.
@@ -209,6 +284,7 @@ mod tests {
             ],
             merkle_root: None,
             output_hash: None,
+            pending_post: None,
         }
     }
 
@@ -231,6 +307,18 @@ mod tests {
     }
 
     #[test]
+    fn only_one_process_follows_a_batch_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let man = manifest();
+        man.save(dir.path()).unwrap();
+        let held = man.lock(dir.path()).unwrap();
+        let err = man.lock(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("batch 3 is being followed by another process"), "{err}");
+        drop(held);
+        man.lock(dir.path()).expect("free again once the holder is gone");
+    }
+
+    #[test]
     fn a_broken_record_is_refused_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         let mut man = manifest();
@@ -244,6 +332,66 @@ mod tests {
         assert!(
             Manifest::load(dir.path(), 3).is_err(),
             "fewer chunks than its assembly"
+        );
+    }
+
+    fn posted(id: u64, consumer: Address, kernel: B256, input: u8) -> (u64, u64, JobSpec) {
+        let spec = JobSpec {
+            consumer,
+            kernelId: kernel,
+            inputHash: B256::repeat_byte(input),
+            inputSize: 0,
+            maxOutputSize: 0,
+            bounty: Default::default(),
+            collateral: Default::default(),
+            replicas: 1,
+            quorum: 1,
+            minReputation: 0,
+            commitDeadline: Default::default(),
+            revealDeadline: Default::default(),
+            inputLocation: Default::default(),
+        };
+        (id, id + 100, spec)
+    }
+
+    /// A consumer crashed between paying for a re-posting and recording it: on resume each
+    /// pending chunk takes up its own job (matched by consumer, kernel and input), a job
+    /// another consumer posted with the same input is not taken, a job already an attempt is
+    /// not taken twice, and a chunk whose job never landed is left to be posted again.
+    #[test]
+    fn a_pending_reposting_adopts_its_own_jobs_once_after_a_crash() {
+        let mut man = manifest();
+        let me = Address::repeat_byte(0xc0);
+        let other = Address::repeat_byte(0xee);
+        let k = man.kernel_id;
+        man.chunks[1].attempts[0].failed = Some("unfilled".into());
+        man.pending_post = Some(PendingPost {
+            from_block: 40,
+            chunks: vec![0, 1],
+        });
+        let dir = tempfile::tempdir().unwrap();
+        man.save(dir.path()).unwrap();
+        let mut back = Manifest::load(dir.path(), 3).unwrap();
+        assert_eq!(
+            back.pending_post, man.pending_post,
+            "the pending record is kept"
+        );
+        let on_chain = [
+            posted(5, me, k, 0),          // chunk 0's current attempt: not taken again
+            posted(8, other, k, 1),       // another consumer's job with chunk 1's input
+            posted(9, me, B256::ZERO, 1), // another kernel
+            posted(10, me, k, 1),         // chunk 1's re-posting
+        ];
+        let adopted = back.adopt(me, &on_chain);
+        assert_eq!(adopted, [1], "only chunk 1's job landed");
+        assert_eq!(back.chunks[1].current().job_id, 10);
+        assert_eq!(back.chunks[1].current().post_block, 110);
+        assert_eq!(back.chunks[1].phase, ChunkPhase::Posted);
+        assert_eq!(back.chunks[0].attempts.len(), 2, "chunk 0 unchanged");
+        assert!(back.pending_post.is_none(), "cleared");
+        assert!(
+            back.adopt(me, &on_chain).is_empty(),
+            "nothing pending any more"
         );
     }
 

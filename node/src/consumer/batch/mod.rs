@@ -19,9 +19,9 @@ use eyre::bail;
 use stp_sdk::batch::parts::{self, Shared};
 use stp_sdk::batch::{Batch, Chunk, merkle};
 use stp_sdk::kernels::kernel_name;
-use stp_sdk::market::{MAX_POST_BATCH, Market};
+use stp_sdk::market::{EventKind, MAX_POST_BATCH, Market};
 
-pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest};
+pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest, PendingPost};
 
 use super::post::{Order, Posted, announce_posted, prepare_many};
 use crate::cli::common::{paying, shortfall};
@@ -206,6 +206,8 @@ async fn follow(
     dir: &Path,
     mut on: impl FnMut(&Manifest, usize, &Change),
 ) -> eyre::Result<Finished> {
+    let _lock = man.lock(dir)?;
+    take_up_pending(m, &mut man, dir, &mut on).await?;
     let mut round = round::Round::new(order.batch.chunks.len());
     loop {
         let done = round.step(m, p2p, order, &mut man, dir, &mut on).await?;
@@ -308,6 +310,47 @@ async fn post_chunks(
         .collect())
 }
 
+/// A re-posting a crashed consumer sent but did not record: its jobs, found on-chain, become
+/// the chunks' current attempts (see [`Manifest::adopt`]).
+async fn take_up_pending(
+    m: &Market,
+    man: &mut Manifest,
+    dir: &Path,
+    on: &mut impl FnMut(&Manifest, usize, &Change),
+) -> eyre::Result<()> {
+    let Some(pending) = &man.pending_post else {
+        return Ok(());
+    };
+    let head = m.block_number().await?;
+    let posted: Vec<_> = m
+        .events(pending.from_block, head)
+        .await?
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobPosted {
+                job_id,
+                spec,
+                post_block,
+                ..
+            } => Some((job_id, post_block, spec)),
+            _ => None,
+        })
+        .collect();
+    let adopted = man.adopt(m.account(), &posted);
+    man.save(dir)?;
+    for index in adopted {
+        let i = index as usize;
+        let job = man.chunks[i].current().job_id;
+        tracing::info!(
+            chunk = index,
+            job,
+            "took up a re-posting recorded only on-chain"
+        );
+        on(man, i, &Change::Posted(job));
+    }
+    Ok(())
+}
+
 /// Gossips posted chunk jobs to connected providers (when the order says so).
 async fn announce(m: &Market, p2p: &P2pClient, order: &BatchOrder, posted: &[Posted]) {
     if order.terms.announce {
@@ -353,6 +396,7 @@ fn manifest(order: &BatchOrder, posted: &[Posted]) -> Manifest {
         chunks,
         merkle_root: None,
         output_hash: None,
+        pending_post: None,
     }
 }
 

@@ -11,7 +11,8 @@ use stp_sdk::market::{JobHistory, Market, Outcome};
 use stp_sdk::verify;
 
 use super::{
-    Attempt, BatchOrder, Change, ChunkPhase, Manifest, announce, merkle_root, post_chunks,
+    Attempt, BatchOrder, Change, ChunkPhase, Manifest, PendingPost, announce, merkle_root,
+    post_chunks,
 };
 use crate::consumer::{fetch_output, judge, phase};
 use crate::p2p::P2pClient;
@@ -189,7 +190,15 @@ impl Round {
         }
         refund(m).await?;
         let which: Vec<usize> = again.iter().map(|(i, _)| *i).collect();
+        // The failed attempts and the posting about to be paid, on disk first: a crash
+        // before the new jobs are recorded finds them on-chain when it resumes.
+        man.pending_post = Some(PendingPost {
+            from_block: m.block_number().await?,
+            chunks: which.iter().map(|&i| man.chunks[i].index).collect(),
+        });
+        man.save(dir)?;
         let posted = post_chunks(m, p2p, order, &which).await?;
+        man.pending_post = None;
         // On disk before anything else, so a crash now does not post them twice.
         for ((i, _), p) in again.iter().zip(&posted) {
             let c = &mut man.chunks[*i];
