@@ -10,7 +10,9 @@ async fn api_lists_outcomes_shows_the_slash_refuses_bad_requests_and_outlives_th
     let mut market = Market::start().await;
     // One job the three nodes run (the liar among them), one nobody may take (its minimum
     // reputation is above everyone's): completed and unfilled.
-    let honest = market.post("honest", &[]);
+    // (A long commit window: on a loaded machine three nodes may need a while to commit;
+    // the job settles as soon as they have revealed.)
+    let honest = market.post("honest", &["--commit-secs", "90"]);
     let unfillable = market.post(
         "unfillable",
         &["--min-reputation", "65535", "--commit-secs", "10"],
