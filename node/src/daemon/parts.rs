@@ -89,6 +89,13 @@ impl PartCache {
         }
     }
 
+    /// The parts this cache fetched and still holds, most recently used first, at most
+    /// `n`: what the provider record advertises.
+    pub(in crate::daemon) async fn recent(&self, n: usize) -> Vec<ContentHash> {
+        let lru = self.lru.lock().await;
+        lru.entries.iter().rev().take(n).map(|(h, _)| *h).collect()
+    }
+
     /// The resolved input of parts input `input`: each referenced blob from the store or
     /// fetched from `peers` (the consumer, and any peer holding it) by its hash. Refused
     /// before anything is fetched if it would resolve to more than this node takes.
