@@ -242,3 +242,80 @@ async fn a_busy_provider_takes_first_the_jobs_whose_parts_it_holds_and_advertise
     assert_eq!(shown, vec![B256::from(hy), B256::from(hx)]);
     p2p.shutdown().await;
 }
+
+/// Waits until job `id` settles; its outcome and the providers that held its slots.
+async fn settled(m: &Market, id: u64) -> (Outcome, Vec<Address>) {
+    for _ in 0..900 {
+        let h = m.job_history(id).await.unwrap();
+        if let Some((o, _)) = h.outcome {
+            return (o, h.slots.iter().map(|s| s.provider).collect());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("job {id} never settled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_its_consumer_no_longer_serves_is_fetched_from_a_provider_that_advertises_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let a = anvil.addresses();
+    stake(&anvil, &dep, &[1]).await;
+    let holder = ProviderProc::start_logged(&anvil, &dep, 1, dir.path());
+    let boot = holder.addr().await;
+    let consumer = market(&anvil, &dep, 4).await;
+    let p2p = stp_node::cli::job::P2pArgs {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: vec![boot.parse().unwrap()],
+        data_dir: dir.path().join("consumer"),
+    }
+    .spawn()
+    .await
+    .unwrap();
+    let b = b_matrix(3);
+    let hash = sha256(&b);
+    p2p.add_blob(b.clone()).await.unwrap();
+
+    // 1. The first provider runs a job with B and advertises B; then it leaves the draw.
+    let first = post_and_announce(&consumer, &p2p, &[order(&b, 0)]).await;
+    assert_eq!(
+        settled(&consumer, first[0].job_id).await,
+        (Outcome::Completed, vec![a[1]])
+    );
+    let mut parts = None;
+    for _ in 0..200 {
+        parts = advertised(&p2p, a[1]).await;
+        if parts.as_deref() == Some(&[hash][..]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(parts, Some(vec![hash]), "the record lists B");
+    market(&anvil, &dep, 1)
+        .await
+        .unstake(eth("1"))
+        .await
+        .unwrap();
+
+    // 2. A second provider, and a job whose B only the first provider still holds.
+    stake(&anvil, &dep, &[2]).await;
+    let args = ["--bootstrap", boot.as_str()];
+    let fresh = ProviderProc::start_logged_with(&anvil, &dep, 2, dir.path(), &args);
+    fresh.addr().await;
+    p2p.store().remove(&hash).unwrap();
+    assert!(!p2p.has_blob(&hash), "the consumer no longer serves B");
+    let second = post_and_announce(&consumer, &p2p, &[order(&b, 1)]).await;
+    assert_eq!(
+        settled(&consumer, second[0].job_id).await,
+        (Outcome::Completed, vec![a[2]]),
+        "{}",
+        fresh.log_text()
+    );
+    let log = fresh.log_text();
+    assert!(
+        log.contains("input part advertised by other providers"),
+        "B's holder was found by its record"
+    );
+    assert_eq!(log.matches("input part fetched").count(), 1);
+    p2p.shutdown().await;
+}
