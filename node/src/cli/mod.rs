@@ -21,6 +21,7 @@ pub mod market;
 pub mod payout;
 pub mod provider;
 pub mod provider_config;
+pub mod provider_list;
 pub mod provider_run;
 pub mod receipt;
 

@@ -1,4 +1,5 @@
-//! `stp provider stake | unstake | status`: a provider's stake on-chain.
+//! `stp provider stake | unstake | status`: a provider's stake on-chain; `stp provider
+//! list`: the providers' records in the DHT.
 
 use alloy::primitives::{Address, U256};
 use clap::{Args, Subcommand};
@@ -43,6 +44,12 @@ pub enum ProviderCommand {
     ///   stp provider status --address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --json
     #[command(verbatim_doc_comment)]
     Status(StatusArgs),
+    /// List the providers found in the DHT: hardware, price floor and the shared input
+    /// parts each holds (from their signed records).
+    ///
+    /// Example: stp provider list --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... --json
+    #[command(verbatim_doc_comment)]
+    List(super::provider_list::ListArgs),
 }
 
 /// A chain connection and an amount.
@@ -110,6 +117,7 @@ impl ProviderArgs {
             ProviderCommand::Stake(a) => block_on(stake(a)),
             ProviderCommand::Unstake(a) => block_on(unstake(a)),
             ProviderCommand::Status(a) => block_on(a.run()),
+            ProviderCommand::List(a) => block_on(a.run()),
         }
     }
 }

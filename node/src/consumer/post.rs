@@ -11,6 +11,7 @@ use alloy::primitives::{
 use eyre::{bail, eyre};
 use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
 use stp_sdk::market::{JobKind, JobSpec, Market, PostedJob, Windows, announcement};
+use stp_sdk::p2p::{ContentHash, MAX_PART_HINTS};
 
 use crate::cli::common::{format_amount, max_replicas, paying, unit};
 use crate::daemon::encode_input_location;
@@ -146,6 +147,9 @@ pub struct Posted {
     pub input_location: String,
     /// Which rules it follows.
     pub kind: JobKind,
+    /// The shared blobs its parts input references (at most
+    /// [`stp_sdk::p2p::MAX_PART_HINTS`]), gossiped with it as part hints.
+    pub part_hints: Vec<ContentHash>,
 }
 
 /// Checks `order` ([`Order::check`]), serves its input from `p2p`, posts it and (if
@@ -174,6 +178,8 @@ pub struct Prepared {
     pub spec: JobSpec,
     /// Where providers fetch the input (the spec's `inputLocation`).
     location: Vec<u8>,
+    /// The blobs its parts input references, for the announcement.
+    part_hints: Vec<ContentHash>,
 }
 
 impl Prepared {
@@ -203,13 +209,14 @@ impl Prepared {
             spec: self.spec,
             input_location: String::from_utf8_lossy(&self.location).into_owned(),
             kind: posted.kind,
+            part_hints: self.part_hints,
         }
     }
 }
 
 /// Gossips `job` to connected providers (best effort; see [`announce`]).
 pub async fn announce_posted(m: &Market, p2p: &P2pClient, job: &Posted) {
-    announce(m, p2p, job.job_id, &job.spec, job.posted_at).await;
+    announce(m, p2p, job).await;
 }
 
 /// Serves `order`'s input from `p2p` and builds its spec, deadlines counted from now.
@@ -259,9 +266,16 @@ pub async fn prepare_many(
                 revealDeadline: U40::from(commit + reveal_secs),
                 inputLocation: Bytes::from(location.clone()),
             };
+            let mut part_hints = order
+                .served
+                .as_deref()
+                .map(stp_sdk::batch::parts::referenced)
+                .unwrap_or_default();
+            part_hints.truncate(MAX_PART_HINTS);
             Ok(Prepared {
                 spec,
                 location: location.clone(),
+                part_hints,
             })
         })
         .collect()
@@ -351,8 +365,10 @@ const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Gossips the posted job so connected providers learn of it before their next chain
 /// poll, waiting up to [`ANNOUNCE_WAIT`] for a peer on the jobs topic. Best effort:
-/// providers check it on-chain anyway and find it there without it.
-async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec, posted_at: u64) {
+/// providers check it on-chain anyway and find it there without it. The announcement
+/// carries the job's part hints, so providers holding those parts can take it first.
+async fn announce(m: &Market, p2p: &P2pClient, job: &Posted) {
+    let (job_id, spec, posted_at) = (job.job_id, &job.spec, job.posted_at);
     let deadline = tokio::time::Instant::now() + ANNOUNCE_WAIT;
     while p2p.topic_peers().await.unwrap_or(0) == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -365,7 +381,8 @@ async fn announce(m: &Market, p2p: &P2pClient, job_id: u64, spec: &JobSpec, post
         Ok(addrs) => crate::p2p::records::to_location(&p2p.peer_id(), &addrs),
         Err(_) => return,
     };
-    let ann = announcement(m.deployment(), job_id, spec, posted_at, root, location);
+    let mut ann = announcement(m.deployment(), job_id, spec, posted_at, root, location);
+    ann.part_hints.clone_from(&job.part_hints);
     match p2p.announce_job(&ann).await {
         Ok(()) => tracing::debug!(job = job_id, "job announced over gossip"),
         Err(e) => {

@@ -22,6 +22,7 @@ mod gossip;
 mod location;
 pub mod metrics;
 mod parts;
+mod prefer;
 mod results;
 pub mod scheduler;
 
@@ -91,6 +92,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
             price_floor: config.price_floor.saturating_to(),
         },
         published_at: now_secs(),
+        parts: Vec::new(),
     };
     match p2p_client.put_provider_record(&record).await {
         Ok(()) => tracing::info!("provider record published to the DHT"),
@@ -118,6 +120,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> ey
     let mut driver = driver::Driver::new(
         config, market, store, executor, p2p_client, metrics, results_tx, steps_tx, held,
     );
+    driver.advertise_from(record);
     driver.recover().await;
     // The driver returns only with a fatal error; either way, wind down before stopping.
     let stopped = tokio::select! {

@@ -1,7 +1,8 @@
 //! Shared input parts on the provider: a parts input (`stp_sdk::batch::parts`) resolved
 //! before the kernel runs, each referenced blob taken from the blob store when an earlier
 //! chunk or job brought it, else fetched once by its hash. The parts this node fetched
-//! are kept up to a byte budget and the least recently used go first.
+//! are kept up to a byte budget and the least recently used go first. A part is fetched
+//! from the job's input peers and from the providers whose records advertise it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -63,6 +64,10 @@ impl Lru {
 
 /// Longest wait for one part to arrive (within the job's own deadline).
 const PART_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest wait for the DHT lookup of the providers that advertise a part.
+const HOLDERS_LOOKUP: Duration = Duration::from_secs(3);
+/// Most advertising providers added as sources of one part.
+const MAX_HOLDERS: usize = 8;
 
 /// The provider's part cache; clones share it. Only one fetch of a given part runs at a
 /// time, so two chunks that need the same part do not both fetch it; different parts are
@@ -87,6 +92,13 @@ impl PartCache {
             fetching: Arc::default(),
             max_input,
         }
+    }
+
+    /// The parts this cache fetched and still holds, most recently used first, at most
+    /// `n`: what the provider record advertises.
+    pub(in crate::daemon) async fn recent(&self, n: usize) -> Vec<ContentHash> {
+        let lru = self.lru.lock().await;
+        lru.entries.iter().rev().take(n).map(|(h, _)| *h).collect()
     }
 
     /// The resolved input of parts input `input`: each referenced blob from the store or
@@ -146,10 +158,12 @@ impl PartCache {
             expected_size: Some(size),
             ..FetchOptions::default()
         };
+        let mut sources = peers.to_vec();
+        sources.extend(holders(p2p, &hash, peers).await);
         let wait = commit_by
             .saturating_duration_since(Instant::now())
             .min(PART_FETCH_TIMEOUT);
-        let report = tokio::time::timeout(wait, p2p.fetch_blob_with(hash, peers.to_vec(), opts))
+        let report = tokio::time::timeout(wait, p2p.fetch_blob_with(hash, sources, opts))
             .await
             .map_err(|_| Failure::InputUnavailable("input part: timed out".into()))?
             .map_err(|e| Failure::InputUnavailable(format!("input part: {e}")))?;
@@ -169,6 +183,46 @@ impl PartCache {
         let mut map = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(hash).or_default().clone()
     }
+}
+
+/// Providers whose records in the DHT advertise part `hash` (other than this node and the
+/// `known` sources), their addresses handed to the p2p layer so the fetch can reach them;
+/// best effort, within [`HOLDERS_LOOKUP`]. A record that lies costs the fetch no more
+/// than a source with nothing to give: every chunk is checked against the manifest.
+async fn holders(p2p: &P2pClient, hash: &ContentHash, known: &[PeerId]) -> Vec<PeerId> {
+    let records = match tokio::time::timeout(HOLDERS_LOOKUP, p2p.find_providers()).await {
+        Ok(Ok(records)) => records,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "no provider lookup for the part's holders");
+            return Vec::new();
+        }
+        Err(_) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for rec in records.into_iter().filter(|r| r.parts.contains(hash)) {
+        let Ok(peer) = PeerId::from_bytes(&rec.location.peer_id) else {
+            continue;
+        };
+        if peer == p2p.peer_id() || known.contains(&peer) || out.contains(&peer) {
+            continue;
+        }
+        let addrs = rec
+            .location
+            .addrs
+            .into_iter()
+            .filter_map(|a| libp2p::Multiaddr::try_from(a).ok())
+            .collect();
+        if p2p.add_peer_addrs(peer, addrs).await.is_ok() {
+            out.push(peer);
+        }
+        if out.len() >= MAX_HOLDERS {
+            break;
+        }
+    }
+    if !out.is_empty() {
+        tracing::info!(part = %B256::from(*hash), holders = out.len(), "input part advertised by other providers; fetching from them too");
+    }
+    out
 }
 
 #[cfg(test)]

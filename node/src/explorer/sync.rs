@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use stp_sdk::market::{Deployment, Market, MarketError};
@@ -206,6 +206,7 @@ pub async fn watch_records(
                         backend: r.capabilities.backend,
                         benchmark_score: r.capabilities.benchmark_score,
                         published_at: r.published_at,
+                        parts: r.parts.iter().map(|h| B256::from(*h).to_string()).collect(),
                     };
                     let addr = Address::from(r.eth_address);
                     let newer = s

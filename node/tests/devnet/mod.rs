@@ -115,14 +115,25 @@ impl ProviderProc {
         dir: &Path,
         fault: Option<&str>,
     ) -> Self {
-        Self::spawn(anvil, dep, idx, dir, fault, None)
+        Self::spawn(anvil, dep, idx, dir, fault, None, &[])
     }
 
     /// As [`Self::start`], with the node's info log in `dir/provider<idx>.log` (for
     /// [`Self::addr`]).
     pub(crate) fn start_logged(anvil: &AnvilInstance, dep: &Path, idx: usize, dir: &Path) -> Self {
+        Self::start_logged_with(anvil, dep, idx, dir, &[])
+    }
+
+    /// As [`Self::start_logged`], with `extra` arguments to `stp provider run`.
+    pub(crate) fn start_logged_with(
+        anvil: &AnvilInstance,
+        dep: &Path,
+        idx: usize,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Self {
         let log = dir.join(format!("provider{idx}.log"));
-        Self::spawn(anvil, dep, idx, dir, None, Some(log))
+        Self::spawn(anvil, dep, idx, dir, None, Some(log), extra)
     }
 
     fn spawn(
@@ -132,6 +143,7 @@ impl ProviderProc {
         dir: &Path,
         fault: Option<&str>,
         log: Option<PathBuf>,
+        extra: &[&str],
     ) -> Self {
         let args = ["provider", "run", "--backend", "cpu", "--poll-ms", "100"];
         let mut cmd = stp_cmd(anvil, dep, &args);
@@ -139,6 +151,7 @@ impl ProviderProc {
             .arg(key(anvil, idx))
             .arg("--data-dir")
             .arg(dir.join(format!("provider{idx}")))
+            .args(extra)
             .stdout(std::process::Stdio::null());
         match &log {
             Some(path) => {
@@ -182,6 +195,12 @@ impl ProviderProc {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("the node never logged its address: {}", log.display());
+    }
+
+    /// The node's log so far, without colours (nodes started with [`Self::start_logged`]).
+    pub(crate) fn log_text(&self) -> String {
+        let log = self.log.as_ref().expect("a node started with start_logged");
+        strip_ansi(&std::fs::read_to_string(log).unwrap_or_default())
     }
 
     /// Kills the node with SIGKILL (`kill -9`): no shutdown, nothing flushed.

@@ -24,6 +24,7 @@ fn announcement(from: &crate::common::TestNode, job: u8) -> JobAnnouncement {
             &from.client.peer_id(),
             std::slice::from_ref(&from.addr),
         ),
+        part_hints: Vec::new(),
     }
 }
 
@@ -128,6 +129,7 @@ async fn provider_records_are_found_via_kademlia_from_a_bootstrap_only_node() {
                 price_floor: 1,
             },
             published_at: 1_700_000_000,
+            parts: Vec::new(),
         };
         eventually("provider record stored in the DHT", 20, || async {
             p.client.put_provider_record(&record).await.is_ok()

@@ -20,6 +20,8 @@ fn record_of(p: &TestNode, n: u8) -> ProviderRecord {
             price_floor: 1,
         },
         published_at: 1_700_000_000,
+        // A version 2 record: the parts travel through the DHT with it.
+        parts: vec![[n; 32]],
     }
 }
 

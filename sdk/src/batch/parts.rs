@@ -188,6 +188,22 @@ pub fn blobs(segments: &[Segment<'_>]) -> Vec<([u8; 32], u64)> {
         .collect()
 }
 
+/// The distinct blobs a parts input references, in order of first reference: what a job
+/// announcement carries as its part hints. Empty for an input that is not a parts input
+/// (or not a valid one).
+pub fn referenced(input: &[u8]) -> Vec<[u8; 32]> {
+    let Ok(segments) = decode(input) else {
+        return Vec::new();
+    };
+    let mut out: Vec<[u8; 32]> = Vec::new();
+    for (hash, _) in blobs(&segments) {
+        if !out.contains(&hash) {
+            out.push(hash);
+        }
+    }
+    out
+}
+
 /// The resolved input: every segment in order, each blob taken from `blob(hash)` and
 /// checked against its hash and size.
 pub fn resolve(
@@ -330,6 +346,23 @@ mod tests {
         let mut whole = b"hd".to_vec();
         whole.extend_from_slice(&data);
         assert_eq!(resolve(&segments, |_| Some(data.clone())).unwrap(), whole);
+    }
+
+    #[test]
+    fn referenced_lists_each_blob_once_and_nothing_for_plain_inputs() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let input = encode(&[
+            Segment::Blob { hash: a, size: 4 },
+            Segment::Inline(b"x"),
+            Segment::Blob { hash: b, size: 4 },
+            Segment::Blob { hash: a, size: 4 },
+        ]);
+        assert_eq!(referenced(&input), vec![a, b]);
+        assert!(referenced(b"plain input").is_empty());
+        assert!(
+            referenced(&input[..input.len() - 1]).is_empty(),
+            "malformed"
+        );
     }
 
     #[test]

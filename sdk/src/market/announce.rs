@@ -31,6 +31,7 @@ pub fn announcement(
         commit_deadline: spec.commit_deadline(),
         reveal_deadline: spec.reveal_deadline(),
         input_location,
+        part_hints: Vec::new(),
     }
 }
 
@@ -45,7 +46,8 @@ pub fn is_for(ann: &JobAnnouncement, deployment: &Deployment) -> bool {
 }
 
 /// Whether everything `ann` states that the chain also holds matches `spec`, the spec of
-/// job `job_id` on `deployment` (the manifest root and the serving peer are off-chain).
+/// job `job_id` on `deployment` (the manifest root, the serving peer and the part hints
+/// are off-chain).
 pub fn matches_chain(
     ann: &JobAnnouncement,
     deployment: &Deployment,
@@ -53,7 +55,7 @@ pub fn matches_chain(
     spec: &JobSpec,
     posted_at: u64,
 ) -> bool {
-    let expected = announcement(
+    let mut expected = announcement(
         deployment,
         job_id,
         spec,
@@ -61,6 +63,7 @@ pub fn matches_chain(
         ann.input_manifest_root,
         ann.input_location.clone(),
     );
+    expected.part_hints.clone_from(&ann.part_hints);
     *ann == expected
 }
 
@@ -103,6 +106,12 @@ mod tests {
         assert!(is_for(&ann, &d));
         assert_eq!(announced_job_id(&ann), Some(7));
         assert!(matches_chain(&ann, &d, 7, &s, 1_000));
+        let mut hinted = ann.clone();
+        hinted.part_hints = vec![[8; 32]];
+        assert!(
+            matches_chain(&hinted, &d, 7, &s, 1_000),
+            "hints are off-chain"
+        );
         assert!(!matches_chain(&ann, &d, 8, &s, 1_000), "other job");
         let lies: [fn(&mut JobAnnouncement); 6] = [
             |a| a.bounty += 1,

@@ -1,11 +1,20 @@
 //! Job announcements: what a consumer gossips so providers learn about a new job.
+//!
+//! Two versions decode: version 1 (no part hints) and version 2 (at least one). One
+//! without hints is encoded as version 1, so every value has exactly one encoding and
+//! nodes that only know version 1 still read it.
 
 use super::codec::{Reader, Writer};
-use super::{PeerLocation, WireError};
+use super::{ContentHash, PeerLocation, WireError};
 
 /// Largest encoded announcement accepted (gossipsub adds its own envelope on top).
 pub const MAX_ANNOUNCEMENT_SIZE: usize = 2048;
-const VERSION: u8 = 1;
+/// Most part hints one announcement carries.
+pub const MAX_PART_HINTS: usize = 8;
+/// Without part hints.
+const VERSION_1: u8 = 1;
+/// With part hints.
+const VERSION_2: u8 = 2;
 
 /// A job posted on-chain, announced over gossipsub. The announcement is signed by the
 /// announcing peer's libp2p identity (gossipsub signed mode); the node checks it against
@@ -40,6 +49,15 @@ pub struct JobAnnouncement {
     pub reveal_deadline: u64,
     /// Peer serving the input blob.
     pub input_location: PeerLocation,
+    /// Content hashes of the shared blobs the job's parts input (`stp_sdk::batch::parts`)
+    /// references, at most [`MAX_PART_HINTS`], so a provider can prefer the jobs whose
+    /// parts it holds without fetching their inputs first.
+    ///
+    /// A hint, never trusted: it is off-chain (like the manifest root and the serving
+    /// peer), so anyone relaying the job can change it. A false hint can only change the
+    /// order in which a provider takes the jobs waiting for it; what it computes comes
+    /// from the input the chain's input hash names, and what it is paid from the chain.
+    pub part_hints: Vec<ContentHash>,
 }
 
 impl JobAnnouncement {
@@ -48,7 +66,11 @@ impl JobAnnouncement {
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         self.check()?;
         let mut w = Writer::new();
-        w.u8(VERSION);
+        w.u8(if self.part_hints.is_empty() {
+            VERSION_1
+        } else {
+            VERSION_2
+        });
         w.u64(self.chain_id);
         w.raw(&self.contract);
         w.raw(&self.job_id);
@@ -63,6 +85,9 @@ impl JobAnnouncement {
         w.u64(self.commit_deadline);
         w.u64(self.reveal_deadline);
         self.input_location.encode(&mut w)?;
+        if !self.part_hints.is_empty() {
+            w.hashes8("part_hints", &self.part_hints, MAX_PART_HINTS)?;
+        }
         let out = w.finish();
         if out.len() > MAX_ANNOUNCEMENT_SIZE {
             return Err(WireError::TooLarge {
@@ -83,14 +108,14 @@ impl JobAnnouncement {
         }
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != VERSION {
+        if version != VERSION_1 && version != VERSION_2 {
             return Err(WireError::UnsupportedVersion {
                 kind: "job announcement",
                 version,
-                supported: VERSION,
+                supported: VERSION_2,
             });
         }
-        let ann = Self {
+        let mut ann = Self {
             chain_id: r.u64()?,
             contract: r.array()?,
             job_id: r.array()?,
@@ -105,7 +130,16 @@ impl JobAnnouncement {
             commit_deadline: r.u64()?,
             reveal_deadline: r.u64()?,
             input_location: PeerLocation::decode(&mut r)?,
+            part_hints: Vec::new(),
         };
+        if version == VERSION_2 {
+            ann.part_hints = r.hashes8("part_hints", MAX_PART_HINTS)?;
+            if ann.part_hints.is_empty() {
+                return Err(WireError::Invalid(
+                    "a version 2 announcement carries at least one part hint",
+                ));
+            }
+        }
         r.finish()?;
         ann.check()?;
         Ok(ann)
@@ -123,6 +157,13 @@ impl JobAnnouncement {
         }
         if self.input_location.peer_id.is_empty() {
             return Err(WireError::Invalid("input location has no peer id"));
+        }
+        if self.part_hints.len() > MAX_PART_HINTS {
+            return Err(WireError::TooManyItems {
+                field: "part_hints",
+                count: self.part_hints.len(),
+                max: MAX_PART_HINTS,
+            });
         }
         Ok(())
     }
@@ -151,6 +192,7 @@ mod tests {
                 peer_id: vec![9; 38],
                 addrs: vec![vec![4, 127, 0, 0, 1]],
             },
+            part_hints: Vec::new(),
         }
     }
 
@@ -177,10 +219,10 @@ mod tests {
             JobAnnouncement::decode(&long),
             Err(WireError::TrailingBytes(1))
         );
-        let mut v2 = bytes;
-        v2[0] = 2;
+        let mut v3 = bytes;
+        v3[0] = 3;
         assert!(matches!(
-            JobAnnouncement::decode(&v2),
+            JobAnnouncement::decode(&v3),
             Err(WireError::UnsupportedVersion { .. })
         ));
         assert!(matches!(
@@ -197,6 +239,52 @@ mod tests {
         let mut ann = sample();
         ann.input_location.addrs = vec![vec![0; 10]; 9];
         assert!(matches!(ann.encode(), Err(WireError::TooManyItems { .. })));
+    }
+
+    #[test]
+    fn part_hints_roundtrip_in_version_2_within_their_limit() {
+        assert_eq!(sample().encode().unwrap()[0], VERSION_1);
+        let mut ann = sample();
+        ann.input_location.addrs = vec![vec![7; crate::p2p::MAX_ADDR_LEN]; crate::p2p::MAX_ADDRS];
+        ann.part_hints = (0..MAX_PART_HINTS as u8).map(|i| [i; 32]).collect();
+        let bytes = ann.encode().expect("the largest announcement fits");
+        assert_eq!(bytes[0], VERSION_2);
+        assert_eq!(JobAnnouncement::decode(&bytes).unwrap(), ann);
+        for cut in 0..bytes.len() {
+            assert!(
+                JobAnnouncement::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        ann.part_hints.push([9; 32]);
+        assert!(matches!(
+            ann.encode(),
+            Err(WireError::TooManyItems {
+                field: "part_hints",
+                ..
+            })
+        ));
+        // Decoding enforces the limit too, and refuses an empty version 2 list.
+        let mut one = sample();
+        one.part_hints = vec![[1; 32]];
+        let mut bytes = one.encode().unwrap();
+        let at = bytes.len() - 33;
+        bytes[at] = MAX_PART_HINTS as u8 + 1;
+        bytes.extend(std::iter::repeat_n(1u8, 32 * MAX_PART_HINTS));
+        assert!(matches!(
+            JobAnnouncement::decode(&bytes),
+            Err(WireError::TooManyItems {
+                field: "part_hints",
+                ..
+            })
+        ));
+        let mut empty = sample().encode().unwrap();
+        empty[0] = VERSION_2;
+        empty.push(0);
+        assert!(matches!(
+            JobAnnouncement::decode(&empty),
+            Err(WireError::Invalid(_))
+        ));
     }
 
     proptest::proptest! {

@@ -43,6 +43,27 @@ impl Writer {
         self.raw(v);
         Ok(())
     }
+    /// A list of 32-byte hashes prefixed by its count as one byte; more than `max` is a
+    /// [`WireError::TooManyItems`].
+    pub(crate) fn hashes8(
+        &mut self,
+        field: &'static str,
+        v: &[[u8; 32]],
+        max: usize,
+    ) -> Result<(), WireError> {
+        if v.len() > max.min(255) {
+            return Err(WireError::TooManyItems {
+                field,
+                count: v.len(),
+                max,
+            });
+        }
+        self.u8(v.len() as u8);
+        for h in v {
+            self.raw(h);
+        }
+        Ok(())
+    }
     pub(crate) fn finish(self) -> Vec<u8> {
         self.buf
     }
@@ -116,6 +137,18 @@ impl<'a> Reader<'a> {
     /// A one-byte-length-prefixed UTF-8 string of at most `max` bytes.
     pub(crate) fn string8(&mut self, field: &'static str, max: usize) -> Result<String, WireError> {
         String::from_utf8(self.bytes8(field, max)?).map_err(|_| WireError::InvalidUtf8 { field })
+    }
+    /// A list of at most `max` 32-byte hashes, its count in one byte.
+    pub(crate) fn hashes8(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<Vec<[u8; 32]>, WireError> {
+        let count = usize::from(self.u8()?);
+        if count > max {
+            return Err(WireError::TooManyItems { field, count, max });
+        }
+        (0..count).map(|_| self.array()).collect()
     }
     /// Fails with [`WireError::TrailingBytes`] if anything is left unread.
     pub(crate) fn finish(self) -> Result<(), WireError> {

@@ -13,13 +13,13 @@ mod have;
 mod manifest;
 mod provider;
 
-pub use announcement::{JobAnnouncement, MAX_ANNOUNCEMENT_SIZE};
+pub use announcement::{JobAnnouncement, MAX_ANNOUNCEMENT_SIZE, MAX_PART_HINTS};
 pub use have::{HaveMap, HaveRequest, MAX_HAVE_PEERS, MAX_HAVE_REQUEST};
 pub use manifest::{
     BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_hash,
     sha256,
 };
-pub use provider::{Capabilities, MAX_PROVIDER_RECORD_SIZE, ProviderRecord};
+pub use provider::{Capabilities, MAX_ADVERTISED_PARTS, MAX_PROVIDER_RECORD_SIZE, ProviderRecord};
 
 /// Largest encoded libp2p peer id accepted on the wire (an identity-multihash ed25519 id is 38).
 pub const MAX_PEER_ID_LEN: usize = 64;

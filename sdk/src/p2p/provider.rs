@@ -1,12 +1,21 @@
 //! Provider records: what a provider publishes in Kademlia so consumers can list who is out
-//! there and what hardware they offer.
+//! there, what hardware they offer and which shared input parts they hold.
+//!
+//! Two versions decode: version 1 (no parts) and version 2 (at least one part). A record
+//! holding no parts is encoded as version 1, so nodes that only know version 1 still read
+//! it, and every value has exactly one encoding.
 
 use super::codec::{Reader, Writer};
-use super::{PeerLocation, WireError};
+use super::{ContentHash, PeerLocation, WireError};
 
 /// Largest encoded provider record accepted.
-pub const MAX_PROVIDER_RECORD_SIZE: usize = 2048;
-const VERSION: u8 = 1;
+pub const MAX_PROVIDER_RECORD_SIZE: usize = 4096;
+/// Most part hashes one record advertises.
+pub const MAX_ADVERTISED_PARTS: usize = 32;
+/// Without parts.
+const VERSION_1: u8 = 1;
+/// With the parts the node holds.
+const VERSION_2: u8 = 2;
 const MAX_NAME_LEN: usize = 128;
 
 /// What a provider's hardware offers.
@@ -35,13 +44,28 @@ pub struct ProviderRecord {
     pub capabilities: Capabilities,
     /// Unix seconds when the record was published.
     pub published_at: u64,
+    /// Content hashes of shared input parts (`stp_sdk::batch::parts`) the node holds, most
+    /// recently used first, at most [`MAX_ADVERTISED_PARTS`]: a consumer or provider can
+    /// fetch them from this node, and chunks that reference them cost it no download.
+    pub parts: Vec<ContentHash>,
 }
 
 impl ProviderRecord {
     /// Encodes the record; fails if a field or the whole exceeds its limit.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        if self.parts.len() > MAX_ADVERTISED_PARTS {
+            return Err(WireError::TooManyItems {
+                field: "parts",
+                count: self.parts.len(),
+                max: MAX_ADVERTISED_PARTS,
+            });
+        }
         let mut w = Writer::new();
-        w.u8(VERSION);
+        w.u8(if self.parts.is_empty() {
+            VERSION_1
+        } else {
+            VERSION_2
+        });
         self.location.encode(&mut w)?;
         w.raw(&self.eth_address);
         let c = &self.capabilities;
@@ -59,6 +83,9 @@ impl ProviderRecord {
         w.u64(c.benchmark_score);
         w.u128(c.price_floor);
         w.u64(self.published_at);
+        if !self.parts.is_empty() {
+            w.hashes8("parts", &self.parts, MAX_ADVERTISED_PARTS)?;
+        }
         let out = w.finish();
         if out.len() > MAX_PROVIDER_RECORD_SIZE {
             return Err(WireError::TooLarge {
@@ -79,14 +106,14 @@ impl ProviderRecord {
         }
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != VERSION {
+        if version != VERSION_1 && version != VERSION_2 {
             return Err(WireError::UnsupportedVersion {
                 kind: "provider record",
                 version,
-                supported: VERSION,
+                supported: VERSION_2,
             });
         }
-        let rec = Self {
+        let mut rec = Self {
             location: PeerLocation::decode(&mut r)?,
             eth_address: r.array()?,
             capabilities: Capabilities {
@@ -97,7 +124,16 @@ impl ProviderRecord {
                 price_floor: r.u128()?,
             },
             published_at: r.u64()?,
+            parts: Vec::new(),
         };
+        if version == VERSION_2 {
+            rec.parts = r.hashes8("parts", MAX_ADVERTISED_PARTS)?;
+            if rec.parts.is_empty() {
+                return Err(WireError::Invalid(
+                    "a version 2 provider record lists at least one part",
+                ));
+            }
+        }
         r.finish()?;
         Ok(rec)
     }
@@ -107,9 +143,8 @@ impl ProviderRecord {
 mod tests {
     use super::*;
 
-    #[test]
-    fn provider_record_roundtrips_and_rejects_garbage() {
-        let rec = ProviderRecord {
+    fn sample() -> ProviderRecord {
+        ProviderRecord {
             location: PeerLocation {
                 peer_id: vec![1; 38],
                 addrs: vec![vec![4, 127, 0, 0, 1, 6, 0, 80]],
@@ -123,7 +158,13 @@ mod tests {
                 price_floor: 1,
             },
             published_at: 42,
-        };
+            parts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn provider_record_roundtrips_and_rejects_garbage() {
+        let rec = sample();
         let bytes = rec.encode().unwrap();
         assert_eq!(ProviderRecord::decode(&bytes).unwrap(), rec);
         for cut in 0..bytes.len() {
@@ -132,5 +173,68 @@ mod tests {
         let mut bad = rec;
         bad.capabilities.adapter = "x".repeat(300);
         assert!(matches!(bad.encode(), Err(WireError::FieldTooLong { .. })));
+    }
+
+    #[test]
+    fn parts_roundtrip_in_version_2_and_none_stay_version_1() {
+        let plain = sample().encode().unwrap();
+        assert_eq!(plain[0], VERSION_1, "no parts: readable by version 1 nodes");
+        let mut rec = sample();
+        rec.parts = (0..MAX_ADVERTISED_PARTS as u8).map(|i| [i; 32]).collect();
+        rec.location.addrs = vec![vec![7; crate::p2p::MAX_ADDR_LEN]; crate::p2p::MAX_ADDRS];
+        rec.capabilities.adapter = "a".repeat(MAX_NAME_LEN);
+        rec.capabilities.backend = "b".repeat(MAX_NAME_LEN);
+        let bytes = rec.encode().expect("the largest record fits");
+        assert_eq!(bytes[0], VERSION_2);
+        assert_eq!(ProviderRecord::decode(&bytes).unwrap(), rec);
+        for cut in 0..bytes.len() {
+            assert!(
+                ProviderRecord::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // A version 1 record (as old nodes publish it) decodes with no parts.
+        let old = ProviderRecord::decode(&plain).unwrap();
+        assert!(old.parts.is_empty());
+        assert_eq!(old, sample());
+    }
+
+    #[test]
+    fn parts_beyond_the_limit_are_refused_on_encode_and_decode() {
+        let mut rec = sample();
+        rec.parts = vec![[1; 32]; MAX_ADVERTISED_PARTS + 1];
+        assert_eq!(
+            rec.encode(),
+            Err(WireError::TooManyItems {
+                field: "parts",
+                count: MAX_ADVERTISED_PARTS + 1,
+                max: MAX_ADVERTISED_PARTS
+            })
+        );
+        // Hand-built: a valid record with its count byte raised past the limit.
+        rec.parts = vec![[1; 32]; 1];
+        let mut bytes = rec.encode().unwrap();
+        let at = bytes.len() - 33;
+        assert_eq!(bytes[at], 1);
+        bytes[at] = MAX_ADVERTISED_PARTS as u8 + 1;
+        bytes.extend(std::iter::repeat_n(1u8, 32 * MAX_ADVERTISED_PARTS));
+        assert!(matches!(
+            ProviderRecord::decode(&bytes),
+            Err(WireError::TooManyItems { field: "parts", .. })
+        ));
+        // Version 2 with an empty list has a version 1 encoding already: refused.
+        let mut empty = sample().encode().unwrap();
+        empty[0] = VERSION_2;
+        empty.push(0);
+        assert!(matches!(
+            ProviderRecord::decode(&empty),
+            Err(WireError::Invalid(_))
+        ));
+        let mut v3 = sample().encode().unwrap();
+        v3[0] = 3;
+        assert!(matches!(
+            ProviderRecord::decode(&v3),
+            Err(WireError::UnsupportedVersion { version: 3, .. })
+        ));
     }
 }

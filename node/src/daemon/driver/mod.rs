@@ -8,6 +8,7 @@
 //! A job whose input cannot be fetched or whose kernel fails is abandoned before anything
 //! is at stake. What to do with a committed job comes from `stp_sdk::market::lifecycle`.
 
+mod advertise;
 mod execute;
 mod faults;
 mod send;
@@ -33,6 +34,7 @@ use super::results::HeldResults;
 use super::scheduler::{self, ProviderView};
 use super::{DaemonConfig, Metrics};
 use crate::daemon::parts::PartCache;
+use crate::daemon::prefer::{self, PartHints};
 use crate::exec::Executor;
 use crate::p2p::{P2pClient, P2pEvent};
 use crate::store::{JobPhase, JobRecord, JobStore, sync_index};
@@ -74,6 +76,10 @@ pub(super) struct Driver {
     held: HeldResults,
     /// Shared input parts held for chunks and jobs to come.
     parts: PartCache,
+    /// The part hints of announced jobs, to take first those whose parts we hold.
+    hints: PartHints,
+    /// The provider record as last published (`None`: never re-published).
+    advertised: Option<advertise::Advertised>,
     /// Jobs whose input fetch or execution is running now.
     executing: HashSet<u64>,
     /// Jobs with a transaction in flight.
@@ -128,6 +134,8 @@ impl Driver {
             steps,
             held,
             parts,
+            hints: PartHints::default(),
+            advertised: None,
             executing: HashSet::new(),
             in_flight: HashSet::new(),
             challenge_window: None,
@@ -167,6 +175,7 @@ impl Driver {
                                 tracing::info!("chain reachable again");
                             }
                             self.drive_all(false).await;
+                            self.advertise_parts().await;
                             self.refresh_account_metrics().await;
                             self.metrics.set_rpc_requests(self.market.rpc_requests());
                         }
@@ -195,6 +204,8 @@ impl Driver {
                 let Some(job_id) = announced_job_id(&ann) else {
                     return;
                 };
+                // Only an order hint, kept even when the job is taken from the chain.
+                self.record_hints(job_id, ann.part_hints);
                 if matches!(self.store.get(job_id), Ok(Some(_))) {
                     return;
                 }
@@ -315,7 +326,9 @@ impl Driver {
 
     /// Ingests confirmed events into the store's chain index (after undoing any blocks a
     /// reorg replaced) and acts on new jobs and settlements. A constant number of requests
-    /// per poll, however long the chain's history.
+    /// per poll, however long the chain's history. The jobs posted since the last poll
+    /// compete for our slots: they are considered after the other events, those whose
+    /// parts we hold first.
     async fn poll_chain(&mut self) -> Result<(), MarketError> {
         let update = sync_index(&self.store, &self.market, self.config.confirmations).await?;
         if let Some((from, back_to)) = update.rolled_back {
@@ -329,6 +342,7 @@ impl Driver {
                 self.sync_with_chain(&mut record).await?;
             }
         }
+        let mut posted = Vec::new();
         for event in update.events {
             match event.kind {
                 EventKind::JobPosted {
@@ -337,10 +351,7 @@ impl Driver {
                     posted_at,
                     post_block,
                     kind,
-                } => {
-                    self.consider(job_id, spec, (posted_at, post_block, kind))
-                        .await
-                }
+                } => posted.push((job_id, spec, (posted_at, post_block, kind))),
                 EventKind::Finalized {
                     job_id,
                     outcome,
@@ -349,6 +360,10 @@ impl Driver {
                 } => self.settled_on_chain(job_id, outcome, result_hash).await,
                 _ => {}
             }
+        }
+        prefer::order(&mut posted, |(id, ..)| self.parts_held(*id));
+        for (job_id, spec, posted) in posted {
+            self.consider(job_id, spec, posted).await;
         }
         Ok(())
     }
@@ -491,16 +506,15 @@ impl Driver {
             .unwrap_or(0)
     }
 
-    /// Considers the jobs passed over at capacity again, oldest first (each goes back to
-    /// the queue if the node is still busy).
+    /// Considers the jobs passed over at capacity again: those whose parts we hold
+    /// first, then oldest first (each goes back to the queue if the node is still busy).
     async fn reconsider_deferred(&mut self) {
         if self.deferred.is_empty() || self.busy() >= self.config.max_concurrent {
             return;
         }
-        for _ in 0..self.deferred.len() {
-            let Some((job_id, spec, posted)) = self.deferred.pop_front() else {
-                break;
-            };
+        let mut waiting: Vec<_> = self.deferred.drain(..).collect();
+        prefer::order(&mut waiting, |(id, ..)| self.parts_held(*id));
+        for (job_id, spec, posted) in waiting {
             self.consider(job_id, spec, posted).await;
         }
     }

@@ -215,7 +215,8 @@ async function providerRender(main) {
     h("h2", {}, "Reputation"), h("p", { id: "reputation" }, rep(p.reputation),
       p.reputation ? ` (score ${p.reputation.score})` : ""),
     h("h2", {}, "Node"), rec ? dl([["Peer id", h("code", {}, rec.peer_id)], ["Adapter", rec.adapter],
-      ["Backend", rec.backend], ["Hardware score", rec.benchmark_score], ["Published", time(rec.published_at)]])
+      ["Backend", rec.backend], ["Hardware score", rec.benchmark_score], ["Published", time(rec.published_at)],
+      ["Parts held", rec.parts.length ? h("span", {}, ...rec.parts.map((x) => h("code", { title: x }, `${x.slice(0, 10)}… `))) : "none"]])
       : h("p", { class: "muted" }, "No provider record found on the p2p network."),
     h("h2", {}, "Earnings and slashes"),
     p.points.length ? earningsChart(p.points) : h("p", { class: "muted" }, "No settled job yet."),
