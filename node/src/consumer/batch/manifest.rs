@@ -313,9 +313,13 @@ mod tests {
         man.save(dir.path()).unwrap();
         let held = man.lock(dir.path()).unwrap();
         let err = man.lock(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("batch 3 is being followed by another process"), "{err}");
+        assert!(
+            err.contains("batch 3 is being followed by another process"),
+            "{err}"
+        );
         drop(held);
-        man.lock(dir.path()).expect("free again once the holder is gone");
+        man.lock(dir.path())
+            .expect("free again once the holder is gone");
     }
 
     #[test]
