@@ -143,6 +143,18 @@ async fn listed(boot: &str, dir: &std::path::Path, provider: Address) -> Vec<B25
         .unwrap_or_default()
 }
 
+/// The consumer's libp2p node in `data_dir`, bootstrapped from `boot`.
+async fn consumer_p2p(data_dir: &std::path::Path, boot: &str) -> stp_node::p2p::P2pClient {
+    stp_node::cli::job::P2pArgs {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: vec![boot.parse().unwrap()],
+        data_dir: data_dir.to_path_buf(),
+    }
+    .spawn()
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_provider_takes_first_the_jobs_whose_parts_it_holds_and_advertises_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,14 +166,7 @@ async fn a_busy_provider_takes_first_the_jobs_whose_parts_it_holds_and_advertise
     let boot = node.addr().await;
     let rpc = ProviderBuilder::new().connect_http(anvil.endpoint_url());
     let consumer = market(&anvil, &dep, 4).await;
-    let p2p = stp_node::cli::job::P2pArgs {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: vec![boot.parse().unwrap()],
-        data_dir: dir.path().join("consumer"),
-    }
-    .spawn()
-    .await
-    .unwrap();
+    let p2p = consumer_p2p(&dir.path().join("consumer"), &boot).await;
     let (bx, by) = (b_matrix(1), b_matrix(2));
     let (hx, hy) = (sha256(&bx), sha256(&by));
     p2p.add_blob(bx.clone()).await.unwrap();
@@ -264,14 +269,7 @@ async fn a_part_its_consumer_no_longer_serves_is_fetched_from_a_provider_that_ad
     let holder = ProviderProc::start_logged(&anvil, &dep, 1, dir.path());
     let boot = holder.addr().await;
     let consumer = market(&anvil, &dep, 4).await;
-    let p2p = stp_node::cli::job::P2pArgs {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: vec![boot.parse().unwrap()],
-        data_dir: dir.path().join("consumer"),
-    }
-    .spawn()
-    .await
-    .unwrap();
+    let p2p = consumer_p2p(&dir.path().join("consumer"), &boot).await;
     let b = b_matrix(3);
     let hash = sha256(&b);
     p2p.add_blob(b.clone()).await.unwrap();
