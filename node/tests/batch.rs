@@ -206,7 +206,7 @@ async fn a_mandelbrot_batch_survives_a_killed_provider_and_a_liar() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_batch_whose_consumer_was_killed_is_resumed_to_the_same_image() {
+async fn a_batch_whose_consumer_crashed_after_paying_is_found_on_chain_and_resumed() {
     let dir = tempfile::tempdir().unwrap();
     let (anvil, dep) = devnet(dir.path()).await;
     stake(&anvil, &dep, &[1]).await;
@@ -222,7 +222,7 @@ async fn a_batch_whose_consumer_was_killed_is_resumed_to_the_same_image() {
             .args(["--private-key", &key(&anvil, 4)]);
         cmd
     };
-    let mut post = common(&[
+    let post_args = [
         "batch",
         "post",
         "--kernel",
@@ -237,20 +237,33 @@ async fn a_batch_whose_consumer_was_killed_is_resumed_to_the_same_image() {
         "10",
         "--wait",
         "--json",
-    ])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    // kill -9 the consumer as soon as its batch record is on disk.
+    ];
+    // The consumer dies right after its postJobs is mined, before it records the batch.
+    let crashed = common(&post_args)
+        .env("STP_CONSUMER_FAULT", "crash-after-paying")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(crashed.status.code(), Some(137), "{crashed:?}");
     let record = consumer_dir.join("batches").join("1.json");
-    for _ in 0..3000 {
-        if record.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    post.kill().await.unwrap();
+    assert!(!record.exists(), "not recorded");
+    let watch = market(&anvil, &dep, 0).await;
+    assert_eq!(
+        watch.next_job_id().await.unwrap(),
+        5,
+        "but paid for: jobs 1-4"
+    );
+    // Posting again finds the paid batch on-chain, records it and posts nothing.
+    let again = common(&post_args).output().await.unwrap();
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "{said}");
+    assert!(said.contains("paid for batch 1 (4 chunks)"), "{said}");
+    assert!(said.contains("stp batch resume 1"), "{said}");
+    assert_eq!(
+        watch.next_job_id().await.unwrap(),
+        5,
+        "nothing posted twice"
+    );
     let before: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert_eq!(before["chunks"].as_array().unwrap().len(), 4);
@@ -285,7 +298,6 @@ async fn a_batch_whose_consumer_was_killed_is_resumed_to_the_same_image() {
         "the PNG is the CPU reference's"
     );
     // The consumer paid for one completed job per chunk; every other attempt came back.
-    let watch = market(&anvil, &dep, 0).await;
     let a = anvil.addresses();
     let mut completed = 0u64;
     for c in chunks {

@@ -78,6 +78,98 @@ pub struct PendingPost {
     pub chunks: Vec<u32>,
 }
 
+/// A batch whose first `postJobs` is being paid for: `batches/posting.json`, on disk
+/// before the transaction is sent and removed once the batch's record is written. A
+/// consumer that crashed in between finds the batch on-chain from it
+/// ([`Posting::recover`]) instead of losing track of what it paid for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posting {
+    /// The chain's head before the transaction was sent.
+    pub from_block: u64,
+    /// The batch's record to be: every field but the id, and chunks without attempts.
+    pub manifest: Manifest,
+}
+
+impl Posting {
+    /// Where the posting record of consumer directory `dir` is kept.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("batches").join("posting.json")
+    }
+
+    /// Writes the record (a temporary file renamed over the path).
+    pub fn save(&self, dir: &Path) -> eyre::Result<()> {
+        write_json(&Self::path(dir), self)
+    }
+
+    /// The record left by a `stp batch post` that did not finish, if any.
+    pub fn load(dir: &Path) -> eyre::Result<Option<Self>> {
+        let path = Self::path(dir);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .wrap_err_with(|| format!("reading {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Removes the record (once the batch's own record is on disk, or the post is known
+    /// not to have landed).
+    pub fn remove(dir: &Path) -> eyre::Result<()> {
+        let path = Self::path(dir);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).wrap_err_with(|| format!("removing {}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The batch's record if its `postJobs` landed: `posted` are the `(job id, post block,
+    /// spec)` of the jobs posted since `from_block`, oldest first, and the batch is the
+    /// first run of consecutive ids, one per chunk in order, each posted by `consumer` with
+    /// the batch's kernel and that chunk's input hash.
+    pub fn recover(&self, consumer: Address, posted: &[(u64, u64, JobSpec)]) -> Option<Manifest> {
+        let chunks = &self.manifest.chunks;
+        let ours = |(id, _, spec): &(u64, u64, JobSpec), first: u64, i: usize| {
+            *id == first + i as u64
+                && spec.consumer == consumer
+                && spec.kernelId == self.manifest.kernel_id
+                && spec.inputHash == chunks[i].input_hash
+        };
+        let start = (0..posted.len()).find(|&s| {
+            posted.len() - s >= chunks.len()
+                && (0..chunks.len()).all(|i| ours(&posted[s + i], posted[s].0, i))
+        })?;
+        let mut man = self.manifest.clone();
+        man.batch_id = posted[start].0;
+        for (c, (id, block, _)) in man.chunks.iter_mut().zip(&posted[start..]) {
+            c.phase = ChunkPhase::Posted;
+            c.attempts = vec![Attempt {
+                job_id: *id,
+                post_block: *block,
+                failed: None,
+            }];
+        }
+        Some(man)
+    }
+}
+
+/// Writes `value` as JSON to `path`: to a temporary file, synced, then renamed over it.
+fn write_json(path: &Path, value: &impl Serialize) -> eyre::Result<()> {
+    let parent = path.parent().expect("a batch record has a directory");
+    std::fs::create_dir_all(parent).wrap_err_with(|| format!("creating {}", parent.display()))?;
+    let tmp = path.with_extension("json.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(value)?)?;
+        // On disk before it replaces the old record: a power cut leaves one or the other.
+        file.sync_all()
+    };
+    write().wrap_err_with(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).wrap_err_with(|| format!("writing {}", path.display()))
+}
+
 /// A batch: its chunks, how they aggregate and what came out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -129,19 +221,7 @@ impl Manifest {
 
     /// Writes the record (a temporary file renamed over the old one).
     pub fn save(&self, dir: &Path) -> eyre::Result<()> {
-        let path = Self::path(dir, self.batch_id);
-        let parent = path.parent().expect("a batch record has a directory");
-        std::fs::create_dir_all(parent)
-            .wrap_err_with(|| format!("creating {}", parent.display()))?;
-        let tmp = path.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(self)?)?;
-            // On disk before it replaces the old record: a power cut leaves one or the other.
-            file.sync_all()
-        };
-        write().wrap_err_with(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).wrap_err_with(|| format!("writing {}", path.display()))
+        write_json(&Self::path(dir, self.batch_id), self)
     }
 
     /// Takes the batch's lock (`<id>.lock` beside its record) for as long as the returned
@@ -397,6 +477,52 @@ mod tests {
             back.adopt(me, &on_chain).is_empty(),
             "nothing pending any more"
         );
+    }
+
+    /// A consumer crashed between paying for a batch's first postJobs and writing its
+    /// record: the next run finds the batch on-chain from the posting record (a run of
+    /// consecutive jobs of its own with the chunks' inputs, in order), not a lookalike
+    /// posted by someone else nor one with its chunks out of order.
+    #[test]
+    fn a_batch_paid_for_but_not_recorded_is_found_on_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut template = manifest();
+        template.batch_id = 0;
+        for c in &mut template.chunks {
+            c.attempts.clear();
+        }
+        let posting = Posting {
+            from_block: 40,
+            manifest: template,
+        };
+        posting.save(dir.path()).unwrap();
+        let back = Posting::load(dir.path()).unwrap().expect("kept");
+        assert_eq!(back, posting);
+        let me = Address::repeat_byte(0xc0);
+        let other = Address::repeat_byte(0xee);
+        let k = posting.manifest.kernel_id;
+        let on_chain = [
+            posted(6, other, k, 0), // someone else's jobs with the same inputs
+            posted(7, other, k, 1),
+            posted(8, me, k, 1), // ours, out of order
+            posted(9, me, k, 0),
+            posted(10, me, k, 0), // the batch
+            posted(11, me, k, 1),
+        ];
+        let man = back.recover(me, &on_chain).expect("found");
+        assert_eq!(man.batch_id, 10);
+        let jobs: Vec<u64> = man.chunks.iter().map(|c| c.current().job_id).collect();
+        assert_eq!(jobs, [10, 11]);
+        assert!(back.recover(me, &on_chain[..5]).is_none(), "not landed");
+        man.save(dir.path()).unwrap();
+        assert_eq!(
+            Manifest::load(dir.path(), 10).unwrap(),
+            man,
+            "a whole record"
+        );
+        Posting::remove(dir.path()).unwrap();
+        assert!(Posting::load(dir.path()).unwrap().is_none());
+        Posting::remove(dir.path()).expect("removing nothing is fine");
     }
 
     #[test]

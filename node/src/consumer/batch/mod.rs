@@ -19,9 +19,9 @@ use eyre::bail;
 use stp_sdk::batch::parts::{self, Shared};
 use stp_sdk::batch::{Batch, Chunk, merkle};
 use stp_sdk::kernels::kernel_name;
-use stp_sdk::market::{EventKind, MAX_POST_BATCH, Market};
+use stp_sdk::market::{EventKind, JobSpec, MAX_POST_BATCH, Market};
 
-pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest, PendingPost};
+pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest, PendingPost, Posting};
 
 use super::post::{Order, Posted, announce_posted, prepare_many};
 use crate::cli::common::{paying, shortfall};
@@ -95,12 +95,28 @@ pub async fn run(
     mut on: impl FnMut(&Manifest, usize, &Change),
 ) -> eyre::Result<Finished> {
     check(m, order).await?;
+    recover_posting(m, dir).await?;
     for blob in order.shared.iter().flat_map(|s| &s.blobs) {
         p2p.add_blob(blob.clone()).await?;
     }
-    let posted = post_chunks(m, p2p, order, &all(order)).await?;
+    let from_block = m.block_number().await?;
+    let posted = post_chunks(m, p2p, order, &all(order), |specs| {
+        Posting {
+            from_block,
+            manifest: template(order, specs),
+        }
+        .save(dir)
+    })
+    .await?;
     let man = manifest(order, &posted);
+    // Tests crash here, paid for and not recorded: `STP_CONSUMER_FAULT=crash-after-paying`.
+    #[cfg(feature = "fault-injection")]
+    if std::env::var("STP_CONSUMER_FAULT").is_ok_and(|f| f == "crash-after-paying") {
+        tracing::warn!("fault injection: exiting now");
+        std::process::exit(137);
+    }
     man.save(dir)?;
+    Posting::remove(dir)?;
     announce(m, p2p, order, &posted).await;
     for (i, p) in posted.iter().enumerate() {
         on(&man, i, &Change::Posted(p.job_id));
@@ -284,13 +300,14 @@ async fn check(m: &Market, order: &BatchOrder) -> eyre::Result<()> {
 }
 
 /// Serves chunks `which` (at most [`MAX_POST_BATCH`]) and posts them in one `postJobs`
-/// transaction, one job each, in order. They are not gossiped yet: the caller records
+/// transaction, one job each, in order; `before_paying` records their specs first. They are not gossiped yet: the caller records
 /// them first ([`announce`]).
 async fn post_chunks(
     m: &Market,
     p2p: &P2pClient,
     order: &BatchOrder,
     which: &[usize],
+    before_paying: impl FnOnce(&[JobSpec]) -> eyre::Result<()>,
 ) -> eyre::Result<Vec<Posted>> {
     if which.len() > MAX_POST_BATCH {
         bail!(
@@ -300,13 +317,54 @@ async fn post_chunks(
     }
     let orders: Vec<Order> = which.iter().map(|&i| order.order(i)).collect();
     let ready = prepare_many(m, p2p, &orders).await?;
-    let specs = ready.iter().map(|r| r.spec.clone()).collect();
+    let specs: Vec<JobSpec> = ready.iter().map(|r| r.spec.clone()).collect();
+    before_paying(&specs)?;
     let total = order.terms.bounty * U256::from(which.len());
     let jobs = paying(m, "bounties", total, m.post_jobs(specs)).await?;
     Ok(ready
         .into_iter()
         .zip(jobs)
         .map(|(r, job)| r.into_posted(job))
+        .collect())
+}
+
+/// What an earlier `stp batch post` in `dir` left when it crashed between paying for its
+/// batch and recording it: the batch, found on-chain, is recorded now and this run stops
+/// (follow it with `stp batch resume`); a post that never landed is forgotten.
+async fn recover_posting(m: &Market, dir: &Path) -> eyre::Result<()> {
+    let Some(posting) = Posting::load(dir)? else {
+        return Ok(());
+    };
+    let head = m.block_number().await?;
+    let posted = jobs_posted(m, posting.from_block, head).await?;
+    let Some(man) = posting.recover(m.account(), &posted) else {
+        tracing::info!("an earlier batch post from this --data-dir never landed; forgetting it");
+        return Posting::remove(dir);
+    };
+    man.save(dir)?;
+    Posting::remove(dir)?;
+    bail!(
+        "an earlier `stp batch post` from this --data-dir paid for batch {} ({} chunks) and stopped before recording it; it is recorded now, nothing was posted this time: follow it with `stp batch resume {}`",
+        man.batch_id,
+        man.chunks.len(),
+        man.batch_id
+    )
+}
+
+/// `(job id, post block, spec)` of every job posted in blocks `from..=to`, oldest first.
+async fn jobs_posted(m: &Market, from: u64, to: u64) -> eyre::Result<Vec<(u64, u64, JobSpec)>> {
+    Ok(m.events(from, to)
+        .await?
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobPosted {
+                job_id,
+                spec,
+                post_block,
+                ..
+            } => Some((job_id, post_block, spec)),
+            _ => None,
+        })
         .collect())
 }
 
@@ -322,20 +380,7 @@ async fn take_up_pending(
         return Ok(());
     };
     let head = m.block_number().await?;
-    let posted: Vec<_> = m
-        .events(pending.from_block, head)
-        .await?
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::JobPosted {
-                job_id,
-                spec,
-                post_block,
-                ..
-            } => Some((job_id, post_block, spec)),
-            _ => None,
-        })
-        .collect();
+    let posted = jobs_posted(m, pending.from_block, head).await?;
     let adopted = man.adopt(m.account(), &posted);
     man.save(dir)?;
     for index in adopted {
@@ -361,27 +406,38 @@ async fn announce(m: &Market, p2p: &P2pClient, order: &BatchOrder, posted: &[Pos
 }
 
 fn manifest(order: &BatchOrder, posted: &[Posted]) -> Manifest {
+    let specs: Vec<JobSpec> = posted.iter().map(|p| p.spec.clone()).collect();
+    let mut man = template(order, &specs);
+    man.batch_id = posted[0].job_id;
+    for (c, p) in man.chunks.iter_mut().zip(posted) {
+        c.attempts = vec![Attempt {
+            job_id: p.job_id,
+            post_block: p.post_block,
+            failed: None,
+        }];
+    }
+    man
+}
+
+/// The record of a batch about to be posted with `specs`: no id and no attempts yet.
+fn template(order: &BatchOrder, specs: &[JobSpec]) -> Manifest {
     let chunks = order
         .batch
         .chunks
         .iter()
-        .zip(posted)
-        .map(|(c, p)| ChunkState {
+        .zip(specs)
+        .map(|(c, spec)| ChunkState {
             index: c.index,
             label: c.label.clone(),
-            input_hash: p.spec.inputHash,
+            input_hash: spec.inputHash,
             phase: ChunkPhase::Posted,
-            attempts: vec![Attempt {
-                job_id: p.job_id,
-                post_block: p.post_block,
-                failed: None,
-            }],
+            attempts: Vec::new(),
             result_hash: None,
             output_blob: None,
         })
         .collect();
     Manifest {
-        batch_id: posted[0].job_id,
+        batch_id: 0,
         kernel_id: B256::from(order.batch.kernel.0),
         kernel: kernel_name(&order.batch.kernel).into_owned(),
         replicas: order.terms.replicas,

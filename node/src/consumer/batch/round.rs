@@ -196,8 +196,7 @@ impl Round {
             from_block: m.block_number().await?,
             chunks: which.iter().map(|&i| man.chunks[i].index).collect(),
         });
-        man.save(dir)?;
-        let posted = post_chunks(m, p2p, order, &which).await?;
+        let posted = post_chunks(m, p2p, order, &which, |_| man.save(dir)).await?;
         man.pending_post = None;
         // On disk before anything else, so a crash now does not post them twice.
         for ((i, _), p) in again.iter().zip(&posted) {
