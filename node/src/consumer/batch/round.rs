@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use eyre::eyre;
+use futures::{StreamExt, TryStreamExt, stream};
 use stp_sdk::market::lifecycle::Phase;
 use stp_sdk::market::{JobHistory, Market, Outcome};
 use stp_sdk::verify;
@@ -20,6 +21,8 @@ use crate::p2p::P2pClient;
 /// How long a completed chunk's output may stay unreachable before its attempt counts as
 /// failed (its winners are gone) and the chunk is posted again, paying once more.
 const FETCH_PATIENCE: Duration = Duration::from_secs(60);
+/// Chain reads (one chunk's history each) and output fetches a poll runs at once.
+const CONCURRENT_READS: usize = 8;
 
 /// What the batch holds between polls.
 pub(super) struct Round {
@@ -49,7 +52,9 @@ impl Round {
         man.chunks.iter().all(|c| c.phase != ChunkPhase::Posted)
     }
 
-    /// One poll; true once no chunk is open any more.
+    /// One poll; true once no chunk is open any more. The open chunks' histories are read,
+    /// and the completed ones' outputs fetched, [`CONCURRENT_READS`] at a time; what they say
+    /// is then applied chunk by chunk, in order.
     pub(super) async fn step(
         &mut self,
         m: &Market,
@@ -60,16 +65,35 @@ impl Round {
         on: &mut impl FnMut(&Manifest, usize, &Change),
     ) -> eyre::Result<bool> {
         let now = m.now().await?;
+        let open: Vec<(usize, Attempt)> = man
+            .chunks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !matches!(c.phase, ChunkPhase::Verified | ChunkPhase::Failed))
+            .map(|(i, c)| (i, c.current().clone()))
+            .collect();
+        let histories: Vec<(usize, Attempt, JobHistory)> = stream::iter(open)
+            .map(|(i, a)| async move {
+                let h = m.job_history_since(a.job_id, a.post_block).await?;
+                eyre::Ok((i, a, h))
+            })
+            .buffered(CONCURRENT_READS)
+            .try_collect()
+            .await?;
+        let completed: Vec<&JobHistory> = histories
+            .iter()
+            .filter(|(_, _, h)| matches!(h.outcome, Some((Outcome::Completed, _))))
+            .map(|(_, _, h)| h)
+            .collect();
+        let mut outputs: std::collections::HashMap<u64, eyre::Result<(B256, Vec<u8>)>> =
+            stream::iter(completed)
+                .map(|h| async move { (h.job_id, fetch_output(m, p2p, h).await) })
+                .buffer_unordered(CONCURRENT_READS)
+                .collect()
+                .await;
         let mut failed = Vec::new();
-        for i in 0..man.chunks.len() {
-            if matches!(
-                man.chunks[i].phase,
-                ChunkPhase::Verified | ChunkPhase::Failed
-            ) {
-                continue;
-            }
-            let a = man.chunks[i].current().clone();
-            let h = m.job_history_since(a.job_id, a.post_block).await?;
+        for (i, a, h) in &histories {
+            let i = *i;
             if h.spec.is_none() {
                 eyre::bail!(
                     "job {} of chunk {} is not on this chain (a devnet started afresh?); the batch's record does not match this market",
@@ -79,7 +103,7 @@ impl Round {
             }
             match h.outcome {
                 None => {
-                    let p = phase(&h, now);
+                    let p = phase(h, now);
                     if p != Phase::Open && man.chunks[i].phase == ChunkPhase::Posted {
                         man.chunks[i].phase = ChunkPhase::Running;
                         man.save(dir)?;
@@ -92,22 +116,27 @@ impl Round {
                         }
                     }
                 }
-                Some((Outcome::Completed, _)) => match self.collect(m, p2p, order, i, &h).await {
-                    Collected::Good(hash, output) => {
-                        // Kept on disk: a resumed batch assembles from the store.
-                        let blob = p2p.add_blob(output).await?;
-                        let c = &mut man.chunks[i];
-                        c.phase = ChunkPhase::Verified;
-                        c.result_hash = Some(hash);
-                        c.output_blob = Some(B256::from(blob));
-                        man.save(dir)?;
-                        on(man, i, &Change::Verified);
+                Some((Outcome::Completed, _)) => {
+                    let fetched = outputs
+                        .remove(&h.job_id)
+                        .unwrap_or_else(|| Err(eyre!("not fetched")));
+                    match self.collect(order, i, h, fetched) {
+                        Collected::Good(hash, output) => {
+                            // Kept on disk: a resumed batch assembles from the store.
+                            let blob = p2p.add_blob(output).await?;
+                            let c = &mut man.chunks[i];
+                            c.phase = ChunkPhase::Verified;
+                            c.result_hash = Some(hash);
+                            c.output_blob = Some(B256::from(blob));
+                            man.save(dir)?;
+                            on(man, i, &Change::Verified);
+                        }
+                        Collected::Later(why) => {
+                            tracing::warn!(job = a.job_id, "output not fetched yet: {why}");
+                        }
+                        Collected::Failed(why) => failed.push((i, why)),
                     }
-                    Collected::Later(why) => {
-                        tracing::warn!(job = a.job_id, "output not fetched yet: {why}");
-                    }
-                    Collected::Failed(why) => failed.push((i, why)),
-                },
+                }
                 Some((outcome, _)) => failed.push((i, ended(outcome))),
             }
         }
@@ -120,16 +149,15 @@ impl Round {
             .all(|c| matches!(c.phase, ChunkPhase::Verified | ChunkPhase::Failed)))
     }
 
-    /// Fetches and checks the agreed output of chunk `i`'s completed attempt `h`.
-    async fn collect(
+    /// Judges the `fetched` agreed output of chunk `i`'s completed attempt `h`.
+    fn collect(
         &mut self,
-        m: &Market,
-        p2p: &P2pClient,
         order: &BatchOrder,
         i: usize,
         h: &JobHistory,
+        fetched: eyre::Result<(B256, Vec<u8>)>,
     ) -> Collected {
-        let (hash, output) = match fetch_output(m, p2p, h).await {
+        let (hash, output) = match fetched {
             Ok(v) => v,
             Err(e) => {
                 let since = *self.unreachable_since[i].get_or_insert_with(Instant::now);
