@@ -224,7 +224,8 @@ async fn follow(
 ) -> eyre::Result<Finished> {
     let _lock = man.lock(dir)?;
     take_up_pending(m, &mut man, dir, &mut on).await?;
-    let mut round = round::Round::new(order.batch.chunks.len());
+    let block_secs = m.block_time_estimate(8).await?;
+    let mut round = round::Round::new(order.batch.chunks.len(), round::patience(block_secs));
     loop {
         let done = round.step(m, p2p, order, &mut man, dir, &mut on).await?;
         if done || (!order.wait && round.inputs_taken(&man)) {

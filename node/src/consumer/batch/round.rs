@@ -19,8 +19,19 @@ use crate::consumer::{fetch_output, judge, phase};
 use crate::p2p::P2pClient;
 
 /// How long a completed chunk's output may stay unreachable before its attempt counts as
-/// failed (its winners are gone) and the chunk is posted again, paying once more.
+/// failed (its winners are gone) and the chunk is posted again, paying once more: at least
+/// this, and at least [`PATIENCE_BLOCKS`] blocks ([`patience`]).
 const FETCH_PATIENCE: Duration = Duration::from_secs(60);
+/// Blocks a winner may wait before it serves: it serves once it sees the settlement with
+/// its own `--confirmations`, which operators of slow chains set to a dozen or so.
+const PATIENCE_BLOCKS: u64 = 32;
+
+/// The output patience on a chain whose blocks come every `block_secs` seconds.
+pub(super) fn patience(block_secs: u64) -> Duration {
+    FETCH_PATIENCE.max(Duration::from_secs(
+        block_secs.saturating_mul(PATIENCE_BLOCKS),
+    ))
+}
 /// Chain reads (one chunk's history each) and output fetches a poll runs at once.
 const CONCURRENT_READS: usize = 8;
 
@@ -28,6 +39,8 @@ const CONCURRENT_READS: usize = 8;
 pub(super) struct Round {
     /// When each chunk's output first failed to arrive (since its last success or post).
     unreachable_since: Vec<Option<Instant>>,
+    /// How long an output may stay unreachable ([`patience`]).
+    patience: Duration,
 }
 
 /// How a completed attempt's output turned out.
@@ -41,9 +54,10 @@ enum Collected {
 }
 
 impl Round {
-    pub(super) fn new(chunks: usize) -> Self {
+    pub(super) fn new(chunks: usize, patience: Duration) -> Self {
         Self {
             unreachable_since: vec![None; chunks],
+            patience,
         }
     }
 
@@ -161,9 +175,10 @@ impl Round {
             Ok(v) => v,
             Err(e) => {
                 let since = *self.unreachable_since[i].get_or_insert_with(Instant::now);
-                if since.elapsed() >= FETCH_PATIENCE {
+                if since.elapsed() >= self.patience {
                     return Collected::Failed(format!(
-                        "its agreed output could not be fetched from any winner ({e:#})"
+                        "its agreed output could not be fetched from any winner for {} s ({e:#})",
+                        self.patience.as_secs()
                     ));
                 }
                 return Collected::Later(format!("{e:#}"));
@@ -290,5 +305,21 @@ fn ended(outcome: Outcome) -> String {
             "unfilled: not every slot was taken by the commit deadline (bounty refunded)".into()
         }
         other => format!("it ended {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patience;
+    use std::time::Duration;
+
+    #[test]
+    fn output_patience_covers_a_slow_chains_confirmations() {
+        assert_eq!(patience(1), Duration::from_secs(60), "a devnet: one minute");
+        assert_eq!(
+            patience(12),
+            Duration::from_secs(384),
+            "12 s blocks: 32 of them"
+        );
     }
 }
