@@ -1,0 +1,513 @@
+//! The model graph and its binary encoding (`.stpm`).
+//!
+//! All integers little-endian. The encoding is canonical (one model, one byte string), so
+//! the model id, SHA-256 of the bytes, names the model:
+//!
+//! ```text
+//! "STPM"  u32 version (= 1)
+//! u32 tensor count, per tensor:
+//!     u8 dtype (0 int8, 1 int32)  u8 rank (1..=4)  rank × u32 dims
+//!     u8 constant (0/1); if 1: the data, elements × dtype size bytes, row-major
+//! u32 input tensor
+//! u32 output count, per output: u32 tensor
+//! u32 op count, per op: u8 op code, then its fields:
+//!     1 fully-connected  u32 input, weights, bias, output; i32 input_zp, weight_zp
+//!     2 requantize       u32 input, output; i32 multiplier; u8 shift; i32 output_zp;
+//!                        i8 act_min, act_max
+//!     3 max-pool-2d      u32 input, output; u8 kernel_h, kernel_w, stride_h, stride_w
+//!     4 avg-pool-2d      (as max-pool-2d)
+//!     5 reshape          u32 input, output
+//!     6 argmax           u32 input, output
+//! ```
+//!
+//! Shapes are per sample: a run over a batch of `B` inputs gives every activation tensor a
+//! leading batch dimension of `B`, and constants are shared by the whole batch.
+
+use super::fixedpoint::Requant;
+use super::{Limits, ModelError, Result};
+
+/// The magic bytes a model file starts with.
+pub const MAGIC: &[u8; 4] = b"STPM";
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Element type of a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// Signed 8-bit, one byte per element.
+    I8,
+    /// Signed 32-bit, four little-endian bytes per element.
+    I32,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> u64 {
+        match self {
+            Self::I8 => 1,
+            Self::I32 => 4,
+        }
+    }
+
+    /// The name used in messages and listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::I8 => "int8",
+            Self::I32 => "int32",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::I8 => 0,
+            Self::I32 => 1,
+        }
+    }
+}
+
+/// One tensor of the graph: a constant (weights, bias) or an activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tensor {
+    /// Element type.
+    pub dtype: DType,
+    /// Per-sample shape, 1 to 4 dimensions, each at least 1.
+    pub shape: Vec<u32>,
+    /// The values of a constant (`elements × dtype size` bytes); `None` for activations.
+    pub data: Option<Vec<u8>>,
+}
+
+impl Tensor {
+    /// Number of elements (product of the shape).
+    pub fn elements(&self) -> u64 {
+        self.shape.iter().map(|&d| d as u64).product()
+    }
+
+    /// Bytes of one sample of this tensor.
+    pub fn bytes(&self) -> u64 {
+        self.elements() * self.dtype.size()
+    }
+}
+
+/// Window and stride of a 2-D pool over an NHWC int8 tensor (no padding: "valid").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2d {
+    /// Window height, `1..=16`.
+    pub kernel_h: u8,
+    /// Window width, `1..=16`.
+    pub kernel_w: u8,
+    /// Vertical stride, `1..=16`.
+    pub stride_h: u8,
+    /// Horizontal stride, `1..=16`.
+    pub stride_w: u8,
+}
+
+/// One integer-only operation. Tensor operands are indices into [`Model::tensors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `out[n] = bias[n] + Σₖ (in[k] − input_zp)·(w[n][k] − weight_zp)`: int8 input `[K]`,
+    /// constant int8 weights `[N, K]` (TFLite layout), constant int32 bias `[N]`, int32
+    /// output `[N]`, accumulated in wrapping i32 (K ≤ 16,384 keeps the sum itself exact).
+    FullyConnected {
+        /// Activation, int8 `[K]`.
+        input: u32,
+        /// Constant int8 `[N, K]`.
+        weights: u32,
+        /// Constant int32 `[N]`.
+        bias: u32,
+        /// int32 `[N]`.
+        output: u32,
+        /// Input zero point, `-128..=127`.
+        input_zero_point: i32,
+        /// Weight zero point, `-128..=127` (0 for TFLite's symmetric int8 weights).
+        weight_zero_point: i32,
+    },
+    /// int32 → int8, element-wise, by [`Requant::apply`]; same shape in and out.
+    Requantize {
+        /// int32 tensor.
+        input: u32,
+        /// int8 tensor of the same shape.
+        output: u32,
+        /// The fixed-point parameters.
+        requant: Requant,
+    },
+    /// Maximum over each window of an int8 `[H, W, C]` tensor → `[OH, OW, C]`,
+    /// `OH = (H − kernel_h) / stride_h + 1` (likewise OW).
+    MaxPool2d {
+        /// int8 `[H, W, C]`.
+        input: u32,
+        /// int8 `[OH, OW, C]`.
+        output: u32,
+        /// Window and stride.
+        pool: Pool2d,
+    },
+    /// Mean over each window, as TFLite's int8 reference rounds it: with `s` the window's
+    /// sum and `n` its size, `(s + n/2) / n` if `s > 0`, else `(s − n/2) / n`, both
+    /// divisions truncating (round half away from zero). Shapes as [`Op::MaxPool2d`].
+    AvgPool2d {
+        /// int8 `[H, W, C]`.
+        input: u32,
+        /// int8 `[OH, OW, C]`.
+        output: u32,
+        /// Window and stride.
+        pool: Pool2d,
+    },
+    /// Same bytes, another shape with as many elements (metadata only, no kernel).
+    Reshape {
+        /// Any tensor.
+        input: u32,
+        /// Same dtype and element count.
+        output: u32,
+    },
+    /// Index of the largest element of an int8 or int32 `[C]` tensor (`C ≤ 16,384`); the
+    /// first maximum wins on ties. Output int32 `[1]`.
+    Argmax {
+        /// int8 or int32 `[C]`.
+        input: u32,
+        /// int32 `[1]`.
+        output: u32,
+    },
+}
+
+impl Op {
+    /// Short name, as in `stp model info`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FullyConnected { .. } => "fully-connected",
+            Self::Requantize { .. } => "requantize",
+            Self::MaxPool2d { .. } => "max-pool-2d",
+            Self::AvgPool2d { .. } => "avg-pool-2d",
+            Self::Reshape { .. } => "reshape",
+            Self::Argmax { .. } => "argmax",
+        }
+    }
+
+    /// The tensors the op reads, in operand order.
+    pub fn inputs(&self) -> Vec<u32> {
+        match *self {
+            Self::FullyConnected {
+                input,
+                weights,
+                bias,
+                ..
+            } => vec![input, weights, bias],
+            Self::Requantize { input, .. }
+            | Self::MaxPool2d { input, .. }
+            | Self::AvgPool2d { input, .. }
+            | Self::Reshape { input, .. }
+            | Self::Argmax { input, .. } => vec![input],
+        }
+    }
+
+    /// The tensor the op writes.
+    pub fn output(&self) -> u32 {
+        match *self {
+            Self::FullyConnected { output, .. }
+            | Self::Requantize { output, .. }
+            | Self::MaxPool2d { output, .. }
+            | Self::AvgPool2d { output, .. }
+            | Self::Reshape { output, .. }
+            | Self::Argmax { output, .. } => output,
+        }
+    }
+}
+
+/// A graph of integer-only ops over int8/int32 tensors. Build one, then check it with
+/// [`super::ValidModel::new`]; files are read with [`super::ValidModel::decode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    /// Every tensor: constants, the input, intermediates and outputs.
+    pub tensors: Vec<Tensor>,
+    /// The int8 input tensor (fed one sample at a time, batched).
+    pub input: u32,
+    /// The tensors returned by a run, in order.
+    pub outputs: Vec<u32>,
+    /// The ops, in dataflow order.
+    pub ops: Vec<Op>,
+}
+
+impl Model {
+    /// The canonical bytes of the model (the module docs give the layout).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::new();
+        w.extend_from_slice(MAGIC);
+        put_u32(&mut w, VERSION);
+        put_u32(&mut w, self.tensors.len() as u32);
+        for t in &self.tensors {
+            w.push(t.dtype.code());
+            w.push(t.shape.len() as u8);
+            t.shape.iter().for_each(|&d| put_u32(&mut w, d));
+            w.push(u8::from(t.data.is_some()));
+            if let Some(data) = &t.data {
+                w.extend_from_slice(data);
+            }
+        }
+        put_u32(&mut w, self.input);
+        put_u32(&mut w, self.outputs.len() as u32);
+        self.outputs.iter().for_each(|&o| put_u32(&mut w, o));
+        put_u32(&mut w, self.ops.len() as u32);
+        self.ops.iter().for_each(|op| encode_op(&mut w, op));
+        w
+    }
+
+    /// Decodes the bytes of a model file strictly (bounds, no trailing bytes). The result
+    /// is not yet validated as a graph: [`super::ValidModel::decode`] does both.
+    pub fn decode_unvalidated(bytes: &[u8], limits: &Limits) -> Result<Self> {
+        if bytes.len() as u64 > limits.max_file_bytes {
+            return Err(too_large(
+                "model file size",
+                bytes.len() as u64,
+                limits.max_file_bytes,
+            ));
+        }
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take("magic", 4)? != MAGIC {
+            return Err(ModelError::BadMagic);
+        }
+        let version = r.u32("version")?;
+        if version != VERSION {
+            return Err(ModelError::UnsupportedVersion {
+                version,
+                supported: VERSION,
+            });
+        }
+        let count = r.count("tensor count", limits.max_tensors)?;
+        let tensors = (0..count)
+            .map(|i| decode_tensor(&mut r, i, limits))
+            .collect::<Result<Vec<_>>>()?;
+        let input = r.u32("input tensor")?;
+        let outputs = (0..r.count("output count", limits.max_outputs)?)
+            .map(|_| r.u32("output tensor"))
+            .collect::<Result<Vec<_>>>()?;
+        let ops = (0..r.count("op count", limits.max_ops)?)
+            .map(|i| decode_op(&mut r, i))
+            .collect::<Result<Vec<_>>>()?;
+        if r.pos != bytes.len() {
+            return Err(ModelError::TrailingBytes {
+                count: bytes.len() - r.pos,
+            });
+        }
+        Ok(Self {
+            tensors,
+            input,
+            outputs,
+            ops,
+        })
+    }
+}
+
+pub(super) fn too_large(what: impl Into<String>, value: u64, limit: u64) -> ModelError {
+    ModelError::TooLarge {
+        what: what.into(),
+        value,
+        limit,
+    }
+}
+
+fn put_u32(w: &mut Vec<u8>, v: u32) {
+    w.extend_from_slice(&v.to_le_bytes());
+}
+
+fn encode_op(w: &mut Vec<u8>, op: &Op) {
+    let words = |w: &mut Vec<u8>, vs: &[u32]| vs.iter().for_each(|&v| put_u32(w, v));
+    match *op {
+        Op::FullyConnected {
+            input,
+            weights,
+            bias,
+            output,
+            input_zero_point,
+            weight_zero_point,
+        } => {
+            w.push(1);
+            words(w, &[input, weights, bias, output]);
+            words(w, &[input_zero_point as u32, weight_zero_point as u32]);
+        }
+        Op::Requantize {
+            input,
+            output,
+            requant: q,
+        } => {
+            w.push(2);
+            words(w, &[input, output, q.multiplier as u32]);
+            w.push(q.shift);
+            put_u32(w, q.output_zero_point as u32);
+            w.extend_from_slice(&[q.act_min as u8, q.act_max as u8]);
+        }
+        Op::MaxPool2d {
+            input,
+            output,
+            pool,
+        }
+        | Op::AvgPool2d {
+            input,
+            output,
+            pool,
+        } => {
+            w.push(if matches!(op, Op::MaxPool2d { .. }) {
+                3
+            } else {
+                4
+            });
+            words(w, &[input, output]);
+            w.extend_from_slice(&[pool.kernel_h, pool.kernel_w, pool.stride_h, pool.stride_w]);
+        }
+        Op::Reshape { input, output } => {
+            w.push(5);
+            words(w, &[input, output]);
+        }
+        Op::Argmax { input, output } => {
+            w.push(6);
+            words(w, &[input, output]);
+        }
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, what: &'static str, n: u64) -> Result<&'a [u8]> {
+        let available = (self.bytes.len() - self.pos) as u64;
+        if n > available {
+            return Err(ModelError::Truncated {
+                what,
+                offset: self.pos,
+                needed: n,
+                available,
+            });
+        }
+        let out = &self.bytes[self.pos..self.pos + n as usize];
+        self.pos += n as usize;
+        Ok(out)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8> {
+        Ok(self.take(what, 1)?[0])
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32> {
+        let b = self.take(what, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn i32(&mut self, what: &'static str) -> Result<i32> {
+        Ok(self.u32(what)? as i32)
+    }
+
+    fn count(&mut self, what: &'static str, limit: u64) -> Result<u64> {
+        let n = self.u32(what)? as u64;
+        if n > limit {
+            return Err(too_large(what, n, limit));
+        }
+        Ok(n)
+    }
+}
+
+fn decode_tensor(r: &mut Reader<'_>, index: u64, limits: &Limits) -> Result<Tensor> {
+    let tensor = index as usize;
+    let dtype = match r.u8("tensor dtype")? {
+        0 => DType::I8,
+        1 => DType::I32,
+        code => return Err(ModelError::UnknownDType { tensor, code }),
+    };
+    let rank = r.u8("tensor rank")?;
+    if !(1..=4).contains(&rank) {
+        return Err(ModelError::BadParameter {
+            site: format!("tensor {tensor}"),
+            detail: format!("rank must be 1 to 4, found {rank}"),
+        });
+    }
+    let shape = (0..rank)
+        .map(|_| r.u32("tensor dimension"))
+        .collect::<Result<Vec<_>>>()?;
+    let elements: u64 = shape.iter().map(|&d| d as u64).product();
+    if shape.contains(&0) {
+        return Err(ModelError::BadParameter {
+            site: format!("tensor {tensor}"),
+            detail: format!("every dimension must be at least 1, shape {shape:?}"),
+        });
+    }
+    if elements > limits.max_tensor_elements {
+        return Err(too_large(
+            format!("tensor {tensor}'s element count (shape {shape:?})"),
+            elements,
+            limits.max_tensor_elements,
+        ));
+    }
+    let data = match r.u8("tensor constant flag")? {
+        0 => None,
+        1 => Some(r.take("tensor data", elements * dtype.size())?.to_vec()),
+        value => {
+            return Err(ModelError::BadFlag {
+                what: "tensor constant flag",
+                value,
+            });
+        }
+    };
+    Ok(Tensor { dtype, shape, data })
+}
+
+fn decode_op(r: &mut Reader<'_>, index: u64) -> Result<Op> {
+    let code = r.u8("op code")?;
+    let t = |r: &mut Reader<'_>| r.u32("op tensor");
+    Ok(match code {
+        1 => Op::FullyConnected {
+            input: t(r)?,
+            weights: t(r)?,
+            bias: t(r)?,
+            output: t(r)?,
+            input_zero_point: r.i32("input zero point")?,
+            weight_zero_point: r.i32("weight zero point")?,
+        },
+        2 => Op::Requantize {
+            input: t(r)?,
+            output: t(r)?,
+            requant: Requant {
+                multiplier: r.i32("multiplier")?,
+                shift: r.u8("shift")?,
+                output_zero_point: r.i32("output zero point")?,
+                act_min: r.u8("activation min")? as i8,
+                act_max: r.u8("activation max")? as i8,
+            },
+        },
+        3 | 4 => {
+            let (input, output) = (t(r)?, t(r)?);
+            let b = r.take("pool window and stride", 4)?;
+            let pool = Pool2d {
+                kernel_h: b[0],
+                kernel_w: b[1],
+                stride_h: b[2],
+                stride_w: b[3],
+            };
+            if code == 3 {
+                Op::MaxPool2d {
+                    input,
+                    output,
+                    pool,
+                }
+            } else {
+                Op::AvgPool2d {
+                    input,
+                    output,
+                    pool,
+                }
+            }
+        }
+        5 => Op::Reshape {
+            input: t(r)?,
+            output: t(r)?,
+        },
+        6 => Op::Argmax {
+            input: t(r)?,
+            output: t(r)?,
+        },
+        code => {
+            return Err(ModelError::UnknownOp {
+                op: index as usize,
+                code,
+            });
+        }
+    })
+}
