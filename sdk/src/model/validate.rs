@@ -41,18 +41,17 @@ pub(super) fn validate(model: &Model, limits: &Limits) -> Result<()> {
     available[model.input as usize] = true;
     for (i, op) in model.ops.iter().enumerate() {
         let site = format!("op {i} ({})", op.name());
-        for t in op.inputs() {
-            tensor(model, &site, t)?;
-            if !available[t as usize] {
-                return Err(ModelError::NotYetProduced { site, tensor: t });
-            }
-        }
         let out = op.output();
-        tensor(model, &site, out)?;
+        for t in op.inputs().into_iter().chain([out]) {
+            tensor(model, &site, t)?;
+        }
+        check_op(model, &site, op, limits)?;
+        if let Some(t) = op.inputs().into_iter().find(|&t| !available[t as usize]) {
+            return Err(ModelError::NotYetProduced { site, tensor: t });
+        }
         if available[out as usize] {
             return Err(ModelError::AlreadyProduced { site, tensor: out });
         }
-        check_op(model, &site, op, limits)?;
         available[out as usize] = true;
     }
     if let Some(t) = available.iter().position(|&a| !a) {

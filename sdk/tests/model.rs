@@ -1,0 +1,694 @@
+//! The model library's CPU side: fixed-point known answers (from
+//! `sdk/tests/model_fixedpoint.py`, Python's big integers), op semantics, the format's
+//! round trip and id, and strict decoding / validation errors.
+
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use stp_sdk::model::fixedpoint::*;
+use stp_sdk::model::ops::{argmax, fully_connected, i32s, pool2d, rounded_average};
+use stp_sdk::model::*;
+
+/// (a, b, SaturatingRoundingDoublingHighMul(a, b)) from sdk/tests/model_fixedpoint.py.
+const KNOWN_SRDHM: &[(i32, i32, i32)] = &[
+    (0, 0, 0),
+    (1, 1, 0),
+    (-1, 1, 0),
+    (-2147483648, -2147483648, 2147483647),
+    (-2147483648, 2147483647, -2147483647),
+    (2147483647, 2147483647, 2147483646),
+    (-2147483648, 1, -1),
+    (-2147483648, -1, 1),
+    (2147483647, -1, -1),
+    (32768, 32768, 1),
+    (-32768, 32768, 0),
+    (98304, 32768, 2),
+    (-98304, 32768, -1),
+    (1073741824, 1, 1),
+    (-1073741824, 1, 0),
+    (1073741824, 3, 2),
+    (-1073741824, 3, -1),
+    (123456789, 1518500250, 87297133),
+    (-123456789, 1518500250, -87297133),
+    (65535, 65537, 2),
+    (-65536, 65536, -2),
+    (305419896, 2147483647, 305419896),
+    (-305419896, 1073741824, -152709948),
+    (1000000, -2000000, -931),
+];
+/// (x, multiplier, shift, MultiplyByQuantizedMultiplier) from sdk/tests/model_fixedpoint.py.
+const KNOWN_MBQM: &[(i32, i32, u32, i32)] = &[
+    (0, 1073741824, 0, 0),
+    (0, 1073741824, 1, 0),
+    (0, 1073741824, 2, 0),
+    (0, 1073741824, 7, 0),
+    (0, 1073741824, 31, 0),
+    (0, 1518500250, 0, 0),
+    (0, 1518500250, 1, 0),
+    (0, 1518500250, 2, 0),
+    (0, 1518500250, 7, 0),
+    (0, 1518500250, 31, 0),
+    (0, 2147483647, 0, 0),
+    (0, 2147483647, 1, 0),
+    (0, 2147483647, 2, 0),
+    (0, 2147483647, 7, 0),
+    (0, 2147483647, 31, 0),
+    (1, 1073741824, 0, 1),
+    (1, 1073741824, 1, 1),
+    (1, 1073741824, 2, 0),
+    (1, 1073741824, 7, 0),
+    (1, 1073741824, 31, 0),
+    (1, 1518500250, 0, 1),
+    (1, 1518500250, 1, 1),
+    (1, 1518500250, 2, 0),
+    (1, 1518500250, 7, 0),
+    (1, 1518500250, 31, 0),
+    (1, 2147483647, 0, 1),
+    (1, 2147483647, 1, 1),
+    (1, 2147483647, 2, 0),
+    (1, 2147483647, 7, 0),
+    (1, 2147483647, 31, 0),
+    (-1, 1073741824, 0, 0),
+    (-1, 1073741824, 1, 0),
+    (-1, 1073741824, 2, 0),
+    (-1, 1073741824, 7, 0),
+    (-1, 1073741824, 31, 0),
+    (-1, 1518500250, 0, -1),
+    (-1, 1518500250, 1, -1),
+    (-1, 1518500250, 2, 0),
+    (-1, 1518500250, 7, 0),
+    (-1, 1518500250, 31, 0),
+    (-1, 2147483647, 0, -1),
+    (-1, 2147483647, 1, -1),
+    (-1, 2147483647, 2, 0),
+    (-1, 2147483647, 7, 0),
+    (-1, 2147483647, 31, 0),
+    (2, 1073741824, 0, 1),
+    (2, 1073741824, 1, 1),
+    (2, 1073741824, 2, 0),
+    (2, 1073741824, 7, 0),
+    (2, 1073741824, 31, 0),
+    (2, 1518500250, 0, 1),
+    (2, 1518500250, 1, 1),
+    (2, 1518500250, 2, 0),
+    (2, 1518500250, 7, 0),
+    (2, 1518500250, 31, 0),
+    (2, 2147483647, 0, 2),
+    (2, 2147483647, 1, 1),
+    (2, 2147483647, 2, 1),
+    (2, 2147483647, 7, 0),
+    (2, 2147483647, 31, 0),
+    (-2, 1073741824, 0, -1),
+    (-2, 1073741824, 1, -1),
+    (-2, 1073741824, 2, 0),
+    (-2, 1073741824, 7, 0),
+    (-2, 1073741824, 31, 0),
+    (-2, 1518500250, 0, -1),
+    (-2, 1518500250, 1, -1),
+    (-2, 1518500250, 2, 0),
+    (-2, 1518500250, 7, 0),
+    (-2, 1518500250, 31, 0),
+    (-2, 2147483647, 0, -2),
+    (-2, 2147483647, 1, -1),
+    (-2, 2147483647, 2, -1),
+    (-2, 2147483647, 7, 0),
+    (-2, 2147483647, 31, 0),
+    (3, 1073741824, 0, 2),
+    (3, 1073741824, 1, 1),
+    (3, 1073741824, 2, 1),
+    (3, 1073741824, 7, 0),
+    (3, 1073741824, 31, 0),
+    (3, 1518500250, 0, 2),
+    (3, 1518500250, 1, 1),
+    (3, 1518500250, 2, 1),
+    (3, 1518500250, 7, 0),
+    (3, 1518500250, 31, 0),
+    (3, 2147483647, 0, 3),
+    (3, 2147483647, 1, 2),
+    (3, 2147483647, 2, 1),
+    (3, 2147483647, 7, 0),
+    (3, 2147483647, 31, 0),
+    (-3, 1073741824, 0, -1),
+    (-3, 1073741824, 1, -1),
+    (-3, 1073741824, 2, 0),
+    (-3, 1073741824, 7, 0),
+    (-3, 1073741824, 31, 0),
+    (-3, 1518500250, 0, -2),
+    (-3, 1518500250, 1, -1),
+    (-3, 1518500250, 2, -1),
+    (-3, 1518500250, 7, 0),
+    (-3, 1518500250, 31, 0),
+    (-3, 2147483647, 0, -3),
+    (-3, 2147483647, 1, -2),
+    (-3, 2147483647, 2, -1),
+    (-3, 2147483647, 7, 0),
+    (-3, 2147483647, 31, 0),
+    (12345, 1073741824, 0, 6173),
+    (12345, 1073741824, 1, 3087),
+    (12345, 1073741824, 2, 1543),
+    (12345, 1073741824, 7, 48),
+    (12345, 1073741824, 31, 0),
+    (12345, 1518500250, 0, 8729),
+    (12345, 1518500250, 1, 4365),
+    (12345, 1518500250, 2, 2182),
+    (12345, 1518500250, 7, 68),
+    (12345, 1518500250, 31, 0),
+    (12345, 2147483647, 0, 12345),
+    (12345, 2147483647, 1, 6173),
+    (12345, 2147483647, 2, 3086),
+    (12345, 2147483647, 7, 96),
+    (12345, 2147483647, 31, 0),
+    (-12345, 1073741824, 0, -6172),
+    (-12345, 1073741824, 1, -3086),
+    (-12345, 1073741824, 2, -1543),
+    (-12345, 1073741824, 7, -48),
+    (-12345, 1073741824, 31, 0),
+    (-12345, 1518500250, 0, -8729),
+    (-12345, 1518500250, 1, -4365),
+    (-12345, 1518500250, 2, -2182),
+    (-12345, 1518500250, 7, -68),
+    (-12345, 1518500250, 31, 0),
+    (-12345, 2147483647, 0, -12345),
+    (-12345, 2147483647, 1, -6173),
+    (-12345, 2147483647, 2, -3086),
+    (-12345, 2147483647, 7, -96),
+    (-12345, 2147483647, 31, 0),
+    (1048576, 1073741824, 0, 524288),
+    (1048576, 1073741824, 1, 262144),
+    (1048576, 1073741824, 2, 131072),
+    (1048576, 1073741824, 7, 4096),
+    (1048576, 1073741824, 31, 0),
+    (1048576, 1518500250, 0, 741455),
+    (1048576, 1518500250, 1, 370728),
+    (1048576, 1518500250, 2, 185364),
+    (1048576, 1518500250, 7, 5793),
+    (1048576, 1518500250, 31, 0),
+    (1048576, 2147483647, 0, 1048576),
+    (1048576, 2147483647, 1, 524288),
+    (1048576, 2147483647, 2, 262144),
+    (1048576, 2147483647, 7, 8192),
+    (1048576, 2147483647, 31, 0),
+    (-1048576, 1073741824, 0, -524288),
+    (-1048576, 1073741824, 1, -262144),
+    (-1048576, 1073741824, 2, -131072),
+    (-1048576, 1073741824, 7, -4096),
+    (-1048576, 1073741824, 31, 0),
+    (-1048576, 1518500250, 0, -741455),
+    (-1048576, 1518500250, 1, -370728),
+    (-1048576, 1518500250, 2, -185364),
+    (-1048576, 1518500250, 7, -5793),
+    (-1048576, 1518500250, 31, 0),
+    (-1048576, 2147483647, 0, -1048576),
+    (-1048576, 2147483647, 1, -524288),
+    (-1048576, 2147483647, 2, -262144),
+    (-1048576, 2147483647, 7, -8192),
+    (-1048576, 2147483647, 31, 0),
+    (2147483647, 1073741824, 0, 1073741824),
+    (2147483647, 1073741824, 1, 536870912),
+    (2147483647, 1073741824, 2, 268435456),
+    (2147483647, 1073741824, 7, 8388608),
+    (2147483647, 1073741824, 31, 1),
+    (2147483647, 1518500250, 0, 1518500249),
+    (2147483647, 1518500250, 1, 759250125),
+    (2147483647, 1518500250, 2, 379625062),
+    (2147483647, 1518500250, 7, 11863283),
+    (2147483647, 1518500250, 31, 1),
+    (2147483647, 2147483647, 0, 2147483646),
+    (2147483647, 2147483647, 1, 1073741823),
+    (2147483647, 2147483647, 2, 536870912),
+    (2147483647, 2147483647, 7, 16777216),
+    (2147483647, 2147483647, 31, 1),
+    (-2147483648, 1073741824, 0, -1073741824),
+    (-2147483648, 1073741824, 1, -536870912),
+    (-2147483648, 1073741824, 2, -268435456),
+    (-2147483648, 1073741824, 7, -8388608),
+    (-2147483648, 1073741824, 31, -1),
+    (-2147483648, 1518500250, 0, -1518500250),
+    (-2147483648, 1518500250, 1, -759250125),
+    (-2147483648, 1518500250, 2, -379625063),
+    (-2147483648, 1518500250, 7, -11863283),
+    (-2147483648, 1518500250, 31, -1),
+    (-2147483648, 2147483647, 0, -2147483647),
+    (-2147483648, 2147483647, 1, -1073741824),
+    (-2147483648, 2147483647, 2, -536870912),
+    (-2147483648, 2147483647, 7, -16777216),
+    (-2147483648, 2147483647, 31, -1),
+    (1073741824, 1073741824, 0, 536870912),
+    (1073741824, 1073741824, 1, 268435456),
+    (1073741824, 1073741824, 2, 134217728),
+    (1073741824, 1073741824, 7, 4194304),
+    (1073741824, 1073741824, 31, 0),
+    (1073741824, 1518500250, 0, 759250125),
+    (1073741824, 1518500250, 1, 379625063),
+    (1073741824, 1518500250, 2, 189812531),
+    (1073741824, 1518500250, 7, 5931642),
+    (1073741824, 1518500250, 31, 0),
+    (1073741824, 2147483647, 0, 1073741824),
+    (1073741824, 2147483647, 1, 536870912),
+    (1073741824, 2147483647, 2, 268435456),
+    (1073741824, 2147483647, 7, 8388608),
+    (1073741824, 2147483647, 31, 1),
+    (-1073741825, 1073741824, 0, -536870912),
+    (-1073741825, 1073741824, 1, -268435456),
+    (-1073741825, 1073741824, 2, -134217728),
+    (-1073741825, 1073741824, 7, -4194304),
+    (-1073741825, 1073741824, 31, 0),
+    (-1073741825, 1518500250, 0, -759250126),
+    (-1073741825, 1518500250, 1, -379625063),
+    (-1073741825, 1518500250, 2, -189812532),
+    (-1073741825, 1518500250, 7, -5931642),
+    (-1073741825, 1518500250, 31, 0),
+    (-1073741825, 2147483647, 0, -1073741824),
+    (-1073741825, 2147483647, 1, -536870912),
+    (-1073741825, 2147483647, 2, -268435456),
+    (-1073741825, 2147483647, 7, -8388608),
+    (-1073741825, 2147483647, 31, -1),
+];
+/// (x, exponent, RoundingDivideByPOT) from sdk/tests/model_fixedpoint.py.
+const KNOWN_RDBPOT: &[(i32, u32, i32)] = &[
+    (5, 0, 5),
+    (5, 1, 3),
+    (5, 2, 1),
+    (5, 31, 0),
+    (-5, 0, -5),
+    (-5, 1, -3),
+    (-5, 2, -1),
+    (-5, 31, 0),
+    (6, 0, 6),
+    (6, 1, 3),
+    (6, 2, 2),
+    (6, 31, 0),
+    (-6, 0, -6),
+    (-6, 1, -3),
+    (-6, 2, -2),
+    (-6, 31, 0),
+    (7, 0, 7),
+    (7, 1, 4),
+    (7, 2, 2),
+    (7, 31, 0),
+    (-7, 0, -7),
+    (-7, 1, -4),
+    (-7, 2, -2),
+    (-7, 31, 0),
+    (1, 0, 1),
+    (1, 1, 1),
+    (1, 2, 0),
+    (1, 31, 0),
+    (-1, 0, -1),
+    (-1, 1, -1),
+    (-1, 2, 0),
+    (-1, 31, 0),
+    (0, 0, 0),
+    (0, 1, 0),
+    (0, 2, 0),
+    (0, 31, 0),
+    (2147483647, 0, 2147483647),
+    (2147483647, 1, 1073741824),
+    (2147483647, 2, 536870912),
+    (2147483647, 31, 1),
+    (-2147483648, 0, -2147483648),
+    (-2147483648, 1, -1073741824),
+    (-2147483648, 2, -536870912),
+    (-2147483648, 31, -1),
+    (1073741824, 0, 1073741824),
+    (1073741824, 1, 536870912),
+    (1073741824, 2, 268435456),
+    (1073741824, 31, 1),
+    (-1073741824, 0, -1073741824),
+    (-1073741824, 1, -536870912),
+    (-1073741824, 2, -268435456),
+    (-1073741824, 31, -1),
+];
+
+#[test]
+fn srdhm_matches_python_known_answers() {
+    for &(a, b, want) in KNOWN_SRDHM {
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(a, b),
+            want,
+            "srdhm({a}, {b})"
+        );
+    }
+}
+
+#[test]
+fn mbqm_matches_python_known_answers() {
+    for &(x, m, s, want) in KNOWN_MBQM {
+        assert_eq!(
+            multiply_by_quantized_multiplier(x, m, s),
+            want,
+            "mbqm({x}, {m}, {s})"
+        );
+    }
+}
+
+#[test]
+fn rdbpot_matches_python_known_answers() {
+    for &(x, e, want) in KNOWN_RDBPOT {
+        assert_eq!(rounding_divide_by_pot(x, e), want, "rdbpot({x}, {e})");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The form the WGSL kernels compute: floor((a·b + 2^30) / 2^31), except the saturation.
+    #[test]
+    fn srdhm_equals_floor_form(a in any::<i32>(), b in any::<i32>()) {
+        prop_assume!(!(a == i32::MIN && b == i32::MIN));
+        let floor = ((a as i64 * b as i64) + (1 << 30)).div_euclid(1 << 31);
+        prop_assert_eq!(saturating_rounding_doubling_high_mul(a, b) as i64, floor);
+    }
+
+    /// RoundingDivideByPOT is x / 2^e rounded to nearest, ties away from zero.
+    #[test]
+    fn rdbpot_rounds_half_away_from_zero(x in any::<i32>(), e in 0u32..=31) {
+        let d = 1i64 << e;
+        let (q, r) = ((x as i64).abs() / d, (x as i64).abs() % d);
+        let magnitude = if 2 * r >= d { q + 1 } else { q };
+        let want = if x < 0 { -magnitude } else { magnitude };
+        prop_assert_eq!(rounding_divide_by_pot(x, e) as i64, want);
+    }
+}
+
+#[test]
+fn requant_adds_zero_point_and_clamps_to_the_activation_range() {
+    let q = Requant {
+        multiplier: 1 << 30,
+        shift: 1,
+        output_zero_point: 3,
+        act_min: -128,
+        act_max: 127,
+    };
+    // x · 2^30 / 2^31 / 2 = x / 4, rounded: 10 / 4 = 2.5 -> 3 (srdhm: 5, then 5 / 2 -> 3).
+    assert_eq!(q.apply(10), 6);
+    assert_eq!(q.apply(i32::MAX), 127);
+    assert_eq!(q.apply(i32::MIN), -128);
+    let relu = Requant { act_min: 3, ..q };
+    assert_eq!(relu.apply(-400), 3);
+    assert_eq!(reciprocal_multiplier(3), Some((1431655765, 1)));
+    assert_eq!(reciprocal_multiplier(1), None);
+}
+
+#[test]
+fn fully_connected_hand_checked_with_zero_points() {
+    // x = [1, -2], w = [[3, 4], [-128, 127]], zp_x = 1, zp_w = -1, bias = [10, -5]:
+    // row 0: (0)(4) + (-3)(5) + 10 = -5; row 1: (0)(-127) + (-3)(128) - 5 = -389.
+    let x = [1u8, (-2i8) as u8];
+    let w = [3u8, 4, (-128i8) as u8, 127];
+    assert_eq!(
+        i32s(&fully_connected(&x, &w, &[10, -5], 2, (1, -1))),
+        vec![-5, -389]
+    );
+}
+
+#[test]
+fn argmax_first_maximum_wins() {
+    let x: Vec<u8> = [3i8, 7, 7, -1, 0, 0].iter().map(|&v| v as u8).collect();
+    assert_eq!(i32s(&argmax(&x, DType::I8, 3)), vec![1, 1]);
+    let ints: Vec<u8> = [i32::MIN, i32::MIN]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    assert_eq!(i32s(&argmax(&ints, DType::I32, 2)), vec![0]);
+}
+
+#[test]
+fn average_pool_rounds_half_away_from_zero() {
+    assert_eq!(rounded_average(3, 2), 2);
+    assert_eq!(rounded_average(-3, 2), -2);
+    assert_eq!(rounded_average(1, 2), 1);
+    assert_eq!(rounded_average(-1, 2), -1);
+    assert_eq!(rounded_average(4, 3), 1);
+    assert_eq!(rounded_average(-5, 3), -2);
+    // 2x2 window over a 2x2x1 image: avg(1, 2, 3, -1) = 5/4 -> 1; max 3.
+    let x: Vec<u8> = [1i8, 2, 3, -1].iter().map(|&v| v as u8).collect();
+    let pool = Pool2d {
+        kernel_h: 2,
+        kernel_w: 2,
+        stride_h: 1,
+        stride_w: 1,
+    };
+    assert_eq!(pool2d(&x, &[2, 2, 1], pool, true), vec![1]);
+    assert_eq!(pool2d(&x, &[2, 2, 1], pool, false), vec![3]);
+}
+
+/// A small model: input [2,2,1] -> max pool 1x1 -> reshape [4] -> FC 3 -> requantize -> argmax.
+fn small_model() -> Model {
+    let act = |dtype, shape: &[u32]| Tensor {
+        dtype,
+        shape: shape.to_vec(),
+        data: None,
+    };
+    let tensors = vec![
+        act(DType::I8, &[2, 2, 1]),
+        act(DType::I8, &[2, 2, 1]),
+        act(DType::I8, &[4]),
+        Tensor {
+            dtype: DType::I8,
+            shape: vec![3, 4],
+            data: Some(vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+        },
+        Tensor {
+            dtype: DType::I32,
+            shape: vec![3],
+            data: Some([-1i32, 0, 1].iter().flat_map(|v| v.to_le_bytes()).collect()),
+        },
+        act(DType::I32, &[3]),
+        act(DType::I8, &[3]),
+        act(DType::I32, &[1]),
+    ];
+    let pool = Pool2d {
+        kernel_h: 1,
+        kernel_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+    };
+    let requant = Requant {
+        multiplier: 1 << 30,
+        shift: 0,
+        output_zero_point: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    Model {
+        tensors,
+        input: 0,
+        outputs: vec![6, 7],
+        ops: vec![
+            Op::MaxPool2d {
+                input: 0,
+                output: 1,
+                pool,
+            },
+            Op::Reshape {
+                input: 1,
+                output: 2,
+            },
+            Op::FullyConnected {
+                input: 2,
+                weights: 3,
+                bias: 4,
+                output: 5,
+                input_zero_point: 0,
+                weight_zero_point: 0,
+            },
+            Op::Requantize {
+                input: 5,
+                output: 6,
+                requant,
+            },
+            Op::Argmax {
+                input: 6,
+                output: 7,
+            },
+        ],
+    }
+}
+
+#[test]
+fn small_model_runs_on_the_cpu_with_hand_checked_outputs() {
+    let model = ValidModel::new(small_model()).unwrap();
+    // x = [1, 0, -1, 2]: FC rows 1-3+8-1 = 5, 5-7+16 = 14, 9-11+24+1 = 23; halved: 3, 7, 12.
+    let out = run_cpu(&model, &[1, 0, 255, 2]).unwrap();
+    assert_eq!(out.batch, 1);
+    assert_eq!(out.outputs[0], vec![3, 7, 12]);
+    assert_eq!(i32s(&out.outputs[1]), vec![2]);
+    let mut h = Sha256::new();
+    h.update([3u8, 7, 12]);
+    h.update(2i32.to_le_bytes());
+    assert_eq!(out.sha256(), <[u8; 32]>::from(h.finalize()));
+}
+
+#[test]
+fn encoding_round_trips_and_the_id_is_the_sha256_of_the_bytes() {
+    let model = ValidModel::new(synth::mlp(&[20, 8, 3], 5).unwrap()).unwrap();
+    let bytes = model.model().encode();
+    assert_eq!(&bytes[..4], b"STPM");
+    let decoded = ValidModel::decode(&bytes).unwrap();
+    assert_eq!(decoded, model);
+    assert_eq!(decoded.id().0, <[u8; 32]>::from(Sha256::digest(&bytes)));
+    assert_eq!(
+        synth::mlp(&[20, 8, 3], 5).unwrap().encode(),
+        bytes,
+        "deterministic"
+    );
+    assert_ne!(
+        synth::mlp(&[20, 8, 3], 6).unwrap().encode(),
+        bytes,
+        "seeded"
+    );
+}
+
+#[test]
+fn every_truncation_and_trailing_bytes_are_rejected() {
+    let bytes = small_model().encode();
+    for len in 0..bytes.len() {
+        let err = ValidModel::decode(&bytes[..len]).unwrap_err();
+        assert!(
+            matches!(err, ModelError::Truncated { .. }),
+            "prefix {len}: {err}"
+        );
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert_eq!(
+        ValidModel::decode(&long).unwrap_err(),
+        ModelError::TrailingBytes { count: 1 }
+    );
+}
+
+#[test]
+fn bad_header_unknown_op_and_bad_flags_are_rejected() {
+    let bytes = small_model().encode();
+    let mut magic = bytes.clone();
+    magic[0] = b'X';
+    assert_eq!(
+        ValidModel::decode(&magic).unwrap_err(),
+        ModelError::BadMagic
+    );
+    let mut version = bytes.clone();
+    version[4] = 2;
+    assert!(matches!(
+        ValidModel::decode(&version).unwrap_err(),
+        ModelError::UnsupportedVersion { version: 2, .. }
+    ));
+    let mut op = bytes.clone();
+    let last_op = op.len() - 9; // argmax: u8 code + two u32
+    op[last_op] = 99;
+    assert_eq!(
+        ValidModel::decode(&op).unwrap_err(),
+        ModelError::UnknownOp { op: 4, code: 99 }
+    );
+    let mut flag = bytes.clone();
+    flag[4 + 4 + 4 + 2 + 12] = 2; // tensor 0: dtype, rank, 3 dims, then the constant flag
+    assert!(matches!(
+        ValidModel::decode(&flag).unwrap_err(),
+        ModelError::BadFlag { value: 2, .. }
+    ));
+}
+
+#[test]
+fn a_tensor_over_its_bound_is_rejected_before_its_data_is_read() {
+    let mut model = small_model();
+    model.tensors[5].shape = vec![1 << 13, 1 << 12];
+    let err = ValidModel::decode(&model.encode()).unwrap_err();
+    assert!(
+        matches!(err, ModelError::TooLarge { value, .. } if value == 1 << 25),
+        "{err}"
+    );
+}
+
+#[test]
+fn graph_errors_are_typed() {
+    let mut swapped = small_model();
+    swapped.ops.swap(0, 1);
+    assert!(matches!(
+        ValidModel::new(swapped).unwrap_err(),
+        ModelError::NotYetProduced { tensor: 1, .. }
+    ));
+
+    let mut overwrite = small_model();
+    overwrite.ops[0] = Op::Reshape {
+        input: 0,
+        output: 0,
+    };
+    assert!(matches!(
+        ValidModel::new(overwrite).unwrap_err(),
+        ModelError::AlreadyProduced { tensor: 0, .. }
+    ));
+
+    let mut bias = small_model();
+    bias.tensors[4].shape = vec![2];
+    bias.tensors[4].data = Some(vec![0; 8]);
+    assert!(matches!(
+        ValidModel::new(bias).unwrap_err(),
+        ModelError::ShapeMismatch { .. }
+    ));
+
+    let mut weights = small_model();
+    weights.tensors[3].data = None;
+    assert!(matches!(
+        ValidModel::new(weights).unwrap_err(),
+        ModelError::Constness { .. }
+    ));
+
+    let mut range = small_model();
+    range.tensors.push(Tensor {
+        dtype: DType::I8,
+        shape: vec![1],
+        data: None,
+    });
+    assert!(matches!(
+        ValidModel::new(range).unwrap_err(),
+        ModelError::NeverProduced { tensor: 8 }
+    ));
+
+    let mut index = small_model();
+    index.outputs.push(40);
+    assert!(matches!(
+        ValidModel::new(index).unwrap_err(),
+        ModelError::NoSuchTensor { tensor: 40, .. }
+    ));
+
+    let mut shift = small_model();
+    if let Op::Requantize { requant, .. } = &mut shift.ops[3] {
+        requant.shift = 32;
+    }
+    assert!(matches!(
+        ValidModel::new(shift).unwrap_err(),
+        ModelError::BadParameter { .. }
+    ));
+
+    let mut dtype = small_model();
+    dtype.tensors[6].dtype = DType::I32;
+    assert!(matches!(
+        ValidModel::new(dtype).unwrap_err(),
+        ModelError::DTypeMismatch { .. }
+    ));
+}
+
+#[test]
+fn input_of_the_wrong_size_is_rejected() {
+    let model = ValidModel::new(small_model()).unwrap();
+    for len in [0, 3, 5] {
+        let err = run_cpu(&model, &vec![0; len]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ModelError::InputSize {
+                    sample_bytes: 4,
+                    ..
+                }
+            ),
+            "{len}: {err}"
+        );
+    }
+    assert_eq!(run_cpu(&model, &[0; 12]).unwrap().batch, 3);
+}
+
+#[test]
+fn synthetic_models_reject_bad_layer_lists() {
+    assert!(synth::mlp(&[10], 1).is_err());
+    assert!(synth::mlp(&[10, 0], 1).is_err());
+    assert!(synth::mlp(&[20_000, 10], 1).is_err());
+}
