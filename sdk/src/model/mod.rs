@@ -139,7 +139,7 @@ impl ValidModel {
     pub fn batch_of(&self, input: &[u8]) -> Result<u32> {
         let sample = self.input().bytes();
         let len = input.len() as u64;
-        if len == 0 || len % sample != 0 {
+        if len == 0 || !len.is_multiple_of(sample) {
             return Err(ModelError::InputSize {
                 len: input.len(),
                 sample_bytes: sample,
