@@ -692,3 +692,152 @@ fn synthetic_models_reject_bad_layer_lists() {
     assert!(synth::mlp(&[10, 0], 1).is_err());
     assert!(synth::mlp(&[20_000, 10], 1).is_err());
 }
+
+fn geometry(stride: u8, pad: u8) -> Conv2dGeometry {
+    Conv2dGeometry {
+        stride_h: stride,
+        stride_w: stride,
+        pad_top: pad,
+        pad_left: pad,
+        pad_bottom: pad,
+        pad_right: pad,
+    }
+}
+
+#[test]
+fn conv2d_hand_checked_with_padding_stride_and_zero_point() {
+    use stp_sdk::model::ops::conv2d;
+    let x: Vec<u8> = (1..=9).collect(); // 3x3x1
+    let ones = [1u8; 4]; // 1x2x2x1
+    let valid = conv2d(
+        &x,
+        &[3, 3, 1],
+        &ones,
+        &[1, 2, 2, 1],
+        &[0],
+        geometry(1, 0),
+        (0, 0),
+    );
+    assert_eq!(i32s(&valid), vec![12, 16, 24, 28]);
+    // Padded 5x5, stride 2: windows see {1}, {2, 3}, {4, 7}, {5, 6, 8, 9}.
+    let padded = conv2d(
+        &x,
+        &[3, 3, 1],
+        &ones,
+        &[1, 2, 2, 1],
+        &[100],
+        geometry(2, 1),
+        (0, 0),
+    );
+    assert_eq!(i32s(&padded), vec![101, 105, 111, 128]);
+    // Input zero point 1: padding still adds nothing, each real tap one less.
+    let zp = conv2d(
+        &x,
+        &[3, 3, 1],
+        &ones,
+        &[1, 2, 2, 1],
+        &[0],
+        geometry(2, 1),
+        (1, 0),
+    );
+    assert_eq!(i32s(&zp), vec![0, 3, 9, 24]);
+}
+
+/// input [3] -> add(input, input) with zero points and near-identity scales.
+fn add_model(a_zero_point: i32) -> Model {
+    let act = |shape: &[u32]| Tensor {
+        dtype: DType::I8,
+        shape: shape.to_vec(),
+        data: None,
+    };
+    let identity = Scale {
+        multiplier: i32::MAX,
+        shift: 0,
+    };
+    let requant = Requant {
+        multiplier: i32::MAX,
+        shift: 0,
+        output_zero_point: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    Model {
+        tensors: vec![act(&[3]), act(&[3])],
+        input: 0,
+        outputs: vec![1],
+        ops: vec![Op::Add {
+            a: 0,
+            b: 0,
+            output: 1,
+            a_zero_point,
+            b_zero_point: 0,
+            left_shift: 0,
+            a_scale: identity,
+            b_scale: identity,
+            requant,
+        }],
+    }
+}
+
+#[test]
+fn add_hand_checked_saturates_and_applies_zero_points() {
+    let model = ValidModel::new(add_model(0)).unwrap();
+    let x: Vec<u8> = [3i8, 100, -100].iter().map(|&v| v as u8).collect();
+    let out = run_cpu(&model, &x).unwrap();
+    assert_eq!(out.outputs[0], [6i8, 127, -128].map(|v| v as u8));
+    let model = ValidModel::new(add_model(10)).unwrap();
+    let out = run_cpu(&model, &x).unwrap();
+    // (3 - 10) + 3 = -4; (100 - 10) + 100 = 190 -> 127; (-100 - 10) - 100 -> -128.
+    assert_eq!(out.outputs[0], [-4i8, 127, -128].map(|v| v as u8));
+    let mut shifted = add_model(0);
+    if let Op::Add { left_shift, .. } = &mut shifted.ops[0] {
+        *left_shift = 23;
+    }
+    assert!(matches!(
+        ValidModel::new(shifted).unwrap_err(),
+        ModelError::BadParameter { .. }
+    ));
+}
+
+#[test]
+fn conv_and_add_round_trip_through_the_encoding() {
+    let mut model = add_model(-3);
+    model.tensors[0].shape = vec![2, 2, 1];
+    model.tensors[1].shape = vec![2, 2, 1];
+    model.tensors.push(Tensor {
+        dtype: DType::I8,
+        shape: vec![1, 2, 2, 1],
+        data: Some(vec![1, 255, 2, 254]),
+    });
+    model.tensors.push(Tensor {
+        dtype: DType::I32,
+        shape: vec![1],
+        data: Some(7i32.to_le_bytes().to_vec()),
+    });
+    model.tensors.push(Tensor {
+        dtype: DType::I32,
+        shape: vec![1, 1, 1],
+        data: None,
+    });
+    model.ops.push(Op::Conv2d {
+        input: 1,
+        filter: 2,
+        bias: 3,
+        output: 4,
+        input_zero_point: 5,
+        filter_zero_point: -2,
+        geometry: Conv2dGeometry {
+            pad_bottom: 0,
+            ..geometry(1, 0)
+        },
+    });
+    model.outputs.push(4);
+    let valid = ValidModel::new(model.clone()).unwrap();
+    assert_eq!(ValidModel::decode(&model.encode()).unwrap(), valid);
+    let mut wrong = model;
+    wrong.tensors[4].shape = vec![2, 2, 1];
+    assert!(matches!(
+        ValidModel::new(wrong).unwrap_err(),
+        ModelError::ShapeMismatch { .. }
+    ));
+}

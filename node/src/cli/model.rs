@@ -141,6 +141,25 @@ fn op_line(model: &ValidModel, op: &Op) -> String {
             " multiplier={} shift={} zp_out={} range={}..={}",
             q.multiplier, q.shift, q.output_zero_point, q.act_min, q.act_max
         ),
+        Op::Conv2d {
+            input_zero_point,
+            filter_zero_point,
+            geometry: g,
+            ..
+        } => format!(
+            " zp_in={input_zero_point} zp_f={filter_zero_point} stride={}x{} pad(t,l,b,r)={},{},{},{}",
+            g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.pad_bottom, g.pad_right
+        ),
+        Op::Add {
+            a_zero_point,
+            b_zero_point,
+            left_shift,
+            requant: q,
+            ..
+        } => format!(
+            " zp_a={a_zero_point} zp_b={b_zero_point} left_shift={left_shift} zp_out={} range={}..={}",
+            q.output_zero_point, q.act_min, q.act_max
+        ),
         Op::MaxPool2d { pool, .. } | Op::AvgPool2d { pool, .. } => format!(
             " window={}x{} stride={}x{}",
             pool.kernel_h, pool.kernel_w, pool.stride_h, pool.stride_w

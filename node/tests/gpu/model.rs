@@ -12,7 +12,9 @@ use stp_node::exec::model::run_gpu;
 use stp_sdk::model::fixedpoint::Requant;
 use stp_sdk::model::gpu::{probe_cpu, probe_plan};
 use stp_sdk::model::synth::{self, SplitMix64};
-use stp_sdk::model::{DType, Model, Op, Pool2d, Tensor, ValidModel, run_cpu};
+use stp_sdk::model::{
+    Conv2dGeometry, DType, Model, Op, Pool2d, Scale, Tensor, ValidModel, run_cpu,
+};
 
 use super::support::runtime;
 
@@ -238,6 +240,132 @@ fn pool_case() -> impl Strategy<Value = (Model, Vec<u8>)> {
         })
 }
 
+fn requant(multiplier: i32, shift: u8, zp: i32) -> Requant {
+    Requant {
+        multiplier,
+        shift,
+        output_zero_point: zp,
+        act_min: -128,
+        act_max: 127,
+    }
+}
+
+/// Conv-2d (random shape, strides, padding, zero points) → two requantizations → add.
+fn conv_add_case() -> impl Strategy<Value = (Model, Vec<u8>)> {
+    (
+        (1u32..9, 1u32..9, 1u32..5, 1u32..6, 1u32..3),
+        (
+            1u32..6,
+            1u32..6,
+            1u8..4,
+            1u8..4,
+            [0u8..3, 0u8..3, 0u8..3, 0u8..3],
+        ),
+        (
+            -128i32..128,
+            -128i32..128,
+            0u8..=22,
+            [1i32..=i32::MAX, 1i32..=i32::MAX, 1i32..=i32::MAX],
+        ),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                (h, w, cin, cout, batch),
+                (kh, kw, sh, sw, pads),
+                (zx, zf, left_shift, mults),
+                seed,
+            )| {
+                let mut rng = SplitMix64::new(seed);
+                let g = Conv2dGeometry {
+                    stride_h: sh,
+                    stride_w: sw,
+                    pad_top: pads[0],
+                    pad_left: pads[1],
+                    pad_bottom: pads[2],
+                    pad_right: pads[3],
+                };
+                let kh = kh.min(h + pads[0] as u32 + pads[2] as u32);
+                let kw = kw.min(w + pads[1] as u32 + pads[3] as u32);
+                let oh = (h + pads[0] as u32 + pads[2] as u32 - kh) / sh as u32 + 1;
+                let ow = (w + pads[1] as u32 + pads[3] as u32 - kw) / sw as u32 + 1;
+                let out = [oh, ow, cout];
+                let bias: Vec<u8> = (0..cout)
+                    .flat_map(|_| ((rng.next_u64() as i32) >> 8).to_le_bytes())
+                    .collect();
+                let shift = |r: &mut SplitMix64| (r.next_u64() % 24) as u8;
+                let zp = |r: &mut SplitMix64| (r.next_u64() % 256) as i32 - 128;
+                let (s1, s2, s3, s4, s5) = (
+                    shift(&mut rng),
+                    shift(&mut rng),
+                    shift(&mut rng),
+                    shift(&mut rng),
+                    shift(&mut rng),
+                );
+                let (z1, z2, z3) = (zp(&mut rng), zp(&mut rng), zp(&mut rng));
+                let tensors = vec![
+                    act(DType::I8, &[h, w, cin]),
+                    constant(
+                        DType::I8,
+                        &[cout, kh, kw, cin],
+                        rng.bytes((cout * kh * kw * cin) as usize),
+                    ),
+                    constant(DType::I32, &[cout], bias),
+                    act(DType::I32, &out),
+                    act(DType::I8, &out),
+                    act(DType::I8, &out),
+                    act(DType::I8, &out),
+                ];
+                let ops = vec![
+                    Op::Conv2d {
+                        input: 0,
+                        filter: 1,
+                        bias: 2,
+                        output: 3,
+                        input_zero_point: zx,
+                        filter_zero_point: zf,
+                        geometry: g,
+                    },
+                    Op::Requantize {
+                        input: 3,
+                        output: 4,
+                        requant: requant(mults[0], s1, z1),
+                    },
+                    Op::Requantize {
+                        input: 3,
+                        output: 5,
+                        requant: requant(mults[1], s2, z2),
+                    },
+                    Op::Add {
+                        a: 4,
+                        b: 5,
+                        output: 6,
+                        a_zero_point: z1,
+                        b_zero_point: z2,
+                        left_shift,
+                        a_scale: Scale {
+                            multiplier: mults[2],
+                            shift: s3,
+                        },
+                        b_scale: Scale {
+                            multiplier: mults[0] / 2 + 1,
+                            shift: s4,
+                        },
+                        requant: requant(mults[1] / 3 + 1, s5, z3),
+                    },
+                ];
+                let model = Model {
+                    tensors,
+                    input: 0,
+                    outputs: vec![3, 4, 5, 6],
+                    ops,
+                };
+                let input = synth::input(&model, batch, seed ^ 7);
+                (model, input)
+            },
+        )
+}
+
 /// A synthetic perceptron of 2 to 4 random layer sizes.
 fn mlp_case() -> impl Strategy<Value = (Model, Vec<u8>)> {
     (
@@ -315,6 +443,16 @@ fn vulkan_pool_ops_equal_cpu() {
 #[test]
 fn gl_pool_ops_equal_cpu() {
     graphs_equal_cpu("gl", 12, "pools/reshape/argmax", pool_case());
+}
+
+#[test]
+fn vulkan_conv_add_ops_equal_cpu() {
+    graphs_equal_cpu("vulkan", 24, "conv-2d/requantize/add", conv_add_case());
+}
+
+#[test]
+fn gl_conv_add_ops_equal_cpu() {
+    graphs_equal_cpu("gl", 12, "conv-2d/requantize/add", conv_add_case());
 }
 
 #[test]

@@ -18,6 +18,11 @@
 //!     4 avg-pool-2d      (as max-pool-2d)
 //!     5 reshape          u32 input, output
 //!     6 argmax           u32 input, output
+//!     7 conv-2d          u32 input, filter, bias, output; i32 input_zp, filter_zp;
+//!                        u8 stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right
+//!     8 add              u32 a, b, output; i32 a_zp, b_zp; u8 left_shift;
+//!                        i32 a_multiplier; u8 a_shift; i32 b_multiplier; u8 b_shift;
+//!                        i32 multiplier; u8 shift; i32 output_zp; i8 act_min, act_max
 //! ```
 //!
 //! Shapes are per sample: a run over a batch of `B` inputs gives every activation tensor a
@@ -101,6 +106,32 @@ pub struct Pool2d {
     pub stride_w: u8,
 }
 
+/// Strides and zero padding of a 2-D convolution over NHWC tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    /// Vertical stride, `1..=16`.
+    pub stride_h: u8,
+    /// Horizontal stride, `1..=16`.
+    pub stride_w: u8,
+    /// Rows of padding above, `0..=16`.
+    pub pad_top: u8,
+    /// Columns of padding on the left, `0..=16`.
+    pub pad_left: u8,
+    /// Rows of padding below, `0..=16`.
+    pub pad_bottom: u8,
+    /// Columns of padding on the right, `0..=16`.
+    pub pad_right: u8,
+}
+
+/// A fixed-point scale `multiplier · 2⁻³¹ · 2⁻ˢʰⁱᶠᵗ` (as in [`Requant`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// `1..=i32::MAX`.
+    pub multiplier: i32,
+    /// Right shift, `0..=31`.
+    pub shift: u8,
+}
+
 /// One integer-only operation. Tensor operands are indices into [`Model::tensors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -158,6 +189,52 @@ pub enum Op {
         /// Same dtype and element count.
         output: u32,
     },
+    /// 2-D convolution, TFLite layouts: int8 input `[H, W, Cin]` (NHWC per sample),
+    /// constant int8 filter `[Cout, KH, KW, Cin]` (OHWI), constant int32 bias `[Cout]`,
+    /// int32 output `[OH, OW, Cout]` with `OH = (H + pad_top + pad_bottom − KH) / stride_h
+    /// + 1` (likewise OW). `out[y][x][o] = bias[o] + Σ (in − input_zp)·(f − filter_zp)`
+    /// over the window's taps inside the input: padding counts as the input zero point
+    /// (contributes 0), as in TFLite. `KH·KW·Cin ≤ 16,384`, `KH, KW ≤ 32`. Wrapping i32.
+    Conv2d {
+        /// int8 `[H, W, Cin]`.
+        input: u32,
+        /// Constant int8 `[Cout, KH, KW, Cin]`.
+        filter: u32,
+        /// Constant int32 `[Cout]`.
+        bias: u32,
+        /// int32 `[OH, OW, Cout]`.
+        output: u32,
+        /// Input zero point, `-128..=127`.
+        input_zero_point: i32,
+        /// Filter zero point, `-128..=127`.
+        filter_zero_point: i32,
+        /// Strides and padding.
+        geometry: Conv2dGeometry,
+    },
+    /// Quantized element-wise add of two int8 tensors of one shape, as TFLite's int8 add:
+    /// `sa = MBQM((a − a_zp)·2^left_shift, a_scale)`, likewise `sb`, then
+    /// `out = clamp(MBQM(sa + sb, requant) + output_zp, act_min, act_max)` ([`Requant`]
+    /// applied to the wrapping sum). `left_shift ≤ 22` keeps every step within i32.
+    Add {
+        /// int8 tensor.
+        a: u32,
+        /// int8 tensor of the same shape.
+        b: u32,
+        /// int8 tensor of the same shape.
+        output: u32,
+        /// Zero point of `a`, `-128..=127`.
+        a_zero_point: i32,
+        /// Zero point of `b`, `-128..=127`.
+        b_zero_point: i32,
+        /// Left shift applied to both inputs first (TFLite uses 20), `0..=22`.
+        left_shift: u8,
+        /// Scale of `a`.
+        a_scale: Scale,
+        /// Scale of `b`.
+        b_scale: Scale,
+        /// Output scale, zero point and activation range.
+        requant: Requant,
+    },
     /// Index of the largest element of an int8 or int32 `[C]` tensor (`C ≤ 16,384`); the
     /// first maximum wins on ties. Output int32 `[1]`.
     Argmax {
@@ -178,6 +255,8 @@ impl Op {
             Self::AvgPool2d { .. } => "avg-pool-2d",
             Self::Reshape { .. } => "reshape",
             Self::Argmax { .. } => "argmax",
+            Self::Conv2d { .. } => "conv-2d",
+            Self::Add { .. } => "add",
         }
     }
 
@@ -190,6 +269,13 @@ impl Op {
                 bias,
                 ..
             } => vec![input, weights, bias],
+            Self::Conv2d {
+                input,
+                filter,
+                bias,
+                ..
+            } => vec![input, filter, bias],
+            Self::Add { a, b, .. } => vec![a, b],
             Self::Requantize { input, .. }
             | Self::MaxPool2d { input, .. }
             | Self::AvgPool2d { input, .. }
@@ -206,7 +292,9 @@ impl Op {
             | Self::MaxPool2d { output, .. }
             | Self::AvgPool2d { output, .. }
             | Self::Reshape { output, .. }
-            | Self::Argmax { output, .. } => output,
+            | Self::Argmax { output, .. }
+            | Self::Conv2d { output, .. }
+            | Self::Add { output, .. } => output,
         }
     }
 }
@@ -359,6 +447,50 @@ fn encode_op(w: &mut Vec<u8>, op: &Op) {
             w.push(6);
             words(w, &[input, output]);
         }
+        Op::Conv2d {
+            input,
+            filter,
+            bias,
+            output,
+            input_zero_point,
+            filter_zero_point,
+            geometry: g,
+        } => {
+            w.push(7);
+            words(w, &[input, filter, bias, output]);
+            words(w, &[input_zero_point as u32, filter_zero_point as u32]);
+            w.extend_from_slice(&[
+                g.stride_h,
+                g.stride_w,
+                g.pad_top,
+                g.pad_left,
+                g.pad_bottom,
+                g.pad_right,
+            ]);
+        }
+        Op::Add {
+            a,
+            b,
+            output,
+            a_zero_point,
+            b_zero_point,
+            left_shift,
+            a_scale,
+            b_scale,
+            requant: q,
+        } => {
+            w.push(8);
+            words(w, &[a, b, output, a_zero_point as u32, b_zero_point as u32]);
+            w.push(left_shift);
+            for s in [a_scale, b_scale] {
+                put_u32(w, s.multiplier as u32);
+                w.push(s.shift);
+            }
+            put_u32(w, q.multiplier as u32);
+            w.push(q.shift);
+            put_u32(w, q.output_zero_point as u32);
+            w.extend_from_slice(&[q.act_min as u8, q.act_max as u8]);
+        }
     }
 }
 
@@ -449,6 +581,23 @@ fn decode_tensor(r: &mut Reader<'_>, index: u64, limits: &Limits) -> Result<Tens
     Ok(Tensor { dtype, shape, data })
 }
 
+fn read_scale(r: &mut Reader<'_>) -> Result<Scale> {
+    Ok(Scale {
+        multiplier: r.i32("multiplier")?,
+        shift: r.u8("shift")?,
+    })
+}
+
+fn read_requant(r: &mut Reader<'_>) -> Result<Requant> {
+    Ok(Requant {
+        multiplier: r.i32("multiplier")?,
+        shift: r.u8("shift")?,
+        output_zero_point: r.i32("output zero point")?,
+        act_min: r.u8("activation min")? as i8,
+        act_max: r.u8("activation max")? as i8,
+    })
+}
+
 fn decode_op(r: &mut Reader<'_>, index: u64) -> Result<Op> {
     let code = r.u8("op code")?;
     let t = |r: &mut Reader<'_>| r.u32("op tensor");
@@ -464,13 +613,40 @@ fn decode_op(r: &mut Reader<'_>, index: u64) -> Result<Op> {
         2 => Op::Requantize {
             input: t(r)?,
             output: t(r)?,
-            requant: Requant {
-                multiplier: r.i32("multiplier")?,
-                shift: r.u8("shift")?,
-                output_zero_point: r.i32("output zero point")?,
-                act_min: r.u8("activation min")? as i8,
-                act_max: r.u8("activation max")? as i8,
-            },
+            requant: read_requant(r)?,
+        },
+        7 => {
+            let (input, filter, bias, output) = (t(r)?, t(r)?, t(r)?, t(r)?);
+            let (input_zero_point, filter_zero_point) =
+                (r.i32("input zero point")?, r.i32("filter zero point")?);
+            let g = r.take("convolution strides and padding", 6)?;
+            Op::Conv2d {
+                input,
+                filter,
+                bias,
+                output,
+                input_zero_point,
+                filter_zero_point,
+                geometry: Conv2dGeometry {
+                    stride_h: g[0],
+                    stride_w: g[1],
+                    pad_top: g[2],
+                    pad_left: g[3],
+                    pad_bottom: g[4],
+                    pad_right: g[5],
+                },
+            }
+        }
+        8 => Op::Add {
+            a: t(r)?,
+            b: t(r)?,
+            output: t(r)?,
+            a_zero_point: r.i32("zero point of a")?,
+            b_zero_point: r.i32("zero point of b")?,
+            left_shift: r.u8("left shift")?,
+            a_scale: read_scale(r)?,
+            b_scale: read_scale(r)?,
+            requant: read_requant(r)?,
         },
         3 | 4 => {
             let (input, output) = (t(r)?, t(r)?);

@@ -21,7 +21,7 @@ use super::fixedpoint::{
 };
 use super::format::{DType, Model, Op};
 use super::run::Values;
-use super::validate::pool_output;
+use super::validate::{conv_output, pool_output};
 
 /// Invocations per workgroup of every model kernel.
 const WORKGROUP: u64 = 64;
@@ -37,6 +37,10 @@ pub enum ModelKernel {
     Pool2d,
     /// [`Op::Argmax`].
     Argmax,
+    /// [`Op::Conv2d`].
+    Conv2d,
+    /// [`Op::Add`].
+    Add,
     /// Test probe of the fixed-point helpers ([`probe_plan`]).
     FixedPointProbe,
 }
@@ -62,6 +66,12 @@ const UNARY: &[BindingDecl] = &[
     decl(0, BindingKind::Uniform),
     decl(1, BindingKind::StorageRead),
     decl(2, BindingKind::StorageReadWrite),
+];
+const BINARY: &[BindingDecl] = &[
+    decl(0, BindingKind::Uniform),
+    decl(1, BindingKind::StorageRead),
+    decl(2, BindingKind::StorageRead),
+    decl(3, BindingKind::StorageReadWrite),
 ];
 const FC: &[BindingDecl] = &[
     decl(0, BindingKind::Uniform),
@@ -104,6 +114,8 @@ pub fn model_kernels() -> &'static [ModelKernelDef] {
                 with_helpers!("wgsl/argmax.wgsl"),
                 UNARY,
             ),
+            def(ModelKernel::Conv2d, with_helpers!("wgsl/conv2d.wgsl"), FC),
+            def(ModelKernel::Add, with_helpers!("wgsl/add.wgsl"), BINARY),
             def(
                 ModelKernel::FixedPointProbe,
                 with_helpers!("wgsl/fixedpoint_probe.wgsl"),
@@ -237,6 +249,73 @@ pub fn plan_op<'a>(model: &Model, op: &Op, values: &'a Values<'_>) -> Option<Dis
             let p = params(&[batch as u32, shape(input)[0], is_i32]);
             let bufs = vec![p, storage(values.get(input))];
             plan(ModelKernel::Argmax, bufs, batch * 4, batch)
+        }
+        Op::Conv2d {
+            input,
+            filter,
+            bias,
+            input_zero_point,
+            filter_zero_point,
+            geometry: g,
+            ..
+        } => {
+            let (s, f) = (shape(input), shape(filter));
+            let [oh, ow, cout] = conv_output(s, f, g)?;
+            let p = params(&[
+                batch as u32,
+                s[0],
+                s[1],
+                s[2],
+                oh,
+                ow,
+                cout,
+                f[1],
+                f[2],
+                g.stride_h as u32,
+                g.stride_w as u32,
+                g.pad_top as u32,
+                g.pad_left as u32,
+                input_zero_point as u32,
+                filter_zero_point as u32,
+            ]);
+            let bufs = vec![
+                p,
+                storage(values.get(input)),
+                storage(values.get(filter)),
+                storage(values.get(bias)),
+            ];
+            let items = batch * oh as u64 * ow as u64 * cout as u64;
+            plan(ModelKernel::Conv2d, bufs, items * 4, items)
+        }
+        Op::Add {
+            a,
+            b,
+            a_zero_point,
+            b_zero_point,
+            left_shift,
+            a_scale,
+            b_scale,
+            requant: q,
+            ..
+        } => {
+            let count = batch * model.tensors[a as usize].elements();
+            let p = params(&[
+                count as u32,
+                a_zero_point as u32,
+                b_zero_point as u32,
+                left_shift as u32,
+                a_scale.multiplier as u32,
+                a_scale.shift as u32,
+                b_scale.multiplier as u32,
+                b_scale.shift as u32,
+                q.multiplier as u32,
+                q.shift as u32,
+                q.output_zero_point as u32,
+                q.act_min as i32 as u32,
+                q.act_max as i32 as u32,
+            ]);
+            let bufs = vec![p, storage(values.get(a)), storage(values.get(b))];
+            plan(ModelKernel::Add, bufs, count, count.div_ceil(4))
         }
         Op::Reshape { .. } => return None,
     })

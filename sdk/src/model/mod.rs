@@ -30,7 +30,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 pub use error::{ModelError, Result};
-pub use format::{DType, Model, Op, Pool2d, Tensor};
+pub use format::{Conv2dGeometry, DType, Model, Op, Pool2d, Scale, Tensor};
 pub use run::{ModelOutput, Values, run, run_cpu};
 
 /// Bounds a model file must keep. The defaults are what every node accepts.

@@ -2,10 +2,10 @@
 //! Each function takes the op's operands over the whole batch and returns its output's
 //! bytes. The semantics are documented on [`super::Op`]'s variants.
 
-use super::fixedpoint::Requant;
-use super::format::{DType, Model, Op, Pool2d};
+use super::fixedpoint::{Requant, multiply_by_quantized_multiplier};
+use super::format::{Conv2dGeometry, DType, Model, Op, Pool2d, Scale};
 use super::run::Values;
-use super::validate::pool_output;
+use super::validate::{conv_output, pool_output};
 
 /// Computes one (validated) op over the batch.
 pub fn eval(model: &Model, op: &Op, values: &Values<'_>) -> Vec<u8> {
@@ -34,6 +34,48 @@ pub fn eval(model: &Model, op: &Op, values: &Values<'_>) -> Vec<u8> {
             model.tensors[input as usize].dtype,
             shape(input)[0] as usize,
         ),
+        Op::Conv2d {
+            input,
+            filter,
+            bias,
+            input_zero_point,
+            filter_zero_point,
+            geometry,
+            ..
+        } => conv2d(
+            values.get(input),
+            &shape(input),
+            values.get(filter),
+            &shape(filter),
+            &i32s(values.get(bias)),
+            geometry,
+            (input_zero_point, filter_zero_point),
+        ),
+        Op::Add {
+            a,
+            b,
+            a_zero_point,
+            b_zero_point,
+            left_shift,
+            a_scale,
+            b_scale,
+            requant,
+            ..
+        } => {
+            let side = |x: u8, zp: i32, s: Scale| {
+                let shifted = (x as i8 as i32 - zp) << left_shift;
+                multiply_by_quantized_multiplier(shifted, s.multiplier, s.shift as u32)
+            };
+            let (a, b) = (values.get(a), values.get(b));
+            a.iter()
+                .zip(b)
+                .map(|(&x, &y)| {
+                    let sum =
+                        side(x, a_zero_point, a_scale).wrapping_add(side(y, b_zero_point, b_scale));
+                    requant.apply(sum) as u8
+                })
+                .collect()
+        }
     }
 }
 
@@ -114,6 +156,54 @@ pub fn pool2d(x: &[u8], shape: &[u32], pool: Pool2d, average: bool) -> Vec<u8> {
         }
     }
     out
+}
+
+/// 2-D convolution over a batch of int8 NHWC samples `[H, W, Cin]` with an OHWI filter
+/// `[Cout, KH, KW, Cin]`; taps outside the input (padding) are skipped, i.e. count as the
+/// input zero point. Returns `[OH, OW, Cout]` int32 per sample (wrapping accumulation).
+pub fn conv2d(
+    x: &[u8],
+    shape: &[u32],
+    filter: &[u8],
+    filter_shape: &[u32],
+    bias: &[i32],
+    g: Conv2dGeometry,
+    zero_points: (i32, i32),
+) -> Vec<u8> {
+    let Some([oh, ow, cout]) = conv_output(shape, filter_shape, g) else {
+        return Vec::new();
+    };
+    let (zx, zf) = zero_points;
+    let (h, w, cin) = (shape[0] as i64, shape[1] as i64, shape[2] as usize);
+    let (kh, kw) = (filter_shape[1] as i64, filter_shape[2] as i64);
+    let mut out = Vec::new();
+    for sample in x.chunks_exact(h as usize * w as usize * cin) {
+        for oy in 0..oh as i64 {
+            for ox in 0..ow as i64 {
+                for o in 0..cout as usize {
+                    let mut acc = bias[o];
+                    for dy in 0..kh {
+                        let iy = oy * g.stride_h as i64 + dy - g.pad_top as i64;
+                        for dx in 0..kw {
+                            let ix = ox * g.stride_w as i64 + dx - g.pad_left as i64;
+                            if !(0..h).contains(&iy) || !(0..w).contains(&ix) {
+                                continue;
+                            }
+                            let xi = ((iy * w + ix) as usize) * cin;
+                            let fi = ((o as i64 * kh + dy) * kw + dx) as usize * cin;
+                            for c in 0..cin {
+                                let xv = sample[xi + c] as i8 as i32 - zx;
+                                let fv = filter[fi + c] as i8 as i32 - zf;
+                                acc = acc.wrapping_add(xv.wrapping_mul(fv));
+                            }
+                        }
+                    }
+                    out.push(acc);
+                }
+            }
+        }
+    }
+    le_bytes(out)
 }
 
 /// Index of the first maximum of each `c`-element sample, as int32 little-endian.

@@ -2,7 +2,8 @@
 //! written once, read only after it exists), operand dtypes, shapes, constness and
 //! parameter ranges. Runs before anything is executed.
 
-use super::format::{DType, Model, Op, Pool2d, Tensor};
+use super::fixedpoint::Requant;
+use super::format::{Conv2dGeometry, DType, Model, Op, Pool2d, Scale, Tensor};
 use super::{Limits, ModelError, Result};
 
 /// Checks `model` whole; the first problem found is returned.
@@ -185,23 +186,54 @@ fn check_op(model: &Model, site: &str, op: &Op, limits: &Limits) -> Result<()> {
         } => {
             dtype(model, site, "input", input, DType::I32)?;
             dtype(model, site, "output", output, DType::I8)?;
-            shape(
-                model,
-                site,
-                "output",
-                output,
-                &model.tensors[input as usize].shape,
-            )?;
-            param(site, q.multiplier >= 1, || {
-                format!("multiplier must be positive, found {}", q.multiplier)
+            let in_shape = &model.tensors[input as usize].shape;
+            shape(model, site, "output", output, in_shape)?;
+            check_requant(site, &q)
+        }
+        Op::Conv2d {
+            input,
+            filter,
+            bias,
+            output,
+            input_zero_point,
+            filter_zero_point,
+            geometry,
+        } => {
+            dtype(model, site, "input", input, DType::I8)?;
+            constant(model, site, "filter", filter)?;
+            constant(model, site, "bias", bias)?;
+            dtype(model, site, "filter", filter, DType::I8)?;
+            dtype(model, site, "bias", bias, DType::I32)?;
+            dtype(model, site, "output", output, DType::I32)?;
+            zero_point(site, "input zero point", input_zero_point)?;
+            zero_point(site, "filter zero point", filter_zero_point)?;
+            check_conv(model, site, input, filter, bias, output, geometry, limits)
+        }
+        Op::Add {
+            a,
+            b,
+            output,
+            a_zero_point,
+            b_zero_point,
+            left_shift,
+            a_scale,
+            b_scale,
+            requant,
+        } => {
+            dtype(model, site, "a", a, DType::I8)?;
+            dtype(model, site, "b", b, DType::I8)?;
+            dtype(model, site, "output", output, DType::I8)?;
+            let a_shape = &model.tensors[a as usize].shape;
+            shape(model, site, "b", b, a_shape)?;
+            shape(model, site, "output", output, a_shape)?;
+            zero_point(site, "zero point of a", a_zero_point)?;
+            zero_point(site, "zero point of b", b_zero_point)?;
+            param(site, left_shift <= 22, || {
+                format!("left shift must be in 0..=22, found {left_shift}")
             })?;
-            param(site, q.shift <= 31, || {
-                format!("shift must be in 0..=31, found {}", q.shift)
-            })?;
-            zero_point(site, "output zero point", q.output_zero_point)?;
-            param(site, q.act_min <= q.act_max, || {
-                format!("activation range {}..={} is empty", q.act_min, q.act_max)
-            })
+            check_scale(site, a_scale)?;
+            check_scale(site, b_scale)?;
+            check_requant(site, &requant)
         }
         Op::MaxPool2d {
             input,
@@ -239,6 +271,87 @@ fn check_op(model: &Model, site: &str, op: &Op, limits: &Limits) -> Result<()> {
             shape(model, site, "output", output, &[1])
         }
     }
+}
+
+fn check_scale(site: &str, s: Scale) -> Result<()> {
+    param(site, s.multiplier >= 1, || {
+        format!("multiplier must be positive, found {}", s.multiplier)
+    })?;
+    param(site, s.shift <= 31, || {
+        format!("shift must be in 0..=31, found {}", s.shift)
+    })
+}
+
+fn check_requant(site: &str, q: &Requant) -> Result<()> {
+    let scale = Scale {
+        multiplier: q.multiplier,
+        shift: q.shift,
+    };
+    check_scale(site, scale)?;
+    zero_point(site, "output zero point", q.output_zero_point)?;
+    param(site, q.act_min <= q.act_max, || {
+        format!("activation range {}..={} is empty", q.act_min, q.act_max)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_conv(
+    model: &Model,
+    site: &str,
+    input: u32,
+    filter: u32,
+    bias: u32,
+    output: u32,
+    g: Conv2dGeometry,
+    limits: &Limits,
+) -> Result<()> {
+    let strides = [g.stride_h, g.stride_w];
+    param(site, strides.iter().all(|v| (1..=16).contains(v)), || {
+        format!("strides must be in 1..=16, found {strides:?}")
+    })?;
+    let pads = [g.pad_top, g.pad_left, g.pad_bottom, g.pad_right];
+    param(site, pads.iter().all(|&v| v <= 16), || {
+        format!("padding must be in 0..=16, found {pads:?}")
+    })?;
+    let in_shape = &model.tensors[input as usize].shape;
+    let f_shape = &model.tensors[filter as usize].shape;
+    let Some(out) = conv_output(in_shape, f_shape, g) else {
+        return Err(ModelError::ShapeMismatch {
+            site: site.to_owned(),
+            detail: format!(
+                "input {in_shape:?} must be [H, W, Cin] and filter {f_shape:?} [Cout, KH, KW, Cin], KH and KW at most 32 and within the padded input"
+            ),
+        });
+    };
+    let taps = f_shape[1] as u64 * f_shape[2] as u64 * f_shape[3] as u64;
+    if taps > limits.max_reduction {
+        return Err(super::format::too_large(
+            format!("{site}: KH·KW·Cin"),
+            taps,
+            limits.max_reduction,
+        ));
+    }
+    shape(model, site, "bias", bias, &[f_shape[0]])?;
+    shape(model, site, "output", output, &out)
+}
+
+/// The output shape `[OH, OW, Cout]` of a convolution of `[H, W, Cin]` by
+/// `[Cout, KH, KW, Cin]`, if the shapes fit and the strides are at least 1.
+pub(super) fn conv_output(input: &[u32], filter: &[u32], g: Conv2dGeometry) -> Option<[u32; 3]> {
+    let (&[h, w, cin], &[cout, kh, kw, filter_cin]) = (input, filter) else {
+        return None;
+    };
+    let padded_h = h + g.pad_top as u32 + g.pad_bottom as u32;
+    let padded_w = w + g.pad_left as u32 + g.pad_right as u32;
+    let fits = cin == filter_cin && kh <= 32 && kw <= 32 && padded_h >= kh && padded_w >= kw;
+    if !fits || g.stride_h == 0 || g.stride_w == 0 {
+        return None;
+    }
+    Some([
+        (padded_h - kh) / g.stride_h as u32 + 1,
+        (padded_w - kw) / g.stride_w as u32 + 1,
+        cout,
+    ])
 }
 
 /// The output shape `[OH, OW, C]` of a pool over `[H, W, C]`, if the window fits.
