@@ -5,7 +5,8 @@
 //! - [`format`]: tensors (int8 / int32, per-sample shapes, constants inline), ops, and the
 //!   canonical, versioned, bounded binary encoding. The [`ModelId`] is SHA-256 of it.
 //! - [`fixedpoint`]: gemmlowp / TFLite requantization (`MultiplyByQuantizedMultiplier`).
-//! - [`ops`]: the CPU reference of every op, the semantics written down.
+//! - [`ops`]: the CPU reference of every op (fully-connected, conv-2d, requantize, add,
+//!   max / average pool, reshape, argmax); the semantics are written on [`Op`].
 //! - [`gpu`]: one WGSL kernel per op and a [`crate::kernels::DispatchPlan`] per op of a
 //!   run; the node executes them one after another, each op's output read back and passed
 //!   on as the next op's input.

@@ -180,8 +180,8 @@ pub fn conv2d(
     for sample in x.chunks_exact(h as usize * w as usize * cin) {
         for oy in 0..oh as i64 {
             for ox in 0..ow as i64 {
-                for o in 0..cout as usize {
-                    let mut acc = bias[o];
+                for (o, &b) in bias.iter().enumerate().take(cout as usize) {
+                    let mut acc = b;
                     for dy in 0..kh {
                         let iy = oy * g.stride_h as i64 + dy - g.pad_top as i64;
                         for dx in 0..kw {
