@@ -841,3 +841,15 @@ fn conv_and_add_round_trip_through_the_encoding() {
         ModelError::ShapeMismatch { .. }
     ));
 }
+
+#[test]
+fn the_batch_bound_counts_activations_not_constants() {
+    let model = ValidModel::new(synth::mlp(&[2048, 2048, 2], 1).unwrap()).unwrap();
+    // Weights of 2048 x 2048 are shared by the batch; activations are 2048 per sample.
+    assert_eq!(model.batch_of(&vec![0; 5 * 2048]).unwrap(), 5);
+    let over = vec![0; 8193 * 2048]; // 8193 x 2048 > 2^24
+    assert!(matches!(
+        model.batch_of(&over).unwrap_err(),
+        ModelError::TooLarge { .. }
+    ));
+}

@@ -3,6 +3,7 @@
 //! tests and demos.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use eyre::{WrapErr, bail};
@@ -223,8 +224,12 @@ impl RunArgs {
         let input = std::fs::read(&self.input)
             .wrap_err_with(|| format!("cannot read input {}", self.input.display()))?;
         model.batch_of(&input)?;
-        let (result, backend) = match self.backend {
-            ModelBackend::Cpu => (run_cpu(&model, &input)?, "cpu reference".to_owned()),
+        let (result, backend, took) = match self.backend {
+            ModelBackend::Cpu => {
+                let started = Instant::now();
+                let result = run_cpu(&model, &input)?;
+                (result, "cpu reference".to_owned(), started.elapsed())
+            }
             ModelBackend::Gpu => {
                 let backends = match &self.wgpu_backends {
                     Some(list) => wgpu::Backends::from_comma_list(list),
@@ -232,9 +237,14 @@ impl RunArgs {
                 };
                 let mut rt = GpuRuntime::new(backends)?;
                 let name = rt.summary().to_string();
-                (run_gpu(&mut rt, &model, &input)?.0, name)
+                let (result, device_time) = run_gpu(&mut rt, &model, &input)?;
+                (result, name, device_time)
             }
         };
+        tracing::info!(
+            ms = took.as_secs_f64() * 1e3,
+            "computed (device time: uploads, dispatches, read-backs; compilation excluded)"
+        );
         if let Some(path) = &self.output {
             std::fs::write(path, result.outputs.concat())
                 .wrap_err_with(|| format!("cannot write {}", path.display()))?;

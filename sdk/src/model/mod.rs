@@ -136,7 +136,8 @@ impl ValidModel {
     }
 
     /// How many samples `input` holds: its length must be a positive multiple of one
-    /// sample, and the largest activation over the batch must stay within the bounds.
+    /// sample, and the largest activation (constants are not batched) over the batch must
+    /// stay within [`Limits::max_batch_elements`].
     pub fn batch_of(&self, input: &[u8]) -> Result<u32> {
         let sample = self.input().bytes();
         let len = input.len() as u64;
@@ -152,6 +153,7 @@ impl ValidModel {
             .model
             .tensors
             .iter()
+            .filter(|t| t.data.is_none())
             .map(Tensor::elements)
             .max()
             .unwrap_or(1);
