@@ -853,3 +853,44 @@ fn the_batch_bound_counts_activations_not_constants() {
         ModelError::TooLarge { .. }
     ));
 }
+
+#[test]
+fn in_memory_models_meet_the_file_bounds() {
+    let mut huge = small_model();
+    huge.tensors[5].shape = vec![u32::MAX; 4];
+    assert!(matches!(
+        ValidModel::new(huge).unwrap_err(),
+        ModelError::TooLarge { .. }
+    ));
+    let mut short = small_model();
+    short.tensors[3].data = Some(vec![0; 11]); // 3 x 4 needs 12
+    assert!(ValidModel::new(short).is_err());
+    let mut rank = small_model();
+    rank.tensors[0].shape = vec![1; 5];
+    assert!(ValidModel::new(rank).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Corrupted files never panic the decoder, and whatever decodes re-encodes to the very
+    /// same bytes (the encoding is canonical, so the id names one model).
+    #[test]
+    fn corrupted_files_are_rejected_or_canonical(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut bytes = small_model().encode();
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if truncate {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        if let Ok(model) = ValidModel::decode(&bytes) {
+            prop_assert_eq!(model.model().encode(), bytes);
+        }
+    }
+}

@@ -82,9 +82,11 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    /// Number of elements (product of the shape).
+    /// Number of elements (product of the shape, saturating).
     pub fn elements(&self) -> u64 {
-        self.shape.iter().map(|&d| d as u64).product()
+        self.shape
+            .iter()
+            .fold(1u64, |n, &d| n.saturating_mul(d as u64))
     }
 
     /// Bytes of one sample of this tensor.
@@ -554,7 +556,7 @@ fn decode_tensor(r: &mut Reader<'_>, index: u64, limits: &Limits) -> Result<Tens
     let shape = (0..rank)
         .map(|_| r.u32("tensor dimension"))
         .collect::<Result<Vec<_>>>()?;
-    let elements: u64 = shape.iter().map(|&d| d as u64).product();
+    let elements = shape.iter().fold(1u64, |n, &d| n.saturating_mul(d as u64));
     if shape.contains(&0) {
         return Err(ModelError::BadParameter {
             site: format!("tensor {tensor}"),

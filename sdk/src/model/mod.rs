@@ -95,20 +95,18 @@ pub struct ValidModel {
 }
 
 impl ValidModel {
-    /// Validates a model built in memory.
+    /// Validates a model built in memory (by the same checks as a file: it is encoded and
+    /// decoded).
     pub fn new(model: Model) -> Result<Self> {
-        let limits = Limits::default();
-        let bytes = model.encode();
-        if bytes.len() as u64 > limits.max_file_bytes {
-            return Err(format::too_large(
-                "model file size",
-                bytes.len() as u64,
-                limits.max_file_bytes,
-            ));
+        // Through the encoding, so a model built in memory meets every bound a file must.
+        let decoded = Self::decode(&model.encode())?;
+        if decoded.model != model {
+            return Err(ModelError::BadParameter {
+                site: "model".into(),
+                detail: "the model does not survive its own encoding: a tensor has more than 4 dimensions or constant data that does not match its shape".into(),
+            });
         }
-        validate::validate(&model, &limits)?;
-        let id = ModelId(Sha256::digest(&bytes).into());
-        Ok(Self { model, id })
+        Ok(decoded)
     }
 
     /// Decodes and validates a model file.
