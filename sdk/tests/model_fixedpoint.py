@@ -11,7 +11,7 @@ Rust code with Python's unbounded integers, following gemmlowp / TFLite literall
       result = (x >> e) + (1 if remainder > threshold else 0)      (arithmetic shift)
   MultiplyByQuantizedMultiplier(x, m, shift) = RoundingDivideByPOT(SRDHM(x, m), shift)
 
-Prints Rust constants pasted into sdk/tests/model.rs (`KNOWN_SRDHM`, `KNOWN_MBQM`).
+Prints Rust constants pasted into sdk/tests/model_fixedpoint.rs (`KNOWN_SRDHM`, `KNOWN_MBQM`).
 Run: python3 sdk/tests/model_fixedpoint.py
 """
 

@@ -17,6 +17,7 @@
 //! so providers can be compared by the hash of the outputs ([`ModelOutput::sha256`]).
 //! Like [`crate::kernels`], this module has no GPU dependency.
 
+mod codec;
 mod error;
 pub mod fixedpoint;
 pub mod format;
