@@ -193,10 +193,11 @@ pub enum Op {
     },
     /// 2-D convolution, TFLite layouts: int8 input `[H, W, Cin]` (NHWC per sample),
     /// constant int8 filter `[Cout, KH, KW, Cin]` (OHWI), constant int32 bias `[Cout]`,
-    /// int32 output `[OH, OW, Cout]` with `OH = (H + pad_top + pad_bottom − KH) / stride_h
-    /// + 1` (likewise OW). `out[y][x][o] = bias[o] + Σ (in − input_zp)·(f − filter_zp)`
-    /// over the window's taps inside the input: padding counts as the input zero point
-    /// (contributes 0), as in TFLite. `KH·KW·Cin ≤ 16,384`, `KH, KW ≤ 32`. Wrapping i32.
+    /// int32 output `[OH, OW, Cout]` with
+    /// `OH = (H + pad_top + pad_bottom − KH) / stride_h + 1` (likewise OW), and
+    /// `out[y][x][o] = bias[o] + Σ (in − input_zp)·(f − filter_zp)` over the window's taps
+    /// inside the input: padding counts as the input zero point (contributes 0), as in
+    /// TFLite. `KH·KW·Cin ≤ 16,384`, `KH, KW ≤ 32`. Wrapping i32.
     Conv2d {
         /// int8 `[H, W, Cin]`.
         input: u32,

@@ -2,7 +2,7 @@
 //! CPU references, and the WGSL kernels and dispatch plans that run them on a GPU with
 //! the very same bytes.
 //!
-//! - [`format`]: tensors (int8 / int32, per-sample shapes, constants inline), ops, and the
+//! - [`format`](mod@format): tensors (int8 / int32, per-sample shapes, constants inline), ops, and the
 //!   canonical, versioned, bounded binary encoding. The [`ModelId`] is SHA-256 of it.
 //! - [`fixedpoint`]: gemmlowp / TFLite requantization (`MultiplyByQuantizedMultiplier`).
 //! - [`ops`]: the CPU reference of every op (fully-connected, conv-2d, requantize, add,
