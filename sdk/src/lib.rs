@@ -10,6 +10,8 @@
 //!   and decoded contract errors.
 //! - [`kernels`]: deterministic compute kernels (WGSL + CPU references), kernel ids and
 //!   input/output byte layouts, so a consumer can verify any result without a GPU.
+//! - [`model`]: quantized integer-only models (`.stpm`): a small graph format, its ops'
+//!   CPU references and WGSL kernels, bit-identical on every backend.
 //! - [`batch`]: workloads split into chunk jobs of one kernel, the chunks' outputs
 //!   assembled into the whole (a PNG for images), and a Merkle root over their results.
 //! - [`verify`]: checks of a returned output that cost far less than recomputing it
@@ -70,5 +72,6 @@ pub mod batch;
 pub mod bindings;
 pub mod kernels;
 pub mod market;
+pub mod model;
 pub mod p2p;
 pub mod verify;

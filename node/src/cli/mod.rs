@@ -18,6 +18,7 @@ pub mod job_optimistic;
 pub mod job_post;
 pub mod kernel;
 pub mod market;
+pub mod model;
 pub mod payout;
 pub mod provider;
 pub mod provider_config;
@@ -90,6 +91,8 @@ pub enum Command {
     Market(MarketCommand),
     /// Inspect and run compute kernels.
     Kernel(kernel::KernelArgs),
+    /// Quantized integer-only models: inspect, run (GPU or CPU), synthesize.
+    Model(model::ModelArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
     /// Serve the read-only web explorer (jobs, providers, earnings, network; live).
@@ -124,6 +127,7 @@ impl Cli {
             // The worker is plain blocking I/O on stdin/stdout: no async runtime.
             Command::ExecWorker(args) => args.run(),
             Command::Kernel(args) => block_on(args.run()),
+            Command::Model(args) => args.run(),
             Command::Bench(args) => block_on(args.run()),
             Command::Explorer(args) => block_on(args.run()),
         }

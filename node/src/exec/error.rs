@@ -60,6 +60,9 @@ pub enum ExecError {
     /// The input does not fit the kernel (bad header, truncated, unknown kernel, ...).
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    /// A model file or a model's input is invalid (`stp model`).
+    #[error(transparent)]
+    Model(#[from] stp_sdk::model::ModelError),
     /// The WGSL module failed to compile or validate.
     #[error("WGSL module rejected by the shader compiler: {message}")]
     InvalidWgsl {
@@ -147,7 +150,10 @@ impl ExecError {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            Self::Kernel(_) | Self::InputTooLarge { .. } | Self::DispatchTooLarge { .. }
+            Self::Kernel(_)
+                | Self::Model(_)
+                | Self::InputTooLarge { .. }
+                | Self::DispatchTooLarge { .. }
         )
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures::executor::block_on;
 use stp_sdk::kernels::custom::LOOP_BUDGET;
 use stp_sdk::kernels::{self, BindingKind, DispatchPlan, KernelId};
+use stp_sdk::model::gpu::is_model_kernel;
 
 use super::meter::{self, FUEL_BINDING};
 use super::{AdapterSummary, ExecError, Result};
@@ -163,10 +164,13 @@ impl GpuRuntime {
 
     fn build_pipeline(&self, plan: &DispatchPlan<'_>) -> Result<CachedPipeline> {
         let device = &self.device;
-        // Built-ins are trusted and bounded by their input limits; custom kernels are metered.
-        let source = match kernels::builtin(&plan.kernel) {
-            Some(_) => wgpu::ShaderSource::Wgsl(plan.wgsl.clone()),
-            None => wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(meter::meter(&plan.wgsl)?)),
+        // Built-ins and model kernels are trusted and bounded by their input limits; custom
+        // kernels are metered.
+        let trusted = kernels::builtin(&plan.kernel).is_some() || is_model_kernel(&plan.kernel);
+        let source = if trusted {
+            wgpu::ShaderSource::Wgsl(plan.wgsl.clone())
+        } else {
+            wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(meter::meter(&plan.wgsl)?))
         };
         let metered = matches!(source, wgpu::ShaderSource::Naga(_));
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);

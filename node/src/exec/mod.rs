@@ -6,6 +6,7 @@
 //! - [`meter`]: custom kernels' loops metered against one per-invocation budget, so every
 //!   backend computes them alike or fails them alike ([`ExecError::OutOfFuel`]).
 //! - [`worker`]: the child process (`stp exec-worker`) and its framed stdin/stdout protocol.
+//! - [`model`]: a quantized model run on the GPU, one dispatch per op in sequence.
 //! - [`bench`]: the standard benchmark (hardware score) and the per-kernel throughput table.
 
 pub mod bench;
@@ -13,6 +14,7 @@ mod error;
 mod executor;
 pub mod gpu;
 pub mod meter;
+pub mod model;
 mod protocol;
 pub mod worker;
 

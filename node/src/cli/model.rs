@@ -1,0 +1,327 @@
+//! `stp model info|run|synth|input`: inspect a quantized model (`.stpm`), run it on a batch
+//! of int8 inputs on the GPU or the CPU reference, and make synthetic models and inputs for
+//! tests and demos.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use eyre::{WrapErr, bail};
+use serde_json::json;
+use stp_sdk::model::{DType, ModelOutput, Op, ValidModel, ops::i32s, run_cpu, synth};
+
+use crate::cli::common::{out, out_json};
+use crate::exec::gpu::GpuRuntime;
+use crate::exec::model::run_gpu;
+
+/// Inspect, run and synthesize quantized integer-only models.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The subcommand to run.
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+/// `stp model` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ModelCommand {
+    /// Show a model's id, tensors and ops.
+    Info(InfoArgs),
+    /// Run a model on a batch of int8 inputs; print classes / logits and the outputs' SHA-256.
+    Run(RunArgs),
+    /// Write a synthetic (untrained, deterministic random) perceptron model.
+    Synth(SynthArgs),
+    /// Write a batch of random int8 inputs for a model.
+    Input(InputArgs),
+}
+
+/// `stp model info`.
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// The model file (`.stpm`).
+    pub model: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where `stp model run` computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelBackend {
+    /// A GPU adapter through wgpu (fails if there is none).
+    Gpu,
+    /// The plain-Rust CPU reference.
+    Cpu,
+}
+
+/// `stp model run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The model file (`.stpm`).
+    pub model: PathBuf,
+    /// Input file: a batch of int8 samples back to back, each the input tensor's size.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "gpu")]
+    pub backend: ModelBackend,
+    /// wgpu backends to search, e.g. `vulkan` or `gl` (default: `WGPU_BACKEND` or all).
+    #[arg(long)]
+    pub wgpu_backends: Option<String>,
+    /// Also write the outputs' bytes (concatenated in order) here.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `stp model synth`.
+#[derive(Debug, Clone, Args)]
+pub struct SynthArgs {
+    /// Layer sizes, input first, e.g. `784,1024,1024,10`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub layers: Vec<u32>,
+    /// Seed of the pseudo-random weights.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the model.
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// `stp model input`.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// The model file (`.stpm`).
+    pub model: PathBuf,
+    /// Samples in the batch.
+    #[arg(long, default_value_t = 1)]
+    pub batch: u32,
+    /// Seed of the pseudo-random bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the input.
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+impl ModelArgs {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> eyre::Result<()> {
+        match self.command {
+            ModelCommand::Info(a) => a.run(),
+            ModelCommand::Run(a) => a.run(),
+            ModelCommand::Synth(a) => a.run(),
+            ModelCommand::Input(a) => a.run(),
+        }
+    }
+}
+
+fn load(path: &Path) -> eyre::Result<ValidModel> {
+    let bytes =
+        std::fs::read(path).wrap_err_with(|| format!("cannot read model {}", path.display()))?;
+    ValidModel::decode(&bytes).wrap_err_with(|| format!("{} is not a valid model", path.display()))
+}
+
+fn describe(model: &ValidModel, t: u32) -> String {
+    let tensor = &model.model().tensors[t as usize];
+    let kind = if tensor.data.is_some() { " const" } else { "" };
+    format!("t{t} {}{:?}{kind}", tensor.dtype.name(), tensor.shape)
+}
+
+fn op_line(model: &ValidModel, op: &Op) -> String {
+    let inputs: Vec<String> = op.inputs().iter().map(|&t| describe(model, t)).collect();
+    let detail = match op {
+        Op::FullyConnected {
+            input_zero_point,
+            weight_zero_point,
+            ..
+        } => format!(" zp_in={input_zero_point} zp_w={weight_zero_point}"),
+        Op::Requantize { requant: q, .. } => format!(
+            " multiplier={} shift={} zp_out={} range={}..={}",
+            q.multiplier, q.shift, q.output_zero_point, q.act_min, q.act_max
+        ),
+        Op::Conv2d {
+            input_zero_point,
+            filter_zero_point,
+            geometry: g,
+            ..
+        } => format!(
+            " zp_in={input_zero_point} zp_f={filter_zero_point} stride={}x{} pad(t,l,b,r)={},{},{},{}",
+            g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.pad_bottom, g.pad_right
+        ),
+        Op::Add {
+            a_zero_point,
+            b_zero_point,
+            left_shift,
+            requant: q,
+            ..
+        } => format!(
+            " zp_a={a_zero_point} zp_b={b_zero_point} left_shift={left_shift} zp_out={} range={}..={}",
+            q.output_zero_point, q.act_min, q.act_max
+        ),
+        Op::MaxPool2d { pool, .. } | Op::AvgPool2d { pool, .. } => format!(
+            " window={}x{} stride={}x{}",
+            pool.kernel_h, pool.kernel_w, pool.stride_h, pool.stride_w
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{} ({}) -> {}{detail}",
+        op.name(),
+        inputs.join(", "),
+        describe(model, op.output())
+    )
+}
+
+impl InfoArgs {
+    fn run(self) -> eyre::Result<()> {
+        let model = load(&self.model)?;
+        let m = model.model();
+        let ops: Vec<String> = m.ops.iter().map(|op| op_line(&model, op)).collect();
+        let outputs: Vec<String> = m.outputs.iter().map(|&t| describe(&model, t)).collect();
+        let constant_bytes: u64 = m
+            .tensors
+            .iter()
+            .filter(|t| t.data.is_some())
+            .map(|t| t.bytes())
+            .sum();
+        if self.json {
+            return out_json(&json!({
+                "id": model.id().to_string(), "input": describe(&model, m.input),
+                "outputs": outputs, "ops": ops, "tensors": m.tensors.len(),
+                "constant_bytes": constant_bytes,
+            }));
+        }
+        out(format_args!("id       {}", model.id()));
+        out(format_args!("input    {}", describe(&model, m.input)));
+        out(format_args!("outputs  {}", outputs.join(", ")));
+        out(format_args!(
+            "tensors  {} ({constant_bytes} bytes of constants)",
+            m.tensors.len()
+        ));
+        for (i, line) in ops.iter().enumerate() {
+            out(format_args!("op {i:<3}  {line}"));
+        }
+        Ok(())
+    }
+}
+
+/// The values of one output, per sample: int8 or int32 numbers.
+fn per_sample(model: &ValidModel, t: u32, bytes: &[u8], batch: u32) -> Vec<Vec<i32>> {
+    let values: Vec<i32> = match model.model().tensors[t as usize].dtype {
+        DType::I8 => bytes.iter().map(|&b| b as i8 as i32).collect(),
+        DType::I32 => i32s(bytes),
+    };
+    let per = (values.len() / batch.max(1) as usize).max(1);
+    values.chunks(per).map(<[i32]>::to_vec).collect()
+}
+
+impl RunArgs {
+    fn run(self) -> eyre::Result<()> {
+        let model = load(&self.model)?;
+        let input = std::fs::read(&self.input)
+            .wrap_err_with(|| format!("cannot read input {}", self.input.display()))?;
+        model.batch_of(&input)?;
+        let (result, backend, took) = match self.backend {
+            ModelBackend::Cpu => {
+                let started = Instant::now();
+                let result = run_cpu(&model, &input)?;
+                (result, "cpu reference".to_owned(), started.elapsed())
+            }
+            ModelBackend::Gpu => {
+                let backends = match &self.wgpu_backends {
+                    Some(list) => wgpu::Backends::from_comma_list(list),
+                    None => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+                };
+                let mut rt = GpuRuntime::new(backends)?;
+                let name = rt.summary().to_string();
+                let (result, device_time) = run_gpu(&mut rt, &model, &input)?;
+                (result, name, device_time)
+            }
+        };
+        tracing::info!(
+            ms = took.as_secs_f64() * 1e3,
+            "computed (device time: uploads, dispatches, read-backs; compilation excluded)"
+        );
+        if let Some(path) = &self.output {
+            std::fs::write(path, result.outputs.concat())
+                .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+        }
+        self.print(&model, &result, &backend)
+    }
+
+    fn print(&self, model: &ValidModel, result: &ModelOutput, backend: &str) -> eyre::Result<()> {
+        let hash = hex::encode(result.sha256());
+        let outputs: Vec<_> = model
+            .model()
+            .outputs
+            .iter()
+            .zip(&result.outputs)
+            .map(|(&t, bytes)| (t, per_sample(model, t, bytes, result.batch)))
+            .collect();
+        if self.json {
+            let list: Vec<_> = outputs
+                .iter()
+                .map(|(t, v)| json!({"tensor": t, "values": v}))
+                .collect();
+            return out_json(&json!({
+                "model": model.id().to_string(), "backend": backend, "batch": result.batch,
+                "outputs": list, "sha256": hash,
+            }));
+        }
+        out(format_args!(
+            "model {} on {backend}, batch {}",
+            model.id(),
+            result.batch
+        ));
+        for (t, samples) in &outputs {
+            let shape = &model.model().tensors[*t as usize].shape;
+            if shape == &[1] {
+                let classes: Vec<i32> = samples.iter().map(|s| s[0]).collect();
+                out(format_args!("t{t} classes: {classes:?}"));
+            } else {
+                for (i, s) in samples.iter().enumerate() {
+                    out(format_args!("t{t} sample {i}: {s:?}"));
+                }
+            }
+        }
+        out(format_args!("sha256 {hash}"));
+        Ok(())
+    }
+}
+
+impl SynthArgs {
+    fn run(self) -> eyre::Result<()> {
+        let model = ValidModel::new(synth::mlp(&self.layers, self.seed)?)?;
+        std::fs::write(&self.output, model.model().encode())
+            .wrap_err_with(|| format!("cannot write {}", self.output.display()))?;
+        out(format_args!(
+            "wrote synthetic (untrained) model {} to {}",
+            model.id(),
+            self.output.display()
+        ));
+        Ok(())
+    }
+}
+
+impl InputArgs {
+    fn run(self) -> eyre::Result<()> {
+        if self.batch == 0 {
+            bail!("--batch must be at least 1");
+        }
+        let model = load(&self.model)?;
+        let input = synth::input(model.model(), self.batch, self.seed);
+        model.batch_of(&input)?;
+        std::fs::write(&self.output, &input)
+            .wrap_err_with(|| format!("cannot write {}", self.output.display()))?;
+        out(format_args!(
+            "wrote {} samples ({} bytes) to {}",
+            self.batch,
+            input.len(),
+            self.output.display()
+        ));
+        Ok(())
+    }
+}
