@@ -1,6 +1,7 @@
 //! `stp bench ...`: benchmarks that print figures (never timed assertions).
 //! `stp bench kernels` measures every built-in kernel on the GPU backend and on the CPU
-//! reference; `stp bench p2p` compares libp2p blob transfer with a plain TCP socket.
+//! reference; `stp bench p2p` compares libp2p blob transfer with a plain TCP socket;
+//! `stp bench model` measures quantized models (`bench_model`).
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -33,6 +34,9 @@ pub enum BenchCommand {
     /// The consumer-side check of each built-in kernel (Freivalds, sampling) against
     /// recomputing the output with the CPU reference: times, ratio, false-accept bound.
     Verify(super::bench_verify::BenchVerifyArgs),
+    /// Inferences per second of quantized models (`stp model`) on the GPU and on the CPU
+    /// reference at batch sizes 1, 64 and 1024, outputs compared by hash.
+    Model(super::bench_model::BenchModelArgs),
 }
 
 /// `stp bench kernels`.
@@ -57,6 +61,7 @@ impl BenchArgs {
             BenchCommand::P2p(args) => args.run().await,
             BenchCommand::Scale(args) => args.run().await,
             BenchCommand::Verify(args) => args.run().await,
+            BenchCommand::Model(args) => args.run().await,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod bench_model;
 pub mod bench_p2p;
 pub mod bench_scale;
 pub mod bench_verify;

@@ -109,3 +109,37 @@ fn bad_model_files_and_inputs_are_refused_with_the_reason() {
     let err = refused(&["model", "synth", "--layers", "16", "--output", &m]);
     assert!(err.contains("2 to 32 layer sizes"), "{err}");
 }
+
+/// `stp bench model` measures a named synthetic model and a model file at each batch size
+/// and says the GPU's output equals the CPU reference's on every row.
+#[test]
+fn bench_model_compares_gpu_and_cpu_on_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = path(dir.path(), "m.stpm");
+    ok(&["model", "synth", "--layers", "16,8,4", "--output", &m]);
+    let report = ok(&[
+        "bench",
+        "model",
+        "--model",
+        "synth:8,4",
+        "--model",
+        &m,
+        "--batches",
+        "1,5",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{report}");
+    for row in rows {
+        assert_eq!(row["outputs_match"], true, "{report}");
+        assert!(row["cpu_inferences_per_second"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(rows[2]["model"], m.as_str());
+    let err = refused(&["bench", "model", "--model", "synth:8,x"]);
+    assert!(
+        err.contains("layer widths are comma-separated integers"),
+        "{err}"
+    );
+}
