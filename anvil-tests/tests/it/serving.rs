@@ -67,6 +67,14 @@ async fn an_output_that_cannot_be_stored_at_settlement_is_served_once_the_store_
         alloy::primitives::B256::from(stp_sdk::p2p::sha256(&blob)),
         agreed
     );
-    assert!(a.log().contains("serving the output"), "{}", a.log());
+    // The log line follows the blob's rename into the store: wait for it, do not race it.
+    while !a.log().contains("serving the output") {
+        assert!(
+            start.elapsed() < STEP,
+            "the node never said it serves the output:\n{}",
+            a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.stop().await;
 }
