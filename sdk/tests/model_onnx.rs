@@ -1,0 +1,63 @@
+//! The shipped digits model (`models/digits/`, made by its `train.py`): imported from its
+//! int8 ONNX file, run on the CPU reference over the committed held-out set, it agrees with
+//! onnxruntime's committed predictions and keeps the float model's accuracy.
+
+use std::path::PathBuf;
+
+use stp_sdk::model::onnx::import;
+use stp_sdk::model::{ops::i32s, run_cpu};
+
+fn digits(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/digits")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Accuracy of the float model on the held-out set (`summary.json`, written by train.py).
+fn float_accuracy() -> f64 {
+    let summary: serde_json::Value = serde_json::from_slice(&digits("summary.json")).unwrap();
+    summary["float_onnx_accuracy"].as_f64().unwrap()
+}
+
+#[test]
+fn digits_agree_with_onnxruntime() {
+    let imported = import(&digits("digits_int8.onnx")).expect("the shipped model imports");
+    let (input, labels, ort) = (
+        digits("heldout_input.bin"),
+        digits("heldout_labels.bin"),
+        digits("heldout_ort.bin"),
+    );
+    assert_eq!(input.len(), labels.len() * 64);
+    assert_eq!(ort.len(), labels.len());
+    let out = run_cpu(&imported.model, &input).unwrap();
+    assert_eq!(out.batch as usize, labels.len());
+    let classes = i32s(&out.outputs[1]);
+    let n = labels.len() as f64;
+    let agree = classes
+        .iter()
+        .zip(&ort)
+        .filter(|(c, o)| **c == **o as i32)
+        .count() as f64
+        / n;
+    let correct = classes
+        .iter()
+        .zip(&labels)
+        .filter(|(c, l)| **c == **l as i32)
+        .count() as f64;
+    let accuracy = correct / n;
+    let ort_accuracy = ort.iter().zip(&labels).filter(|(o, l)| o == l).count() as f64 / n;
+    let float = float_accuracy();
+    eprintln!(
+        "digits held-out ({} samples): ours {accuracy:.4}, onnxruntime int8 {ort_accuracy:.4}, float {float:.4}; agreement with onnxruntime {agree:.4}; max scale error {:.2e}",
+        labels.len(),
+        imported.max_scale_error()
+    );
+    assert!(agree >= 0.995, "agreement {agree} below 99.5 %");
+    assert!(
+        accuracy >= float - 0.01,
+        "accuracy {accuracy} vs float {float}"
+    );
+    assert!(imported.max_scale_error() < 1e-8);
+    assert_eq!(imported.scales.len(), 2, "one requantization per layer");
+}
