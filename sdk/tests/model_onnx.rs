@@ -61,3 +61,18 @@ fn digits_agree_with_onnxruntime() {
     assert!(imported.max_scale_error() < 1e-8);
     assert_eq!(imported.scales.len(), 2, "one requantization per layer");
 }
+
+#[test]
+fn first_layer_accumulators_equal_numpy() {
+    let imported = import(&digits("digits_int8.onnx")).unwrap();
+    // The same graph, with the first fully-connected op's int32 output also returned.
+    let mut model = imported.model.model().clone();
+    let fc1 = model.ops[0].output();
+    assert_eq!(model.ops[0].name(), "fully-connected");
+    model.outputs.push(fc1);
+    let model = stp_sdk::model::ValidModel::new(model).unwrap();
+    let out = run_cpu(&model, &digits("heldout_input.bin")).unwrap();
+    let numpy = digits("heldout_fc1_acc.bin");
+    assert_eq!(numpy.len(), 450 * 32 * 4);
+    assert!(out.outputs[2] == numpy, "accumulators differ from NumPy's");
+}
