@@ -21,7 +21,10 @@ fn float_accuracy() -> f64 {
 }
 
 #[test]
-#[allow(clippy::print_stderr, reason = "the measured accuracy is the test's report")]
+#[allow(
+    clippy::print_stderr,
+    reason = "the measured accuracy is the test's report"
+)]
 fn digits_agree_with_onnxruntime() {
     let imported = import(&digits("digits_int8.onnx")).expect("the shipped model imports");
     let (input, labels, ort) = (

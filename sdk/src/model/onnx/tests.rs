@@ -114,3 +114,42 @@ fn a_scale_ratio_of_one_or_more_is_refused() {
         "{err}"
     );
 }
+
+fn initializer<'m>(m: &'m mut ModelProto, name: &str) -> &'m mut TensorProto {
+    let g = m.graph.as_mut().unwrap();
+    g.initializer.iter_mut().find(|t| t.name() == name).unwrap()
+}
+
+#[test]
+fn matmul_with_k_by_n_weights_equals_gemm_with_n_by_k() {
+    // fc2 as Gemm(transB = 1) with a zero bias ...
+    let gemm = edited(|m| {
+        let bias = initializer(m, "fc2.bias_quantized");
+        bias.raw_data = Some(vec![0; bias.raw_data().len()]);
+        bias.int32_data.iter_mut().for_each(|v| *v = 0);
+    });
+    // ... and as MatMul over the transposed [K, N] weights, without a bias.
+    let matmul = edited(|m| {
+        let w = initializer(m, "fc2.weight_quantized");
+        let (n, k) = (w.dims[0] as usize, w.dims[1] as usize);
+        let old = w.raw_data().to_vec();
+        assert_eq!(old.len(), n * k, "int8 weights are stored raw");
+        w.raw_data = Some((0..n * k).map(|i| old[(i % n) * k + i / n]).collect());
+        w.dims = vec![k as i64, n as i64];
+        let g = m.graph.as_mut().unwrap();
+        let fc2 = g.node.iter_mut().find(|n| n.name() == "fc2").unwrap();
+        fc2.op_type = Some("MatMul".into());
+        fc2.attribute.clear();
+        fc2.input.truncate(2);
+    });
+    let input = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/digits/heldout_input.bin"
+    ))
+    .unwrap();
+    let run = |bytes: &[u8]| crate::model::run_cpu(&import(bytes).unwrap().model, &input).unwrap();
+    let (a, b) = (run(&gemm), run(&matmul));
+    assert_eq!(a, b);
+    // The zero bias does change the outputs (the edit took effect).
+    assert_ne!(a, run(&shipped()));
+}
