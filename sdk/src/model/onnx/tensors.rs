@@ -42,10 +42,22 @@ fn bad(name: &str, detail: String) -> OnnxError {
 impl Const {
     /// Decodes an initializer of type float, int8, uint8 or int32.
     pub(super) fn from_proto(t: &TensorProto) -> Result<Self, OnnxError> {
-        if t.dims.iter().any(|&d| !(1..=1 << 24).contains(&d)) && !t.dims.is_empty() {
-            return Err(bad(t.name(), format!("dims {:?} out of range", t.dims)));
-        }
-        let elements = t.dims.iter().product::<i64>().max(1) as usize;
+        let elements = t
+            .dims
+            .iter()
+            .try_fold(1i64, |n, &d| {
+                n.checked_mul(d).filter(|_| (1..=1 << 24).contains(&d))
+            })
+            .filter(|&n| n <= 1 << 28)
+            .ok_or_else(|| {
+                bad(
+                    t.name(),
+                    format!(
+                        "dims {:?} out of range (each 1 to 2^24, 2^28 elements in all)",
+                        t.dims
+                    ),
+                )
+            })? as usize;
         let raw = t.raw_data();
         let values = match t.data_type() {
             data_type::FLOAT if !raw.is_empty() => ConstValues::Float(

@@ -153,3 +153,20 @@ fn matmul_with_k_by_n_weights_equals_gemm_with_n_by_k() {
     // The zero bias does change the outputs (the edit took effect).
     assert_ne!(a, run(&shipped()));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Corrupted files (bytes overwritten anywhere) never panic: they import or are refused.
+    #[test]
+    fn corrupted_files_never_panic(
+        edits in proptest::collection::vec((0usize..4845, proptest::num::u8::ANY), 1..8)
+    ) {
+        let mut bytes = shipped();
+        for (at, v) in edits {
+            let i = at % bytes.len();
+            bytes[i] = v;
+        }
+        let _ = import(&bytes);
+    }
+}
