@@ -9,6 +9,7 @@ Outputs (next to this script):
 - heldout_input.bin       the held-out samples as the int8 model's input bytes (64 a sample)
 - heldout_labels.bin      their true labels, one byte each
 - heldout_ort.bin         onnxruntime's predicted class for each, one byte each
+- heldout_ort_logits.bin  onnxruntime's int8 logits for each (10 a sample)
 - summary.json            accuracies and the input quantization parameters
 """
 
@@ -93,12 +94,19 @@ def quantize_input(model_path: pathlib.Path, x: np.ndarray) -> tuple[np.ndarray,
     return sess.run(None, {"x": x.astype(np.float32)})[0], float(scale), int(zp)
 
 
-def predict(path: pathlib.Path, x: np.ndarray) -> np.ndarray:
+def logits(path: pathlib.Path, x: np.ndarray) -> np.ndarray:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    rows = [sess.run(None, {"pixels": r[None, :].astype(np.float32)})[0][0] for r in x]
-    return np.argmax(np.stack(rows), axis=1)
+    return np.stack([sess.run(None, {"pixels": r[None, :].astype(np.float32)})[0][0] for r in x])
+
+
+def int8_logits(path: pathlib.Path, x: np.ndarray) -> np.ndarray:
+    """The int8 values the int8 model's last DequantizeLinear turned into its float output."""
+    model = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    scale, zp = inits["logits_scale"], int(inits["logits_zero_point"])
+    return (np.rint(logits(path, x) / scale) + zp).astype(np.int8)
 
 
 def main() -> None:
@@ -120,13 +128,15 @@ def main() -> None:
         activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8,
     )
-    float_pred = predict(float_path, x_test)
+    float_pred = np.argmax(logits(float_path, x_test), axis=1)
     float_path.unlink()
-    int8_pred = predict(int8_path, x_test)
+    int8_out = int8_logits(int8_path, x_test)
+    int8_pred = np.argmax(int8_out, axis=1)
     q_input, in_scale, in_zp = quantize_input(int8_path, x_test)
     (HERE / "heldout_input.bin").write_bytes(q_input.astype(np.int8).tobytes())
     (HERE / "heldout_labels.bin").write_bytes(y_test.astype(np.uint8).tobytes())
     (HERE / "heldout_ort.bin").write_bytes(int8_pred.astype(np.uint8).tobytes())
+    (HERE / "heldout_ort_logits.bin").write_bytes(int8_out.tobytes())
     summary = {
         "train_samples": int(len(y_train)),
         "heldout_samples": int(len(y_test)),

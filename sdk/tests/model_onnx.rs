@@ -80,3 +80,33 @@ fn first_layer_accumulators_equal_numpy() {
     assert_eq!(numpy.len(), 450 * 32 * 4);
     assert!(out.outputs[2] == numpy, "accumulators differ from NumPy's");
 }
+
+/// onnxruntime requantizes in float (round half to even) where the model format uses
+/// gemmlowp's fixed point, so an int8 logit may differ by one step, never more.
+#[test]
+#[allow(
+    clippy::print_stderr,
+    reason = "the measured agreement is the test's report"
+)]
+fn digits_logits_within_one_step_of_onnxruntime() {
+    let imported = import(&digits("digits_int8.onnx")).unwrap();
+    let out = run_cpu(&imported.model, &digits("heldout_input.bin")).unwrap();
+    let ort = digits("heldout_ort_logits.bin");
+    assert_eq!(out.outputs[0].len(), ort.len());
+    let diffs: Vec<i32> = out.outputs[0]
+        .iter()
+        .zip(&ort)
+        .map(|(&a, &b)| (a as i8 as i32 - b as i8 as i32).abs())
+        .collect();
+    let equal = diffs.iter().filter(|&&d| d == 0).count();
+    eprintln!(
+        "int8 logits equal to onnxruntime's: {equal} of {} ({:.2} %)",
+        diffs.len(),
+        100.0 * equal as f64 / diffs.len() as f64
+    );
+    assert!(
+        diffs.iter().all(|&d| d <= 1),
+        "a logit differs by more than one step"
+    );
+    assert!(equal as f64 >= 0.98 * diffs.len() as f64);
+}
