@@ -14,7 +14,7 @@ pub enum OnnxError {
     NoGraph,
     /// An op the importer does not map.
     #[error(
-        "node `{node}`: op `{op_type}` is not supported (supported: QuantizeLinear, DequantizeLinear, Gemm, MatMul, Relu around a QDQ-quantized int8 graph)"
+        "node `{node}`: op `{op_type}` is not supported (supported: QuantizeLinear, DequantizeLinear, Gemm, MatMul, Add, Relu around a QDQ-quantized int8 graph)"
     )]
     UnsupportedOp {
         /// The node's name.

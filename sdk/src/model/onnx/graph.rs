@@ -8,7 +8,7 @@ use super::scale::{FixedScale, fixed_scale};
 use super::tensors::{Const, ConstValues, data_type};
 use super::{OnnxError, ScaleReport};
 use crate::model::fixedpoint::Requant;
-use crate::model::format::{DType, Model, Op, Tensor};
+use crate::model::format::{DType, Model, Op, Scale, Tensor};
 
 /// Per-tensor quantization parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,7 +30,16 @@ enum Value {
     DequantizedConst { name: String, q: QParams },
     /// A float `scale · acc` of an int32 accumulator tensor of ours, maybe through a Relu.
     Accumulator { tensor: u32, scale: f64, relu: bool },
+    /// The float sum of two dequantized int8 activations, maybe through a Relu.
+    Sum {
+        a: (u32, QParams),
+        b: (u32, QParams),
+        relu: bool,
+    },
 }
+
+/// TFLite's int8 add: both inputs are shifted left by this much before rescaling.
+const ADD_LEFT_SHIFT: u8 = 20;
 
 pub(super) struct Builder<'g> {
     consts: HashMap<&'g str, Const>,
@@ -183,16 +192,22 @@ impl<'g> Builder<'g> {
             "DequantizeLinear" => self.dequantize(node)?,
             "Gemm" => self.gemm(node, false)?,
             "MatMul" => self.gemm(node, true)?,
+            "Add" => self.add(node)?,
             "Relu" => match self.value(node, 0)? {
                 Value::Accumulator { tensor, scale, .. } => Value::Accumulator {
                     tensor: *tensor,
                     scale: *scale,
                     relu: true,
                 },
+                Value::Sum { a, b, .. } => Value::Sum {
+                    a: *a,
+                    b: *b,
+                    relu: true,
+                },
                 _ => {
                     return Err(unsupported(
                         node,
-                        "a Relu must directly follow a Gemm or MatMul (before its QuantizeLinear)",
+                        "a Relu must directly follow a Gemm, MatMul or Add (before its QuantizeLinear)",
                     ));
                 }
             },
@@ -246,6 +261,7 @@ impl<'g> Builder<'g> {
                 });
                 Ok(Value::Int8 { tensor: out, q })
             }
+            Value::Sum { a, b, relu } => self.quantized_add(node, a, b, relu, q),
             Value::Dequantized { tensor, q: q0 } if q0 == q => Ok(Value::Int8 { tensor, q }),
             _ => Err(unsupported(
                 node,
@@ -254,12 +270,82 @@ impl<'g> Builder<'g> {
         }
     }
 
+    /// Add of two dequantized int8 activations of one shape (a constant operand is not
+    /// supported: the op adds sample by sample).
+    fn add(&self, node: &NodeProto) -> Result<Value, OnnxError> {
+        let operand = |i: usize| match self.value(node, i)? {
+            Value::Dequantized { tensor, q } => Ok((*tensor, *q)),
+            _ => Err(unsupported(
+                node,
+                format!(
+                    "Add operand `{}` must be a dequantized int8 activation (constants and float tensors are not supported)",
+                    node.input[i]
+                ),
+            )),
+        };
+        let (a, b) = (operand(0)?, operand(1)?);
+        let (sa, sb) = (
+            &self.tensors[a.0 as usize].shape,
+            &self.tensors[b.0 as usize].shape,
+        );
+        if sa != sb {
+            return Err(unsupported(
+                node,
+                format!(
+                    "Add operands have shapes {sa:?} and {sb:?}; broadcasting is not supported"
+                ),
+            ));
+        }
+        Ok(Value::Sum { a, b, relu: false })
+    }
+
+    /// TFLite's int8 add parameters: each input rescaled by its scale over twice the larger
+    /// one, the sum by that over `2^left_shift ·` the output scale.
+    fn quantized_add(
+        &mut self,
+        node: &NodeProto,
+        (a, qa): (u32, QParams),
+        (b, qb): (u32, QParams),
+        relu: bool,
+        q: QParams,
+    ) -> Result<Value, OnnxError> {
+        let twice_max = 2.0 * f64::max(qa.scale as f64, qb.scale as f64);
+        let a_fixed = self.scale(node, qa.scale as f64 / twice_max)?;
+        let b_fixed = self.scale(node, qb.scale as f64 / twice_max)?;
+        let out_ratio = twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * q.scale as f64);
+        let out_fixed = self.scale(node, out_ratio)?;
+        let shape = self.tensors[a as usize].shape.clone();
+        let output = self.push(activation(DType::I8, shape));
+        let scale = |f: FixedScale| Scale {
+            multiplier: f.multiplier,
+            shift: f.shift,
+        };
+        self.ops.push(Op::Add {
+            a,
+            b,
+            output,
+            a_zero_point: qa.zero_point,
+            b_zero_point: qb.zero_point,
+            left_shift: ADD_LEFT_SHIFT,
+            a_scale: scale(a_fixed),
+            b_scale: scale(b_fixed),
+            requant: Requant {
+                multiplier: out_fixed.multiplier,
+                shift: out_fixed.shift,
+                output_zero_point: q.zero_point,
+                act_min: if relu { q.zero_point as i8 } else { -128 },
+                act_max: 127,
+            },
+        });
+        Ok(Value::Int8 { tensor: output, q })
+    }
+
     fn scale(&mut self, node: &NodeProto, ratio: f64) -> Result<FixedScale, OnnxError> {
         let fixed = fixed_scale(ratio).ok_or_else(|| {
             unsupported(
                 node,
                 format!(
-                    "scale ratio {ratio:e} (input scale × weight scale / output scale) is outside (2^-32, 1): the model format has right shifts only"
+                    "scale ratio {ratio:e} is outside (2^-32, 1): the model format has right shifts only"
                 ),
             )
         })?;

@@ -5,8 +5,10 @@
 //! output), `DequantizeLinear` of int8 / int32 initializers and of int8 activations,
 //! `Gemm` (`transA = 0`, `alpha = beta = 1`, int32 bias quantized with the accumulator's
 //! scale) and `MatMul` → fully-connected, an optional `Relu`, and the `QuantizeLinear`
-//! after them → requantize. Each float ratio `input scale × weight scale / output scale`
-//! is turned, once, into a fixed-point multiplier and right shift; [`Imported::scales`]
+//! after them → requantize; `Add` of two dequantized activations of one shape (+ `Relu`)
+//! and its `QuantizeLinear` → the int8 add with TFLite's parameters (left shift 20).
+//! Each float ratio (`input scale × weight scale / output scale`, and an add's three) is
+//! turned, once, into a fixed-point multiplier and right shift; [`Imported::scales`]
 //! reports each with the relative error the conversion introduces. The first graph output
 //! also gets an argmax (the class). Anything else is refused with an error naming the node.
 //!

@@ -170,3 +170,112 @@ proptest::proptest! {
         let _ = import(&bytes);
     }
 }
+
+/// The shipped graph with `h + h` (quantized with h's own scale and zero point) between
+/// the hidden layer `h` and fc2.
+fn with_doubled_hidden_layer() -> Vec<u8> {
+    edited(|m| {
+        let g = m.graph.as_mut().unwrap();
+        let node = |op: &str, name: &str, input: &[&str], output: &str| NodeProto {
+            name: Some(name.into()),
+            op_type: Some(op.into()),
+            input: input.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        };
+        let h = "relu1_DequantizeLinear_Output";
+        let at = g.node.iter().position(|n| n.name() == "fc2").unwrap();
+        let qparams = ["relu1_scale", "relu1_zero_point"];
+        g.node.insert(at, node("Add", "double", &[h, h], "sum"));
+        g.node.insert(
+            at + 1,
+            node(
+                "QuantizeLinear",
+                "sum_q",
+                &["sum", qparams[0], qparams[1]],
+                "sum_int8",
+            ),
+        );
+        g.node.insert(
+            at + 2,
+            node(
+                "DequantizeLinear",
+                "sum_dq",
+                &["sum_int8", qparams[0], qparams[1]],
+                "sum_float",
+            ),
+        );
+        g.node[at + 3].input[0] = "sum_float".into();
+    })
+}
+
+#[test]
+fn qdq_add_maps_to_the_int8_add() {
+    let imported = import(&with_doubled_hidden_layer()).unwrap();
+    let mut model = imported.model.model().clone();
+    let Some(&crate::model::Op::Add {
+        a,
+        output,
+        a_zero_point,
+        ..
+    }) = model.ops.iter().find(|op| op.name() == "add")
+    else {
+        panic!("no add op in {:?}", model.ops);
+    };
+    model.outputs.extend([a, output]);
+    let model = crate::model::ValidModel::new(model).unwrap();
+    let input = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/digits/heldout_input.bin"
+    ))
+    .unwrap();
+    let out = crate::model::run_cpu(&model, &input).unwrap();
+    let (h, sum) = (&out.outputs[2], &out.outputs[3]);
+    // With the output scale equal to the inputs', h + h is 2·(h − zp) + zp, saturated.
+    let expected: Vec<u8> = h
+        .iter()
+        .map(|&x| (2 * (x as i8 as i32 - a_zero_point) + a_zero_point).clamp(-128, 127) as i8 as u8)
+        .collect();
+    assert_eq!(sum, &expected);
+    assert!(
+        h.iter().any(|&x| x as i8 as i32 != a_zero_point),
+        "h is not all zero"
+    );
+    // Three more scale conversions (a, b, output), all exact powers of two here.
+    assert_eq!(imported.scales.len(), 5);
+    let add_scales = &imported.scales[1..4];
+    assert!(
+        add_scales.iter().all(|s| s.node == "sum_q"),
+        "{add_scales:?}"
+    );
+    assert!(
+        add_scales.iter().all(|s| s.fixed.relative_error == 0.0),
+        "{add_scales:?}"
+    );
+}
+
+#[test]
+fn add_of_a_constant_is_refused() {
+    let bytes = edited(|m| {
+        let g = m.graph.as_mut().unwrap();
+        let at = g.node.iter().position(|n| n.name() == "fc2").unwrap();
+        g.node.insert(
+            at,
+            NodeProto {
+                name: Some("plus_weights".into()),
+                op_type: Some("Add".into()),
+                input: vec![
+                    "relu1_DequantizeLinear_Output".into(),
+                    "fc2.weight_DequantizeLinear_Output".into(),
+                ],
+                output: vec!["x".into()],
+                ..Default::default()
+            },
+        );
+    });
+    let err = import(&bytes).unwrap_err().to_string();
+    assert!(
+        err.contains("`plus_weights`") && err.contains("constants"),
+        "{err}"
+    );
+}
