@@ -1,6 +1,6 @@
-//! `stp model info|run|synth|input`: inspect a quantized model (`.stpm`), run it on a batch
-//! of int8 inputs on the GPU or the CPU reference, and make synthetic models and inputs for
-//! tests and demos.
+//! `stp model info|run|synth|input|import`: inspect a quantized model (`.stpm`), run it on
+//! a batch of int8 inputs on the GPU or the CPU reference, make synthetic models and inputs
+//! for tests and demos, and import int8 QDQ ONNX models.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use eyre::{WrapErr, bail};
 use serde_json::json;
-use stp_sdk::model::{DType, ModelOutput, Op, ValidModel, ops::i32s, run_cpu, synth};
+use stp_sdk::model::{DType, ModelOutput, Op, ValidModel, onnx, ops::i32s, run_cpu, synth};
 
 use crate::cli::common::{out, out_json};
 use crate::exec::gpu::GpuRuntime;
@@ -33,6 +33,8 @@ pub enum ModelCommand {
     Synth(SynthArgs),
     /// Write a batch of random int8 inputs for a model.
     Input(InputArgs),
+    /// Import an int8 QDQ-quantized ONNX model; print its id and the scale conversion's error.
+    Import(ImportArgs),
 }
 
 /// `stp model info`.
@@ -106,6 +108,19 @@ pub struct InputArgs {
     pub output: PathBuf,
 }
 
+/// `stp model import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The ONNX file (int8, QDQ format, per-tensor scales).
+    pub onnx: PathBuf,
+    /// Where to write the model (`.stpm`).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 impl ModelArgs {
     /// Runs the chosen subcommand.
     pub fn run(self) -> eyre::Result<()> {
@@ -114,6 +129,7 @@ impl ModelArgs {
             ModelCommand::Run(a) => a.run(),
             ModelCommand::Synth(a) => a.run(),
             ModelCommand::Input(a) => a.run(),
+            ModelCommand::Import(a) => a.run(),
         }
     }
 }
@@ -321,6 +337,51 @@ impl InputArgs {
             self.batch,
             input.len(),
             self.output.display()
+        ));
+        Ok(())
+    }
+}
+
+impl ImportArgs {
+    fn run(self) -> eyre::Result<()> {
+        let bytes = std::fs::read(&self.onnx)
+            .wrap_err_with(|| format!("cannot read {}", self.onnx.display()))?;
+        let imported = onnx::import(&bytes)
+            .wrap_err_with(|| format!("cannot import {}", self.onnx.display()))?;
+        let model = &imported.model;
+        std::fs::write(&self.output, model.model().encode())
+            .wrap_err_with(|| format!("cannot write {}", self.output.display()))?;
+        let scales: Vec<_> = imported
+            .scales
+            .iter()
+            .map(|s| {
+                json!({"node": s.node, "ratio": s.fixed.ratio, "multiplier": s.fixed.multiplier,
+                    "shift": s.fixed.shift, "relative_error": s.fixed.relative_error})
+            })
+            .collect();
+        if self.json {
+            return out_json(&json!({
+                "id": model.id().to_string(), "output": self.output.display().to_string(),
+                "ops": model.model().ops.len(), "scales": scales,
+                "max_scale_error": imported.max_scale_error(),
+            }));
+        }
+        out(format_args!(
+            "imported {} as model {} ({} ops) to {}",
+            self.onnx.display(),
+            model.id(),
+            model.model().ops.len(),
+            self.output.display()
+        ));
+        for s in &imported.scales {
+            out(format_args!(
+                "scale {}: {:e} -> multiplier {} shift {} (relative error {:.2e})",
+                s.node, s.fixed.ratio, s.fixed.multiplier, s.fixed.shift, s.fixed.relative_error
+            ));
+        }
+        out(format_args!(
+            "largest relative scale error {:.2e}",
+            imported.max_scale_error()
         ));
         Ok(())
     }

@@ -12,4 +12,5 @@ mod fuel_groups;
 mod kernels;
 mod model;
 mod model_cli;
+mod model_onnx;
 mod support;

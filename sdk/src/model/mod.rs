@@ -22,6 +22,7 @@ mod error;
 pub mod fixedpoint;
 pub mod format;
 pub mod gpu;
+pub mod onnx;
 pub mod ops;
 mod run;
 pub mod synth;
