@@ -15,15 +15,17 @@ use crate::exec::ExecError;
 use crate::exec::gpu::GpuRuntime;
 use crate::exec::model::run_gpu;
 
-/// The models measured when none is named: a digits-sized perceptron and a larger one.
-const DEFAULT_MODELS: [&str; 2] = ["synth:64,32,10", "synth:784,1024,1024,10"];
+/// The models measured when none is named: the shipped digits classifier (imported from
+/// its ONNX file when run from the repository) and a larger synthetic perceptron.
+const DEFAULT_MODELS: [&str; 2] = ["models/digits/digits_int8.onnx", "synth:784,1024,1024,10"];
 
 /// `stp bench model`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchModelArgs {
-    /// A model to measure: a `.stpm` file, or `synth:L0,L1,...` for a synthetic (untrained)
-    /// perceptron with those layer widths. Repeat for several. Default: `synth:64,32,10`
-    /// and `synth:784,1024,1024,10`.
+    /// A model to measure: a `.stpm` file, an int8 `.onnx` file (imported first), or
+    /// `synth:L0,L1,...` for a synthetic (untrained) perceptron with those layer widths.
+    /// Repeat for several. Default: `models/digits/digits_int8.onnx` (the shipped
+    /// classifier; run from the repository) and `synth:784,1024,1024,10`.
     #[arg(long)]
     pub model: Vec<String>,
     /// Batch sizes (samples per run).
@@ -147,6 +149,11 @@ fn load(name: &str) -> eyre::Result<ValidModel> {
     }
     let path = PathBuf::from(name);
     let bytes = std::fs::read(&path).wrap_err_with(|| format!("cannot read {name}"))?;
+    if path.extension().is_some_and(|e| e == "onnx") {
+        let imported = stp_sdk::model::onnx::import(&bytes)
+            .wrap_err_with(|| format!("cannot import {name}"))?;
+        return Ok(imported.model);
+    }
     ValidModel::decode(&bytes).wrap_err_with(|| format!("{name} is not a valid model"))
 }
 

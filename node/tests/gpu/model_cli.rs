@@ -110,13 +110,18 @@ fn bad_model_files_and_inputs_are_refused_with_the_reason() {
     assert!(err.contains("2 to 32 layer sizes"), "{err}");
 }
 
-/// `stp bench model` measures a named synthetic model and a model file at each batch size
-/// and says the GPU's output equals the CPU reference's on every row.
+/// `stp bench model` measures a synthetic model, a model file and the shipped ONNX
+/// classifier at each batch size and says the GPU's output equals the CPU reference's on
+/// every row.
 #[test]
 fn bench_model_compares_gpu_and_cpu_on_every_row() {
     let dir = tempfile::tempdir().unwrap();
     let m = path(dir.path(), "m.stpm");
     ok(&["model", "synth", "--layers", "16,8,4", "--output", &m]);
+    let digits = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/digits/digits_int8.onnx"
+    );
     let report = ok(&[
         "bench",
         "model",
@@ -124,6 +129,8 @@ fn bench_model_compares_gpu_and_cpu_on_every_row() {
         "synth:8,4",
         "--model",
         &m,
+        "--model",
+        digits,
         "--batches",
         "1,5",
         "--runs",
@@ -131,7 +138,7 @@ fn bench_model_compares_gpu_and_cpu_on_every_row() {
         "--json",
     ]);
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 4, "{report}");
+    assert_eq!(rows.len(), 6, "{report}");
     for row in rows {
         assert_eq!(row["outputs_match"], true, "{report}");
         assert!(row["cpu_inferences_per_second"].as_f64().unwrap() > 0.0);
