@@ -262,6 +262,12 @@ impl Driver {
             return;
         };
         if !record.phase.is_active() {
+            // A one-replica job's commitResult settles it, and the chain watcher may have
+            // recorded that settlement before this reply came back.
+            #[cfg(feature = "fault-injection")]
+            if matches!(done.sent, send::Sent::CommitResult(Ok(_))) {
+                self.crash_point(super::Fault::CrashAfterCommit);
+            }
             return;
         }
         let outcome = match done.sent {

@@ -298,6 +298,10 @@ impl Driver {
         tracing::info!(job = record.job_id, tx = %done.tx, lane = record.lane, result = ?record.result_hash, "committed the result: slot taken and job settled");
         #[cfg(feature = "fault-injection")]
         self.crash_point(Fault::CrashAfterCommit);
+        if record.phase != JobPhase::Computed {
+            // The chain watcher saw the settlement first and finished the job already.
+            return Ok(());
+        }
         match done.settled {
             Some((outcome, winning)) => self.finish(record.clone(), outcome, winning).await,
             // The escrow settles the job in this transaction; if its event was not read,
