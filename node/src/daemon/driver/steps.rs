@@ -125,8 +125,13 @@ impl Driver {
 
     /// Marks our record settled. The output is served from now on only if the job completed
     /// with our hash; otherwise the held result is deleted (a NoQuorum must not hand the
-    /// consumer the output for free).
+    /// consumer the output for free). A record finished already is left alone: the chain
+    /// watcher and a transaction's reply (or a finalize) may both report one settlement,
+    /// in either order, and its output is served once.
     pub(super) async fn finish(&mut self, mut record: JobRecord, outcome: Outcome, winning: B256) {
+        if matches!(record.phase, JobPhase::Serving | JobPhase::Settled) {
+            return;
+        }
         let job_id = record.job_id;
         // An optimistic job upheld by an escalation without a quorum reports no hash: ours
         // stands, unchallenged in effect.
@@ -298,10 +303,6 @@ impl Driver {
         tracing::info!(job = record.job_id, tx = %done.tx, lane = record.lane, result = ?record.result_hash, "committed the result: slot taken and job settled");
         #[cfg(feature = "fault-injection")]
         self.crash_point(Fault::CrashAfterCommit);
-        if record.phase != JobPhase::Computed {
-            // The chain watcher saw the settlement first and finished the job already.
-            return Ok(());
-        }
         match done.settled {
             Some((outcome, winning)) => self.finish(record.clone(), outcome, winning).await,
             // The escrow settles the job in this transaction; if its event was not read,
