@@ -9,9 +9,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use stp_node::exec::gpu::GpuRuntime;
 use stp_node::exec::model::run_gpu;
+use stp_sdk::kernels::sample::SplitMix64;
 use stp_sdk::model::fixedpoint::Requant;
 use stp_sdk::model::gpu::{probe_cpu, probe_plan};
-use stp_sdk::model::synth::{self, SplitMix64};
+use stp_sdk::model::synth;
 use stp_sdk::model::{
     Conv2dGeometry, DType, Model, Op, Pool2d, Scale, Tensor, ValidModel, run_cpu,
 };

@@ -14,29 +14,12 @@ const CALIBRATION_SAMPLES: usize = 8;
 /// Most layers (sizes) of a synthetic model.
 pub const MAX_LAYERS: usize = 32;
 
-/// SplitMix64: a tiny, well-known deterministic generator (not for secrets).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+use crate::kernels::sample::SplitMix64;
 
-impl SplitMix64 {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 pseudo-random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// `n` pseudo-random bytes.
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next_u64() as u8).collect()
-    }
+/// `n` pseudo-random bytes, one per draw (the low byte): what every synthetic model and
+/// input is made of, so a seed keeps giving the same model.
+fn draws(rng: &mut SplitMix64, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.next_u64() as u8).collect()
 }
 
 fn bad(detail: String) -> ModelError {
@@ -69,7 +52,7 @@ pub fn mlp(layers: &[u32], seed: u64) -> Result<Model> {
         )));
     }
     let mut rng = SplitMix64::new(seed);
-    let mut calibration = rng.bytes(CALIBRATION_SAMPLES * layers[0] as usize);
+    let mut calibration = draws(&mut rng, CALIBRATION_SAMPLES * layers[0] as usize);
     let activation = |n: u32, dtype| Tensor {
         dtype,
         shape: vec![n],
@@ -87,7 +70,7 @@ pub fn mlp(layers: &[u32], seed: u64) -> Result<Model> {
         tensors.push(Tensor {
             dtype: DType::I8,
             shape: vec![n, k],
-            data: Some(rng.bytes(k as usize * n as usize)),
+            data: Some(draws(&mut rng, k as usize * n as usize)),
         });
         tensors.push(Tensor {
             dtype: DType::I32,
@@ -158,5 +141,5 @@ fn bias_of(tensors: &[Tensor], base: u32) -> Vec<u8> {
 /// `batch` pseudo-random int8 samples for `model`'s input, from `seed`.
 pub fn input(model: &Model, batch: u32, seed: u64) -> Vec<u8> {
     let sample = model.tensors[model.input as usize].bytes();
-    SplitMix64::new(seed).bytes((sample * batch as u64) as usize)
+    draws(&mut SplitMix64::new(seed), (sample * batch as u64) as usize)
 }
