@@ -527,3 +527,137 @@ async fn parts_inputs_that_lie_about_their_parts_cost_the_provider_nothing() {
     assert_eq!(consumer.balance_of(a[4]).await.unwrap(), eth("0.02"));
     p2p.shutdown().await;
 }
+
+/// The shipped digits classifier, imported from its ONNX file, written to `dir`.
+fn digits_model(dir: &std::path::Path) -> (std::path::PathBuf, stp_sdk::model::ValidModel) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits");
+    let onnx = std::fs::read(root.join("digits_int8.onnx")).unwrap();
+    let model = stp_sdk::model::onnx::import(&onnx).unwrap().model;
+    let path = dir.join("digits.stpm");
+    std::fs::write(&path, model.model().encode()).unwrap();
+    (path, model)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_digits_model_over_the_heldout_set_as_a_batch_with_a_liar() {
+    use stp_sdk::model::{job, run_cpu};
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let a = anvil.addresses();
+    let (liar, honest) = (1, [2, 3, 5]);
+    stake(&anvil, &dep, &[liar, honest[0], honest[1], honest[2]]).await;
+    let _liar = ProviderProc::start(&anvil, &dep, liar, dir.path(), Some("wrong-result"));
+    let _honest: Vec<ProviderProc> = honest
+        .iter()
+        .map(|&i| ProviderProc::start(&anvil, &dep, i, dir.path(), None))
+        .collect();
+
+    let (model_path, model) = digits_model(dir.path());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits");
+    let samples = root.join("heldout_input.bin");
+    let output = dir.path().join("predictions.bin");
+    let consumer_dir = dir.path().join("consumer");
+    let args = [
+        "batch",
+        "post",
+        "--model",
+        model_path.to_str().unwrap(),
+        "--input",
+        samples.to_str().unwrap(),
+        "--chunks",
+        "6",
+        "--replicas",
+        "3",
+        "--bounty",
+        "0.003",
+        "--collateral",
+        "0.002",
+        "--commit-secs",
+        "30",
+        "--reveal-secs",
+        "15",
+        "--max-attempts",
+        "4",
+        "--poll-secs",
+        "0.3",
+        "--output",
+        output.to_str().unwrap(),
+        "--json",
+        "--data-dir",
+        consumer_dir.to_str().unwrap(),
+    ];
+    let mut cmd = stp_cmd(&anvil, &dep, &args);
+    cmd.arg("--private-key").arg(key(&anvil, 4));
+    let out = tokio::time::timeout(Duration::from_secs(480), cmd.output())
+        .await
+        .expect("the batch finishes")
+        .unwrap();
+    let report = json(&out);
+    let chunks = report["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 6);
+    assert!(chunks.iter().all(|c| c["phase"] == "verified"), "{report}");
+
+    // The predictions are the local CPU run's, byte for byte, and score as it does.
+    let heldout = std::fs::read(&samples).unwrap();
+    let expected = run_cpu(&model, &heldout).unwrap().to_bytes();
+    let got = std::fs::read(&output).unwrap();
+    assert!(got == expected, "the outputs equal the CPU reference's");
+    let score = tokio::process::Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args([
+            "model",
+            "score",
+            model_path.to_str().unwrap(),
+            "--outputs",
+            output.to_str().unwrap(),
+            "--labels",
+            root.join("heldout_labels.bin").to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let score = json(&score);
+    assert_eq!(score["samples"], 450, "{score}");
+    assert!(score["accuracy"].as_f64().unwrap() > 0.95, "{score}");
+
+    // Every job ran this model: its kernel id names it, and the model stayed out of the
+    // posted inputs (a reference by hash).
+    let watch = market(&anvil, &dep, 0).await;
+    let kernel = job::kernel_id(&model.id());
+    let next = watch.next_job_id().await.unwrap();
+    let mut completed = 0u64;
+    for id in 1..next {
+        let h = watch.job_history(id).await.unwrap();
+        let spec = h.spec.as_ref().unwrap();
+        assert_eq!(spec.kernelId.0, kernel.0, "job {id} names the model");
+        assert!(
+            spec.inputSize < 76 * 64 + 200,
+            "job {id}: samples and a reference"
+        );
+        if matches!(h.outcome, Some((Outcome::Completed, _))) {
+            completed += 1;
+        }
+    }
+    assert!(completed >= 6, "a completed job per chunk");
+
+    // Who gained and who lost: the liar was slashed, the honest nodes keep their stake
+    // and share every bounty.
+    assert!(watch.reputation_of(a[liar]).await.unwrap().slashed >= 1);
+    assert!(watch.stake_of(a[liar]).await.unwrap().staked < eth("1"));
+    let mut paid = U256::ZERO;
+    for i in honest {
+        assert_eq!(
+            watch.stake_of(a[i]).await.unwrap().staked,
+            eth("1"),
+            "node {i}"
+        );
+        let earned = watch.balance_of(a[i]).await.unwrap();
+        assert!(earned > U256::ZERO, "honest node {i} is paid");
+        paid += earned;
+    }
+    assert_eq!(
+        watch.balance_of(a[liar]).await.unwrap() + paid,
+        eth("0.003") * U256::from(completed),
+        "bounties paid out"
+    );
+}

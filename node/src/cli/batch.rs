@@ -19,7 +19,7 @@ use super::common::{
 use super::job::P2pArgs;
 use super::job_post::TermsArgs;
 use crate::consumer::batch::{self, BatchOrder, Change, ChunkPhase, Manifest};
-use crate::consumer::{Order, phase, resolve_kernel};
+use crate::consumer::{ModelWork, Order, phase, resolve_kernel};
 
 /// Split a workload into chunks and run them as jobs on many providers at once.
 #[derive(Debug, Args)]
@@ -38,12 +38,15 @@ pub enum BatchCommand {
     ///
     /// Splitting: matmul-u32 / matmul-i8 by row blocks of A, sha256-batch by message
     /// ranges, mandelbrot-fixed by tiles (written as a PNG when --output ends in .png),
-    /// custom kernels one chunk per --input (every input an envelope of the same kernel).
+    /// custom kernels one chunk per --input (every input an envelope of the same kernel),
+    /// a --model's samples by ranges of samples (the model file travels once per provider).
     ///
     /// Examples:
     ///   stp batch post --kernel mandelbrot-fixed --input view.bin --tiles 8x8 \
     ///       --replicas 3 --bounty 0.003 --collateral 0.001 --wait --output view.png
     ///   stp batch post --kernel matmul-u32 --input ab.bin --chunk-rows 64 --wait --output c.bin
+    ///   stp batch post --model digits.stpm --input heldout.bin --chunks 8 --replicas 3 \
+    ///       --collateral 0.001 --wait --output predictions.bin
     #[command(verbatim_doc_comment)]
     Post(Box<BatchPostArgs>),
     /// Show a batch this consumer posted: each chunk's phase, attempts and current job
@@ -76,10 +79,15 @@ impl BatchArgs {
 #[derive(Debug, Args)]
 pub struct BatchPostArgs {
     /// Kernel name (`stp kernel list`) or 64-hex id of a custom kernel.
-    #[arg(long)]
-    pub kernel: String,
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub kernel: Option<String>,
+    /// Run this quantized model (`.stpm`, see `stp model`) over the samples in --input,
+    /// split by samples (--chunks N or --chunk-rows SAMPLES); providers fetch the model
+    /// file once, by hash, for all the chunks they run.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
     /// The workload, laid out as the kernel expects; custom kernels: repeat it, one custom
-    /// envelope per chunk.
+    /// envelope per chunk; with --model, int8 samples back to back.
     #[arg(long, value_name = "FILE", required = true)]
     pub input: Vec<PathBuf>,
     /// Split into this many chunks (as even as the workload allows; mandelbrot: a grid of
@@ -153,8 +161,8 @@ struct Report<'a> {
 impl BatchPostArgs {
     /// Runs `stp batch post`.
     pub async fn run(self) -> eyre::Result<()> {
-        let kernel = resolve_kernel(&self.kernel)?;
-        let batch = self.split(&kernel)?;
+        let batch = self.split()?;
+        let kernel = batch.kernel;
         let wait = self.wait || self.output.is_some();
         let shared = (!self.inline_parts).then(|| parts::share(&batch)).flatten();
         let order = BatchOrder {
@@ -171,7 +179,7 @@ impl BatchPostArgs {
             out(format!(
                 "batch of {} chunks: {} x{} each, bounty {} {} per chunk",
                 order.batch.chunks.len(),
-                self.kernel,
+                self.what(),
                 self.terms.replicas,
                 format_amount(self.bounty),
                 unit(m.deployment())
@@ -186,10 +194,33 @@ impl BatchPostArgs {
         finish(&finished, self.output.as_deref(), self.json)
     }
 
-    fn split(&self, kernel: &KernelId) -> eyre::Result<Batch> {
+    /// What the chunks run, for people: the kernel's name or the model file.
+    fn what(&self) -> String {
+        match (&self.model, &self.kernel) {
+            (Some(model), _) => format!("model {}", model.display()),
+            (None, kernel) => kernel.clone().unwrap_or_default(),
+        }
+    }
+
+    fn split(&self) -> eyre::Result<Batch> {
         let read = |p: &PathBuf| {
             std::fs::read(p).wrap_err_with(|| format!("reading --input {}", p.display()))
         };
+        if let Some(model) = &self.model {
+            let [path] = self.input.as_slice() else {
+                bail!(
+                    "a model's batch takes one --input (all the samples), not {}",
+                    self.input.len()
+                );
+            };
+            let by = match (self.chunks, self.chunk_rows) {
+                (Some(n), _) => SplitBy::Chunks(n),
+                (_, Some(r)) => SplitBy::Rows(r),
+                _ => bail!("say how to split the samples: --chunks N or --chunk-rows SAMPLES"),
+            };
+            return ModelWork::read(model, path)?.split(by);
+        }
+        let kernel = &resolve_kernel(self.kernel.as_deref().unwrap_or_default())?;
         if builtin(kernel).is_none() {
             let inputs = self.input.iter().map(read).collect::<eyre::Result<_>>()?;
             return Ok(split_custom(inputs)?);

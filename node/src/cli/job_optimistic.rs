@@ -26,7 +26,7 @@ pub enum VerifyMode {
     Auto,
     /// Freivalds' check (matmul-u32, matmul-i8).
     Freivalds,
-    /// Sampled recomputation (sha256-batch, mandelbrot-fixed).
+    /// Sampled recomputation (sha256-batch, mandelbrot-fixed, model jobs).
     Sample,
     /// No check: only the replicas' hash agreement.
     None,
@@ -56,11 +56,13 @@ impl PostArgs {
         let fits = match self.verify {
             VerifyMode::Auto | VerifyMode::None => true,
             VerifyMode::Freivalds => matches!(&*name, "matmul-u32" | "matmul-i8"),
-            VerifyMode::Sample => matches!(&*name, "sha256-batch" | "mandelbrot-fixed"),
+            VerifyMode::Sample => {
+                self.model.is_some() || matches!(&*name, "sha256-batch" | "mandelbrot-fixed")
+            }
         };
         if !fits {
             bail!(
-                "--verify {:?} does not apply to kernel {name}: Freivalds checks matmul-u32 and matmul-i8, sampling checks sha256-batch and mandelbrot-fixed (use --verify auto)",
+                "--verify {:?} does not apply to kernel {name}: Freivalds checks matmul-u32 and matmul-i8, sampling checks sha256-batch, mandelbrot-fixed and models (use --verify auto)",
                 self.verify
             );
         }

@@ -18,7 +18,7 @@ use super::common::{
 use super::job::{P2pArgs, fetch_output};
 use super::job_optimistic::{ChallengeReport, VerifyMode};
 use super::receipt::Receipt;
-use crate::consumer::{self, Order, resolve_kernel};
+use crate::consumer::{self, ModelWork, Order, resolve_kernel};
 use crate::p2p::P2pClient;
 
 /// Options of `stp job post`.
@@ -26,9 +26,14 @@ use crate::p2p::P2pClient;
 pub struct PostArgs {
     /// Kernel name (`stp kernel list`) or 64-hex kernel id (custom kernels: the input is
     /// the custom envelope).
-    #[arg(long)]
-    pub kernel: String,
-    /// Input file, laid out as the kernel expects (checked before posting).
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub kernel: Option<String>,
+    /// Run this quantized model (`.stpm`, see `stp model`) over the samples in --input: the
+    /// job's kernel id names the model, and providers fetch the model file once, by hash.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+    /// Input file, laid out as the kernel expects (checked before posting); with --model,
+    /// int8 samples back to back, each the model input's size.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
     /// Total bounty in ETH units (tokens in ERC-20 mode), more than 0, split among the
@@ -169,31 +174,46 @@ pub(super) struct Posted {
 impl PostArgs {
     /// Runs `stp job post`.
     pub async fn run(self) -> eyre::Result<()> {
-        let input = std::fs::read(&self.input)
-            .wrap_err_with(|| format!("reading --input {}", self.input.display()))?;
-        let order = Order {
-            max_output: self.max_output,
-            announce: !self.p2p.bootstrap.is_empty(),
-            optimistic: self.optimistic,
-            ..self
-                .terms
-                .order(resolve_kernel(&self.kernel)?, input, self.bounty)
-        };
+        let (order, model) = self.order()?;
         self.verify_mode_fits(&order.kernel)?;
-        order.output_bound().wrap_err_with(|| {
-            format!(
-                "--input {} does not fit kernel {}",
-                self.input.display(),
-                self.kernel
-            )
-        })?;
         consumer::check_replicas(order.replicas)?;
         let m = self.chain.market().await?;
         order.check(&m).await?;
         let p2p = self.p2p.spawn().await?;
+        if let Some(model) = &model {
+            p2p.add_blob(model.file.clone()).await?;
+        }
         let result = self.post_and_follow(&m, &p2p, &order).await;
         p2p.shutdown().await;
         result
+    }
+
+    /// The order from the command line (a model's, with the model to serve, under
+    /// --model), its input checked against the kernel.
+    fn order(&self) -> eyre::Result<(Order, Option<ModelWork>)> {
+        let base = |kernel, input| Order {
+            max_output: self.max_output,
+            announce: !self.p2p.bootstrap.is_empty(),
+            optimistic: self.optimistic,
+            ..self.terms.order(kernel, input, self.bounty)
+        };
+        if let Some(path) = &self.model {
+            let work = ModelWork::read(path, &self.input)?;
+            let order = work.order(base(work.kernel(), Vec::new()));
+            order.output_bound()?;
+            return Ok((order, Some(work)));
+        }
+        let name = self.kernel.as_deref().unwrap_or_default();
+        let input = std::fs::read(&self.input)
+            .wrap_err_with(|| format!("reading --input {}", self.input.display()))?;
+        let order = base(resolve_kernel(name)?, input);
+        order.output_bound().wrap_err_with(|| {
+            format!(
+                "--input {} does not fit kernel {name}",
+                self.input.display()
+            )
+        })?;
+        Ok((order, None))
     }
 
     async fn post_and_follow(
@@ -209,7 +229,10 @@ impl PostArgs {
         let mut posted = Posted {
             job_id,
             tx: job.tx,
-            kernel: kernel_name(&kernel).into_owned(),
+            kernel: match &self.model {
+                Some(path) => format!("model {}", path.display()),
+                None => kernel_name(&kernel).into_owned(),
+            },
             kernel_id: spec.kernelId,
             input_hash: spec.inputHash,
             input_size: spec.inputSize,

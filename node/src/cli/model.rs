@@ -35,6 +35,29 @@ pub enum ModelCommand {
     Input(InputArgs),
     /// Import an int8 QDQ-quantized ONNX model; print its id and the scale conversion's error.
     Import(ImportArgs),
+    /// Score a model's outputs (of `stp model run --output`, a job's or a batch's output)
+    /// against labels: the predicted class of each sample and the accuracy.
+    ///
+    /// Example: stp model score digits.stpm --outputs predictions.bin \
+    ///     --labels models/digits/heldout_labels.bin
+    #[command(verbatim_doc_comment)]
+    Score(ScoreArgs),
+}
+
+/// `stp model score`.
+#[derive(Debug, Clone, Args)]
+pub struct ScoreArgs {
+    /// The model file (`.stpm`) the outputs came from.
+    pub model: PathBuf,
+    /// The outputs' bytes: every model output over the batch, concatenated in order.
+    #[arg(long)]
+    pub outputs: PathBuf,
+    /// The true class of each sample, one byte each.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `stp model info`.
@@ -130,6 +153,7 @@ impl ModelArgs {
             ModelCommand::Synth(a) => a.run(),
             ModelCommand::Input(a) => a.run(),
             ModelCommand::Import(a) => a.run(),
+            ModelCommand::Score(a) => a.run(),
         }
     }
 }
@@ -304,6 +328,81 @@ impl RunArgs {
             }
         }
         out(format_args!("sha256 {hash}"));
+        Ok(())
+    }
+}
+
+/// The predicted class of each sample: the model's class output (an int32 output of one
+/// element per sample, as argmax gives), else the largest value of its first output.
+fn classes(model: &ValidModel, outputs: &[u8]) -> eyre::Result<Vec<i32>> {
+    let m = model.model();
+    let per: u64 = m
+        .outputs
+        .iter()
+        .map(|&o| m.tensors[o as usize].bytes())
+        .sum();
+    let len = outputs.len() as u64;
+    if len == 0 || !len.is_multiple_of(per) {
+        bail!(
+            "{len} bytes of outputs are not a whole batch of this model's outputs ({per} bytes a sample): were they made by another model?"
+        );
+    }
+    let batch = (len / per) as u32;
+    let mut at = 0usize;
+    let mut first = None;
+    for &t in &m.outputs {
+        let bytes = &outputs[at..at + (m.tensors[t as usize].bytes() * u64::from(batch)) as usize];
+        at += bytes.len();
+        let samples = per_sample(model, t, bytes, batch);
+        if m.tensors[t as usize].shape == [1] {
+            return Ok(samples.iter().map(|s| s[0]).collect());
+        }
+        first.get_or_insert(samples);
+    }
+    let samples = first.unwrap_or_default();
+    Ok(samples
+        .iter()
+        .map(|s| {
+            (0..s.len())
+                .max_by_key(|&i| (s[i], std::cmp::Reverse(i)))
+                .unwrap_or(0) as i32
+        })
+        .collect())
+}
+
+impl ScoreArgs {
+    fn run(self) -> eyre::Result<()> {
+        let model = load(&self.model)?;
+        let outputs = std::fs::read(&self.outputs)
+            .wrap_err_with(|| format!("cannot read --outputs {}", self.outputs.display()))?;
+        let labels = std::fs::read(&self.labels)
+            .wrap_err_with(|| format!("cannot read --labels {}", self.labels.display()))?;
+        let predicted = classes(&model, &outputs)?;
+        if labels.len() != predicted.len() {
+            bail!(
+                "{} labels for {} samples: the labels must give one byte per sample",
+                labels.len(),
+                predicted.len()
+            );
+        }
+        let correct = predicted
+            .iter()
+            .zip(&labels)
+            .filter(|&(&p, &l)| p == i32::from(l))
+            .count();
+        let accuracy = correct as f64 / predicted.len() as f64;
+        if self.json {
+            return out_json(&json!({
+                "model": model.id().to_string(), "samples": predicted.len(),
+                "correct": correct, "accuracy": accuracy,
+            }));
+        }
+        out(format_args!(
+            "accuracy {:.2} % ({correct} of {} samples), model {}",
+            accuracy * 100.0,
+            predicted.len(),
+            model.id()
+        ));
         Ok(())
     }
 }

@@ -13,12 +13,14 @@ pub mod batch;
 mod check;
 mod fetch;
 mod follow;
+mod model;
 pub mod optimistic;
 mod post;
 
 pub use check::{check_output, judge, os_seed};
 pub use fetch::{fetch_hash, fetch_output};
 pub use follow::{Progress, follow, phase};
+pub use model::ModelWork;
 pub use post::{
     Order, Posted, Prepared, announce_posted, check_collateral, check_replicas, check_windows,
     post, prepare, prepare_many, resolve_kernel, send,

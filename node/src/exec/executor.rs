@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use stp_sdk::kernels::{self, KernelError, KernelId};
+use stp_sdk::model::job::ModelJob;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::Mutex;
@@ -130,6 +131,40 @@ impl Worker {
     }
 }
 
+/// The limits of a model job: its output, and the device memory of its widest op (every
+/// activation of the batch as int32, plus all constants, bounds what one op binds).
+fn check_model(job: &ModelJob<'_>, limits: &super::ExecLimits) -> Result<u64> {
+    let output_len = job.output_len();
+    if output_len > limits.max_output_bytes {
+        return Err(ExecError::OutputTooLarge {
+            size: output_len,
+            limit: limits.max_output_bytes,
+        });
+    }
+    let m = job.model.model();
+    let constants: u64 = m
+        .tensors
+        .iter()
+        .filter_map(|t| t.data.as_ref())
+        .map(|d| d.len() as u64)
+        .sum();
+    let widest = m
+        .tensors
+        .iter()
+        .filter(|t| t.data.is_none())
+        .map(|t| t.elements() * 4 * u64::from(job.batch))
+        .max()
+        .unwrap_or(0);
+    let device = constants + 3 * widest;
+    if device > limits.max_device_bytes {
+        return Err(ExecError::DeviceMemoryTooLarge {
+            size: device,
+            limit: limits.max_device_bytes,
+        });
+    }
+    Ok(output_len)
+}
+
 /// Runs kernel jobs in a killable worker process. `Send + Sync`; jobs from concurrent tasks
 /// are run one after another on the single worker.
 pub struct Executor {
@@ -173,6 +208,9 @@ impl Executor {
                 size,
                 limit: limits.max_input_bytes,
             });
+        }
+        if let Some(job) = kernels::model_job(kernel, input) {
+            return check_model(&job?, limits);
         }
         let plan = kernels::plan(kernel, input)?;
         if plan.output_len > limits.max_output_bytes {

@@ -3,8 +3,10 @@
 //! simple form; keeping intermediates on the device is left for later). The bytes equal
 //! [`stp_sdk::model::run_cpu`]'s on every backend.
 //!
-//! This runs in the calling process, not in the killable worker: every model kernel is
-//! bounded (loops of at most [`stp_sdk::model::Limits::max_reduction`] passes).
+//! Providers run model jobs ([`stp_sdk::model::job`]) through it in the killable worker,
+//! like every other job; `stp model run` and the benchmarks call it in-process, which is
+//! safe because every model kernel is bounded (loops of at most
+//! [`stp_sdk::model::Limits::max_reduction`] passes).
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use stp_sdk::kernels::{self, KernelError, KernelId};
+use stp_sdk::model::job::ModelJob;
 
 use super::gpu::GpuRuntime;
 use super::protocol::{Hello, Request, Response, WireError, read_frame, write_frame};
@@ -59,6 +60,9 @@ impl Engine {
 
     /// Runs one job; returns the output and the compute time.
     pub fn run(&mut self, kernel: &KernelId, input: &[u8]) -> Result<(Vec<u8>, Duration)> {
+        if let Some(job) = kernels::model_job(kernel, input) {
+            return self.run_model(&job?);
+        }
         match self {
             Self::Gpu(rt) => {
                 let plan = kernels::plan(kernel, input)?;
@@ -67,6 +71,23 @@ impl Engine {
             Self::Cpu => {
                 let started = Instant::now();
                 let out = kernels::cpu_reference(kernel, input)?;
+                Ok((out, started.elapsed()))
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Runs a model job op by op ([`super::model::run_gpu`]) or on the CPU reference.
+    fn run_model(&mut self, job: &ModelJob<'_>) -> Result<(Vec<u8>, Duration)> {
+        match self {
+            Self::Gpu(rt) => {
+                let (out, took) = super::model::run_gpu(rt, &job.model, job.samples)?;
+                Ok((out.to_bytes(), took))
+            }
+            Self::Cpu => {
+                let started = Instant::now();
+                let out = job.cpu_reference()?;
                 Ok((out, started.elapsed()))
             }
         }

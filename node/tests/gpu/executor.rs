@@ -11,6 +11,8 @@ use stp_sdk::kernels::{
     self, BindingDecl, BindingKind, Builtin, KernelError, KernelId, find_kernel,
 };
 
+use stp_sdk::model::{ValidModel, job, synth};
+
 use super::support::{OK_DEADLINE, config, gpu_executor};
 
 fn matmul_job(seed: u64) -> (KernelId, Vec<u8>) {
@@ -318,4 +320,58 @@ async fn benchmark_score_is_verified_and_positive() {
         "benchmark: {:.3e} {}/s on {}",
         score.units_per_second, score.work_unit, score.adapter
     );
+}
+
+/// A synthetic model's job over `batch` samples: (kernel id, resolved input).
+fn model_job(seed: u64, batch: u32) -> (KernelId, Vec<u8>) {
+    let model = ValidModel::new(synth::mlp(&[64, 32, 10], seed).unwrap()).unwrap();
+    let samples = synth::input(model.model(), batch, seed);
+    let input = job::encode(&model.model().encode(), &samples);
+    (job::kernel_id(&model.id()), input)
+}
+
+#[tokio::test]
+async fn a_model_job_runs_in_the_worker_on_the_gpu_and_the_cpu_alike() {
+    let (kid, input) = model_job(11, 37);
+    let want = kernels::cpu_reference(&kid, &input).unwrap();
+    assert_eq!(want.len(), 37 * (10 + 4), "int8 logits, then int32 classes");
+    let cpu = Executor::new(config(Backend::Cpu, ExecLimits::default()))
+        .await
+        .unwrap();
+    assert_eq!(cpu.run(&kid, &input, OK_DEADLINE).await.unwrap(), want);
+    let Some(gpu) = gpu_executor(ExecLimits::default()).await else {
+        return;
+    };
+    assert_eq!(gpu.run(&kid, &input, OK_DEADLINE).await.unwrap(), want);
+}
+
+#[tokio::test]
+async fn a_model_job_naming_another_model_or_with_a_bad_batch_is_refused_before_it_runs() {
+    let Some(exec) = gpu_executor(ExecLimits::default()).await else {
+        return;
+    };
+    let (kid, input) = model_job(12, 4);
+    let (other, _) = model_job(13, 4);
+    let err = exec.run(&other, &input, OK_DEADLINE).await.unwrap_err();
+    assert!(
+        matches!(err, ExecError::Kernel(KernelError::KernelIdMismatch { .. })),
+        "{err}"
+    );
+    assert!(err.is_input_error(), "{err}");
+    let err = exec
+        .run(&kid, &input[..input.len() - 1], OK_DEADLINE)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ExecError::Kernel(KernelError::Model(_))),
+        "{err}"
+    );
+    let small = ExecLimits {
+        max_output_bytes: 8,
+        ..ExecLimits::default()
+    };
+    let tight = gpu_executor(small).await.unwrap();
+    let err = tight.run(&kid, &input, OK_DEADLINE).await.unwrap_err();
+    assert!(matches!(err, ExecError::OutputTooLarge { .. }), "{err}");
+    assert_healthy(&exec).await;
 }

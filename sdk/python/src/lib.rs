@@ -10,6 +10,7 @@ mod errors;
 mod job;
 mod kernels;
 mod market;
+mod model;
 mod runtime;
 
 use pyo3::prelude::*;
@@ -21,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     stp_node::cli::install_error_report();
     errors::register(m)?;
     kernels::register(m)?;
+    model::register(m)?;
     m.add_class::<market::Market>()?;
     m.add_class::<job::Job>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -14,12 +14,25 @@ use stp_node::cli::common::{
     parse_positive_amount, paying,
 };
 use stp_node::cli::job::P2pArgs;
-use stp_node::consumer::{self, Order};
+use stp_node::consumer::{self, ModelWork, Order};
 use stp_node::p2p::P2pClient;
 
 use crate::job::Job;
 use crate::kernels;
 use crate::runtime::{block_on, spawn};
+
+/// The model and samples of a model job's input ([`stp_sdk::model::job`]), if it is one.
+fn model_work(input: &[u8]) -> PyResult<Option<ModelWork>> {
+    if !stp_sdk::model::job::is_model_job(input) {
+        return Ok(None);
+    }
+    let (file, samples) = stp_sdk::model::job::split(input).ok_or_else(|| {
+        PyValueError::new_err("a model job's header announces more bytes than follow")
+    })?;
+    ModelWork::new(file.to_vec(), samples.to_vec())
+        .map(Some)
+        .map_err(|e| PyValueError::new_err(format!("{e:#}")))
+}
 
 /// The CLI's default RPC endpoint (`--rpc-url`).
 const DEFAULT_RPC: &str = "http://127.0.0.1:8545";
@@ -203,6 +216,7 @@ impl Market {
         max_output: Option<u64>,
         force: bool,
     ) -> PyResult<Job> {
+        let model = model_work(&input)?;
         let order = Order {
             kernel: kernels::resolve(kernel)?,
             input,
@@ -218,6 +232,11 @@ impl Market {
             announce: !self.inner.p2p_args.bootstrap.is_empty(),
             optimistic: false,
         };
+        // A model job posts a parts input; the model file is served once, as a blob.
+        let order = match &model {
+            Some(work) => work.order(order),
+            None => order,
+        };
         // A bad input is a ValueError, before anything is sent.
         order.output_bound().map_err(crate::errors::to_py)?;
         consumer::check_replicas(replicas).map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -226,6 +245,9 @@ impl Market {
         let posted = block_on(py, async {
             order.check(&inner.market).await?;
             let p2p = inner.p2p().await?;
+            if let Some(work) = &model {
+                p2p.add_blob(work.file.clone()).await?;
+            }
             consumer::send(&inner.market, p2p, &order).await
         })?;
         Ok(Job::posted(Arc::clone(&self.inner), &posted, order))

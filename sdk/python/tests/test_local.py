@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,3 +67,37 @@ def test_progress_redraws_in_a_terminal_and_writes_changes_elsewhere():
     p.close("job 1: completed")
     out = tty.getvalue()
     assert out.count("\r") == 3 and out.endswith("\n") and "job 1: completed" in out
+
+
+DIGITS = Path(__file__).resolve().parents[3] / "models" / "digits"
+
+
+def test_the_shipped_digits_model_imports_and_scores_on_the_cpu_reference():
+    model = stp.Model.from_onnx(DIGITS / "digits_int8.onnx")
+    assert len(model.id) == 64 and model.kernel_id != model.id
+    assert model.import_error is not None and model.import_error < 1e-6
+    assert model.input_shape == (64,)
+    x = np.fromfile(DIGITS / "heldout_input.bin", dtype=np.int8).reshape(-1, 64)
+    labels = np.fromfile(DIGITS / "heldout_labels.bin", dtype=np.uint8)
+    outputs = model.run(x)
+    classes = next(o for o in outputs if o.dtype == np.int32 and o.shape == (450, 1))[:, 0]
+    assert (classes == labels).mean() > 0.95
+    ort = np.fromfile(DIGITS / "heldout_ort.bin", dtype=np.uint8)
+    assert (classes == ort).mean() >= 0.995, "agrees with onnxruntime"
+    one = model.run(x[7])
+    assert all(np.array_equal(a[0], b[7]) for a, b in zip(one, outputs)), "a sample alone runs alike"
+
+
+def test_model_samples_of_the_wrong_dtype_or_shape_are_value_errors(tmp_path):
+    model = stp.Model.from_onnx(DIGITS / "digits_int8.onnx")
+    with pytest.raises(ValueError, match="int8"):
+        model.job(np.zeros((3, 64), dtype=np.float32))
+    with pytest.raises(ValueError, match="expected \\(batch, 64\\)"):
+        model.job(np.zeros((3, 63), dtype=np.int8))
+    with pytest.raises(ValueError, match="not a valid model"):
+        stp.Model.from_bytes(b"STPM not really")
+    path = tmp_path / "digits.stpm"
+    model.save(path)
+    assert stp.Model.load(path) == model.__class__.from_bytes(model.data)
+    job = model.job(np.zeros((2, 64), dtype=np.int8))
+    assert job.kernel == model.kernel_id and job.output_dtype is None

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,26 @@ def test_sha256_batch_equals_hashlib(consumer: stp.Market, matmul_job):
     for row, m in zip(digests, messages):
         assert row.tobytes() == hashlib.sha256(m).digest()
     assert job.receipt["check"]["outcome"] == {"result": "pass"}
+
+
+DIGITS = Path(__file__).resolve().parents[3] / "models" / "digits"
+
+
+def test_the_digits_model_with_three_replicas_and_a_liar_equals_the_cpu_run(devnet: Devnet, consumer: stp.Market, matmul_job):
+    model = stp.Model.from_onnx(DIGITS / "digits_int8.onnx")
+    x = np.fromfile(DIGITS / "heldout_input.bin", dtype=np.int8).reshape(-1, 64)[:90]
+    slashed = consumer.provider_status(devnet.addresses[LIAR])["slashed"]
+    job = consumer.post(model.job(x), replicas=3, bounty="0.03", collateral="0.1")
+    assert job.wait(progress=True) == "completed"
+    outputs = job.output()
+    expected = model.run(x)
+    assert len(outputs) == len(expected)
+    assert all(o.dtype == e.dtype and np.array_equal(o, e) for o, e in zip(outputs, expected))
+    receipt = job.receipt
+    assert receipt["check"]["outcome"] == {"result": "pass"}, receipt
+    assert receipt["check"]["method"] == "sampled", receipt
+    if devnet.addresses[LIAR].lower() in [a.lower() for a in receipt["dissenting_replicas"]]:
+        assert consumer.provider_status(devnet.addresses[LIAR])["slashed"] == slashed + 1
 
 
 def test_wrong_dtype_or_shape_is_a_value_error_before_anything_is_sent(consumer: stp.Market):

@@ -33,6 +33,16 @@ pub enum Assembly {
         /// Output length of each chunk, in bytes.
         chunk_lens: Vec<u64>,
     },
+    /// A model's outputs over a batch split by samples: chunk `i` ran `chunk_samples[i]`
+    /// samples, and its output holds, for each model output `o` in turn, its samples'
+    /// `sample_bytes[o]` bytes each. The whole is the output of one run over every sample:
+    /// output 0 of all samples, then output 1 of all samples, and so on.
+    Samples {
+        /// Samples of each chunk.
+        chunk_samples: Vec<u32>,
+        /// Bytes of one sample of each model output.
+        sample_bytes: Vec<u64>,
+    },
     /// RGBA8 tiles placed into one `width × height` image, row-major.
     Image {
         /// Width of the whole image in pixels.
@@ -49,6 +59,7 @@ impl Assembly {
     pub fn chunk_count(&self) -> usize {
         match self {
             Self::Concat { chunk_lens } => chunk_lens.len(),
+            Self::Samples { chunk_samples, .. } => chunk_samples.len(),
             Self::Image { tiles, .. } => tiles.len(),
         }
     }
@@ -57,6 +68,12 @@ impl Assembly {
     pub fn chunk_output_len(&self, index: usize) -> Option<u64> {
         match self {
             Self::Concat { chunk_lens } => chunk_lens.get(index).copied(),
+            Self::Samples {
+                chunk_samples,
+                sample_bytes,
+            } => chunk_samples
+                .get(index)
+                .map(|&n| u64::from(n) * sample_bytes.iter().sum::<u64>()),
             Self::Image { tiles, .. } => tiles.get(index).map(|t| t.pixels() * 4),
         }
     }
@@ -83,6 +100,13 @@ impl Assembly {
     pub fn output_len(&self) -> u64 {
         match self {
             Self::Concat { chunk_lens } => chunk_lens.iter().sum(),
+            Self::Samples {
+                chunk_samples,
+                sample_bytes,
+            } => {
+                chunk_samples.iter().map(|&n| u64::from(n)).sum::<u64>()
+                    * sample_bytes.iter().sum::<u64>()
+            }
             Self::Image { width, height, .. } => *width as u64 * *height as u64 * 4,
         }
     }
@@ -91,7 +115,7 @@ impl Assembly {
     pub fn image(&self) -> Option<(u32, u32)> {
         match self {
             Self::Image { width, height, .. } => Some((*width, *height)),
-            Self::Concat { .. } => None,
+            Self::Concat { .. } | Self::Samples { .. } => None,
         }
     }
 
@@ -109,6 +133,10 @@ impl Assembly {
         }
         match self {
             Self::Concat { .. } => Ok(outputs.concat()),
+            Self::Samples {
+                chunk_samples,
+                sample_bytes,
+            } => Ok(interleave(chunk_samples, sample_bytes, outputs)),
             Self::Image {
                 width,
                 height,
@@ -116,6 +144,20 @@ impl Assembly {
             } => place_tiles(*width, *height, tiles, outputs),
         }
     }
+}
+
+/// Output `o` of every chunk in chunk order, for each output in turn.
+fn interleave(chunk_samples: &[u32], sample_bytes: &[u64], outputs: &[Vec<u8>]) -> Vec<u8> {
+    let mut whole = Vec::with_capacity(outputs.iter().map(Vec::len).sum());
+    let mut offsets = vec![0usize; outputs.len()];
+    for &per in sample_bytes {
+        for ((out, &n), at) in outputs.iter().zip(chunk_samples).zip(&mut offsets) {
+            let len = n as usize * per as usize;
+            whole.extend_from_slice(&out[*at..*at + len]);
+            *at += len;
+        }
+    }
+    whole
 }
 
 /// Copies each tile's rows into a `width × height` RGBA8 image.

@@ -74,6 +74,9 @@ pub enum BatchError {
         #[source]
         source: KernelError,
     },
+    /// A model batch's model or samples are not valid.
+    #[error("model batch: {0}")]
+    Model(#[source] crate::model::ModelError),
     /// A custom input names another kernel than the first input.
     #[error(
         "custom input {index} is kernel {actual} but input 0 is kernel {expected}: a batch runs one kernel, post the others as their own batch"

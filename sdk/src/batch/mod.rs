@@ -13,6 +13,7 @@
 //! | `sha256-batch` | [`SplitBy::Chunks`] / [`SplitBy::Rows`] (messages per chunk) | a range of messages | the digests, concatenated |
 //! | `mandelbrot-fixed` | [`SplitBy::Tiles`] / [`SplitBy::Chunks`] (a near-square grid) / [`SplitBy::Rows`] (strips) | a tile whose pixels are bit-identical to the same pixels of the whole image | the whole RGBA8 image ([`encode_png`]) |
 //! | custom | [`split_custom`] | one envelope | the outputs, concatenated |
+//! | a model ([`crate::model::job`]) | [`split_model`]: [`SplitBy::Chunks`] / [`SplitBy::Rows`] (samples per chunk) | a range of samples with the whole model | each model output over all samples, in order |
 //!
 //! `Chunks(n)` spreads units as evenly as possible (the first `total % n` chunks get one
 //! more); `Rows(r)` gives every chunk `r` units and the last the remainder.
@@ -24,6 +25,7 @@ mod custom;
 mod error;
 mod image;
 mod matmul;
+mod model;
 mod ranges;
 mod sha256;
 
@@ -41,6 +43,7 @@ pub use assembly::{Assembly, TileRect};
 pub use custom::split_custom;
 pub use error::{BatchError, Result};
 pub use image::encode_png;
+pub use model::split_model;
 
 /// How to split a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

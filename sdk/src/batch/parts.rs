@@ -22,6 +22,7 @@
 
 use super::{Batch, Chunk};
 use crate::kernels::{Builtin, builtin, matmul_i8, matmul_u32};
+use crate::model::job;
 use crate::p2p::sha256;
 
 /// The first bytes of a parts input.
@@ -240,13 +241,17 @@ pub struct Shared {
 }
 
 /// Factors the data every chunk of `batch` carries out into shared blobs: for the matmul
-/// kernels, B (each chunk becomes its header and rows of A inline, plus B by hash).
+/// kernels, B (each chunk becomes its header and rows of A inline, plus B by hash); for a
+/// model batch, the model file.
 /// `None` for kernels whose chunks share nothing, or a batch of one chunk.
 pub fn share(batch: &Batch) -> Option<Shared> {
-    let def = builtin(&batch.kernel)?;
     if batch.chunks.len() < 2 {
         return None;
     }
+    if batch.chunks.iter().all(|c| job::is_model_job(&c.input)) {
+        return share_model(batch);
+    }
+    let def = builtin(&batch.kernel)?;
     let b_len = |c: &Chunk| match def.builtin {
         Builtin::MatmulU32 => matmul_u32::parse(&c.input).ok().map(|i| i.b.len()),
         Builtin::MatmulI8 => matmul_i8::parse(&c.input).ok().map(|i| i.b.len()),
@@ -273,6 +278,28 @@ pub fn share(batch: &Batch) -> Option<Shared> {
     Some(Shared {
         inputs,
         blobs: vec![shared.to_vec()],
+    })
+}
+
+/// A model batch's chunks with the model file as one blob (header and samples inline).
+fn share_model(batch: &Batch) -> Option<Shared> {
+    let (model, _) = job::split(&batch.chunks[0].input)?;
+    let (hash, size) = (sha256(model), model.len() as u64);
+    let mut inputs = Vec::with_capacity(batch.chunks.len());
+    for c in &batch.chunks {
+        let (own, samples) = job::split(&c.input)?;
+        if own != model {
+            return None;
+        }
+        inputs.push(encode(&[
+            Segment::Inline(&job::header(size)),
+            Segment::Blob { hash, size },
+            Segment::Inline(samples),
+        ]));
+    }
+    Some(Shared {
+        inputs,
+        blobs: vec![model.to_vec()],
     })
 }
 

@@ -69,6 +69,9 @@ pub enum KernelError {
         /// The custom kernel's id.
         id: KernelId,
     },
+    /// A model job's model or samples are not valid (see [`crate::model::job`]).
+    #[error("model job: {0}")]
+    Model(#[from] crate::model::ModelError),
     /// A kernel id string is not 32 bytes of hex.
     #[error(
         "invalid kernel id `{input}`: expected 64 hex digits (an optional 0x prefix is allowed)"

@@ -28,6 +28,8 @@ pub mod sha256_batch;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use crate::model;
+
 pub use error::{KernelError, Result};
 pub use id::{
     BindingDecl, BindingKind, KERNEL_ID_DOMAIN, KernelId, canonical_encoding, result_hash,
@@ -185,9 +187,26 @@ pub fn custom_job<'a>(kernel: &KernelId, input: &'a [u8]) -> Result<custom::Cust
     Ok(job)
 }
 
+/// The model job `(kernel, input)` is, if its input is one ([`crate::model::job`]): a
+/// model runs as a graph of kernels, not as one [`DispatchPlan`].
+pub fn model_job<'a>(
+    kernel: &KernelId,
+    input: &'a [u8],
+) -> Option<Result<model::job::ModelJob<'a>>> {
+    (builtin(kernel).is_none() && model::job::is_model_job(input))
+        .then(|| model::job::decode(kernel, input))
+}
+
 /// Plans a job: validates the input against the kernel and returns everything a GPU
-/// backend needs. Fails before anything large is allocated.
+/// backend needs. Fails before anything large is allocated. A model job has no single plan
+/// ([`model_job`]; its ops are planned one by one with [`crate::model::gpu::plan_op`]).
 pub fn plan<'a>(kernel: &KernelId, input: &'a [u8]) -> Result<DispatchPlan<'a>> {
+    if let Some(job) = model_job(kernel, input) {
+        job?;
+        return Err(KernelError::BadEnvelope {
+            reason: "a model job runs op by op; plan its ops with model::gpu::plan_op".into(),
+        });
+    }
     let Some(def) = builtin(kernel) else {
         return custom_job(kernel, input)?.into_plan();
     };
@@ -201,12 +220,18 @@ pub fn plan<'a>(kernel: &KernelId, input: &'a [u8]) -> Result<DispatchPlan<'a>> 
 
 /// Size in bytes of the output a valid job produces (checked against the job's bound).
 pub fn max_output_size(kernel: &KernelId, input: &[u8]) -> Result<u64> {
+    if let Some(job) = model_job(kernel, input) {
+        return Ok(job?.output_len());
+    }
     Ok(plan(kernel, input)?.output_len)
 }
 
-/// Runs the CPU reference of a built-in kernel. Custom kernels have none:
+/// Runs the CPU reference of a built-in kernel or a model job. Custom kernels have none:
 /// [`KernelError::NoCpuReference`].
 pub fn cpu_reference(kernel: &KernelId, input: &[u8]) -> Result<Vec<u8>> {
+    if let Some(job) = model_job(kernel, input) {
+        return Ok(job?.cpu_reference()?);
+    }
     let Some(def) = builtin(kernel) else {
         custom_job(kernel, input)?;
         return Err(KernelError::NoCpuReference { id: *kernel });
@@ -220,8 +245,11 @@ pub fn cpu_reference(kernel: &KernelId, input: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Units of work in a job, in the kernel's [`KernelDef::work_unit`] (benchmarks divide
-/// this by seconds). Custom kernels count invocations' workgroups.
+/// this by seconds). Custom kernels count invocations' workgroups, model jobs samples.
 pub fn work_units(kernel: &KernelId, input: &[u8]) -> Result<u64> {
+    if let Some(job) = model_job(kernel, input) {
+        return Ok(u64::from(job?.batch));
+    }
     let Some(def) = builtin(kernel) else {
         return Ok(plan(kernel, input)?.total_workgroups());
     };

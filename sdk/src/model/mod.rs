@@ -10,6 +10,8 @@
 //! - [`gpu`]: one WGSL kernel per op and a [`crate::kernels::DispatchPlan`] per op of a
 //!   run; the node executes them one after another, each op's output read back and passed
 //!   on as the next op's input.
+//! - [`job`]: a model over a batch of samples as a market job (its kernel id names the
+//!   model; the model file travels as a shared blob).
 //! - [`synth`]: deterministic synthetic models (random weights, real requantization) for
 //!   tests and demos; not trained.
 //!
@@ -22,6 +24,7 @@ mod error;
 pub mod fixedpoint;
 pub mod format;
 pub mod gpu;
+pub mod job;
 pub mod onnx;
 pub mod ops;
 mod run;

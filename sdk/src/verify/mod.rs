@@ -10,6 +10,7 @@
 //! | `matmul-i8`        | Freivalds over 𝔽ₚ, p = 2⁶¹ − 1, 1 round | ≤ 1/p ≈ 2⁻⁶¹                   |
 //! | `sha256-batch`     | s sampled messages recomputed          | ≤ (1 − f)ˢ with f wrong units  |
 //! | `mandelbrot-fixed` | s sampled pixels recomputed            | ≤ (1 − f)ˢ with f wrong units  |
+//! | model job          | s sampled samples recomputed (all outputs) | ≤ (1 − f)ˢ with f wrong samples |
 //! | custom             | none: replication is the guarantee     | —                              |
 //!
 //! The proofs are in [`freivalds`] and [`sampled`]. Every bound assumes the random
@@ -266,6 +267,11 @@ pub enum Unit {
         /// Row.
         y: u32,
     },
+    /// Every output of sample `index` of a model job's batch.
+    Sample {
+        /// Sample index in the batch.
+        index: u32,
+    },
     /// The output has the wrong length for its input.
     Length {
         /// Bytes the input implies.
@@ -281,6 +287,7 @@ impl fmt::Display for Unit {
             Self::Element { row, col } => write!(f, "element C[{row}][{col}]"),
             Self::Message { index } => write!(f, "digest of message {index}"),
             Self::Pixel { x, y } => write!(f, "pixel ({x}, {y})"),
+            Self::Sample { index } => write!(f, "the outputs of sample {index}"),
             Self::Length { expected, actual } => {
                 write!(f, "output length {actual} bytes, expected {expected}")
             }
@@ -380,6 +387,13 @@ pub fn verify(
     options: &Options,
     seed: &Seed,
 ) -> Result<Verdict> {
+    let samples = options.samples.get();
+    if let Some(job) = kernels::model_job(kernel, input) {
+        let job = job?;
+        return timed("model", || {
+            sampled::check_model(&job, output, samples, seed)
+        });
+    }
     let Some(def) = kernels::builtin(kernel) else {
         kernels::custom_job(kernel, input)?;
         return Ok(Verdict {
@@ -390,7 +404,6 @@ pub fn verify(
             elapsed: Duration::ZERO,
         });
     };
-    let samples = options.samples.get();
     timed(def.name, || match def.builtin {
         Builtin::MatmulU32 => freivalds::check_u32(input, output, seed),
         Builtin::MatmulI8 => freivalds::check_i8(input, output, seed),

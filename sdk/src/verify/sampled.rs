@@ -1,5 +1,6 @@
 //! Sampled re-computation for kernels without algebraic structure (`sha256-batch`,
-//! `mandelbrot-fixed`): recompute s distinct units (messages, pixels) chosen at random
+//! `mandelbrot-fixed`, model jobs): recompute s distinct units (messages, pixels, samples
+//! of a batch) chosen at random
 //! after the output arrived, with the CPU reference of just those units.
 //!
 //! *Bound.* Let the output have U units of which W ≥ f·U are wrong. The i-th distinct
@@ -15,6 +16,8 @@
 
 use super::{Checked, DESIGN_FRACTION, FalseAccept, Method, Outcome, Seed, Unit, length_mismatch};
 use crate::kernels::{Result, mandelbrot, sha256_batch};
+use crate::model::job::ModelJob;
+use crate::model::run_cpu;
 
 /// `samples` distinct indices in `0..units`, ascending (all of them if `samples >= units`),
 /// by Floyd's algorithm.
@@ -100,6 +103,46 @@ pub(crate) fn check_mandelbrot(
             x: (i % tile.width as u64) as u32,
             y: (i / tile.width as u64) as u32,
         },
+    });
+    Ok(sampled(units, picks.len(), outcome))
+}
+
+/// Recomputes `samples` random samples of a model job on the CPU reference (one run over
+/// just the chosen samples) and compares every output of each.
+pub(crate) fn check_model(
+    job: &ModelJob<'_>,
+    output: &[u8],
+    samples: u32,
+    seed: &Seed,
+) -> Result<Checked> {
+    let units = u64::from(job.batch);
+    let picks = choose(units, samples, seed, "sample model job");
+    if let Some(outcome) = length_mismatch(job.output_len(), output) {
+        return Ok(sampled(units, picks.len(), outcome));
+    }
+    let sample = job.model.input().bytes() as usize;
+    let chosen: Vec<u8> = picks
+        .iter()
+        .flat_map(|&i| &job.samples[i as usize * sample..(i as usize + 1) * sample])
+        .copied()
+        .collect();
+    let recomputed = run_cpu(&job.model, &chosen)?;
+    let m = job.model.model();
+    let mut at = 0usize;
+    let mut wrong = None;
+    for (&tensor, mine) in m.outputs.iter().zip(&recomputed.outputs) {
+        let per = m.tensors[tensor as usize].bytes() as usize;
+        let theirs = &output[at..at + per * job.batch as usize];
+        let bad = picks.iter().enumerate().find(|&(j, &i)| {
+            mine[j * per..(j + 1) * per] != theirs[i as usize * per..(i as usize + 1) * per]
+        });
+        if let Some((_, &i)) = bad {
+            wrong = Some(wrong.map_or(i, |w: u64| w.min(i)));
+        }
+        at += per * job.batch as usize;
+    }
+    let outcome = wrong.map_or(Outcome::Pass, |i| Outcome::Fail {
+        unit: Unit::Sample { index: i as u32 },
     });
     Ok(sampled(units, picks.len(), outcome))
 }

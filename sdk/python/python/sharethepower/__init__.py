@@ -11,7 +11,7 @@ module ``sharethepower._native``; this package adds NumPy conversions and a prog
 >>> job.wait(progress=True); c = job.output()                    # doctest: +SKIP
 """
 
-from . import kernels
+from . import kernels, models
 from ._market import Job, Market
 from ._native import (
     ContractError,
@@ -26,6 +26,7 @@ from ._native import (
     __version__,
 )
 from .kernels import KernelInput
+from .models import Model
 
 __all__ = [
     "ContractError",
@@ -35,6 +36,7 @@ __all__ = [
     "JobNotFound",
     "KernelInput",
     "Market",
+    "Model",
     "NoOutput",
     "OutputCheckFailed",
     "RpcUnavailable",
@@ -42,4 +44,5 @@ __all__ = [
     "StpError",
     "__version__",
     "kernels",
+    "models",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 from . import _native
 from ._progress import Progress
 from .kernels import KernelInput
+from .models import split_outputs
 
 Amount = Union[str, int, float, Decimal]
 """An amount in ETH (or the market's token) units: ``"0.01"``, ``1``, ``Decimal("0.5")``."""
@@ -59,12 +60,15 @@ class Job:
             bar.close(f"job {self.id}: {outcome}")
         return outcome
 
-    def output(self, check: bool = True, progress: bool = False) -> np.ndarray | bytes:
+    def output(
+        self, check: bool = True, progress: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, ...] | bytes:
         """The agreed output, waiting for the settlement first: fetched from the winning
         providers, its hash checked against the on-chain result and, unless ``check`` is
         false, checked against the input (Freivalds for the matmuls, sampled recomputation
-        for sha256-batch and mandelbrot). A NumPy array of the kernel's dtype and shape for
-        built-in kernels, else bytes. Raises ``NoOutput`` if the job ended without one and
+        for sha256-batch and mandelbrot, sampled samples for a model). A NumPy array of the
+        kernel's dtype and shape for built-in kernels, a tuple of arrays (one per output, of
+        shape ``(batch, ...)``) for a model job, else bytes. Raises ``NoOutput`` if the job ended without one and
         ``OutputCheckFailed`` if the agreed output is wrong."""
         bar = Progress() if progress else None
         data = self._job.fetch(check=check, progress=bar)
@@ -72,6 +76,9 @@ class Job:
             bar.close(f"job {self.id}: output fetched and verified")
         layout = None
         if self._job.input is not None:
+            model = _native.model_output_layout(self._job.kernel_id, self._job.input)
+            if model is not None:
+                return split_outputs(data, *model)
             layout = _native.output_layout(self._job.kernel_id, self._job.input)
         if layout is None:
             return data
@@ -90,7 +97,7 @@ class Job:
         """``wait`` for asyncio code (runs in a worker thread; the GIL is released)."""
         return await asyncio.to_thread(self.wait, progress, poll_secs)
 
-    async def output_async(self, check: bool = True) -> np.ndarray | bytes:
+    async def output_async(self, check: bool = True) -> np.ndarray | tuple[np.ndarray, ...] | bytes:
         """``output`` for asyncio code (runs in a worker thread; the GIL is released)."""
         return await asyncio.to_thread(self.output, check)
 
