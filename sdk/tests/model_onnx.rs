@@ -110,3 +110,102 @@ fn digits_logits_within_one_step_of_onnxruntime() {
     );
     assert!(equal as f64 >= 0.98 * diffs.len() as f64);
 }
+
+fn cnn(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/digits_cnn")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The convolutional digits model (`models/digits_cnn/`) in one of onnxruntime's two int8
+/// forms: imported, run on the CPU reference over the held-out set, it agrees with
+/// onnxruntime's classes and logits and keeps its accuracy.
+#[allow(
+    clippy::print_stderr,
+    reason = "the measured agreement is the test's report"
+)]
+fn cnn_agrees_with_onnxruntime(form: &str) {
+    let imported = import(&cnn(&format!("digits_cnn_{form}.onnx"))).expect("the CNN imports");
+    let ops: Vec<&str> = imported
+        .model
+        .model()
+        .ops
+        .iter()
+        .map(|o| o.name())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "conv-2d",
+            "requantize",
+            "max-pool-2d",
+            "conv-2d",
+            "requantize",
+            "max-pool-2d",
+            "reshape",
+            "fully-connected",
+            "requantize",
+            "argmax"
+        ],
+        "{form}"
+    );
+    let (input, labels) = (cnn("heldout_input.bin"), cnn("heldout_labels.bin"));
+    let ort = cnn(&format!("heldout_ort_{form}.bin"));
+    let ort_logits = cnn(&format!("heldout_ort_{form}_logits.bin"));
+    let out = run_cpu(&imported.model, &input).unwrap();
+    let classes = i32s(&out.outputs[1]);
+    let n = labels.len() as f64;
+    let agree = classes
+        .iter()
+        .zip(&ort)
+        .filter(|(c, o)| **c == **o as i32)
+        .count() as f64
+        / n;
+    let correct = classes
+        .iter()
+        .zip(&labels)
+        .filter(|(c, l)| **c == **l as i32)
+        .count();
+    let steps: Vec<i32> = out.outputs[0]
+        .iter()
+        .zip(&ort_logits)
+        .map(|(&a, &b)| (a as i8 as i32 - b as i8 as i32).abs())
+        .collect();
+    let equal = steps.iter().filter(|&&d| d == 0).count();
+    eprintln!(
+        "digits CNN ({form}): accuracy {:.4}, agreement with onnxruntime {agree:.4}, int8 logits equal {equal} of {}, largest difference {} steps, max scale error {:.2e}",
+        correct as f64 / n,
+        steps.len(),
+        steps.iter().max().unwrap(),
+        imported.max_scale_error()
+    );
+    assert!(agree >= 0.995, "{form}: agreement {agree} below 99.5 %");
+    assert!(
+        equal as f64 >= 0.9 * steps.len() as f64,
+        "{form}: {equal} equal logits"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&cnn("summary.json")).unwrap();
+    let float = summary["float_onnx_accuracy"].as_f64().unwrap();
+    assert!(
+        correct as f64 / n >= float - 0.02,
+        "{form}: accuracy vs float {float}"
+    );
+}
+
+#[test]
+fn the_cnn_in_qdq_form_agrees_with_onnxruntime() {
+    cnn_agrees_with_onnxruntime("qdq");
+}
+
+#[test]
+fn the_cnn_in_qoperator_form_agrees_with_onnxruntime() {
+    cnn_agrees_with_onnxruntime("qop");
+}
+
+#[test]
+fn both_forms_of_the_cnn_import_to_the_same_model() {
+    let qdq = import(&cnn("digits_cnn_qdq.onnx")).unwrap().model;
+    let qop = import(&cnn("digits_cnn_qop.onnx")).unwrap().model;
+    assert_eq!(qdq.id(), qop.id(), "same integers, same graph, same file");
+}

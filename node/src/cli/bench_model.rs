@@ -17,15 +17,20 @@ use crate::exec::model::run_gpu;
 
 /// The models measured when none is named: the shipped digits classifier (imported from
 /// its ONNX file when run from the repository) and a larger synthetic perceptron.
-const DEFAULT_MODELS: [&str; 2] = ["models/digits/digits_int8.onnx", "synth:784,1024,1024,10"];
+const DEFAULT_MODELS: [&str; 3] = [
+    "models/digits/digits_int8.onnx",
+    "models/digits_cnn/digits_cnn_qdq.onnx",
+    "synth:784,1024,1024,10",
+];
 
 /// `stp bench model`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchModelArgs {
     /// A model to measure: a `.stpm` file, an int8 `.onnx` file (imported first), or
     /// `synth:L0,L1,...` for a synthetic (untrained) perceptron with those layer widths.
-    /// Repeat for several. Default: `models/digits/digits_int8.onnx` (the shipped
-    /// classifier; run from the repository) and `synth:784,1024,1024,10`.
+    /// Repeat for several. Default: `models/digits/digits_int8.onnx` and
+    /// `models/digits_cnn/digits_cnn_qdq.onnx` (the shipped classifiers; run from the
+    /// repository) and `synth:784,1024,1024,10`.
     #[arg(long)]
     pub model: Vec<String>,
     /// Batch sizes (samples per run).

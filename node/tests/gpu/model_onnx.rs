@@ -84,3 +84,32 @@ fn import_errors_name_the_file_and_keep_going() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// The convolutional digits model (`models/digits_cnn/`, QOperator form) on the GPU over
+/// part of its held-out set: the CPU reference's bytes (conv, pools, flatten, FC).
+fn cnn_on(backends: &str) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/digits_cnn");
+    let onnx = std::fs::read(root.join("digits_cnn_qop.onnx")).unwrap();
+    let model = stp_sdk::model::onnx::import(&onnx).unwrap().model;
+    let Some(mut rt) = runtime(backends) else {
+        return;
+    };
+    let input = std::fs::read(root.join("heldout_input.bin")).unwrap();
+    let part = &input[..SAMPLES * 64];
+    let (gpu, _) = run_gpu(&mut rt, &model, part).unwrap();
+    assert_eq!(
+        gpu,
+        run_cpu(&model, part).unwrap(),
+        "{backends}: GPU and CPU bytes differ"
+    );
+}
+
+#[test]
+fn imported_cnn_gpu_equals_cpu_on_vulkan() {
+    cnn_on("vulkan");
+}
+
+#[test]
+fn imported_cnn_gpu_equals_cpu_on_gl() {
+    cnn_on("gl");
+}

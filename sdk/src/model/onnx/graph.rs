@@ -12,14 +12,14 @@ use crate::model::format::{DType, Model, Op, Scale, Tensor};
 
 /// Per-tensor quantization parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct QParams {
-    scale: f32,
-    zero_point: i32,
+pub(super) struct QParams {
+    pub(super) scale: f32,
+    pub(super) zero_point: i32,
 }
 
 /// What an ONNX value name stands for in the model being built.
 #[derive(Debug, Clone)]
-enum Value {
+pub(super) enum Value {
     /// The float graph input, before its QuantizeLinear.
     FloatInput { shape: Vec<u32> },
     /// An int8 activation tensor of ours (a QuantizeLinear output).
@@ -42,22 +42,55 @@ enum Value {
 const ADD_LEFT_SHIFT: u8 = 20;
 
 pub(super) struct Builder<'g> {
-    consts: HashMap<&'g str, Const>,
-    values: HashMap<String, Value>,
-    tensors: Vec<Tensor>,
-    ops: Vec<Op>,
+    pub(super) consts: HashMap<&'g str, Const>,
+    pub(super) values: HashMap<String, Value>,
+    pub(super) tensors: Vec<Tensor>,
+    pub(super) ops: Vec<Op>,
     input: Option<u32>,
     pub(super) scales: Vec<ScaleReport>,
+    /// Our `[H, W, C]` tensors that hold an ONNX `[C, H, W]` (NCHW per sample) tensor.
+    pub(super) chw: HashMap<u32, [u32; 3]>,
+    /// Our flat tensors that are an ONNX `[C, H, W]` tensor flattened from our `[H, W, C]`
+    /// order (a Gemm over one reorders its weights to match).
+    pub(super) flat_chw: HashMap<u32, [u32; 3]>,
 }
 
-fn unsupported(node: &NodeProto, detail: impl Into<String>) -> OnnxError {
+pub(super) fn unsupported(node: &NodeProto, detail: impl Into<String>) -> OnnxError {
     OnnxError::Unsupported {
         node: node.name().to_owned(),
         detail: detail.into(),
     }
 }
 
-fn activation(dtype: DType, shape: Vec<u32>) -> Tensor {
+/// Gemm's `transB`, refusing what the fully-connected op cannot do.
+pub(super) fn gemm_trans_b(node: &NodeProto) -> Result<bool, OnnxError> {
+    let attr = |name: &str| node.attribute.iter().find(|a| a.name() == name);
+    let int_attr = |name: &str, default: i64| attr(name).map_or(default, |a| a.i());
+    let float_attr = |name: &str| attr(name).map_or(1.0, |a| a.f());
+    if int_attr("transA", 0) != 0 || float_attr("alpha") != 1.0 || float_attr("beta") != 1.0 {
+        return Err(unsupported(
+            node,
+            "only Gemm with transA = 0, alpha = beta = 1 is supported",
+        ));
+    }
+    Ok(int_attr("transB", 0) != 0)
+}
+
+/// The `n` int32 values of a bias initializer.
+pub(super) fn bias_values(node: &NodeProto, c: &Const, n: u32) -> Result<Vec<i32>, OnnxError> {
+    let (ConstValues::Int(values), data_type::INT32) = (&c.values, c.data_type) else {
+        return Err(unsupported(node, "the bias must be int32"));
+    };
+    if values.len() != n as usize {
+        return Err(unsupported(
+            node,
+            format!("the bias has {} values for {n} outputs", values.len()),
+        ));
+    }
+    Ok(values.clone())
+}
+
+pub(super) fn activation(dtype: DType, shape: Vec<u32>) -> Tensor {
     Tensor {
         dtype,
         shape,
@@ -126,15 +159,17 @@ impl<'g> Builder<'g> {
             ops: Vec::new(),
             input: None,
             scales: Vec::new(),
+            chw: HashMap::new(),
+            flat_chw: HashMap::new(),
         })
     }
 
-    fn push(&mut self, tensor: Tensor) -> u32 {
+    pub(super) fn push(&mut self, tensor: Tensor) -> u32 {
         self.tensors.push(tensor);
         self.tensors.len() as u32 - 1
     }
 
-    fn value(&self, node: &NodeProto, i: usize) -> Result<&Value, OnnxError> {
+    pub(super) fn value(&self, node: &NodeProto, i: usize) -> Result<&Value, OnnxError> {
         let name = node.input.get(i).map(String::as_str).unwrap_or("");
         self.values.get(name).ok_or_else(|| OnnxError::Missing {
             node: node.name().to_owned(),
@@ -142,7 +177,7 @@ impl<'g> Builder<'g> {
         })
     }
 
-    fn constant(&self, node: &NodeProto, i: usize) -> Result<&Const, OnnxError> {
+    pub(super) fn constant(&self, node: &NodeProto, i: usize) -> Result<&Const, OnnxError> {
         let name = node.input.get(i).map(String::as_str).unwrap_or("");
         self.consts
             .get(name)
@@ -150,10 +185,21 @@ impl<'g> Builder<'g> {
     }
 
     fn qparams(&self, node: &NodeProto) -> Result<QParams, OnnxError> {
-        let scale = self.constant(node, 1)?.scalar_f32(node.name())?;
-        let zero_point = match node.input.get(2).filter(|n| !n.is_empty()) {
+        self.qparams_at(node, 1, 2)
+    }
+
+    /// The scale at input `scale` and the (optional) zero point at input `zp`.
+    pub(super) fn qparams_at(
+        &self,
+        node: &NodeProto,
+        scale: usize,
+        zp: usize,
+    ) -> Result<QParams, OnnxError> {
+        let zp_index = zp;
+        let scale = self.constant(node, scale)?.scalar_f32(node.name())?;
+        let zero_point = match node.input.get(zp_index).filter(|n| !n.is_empty()) {
             Some(_) => {
-                let zp = self.constant(node, 2)?;
+                let zp = self.constant(node, zp_index)?;
                 if zp.data_type != data_type::INT8 && zp.data_type != data_type::INT32 {
                     return Err(unsupported(
                         node,
@@ -181,7 +227,10 @@ impl<'g> Builder<'g> {
 
     /// Maps one node.
     pub(super) fn node(&mut self, node: &'g NodeProto) -> Result<(), OnnxError> {
-        if !node.domain().is_empty() && node.domain() != "ai.onnx" {
+        let microsoft = node.domain() == "com.microsoft";
+        if !(node.domain().is_empty() || node.domain() == "ai.onnx" || microsoft)
+            || (microsoft && node.op_type() != "QGemm")
+        {
             return Err(OnnxError::UnsupportedOp {
                 node: node.name().to_owned(),
                 op_type: format!("{}.{}", node.domain(), node.op_type()),
@@ -192,6 +241,13 @@ impl<'g> Builder<'g> {
             "DequantizeLinear" => self.dequantize(node)?,
             "Gemm" => self.gemm(node, false)?,
             "MatMul" => self.gemm(node, true)?,
+            "Conv" => self.conv(node)?,
+            "MaxPool" => self.pool(node, true)?,
+            "AveragePool" => self.pool(node, false)?,
+            "Flatten" | "Reshape" => self.flatten(node)?,
+            "QLinearConv" => self.qlinear_conv(node)?,
+            "QLinearMatMul" => self.qlinear_matmul(node)?,
+            "QGemm" if microsoft => self.qgemm(node)?,
             "Add" => self.add(node)?,
             "Relu" => match self.value(node, 0)? {
                 Value::Accumulator { tensor, scale, .. } => Value::Accumulator {
@@ -231,7 +287,15 @@ impl<'g> Builder<'g> {
                 if self.input.is_some() {
                     return Err(unsupported(node, "the graph input is quantized twice"));
                 }
-                let t = self.push(activation(DType::I8, shape));
+                // An image [C, H, W] is stored channels-last, as the conv ops take it.
+                let t = match shape[..] {
+                    [c, h, w] => {
+                        let t = self.push(activation(DType::I8, vec![h, w, c]));
+                        self.chw.insert(t, [c, h, w]);
+                        t
+                    }
+                    _ => self.push(activation(DType::I8, shape)),
+                };
                 self.input = Some(t);
                 Ok(Value::Int8 { tensor: t, q })
             }
@@ -240,25 +304,7 @@ impl<'g> Builder<'g> {
                 scale,
                 relu,
             } => {
-                let fixed = self.scale(node, scale / q.scale as f64)?;
-                let shape = self.tensors[tensor as usize].shape.clone();
-                let out = self.push(activation(DType::I8, shape));
-                let act_min = if relu {
-                    q.zero_point.max(-128) as i8
-                } else {
-                    -128
-                };
-                self.ops.push(Op::Requantize {
-                    input: tensor,
-                    output: out,
-                    requant: Requant {
-                        multiplier: fixed.multiplier,
-                        shift: fixed.shift,
-                        output_zero_point: q.zero_point,
-                        act_min,
-                        act_max: 127,
-                    },
-                });
+                let out = self.requantize(node, tensor, scale, q, relu)?;
                 Ok(Value::Int8 { tensor: out, q })
             }
             Value::Sum { a, b, relu } => self.quantized_add(node, a, b, relu, q),
@@ -268,6 +314,41 @@ impl<'g> Builder<'g> {
                 "a QuantizeLinear must quantize the graph input, a Gemm/MatMul result, or re-quantize with the same parameters",
             )),
         }
+    }
+
+    /// Requantizes the int32 accumulator `acc` (real value `acc_scale · acc`) to int8 with
+    /// `q`, clamped at the zero point below when `relu`; the result keeps `acc`'s layout.
+    pub(super) fn requantize(
+        &mut self,
+        node: &NodeProto,
+        acc: u32,
+        acc_scale: f64,
+        q: QParams,
+        relu: bool,
+    ) -> Result<u32, OnnxError> {
+        let fixed = self.scale(node, acc_scale / q.scale as f64)?;
+        let shape = self.tensors[acc as usize].shape.clone();
+        let out = self.push(activation(DType::I8, shape));
+        if let Some(&chw) = self.chw.get(&acc) {
+            self.chw.insert(out, chw);
+        }
+        let act_min = if relu {
+            q.zero_point.max(-128) as i8
+        } else {
+            -128
+        };
+        self.ops.push(Op::Requantize {
+            input: acc,
+            output: out,
+            requant: Requant {
+                multiplier: fixed.multiplier,
+                shift: fixed.shift,
+                output_zero_point: q.zero_point,
+                act_min,
+                act_max: 127,
+            },
+        });
+        Ok(out)
     }
 
     /// Add of two dequantized int8 activations of one shape (a constant operand is not
@@ -375,20 +456,7 @@ impl<'g> Builder<'g> {
 
     /// Gemm (`A·Bᵀ` or `A·B`, plus an int32 bias) or MatMul over dequantized operands.
     fn gemm(&mut self, node: &NodeProto, matmul: bool) -> Result<Value, OnnxError> {
-        let attr = |name: &str| node.attribute.iter().find(|a| a.name() == name);
-        let int_attr = |name: &str, default: i64| attr(name).map_or(default, |a| a.i());
-        let float_attr = |name: &str| attr(name).map_or(1.0, |a| a.f());
-        if !matmul
-            && (int_attr("transA", 0) != 0
-                || float_attr("alpha") != 1.0
-                || float_attr("beta") != 1.0)
-        {
-            return Err(unsupported(
-                node,
-                "only Gemm with transA = 0, alpha = beta = 1 is supported",
-            ));
-        }
-        let trans_b = !matmul && int_attr("transB", 0) != 0;
+        let trans_b = if matmul { false } else { gemm_trans_b(node)? };
         let (input, qa) = match self.value(node, 0)? {
             Value::Dequantized { tensor, q } => (*tensor, *q),
             Value::FloatInput { .. } | Value::Accumulator { .. } => {
@@ -405,22 +473,51 @@ impl<'g> Builder<'g> {
                 ));
             }
         };
-        let k = match self.tensors[input as usize].shape.as_slice() {
-            [k] => *k,
-            other => {
-                return Err(unsupported(
-                    node,
-                    format!("operand A must be [K] per sample, found {other:?}"),
-                ));
-            }
-        };
-        let (weights, qw) = self.weights(node, k, trans_b)?;
-        let n = (weights.len() / k as usize) as u32;
+        let (c, qw) = self.dequantized_const(node, 1)?;
+        let weights = self.fc_weights(node, c, input, trans_b)?;
         let acc_scale = qa.scale as f64 * qw.scale as f64;
+        let n = weights.len() / self.fc_k(node, input)? as usize;
         let bias = match node.input.get(2).filter(|s| !s.is_empty()) {
-            Some(_) if !matmul => self.bias(node, n, acc_scale)?,
-            _ => vec![0; n as usize],
+            Some(_) if !matmul => self.bias(node, n as u32, acc_scale)?,
+            _ => vec![0; n],
         };
+        let out = self.emit_fc(node, input, qa.zero_point, weights, qw.zero_point, bias)?;
+        Ok(Value::Accumulator {
+            tensor: out,
+            scale: acc_scale,
+            relu: false,
+        })
+    }
+
+    /// K of a fully-connected op over `input`, which must be `[K]` per sample.
+    pub(super) fn fc_k(&self, node: &NodeProto, input: u32) -> Result<u32, OnnxError> {
+        match self.tensors[input as usize].shape.as_slice() {
+            [k] => Ok(*k),
+            other => Err(unsupported(
+                node,
+                format!("operand A must be [K] per sample (Flatten it first), found {other:?}"),
+            )),
+        }
+    }
+
+    /// Emits a fully-connected op of `[N, K]` weights; returns its int32 `[N]` output.
+    pub(super) fn emit_fc(
+        &mut self,
+        node: &NodeProto,
+        input: u32,
+        input_zero_point: i32,
+        weights: Vec<i32>,
+        weight_zero_point: i32,
+        bias: Vec<i32>,
+    ) -> Result<u32, OnnxError> {
+        let k = self.fc_k(node, input)?;
+        let n = (weights.len() / k as usize) as u32;
+        if bias.len() != n as usize {
+            return Err(unsupported(
+                node,
+                format!("the bias has {} values for {n} outputs", bias.len()),
+            ));
+        }
         let w = self.push(Tensor {
             dtype: DType::I8,
             shape: vec![n, k],
@@ -437,17 +534,13 @@ impl<'g> Builder<'g> {
             weights: w,
             bias: b,
             output: out,
-            input_zero_point: qa.zero_point,
-            weight_zero_point: qw.zero_point,
+            input_zero_point,
+            weight_zero_point,
         });
-        Ok(Value::Accumulator {
-            tensor: out,
-            scale: acc_scale,
-            relu: false,
-        })
+        Ok(out)
     }
 
-    fn dequantized_const(
+    pub(super) fn dequantized_const(
         &self,
         node: &NodeProto,
         i: usize,
@@ -462,14 +555,16 @@ impl<'g> Builder<'g> {
         }
     }
 
-    /// The weights as `[N, K]` row-major int8 values.
-    fn weights(
+    /// The int8 weights `c` of a fully-connected op over `input`, as `[N, K]` row-major
+    /// values; over a flattened NCHW tensor their columns are put in our `[H, W, C]` order.
+    pub(super) fn fc_weights(
         &self,
         node: &NodeProto,
-        k: u32,
+        c: &Const,
+        input: u32,
         trans_b: bool,
-    ) -> Result<(Vec<i32>, QParams), OnnxError> {
-        let (c, q) = self.dequantized_const(node, 1)?;
+    ) -> Result<Vec<i32>, OnnxError> {
+        let k = self.fc_k(node, input)?;
         let (ConstValues::Int(values), data_type::INT8) = (&c.values, c.data_type) else {
             return Err(unsupported(node, "the weights must be int8"));
         };
@@ -486,19 +581,30 @@ impl<'g> Builder<'g> {
                 format!("weights {:?} do not fit an input of {k}", c.dims),
             ));
         }
-        if trans_b {
-            return Ok((values.clone(), q));
-        }
         let (n, k) = (n as usize, k as usize);
-        Ok(((0..n * k).map(|i| values[(i % k) * n + i / k]).collect(), q))
+        // Column j of row i of the [N, K] weights, in ONNX's order.
+        let at = |i: usize, j: usize| {
+            if trans_b {
+                values[i * k + j]
+            } else {
+                values[j * n + i]
+            }
+        };
+        let onnx_column = |j: usize| match self.flat_chw.get(&input) {
+            // Ours is (h, w, c) at ((h·W + w)·C + c); ONNX's (c, h, w) at (c·H + h)·W + w.
+            Some(&[ch, h, w]) => {
+                let (ch, h, w) = (ch as usize, h as usize, w as usize);
+                let (c, hw) = (j % ch, j / ch);
+                (c * h + hw / w) * w + hw % w
+            }
+            None => j,
+        };
+        Ok((0..n * k).map(|i| at(i / k, onnx_column(i % k))).collect())
     }
 
     /// The int32 bias, which must be quantized with the accumulator's scale and zero point 0.
     fn bias(&self, node: &NodeProto, n: u32, acc_scale: f64) -> Result<Vec<i32>, OnnxError> {
         let (c, q) = self.dequantized_const(node, 2)?;
-        let ConstValues::Int(values) = &c.values else {
-            return Err(unsupported(node, "the bias must be int32"));
-        };
         let relative = (q.scale as f64 - acc_scale).abs() / acc_scale;
         if c.data_type != data_type::INT32 || q.zero_point != 0 || relative > 1e-5 {
             return Err(unsupported(
@@ -509,13 +615,7 @@ impl<'g> Builder<'g> {
                 ),
             ));
         }
-        if values.len() != n as usize {
-            return Err(unsupported(
-                node,
-                format!("the bias has {} values for {n} outputs", values.len()),
-            ));
-        }
-        Ok(values.clone())
+        bias_values(node, c, n)
     }
 
     /// The model: its outputs are the int8 tensors the graph outputs dequantize, and the

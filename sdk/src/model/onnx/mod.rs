@@ -17,10 +17,12 @@
 //! compiles (`protox::compile(["onnx.proto"], ["."])` then
 //! `prost_build::Config::new().compile_fds(..)`), so no `protoc` is needed to rebuild.
 
+mod conv;
 mod error;
 mod graph;
 #[allow(missing_docs, clippy::all, unreachable_pub)]
 mod proto;
+mod qop;
 pub mod scale;
 mod tensors;
 #[cfg(test)]

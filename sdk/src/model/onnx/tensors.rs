@@ -13,12 +13,14 @@ pub(super) mod data_type {
     pub(in super::super) const INT8: i32 = 3;
     /// int32.
     pub(in super::super) const INT32: i32 = 6;
+    /// int64 (shapes).
+    pub(in super::super) const INT64: i32 = 7;
 }
 
 /// An initializer's values, widened to i32 (int8 / int32) or kept as f32.
 #[derive(Debug, Clone)]
 pub(super) enum ConstValues {
-    /// int8 or int32 values.
+    /// int8 or int32 values (int64 ones saturated to i32: they are shapes).
     Int(Vec<i32>),
     /// float32 values.
     Float(Vec<f32>),
@@ -80,10 +82,23 @@ impl Const {
             data_type::INT8 | data_type::UINT8 | data_type::INT32 => {
                 ConstValues::Int(t.int32_data.clone())
             }
+            data_type::INT64 => {
+                let wide: Vec<i64> = if raw.is_empty() {
+                    t.int64_data.clone()
+                } else {
+                    raw.chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                        .collect()
+                };
+                let narrow = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+                ConstValues::Int(wide.into_iter().map(narrow).collect())
+            }
             other => {
                 return Err(bad(
                     t.name(),
-                    format!("initializer element type {other} is not float, int8, uint8 or int32"),
+                    format!(
+                        "initializer element type {other} is not float, int8, uint8, int32 or int64"
+                    ),
                 ));
             }
         };

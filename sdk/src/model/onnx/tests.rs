@@ -279,3 +279,71 @@ fn add_of_a_constant_is_refused() {
         "{err}"
     );
 }
+
+fn cnn_edited(form: &str, edit: impl FnOnce(&mut ModelProto)) -> Vec<u8> {
+    let path = format!(
+        "{}/../models/digits_cnn/digits_cnn_{form}.onnx",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut model = ModelProto::decode(std::fs::read(path).unwrap().as_slice()).unwrap();
+    edit(&mut model);
+    model.encode_to_vec()
+}
+
+fn node_named<'m>(m: &'m mut ModelProto, name: &str) -> &'m mut NodeProto {
+    let nodes = m.graph.as_mut().unwrap().node.iter_mut();
+    nodes.into_iter().find(|n| n.name() == name).unwrap()
+}
+
+fn int_attr(name: &str, i: i64) -> super::proto::AttributeProto {
+    super::proto::AttributeProto {
+        name: Some(name.into()),
+        i: Some(i),
+        r#type: Some(2),
+        ..Default::default()
+    }
+}
+
+fn ints_attr(name: &str, ints: &[i64]) -> super::proto::AttributeProto {
+    super::proto::AttributeProto {
+        name: Some(name.into()),
+        ints: ints.to_vec(),
+        r#type: Some(7),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn convolutions_the_format_cannot_run_are_refused_naming_the_node() {
+    for (form, conv) in [("qdq", "conv2"), ("qop", "conv2_quant")] {
+        let cases: [(super::proto::AttributeProto, &str); 3] = [
+            (int_attr("group", 2), "grouped"),
+            (ints_attr("dilations", &[2, 2]), "dilations"),
+            (ints_attr("strides", &[1, 1, 1]), "2-D strides"),
+        ];
+        for (attr, says) in cases {
+            let bytes = cnn_edited(form, |m| node_named(m, conv).attribute.push(attr));
+            let err = import(&bytes).unwrap_err();
+            assert!(
+                matches!(&err, OnnxError::Unsupported { detail, .. } if detail.contains(says)),
+                "{form}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_padded_pool_and_an_average_pool_on_int8_are_refused() {
+    let bytes = cnn_edited("qdq", |m| {
+        node_named(m, "pool1")
+            .attribute
+            .push(ints_attr("pads", &[1, 1, 1, 1]));
+    });
+    let err = import(&bytes).unwrap_err();
+    assert!(err.to_string().contains("padding"), "{err}");
+    let bytes = cnn_edited("qop", |m| {
+        node_named(m, "pool1").op_type = Some("AveragePool".into());
+    });
+    let err = import(&bytes).unwrap_err();
+    assert!(matches!(err, OnnxError::UnsupportedOp { .. }), "{err}");
+}
