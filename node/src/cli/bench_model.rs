@@ -79,7 +79,7 @@ impl BenchModelArgs {
         if !self.json {
             out(format_args!("adapter: {adapter}"));
             out(format_args!(
-                "{:<34} {:>6} {:>14} {:>14} {:>9}  match",
+                "{:<38} {:>6} {:>14} {:>14} {:>9}  match",
                 "model", "batch", "GPU inf/s", "CPU inf/s", "GPU/CPU"
             ));
         }
@@ -194,7 +194,7 @@ fn print_row(row: &Row) {
         .outputs_match
         .map_or("-", |m| if m { "yes" } else { "NO" });
     out(format_args!(
-        "{:<34} {:>6} {:>14} {:>14.1} {:>9}  {matched}",
+        "{:<38} {:>6} {:>14} {:>14.1} {:>9}  {matched}",
         row.model, row.batch, gpu, row.cpu_inferences_per_second, ratio
     ));
 }
