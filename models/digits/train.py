@@ -15,25 +15,22 @@ Outputs (next to this script):
 
 import json
 import pathlib
+import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    QuantFormat,
-    QuantType,
-    quantize_static,
-)
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from onnx_tools import Calibration, quantize_input, run  # noqa: E402
+
 SEED = 0
 HIDDEN = 32
-CALIBRATION_SAMPLES = 200
 
 
 def float_graph(mlp: MLPClassifier) -> onnx.ModelProto:
@@ -63,50 +60,12 @@ def float_graph(mlp: MLPClassifier) -> onnx.ModelProto:
     return model
 
 
-class Calibration(CalibrationDataReader):
-    """Feeds training samples one at a time."""
-
-    def __init__(self, x: np.ndarray):
-        self.rows = iter(x[:CALIBRATION_SAMPLES].astype(np.float32))
-
-    def get_next(self):
-        row = next(self.rows, None)
-        return None if row is None else {"pixels": row[None, :]}
-
-
-def quantize_input(model_path: pathlib.Path, x: np.ndarray) -> tuple[np.ndarray, float, int]:
-    """The int8 bytes the model's first QuantizeLinear makes of `x`, computed by onnxruntime."""
-    model = onnx.load(str(model_path))
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "pixels")
-    scale, zp = inits[q.input[1]], inits[q.input[2]]
-    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])
-    graph = helper.make_graph(
-        [node],
-        "quantize_input",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("q", TensorProto.INT8, list(x.shape))],
-        [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zp, "z")],
-    )
-    qmodel = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    qmodel.ir_version = 8
-    sess = ort.InferenceSession(qmodel.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x.astype(np.float32)})[0], float(scale), int(zp)
-
-
-def logits(path: pathlib.Path, x: np.ndarray) -> np.ndarray:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return np.stack([sess.run(None, {"pixels": r[None, :].astype(np.float32)})[0][0] for r in x])
-
-
 def int8_logits(path: pathlib.Path, x: np.ndarray) -> np.ndarray:
     """The int8 values the int8 model's last DequantizeLinear turned into its float output."""
     model = onnx.load(str(path))
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     scale, zp = inits["logits_scale"], int(inits["logits_zero_point"])
-    return (np.rint(logits(path, x) / scale) + zp).astype(np.int8)
+    return (np.rint(run(path, x) / scale) + zp).astype(np.int8)
 
 
 def main() -> None:
@@ -128,7 +87,7 @@ def main() -> None:
         activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8,
     )
-    float_pred = np.argmax(logits(float_path, x_test), axis=1)
+    float_pred = np.argmax(run(float_path, x_test), axis=1)
     float_path.unlink()
     int8_out = int8_logits(int8_path, x_test)
     int8_pred = np.argmax(int8_out, axis=1)

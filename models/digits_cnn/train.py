@@ -22,24 +22,21 @@ Outputs (next to this script):
 
 import json
 import pathlib
+import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    QuantFormat,
-    QuantType,
-    quantize_static,
-)
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from onnx_tools import Calibration, quantize_input, run  # noqa: E402
+
 SEED = 0
-CALIBRATION_SAMPLES = 200
 
 
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,52 +87,12 @@ def float_graph(params: dict[str, np.ndarray]) -> onnx.ModelProto:
     return model
 
 
-class Calibration(CalibrationDataReader):
-    def __init__(self, x: np.ndarray):
-        self.rows = iter(x[:CALIBRATION_SAMPLES].astype(np.float32))
-
-    def get_next(self):
-        row = next(self.rows, None)
-        return None if row is None else {"pixels": row[None]}
-
-
-def session(path: pathlib.Path) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def run(path: pathlib.Path, x: np.ndarray) -> np.ndarray:
-    sess = session(path)
-    return np.stack([sess.run(None, {"pixels": r[None].astype(np.float32)})[0][0] for r in x])
-
-
 def output_qparams(path: pathlib.Path) -> tuple[float, int]:
     """Scale and zero point of the int8 logits the float output is dequantized from."""
     model = onnx.load(str(path))
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     last = next(n for n in model.graph.node if "logits" in n.output)
     return float(inits[last.input[1]]), int(inits[last.input[2]])
-
-
-def quantize_input(path: pathlib.Path, x: np.ndarray) -> tuple[np.ndarray, float, int]:
-    """The int8 bytes the model's first QuantizeLinear makes of `x`, computed by onnxruntime."""
-    model = onnx.load(str(path))
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "pixels")
-    scale, zp = inits[q.input[1]], inits[q.input[2]]
-    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])
-    graph = helper.make_graph(
-        [node],
-        "quantize_input",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("q", TensorProto.INT8, list(x.shape))],
-        [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zp, "z")],
-    )
-    qmodel = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    qmodel.ir_version = 8
-    sess = ort.InferenceSession(qmodel.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x.astype(np.float32)})[0], float(scale), int(zp)
 
 
 def main() -> None:

@@ -14,6 +14,16 @@ fn digits(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The share of `classes` equal to the one-byte classes in `bytes`.
+fn share_equal(classes: &[i32], bytes: &[u8]) -> f64 {
+    let equal = classes
+        .iter()
+        .zip(bytes)
+        .filter(|&(&c, &b)| c == i32::from(b))
+        .count();
+    equal as f64 / classes.len() as f64
+}
+
 /// Accuracy of the float model on the held-out set (`summary.json`, written by train.py).
 fn float_accuracy() -> f64 {
     let summary: serde_json::Value = serde_json::from_slice(&digits("summary.json")).unwrap();
@@ -38,18 +48,8 @@ fn digits_agree_with_onnxruntime() {
     assert_eq!(out.batch as usize, labels.len());
     let classes = i32s(&out.outputs[1]);
     let n = labels.len() as f64;
-    let agree = classes
-        .iter()
-        .zip(&ort)
-        .filter(|(c, o)| **c == **o as i32)
-        .count() as f64
-        / n;
-    let correct = classes
-        .iter()
-        .zip(&labels)
-        .filter(|(c, l)| **c == **l as i32)
-        .count() as f64;
-    let accuracy = correct / n;
+    let agree = share_equal(&classes, &ort);
+    let accuracy = share_equal(&classes, &labels);
     let ort_accuracy = ort.iter().zip(&labels).filter(|(o, l)| o == l).count() as f64 / n;
     let float = float_accuracy();
     eprintln!(
@@ -155,18 +155,7 @@ fn cnn_agrees_with_onnxruntime(form: &str) {
     let ort_logits = cnn(&format!("heldout_ort_{form}_logits.bin"));
     let out = run_cpu(&imported.model, &input).unwrap();
     let classes = i32s(&out.outputs[1]);
-    let n = labels.len() as f64;
-    let agree = classes
-        .iter()
-        .zip(&ort)
-        .filter(|(c, o)| **c == **o as i32)
-        .count() as f64
-        / n;
-    let correct = classes
-        .iter()
-        .zip(&labels)
-        .filter(|(c, l)| **c == **l as i32)
-        .count();
+    let (agree, accuracy) = (share_equal(&classes, &ort), share_equal(&classes, &labels));
     let steps: Vec<i32> = out.outputs[0]
         .iter()
         .zip(&ort_logits)
@@ -174,8 +163,7 @@ fn cnn_agrees_with_onnxruntime(form: &str) {
         .collect();
     let equal = steps.iter().filter(|&&d| d == 0).count();
     eprintln!(
-        "digits CNN ({form}): accuracy {:.4}, agreement with onnxruntime {agree:.4}, int8 logits equal {equal} of {}, largest difference {} steps, max scale error {:.2e}",
-        correct as f64 / n,
+        "digits CNN ({form}): accuracy {accuracy:.4}, agreement with onnxruntime {agree:.4}, int8 logits equal {equal} of {}, largest difference {} steps, max scale error {:.2e}",
         steps.len(),
         steps.iter().max().unwrap(),
         imported.max_scale_error()
@@ -188,7 +176,7 @@ fn cnn_agrees_with_onnxruntime(form: &str) {
     let summary: serde_json::Value = serde_json::from_slice(&cnn("summary.json")).unwrap();
     let float = summary["float_onnx_accuracy"].as_f64().unwrap();
     assert!(
-        correct as f64 / n >= float - 0.02,
+        accuracy >= float - 0.02,
         "{form}: accuracy vs float {float}"
     );
 }

@@ -8,6 +8,7 @@ use super::graph::{Builder, QParams, Value, activation, bias_values, unsupported
 use super::proto::NodeProto;
 use super::tensors::{Const, ConstValues, data_type};
 use crate::model::format::{Conv2dGeometry, DType, Op, Pool2d, Tensor};
+use crate::model::validate::{conv_output, pool_output};
 
 fn ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
     node.attribute
@@ -130,23 +131,18 @@ impl Builder<'_> {
         (c, filter_zero_point): (&Const, i32),
         bias: Option<&Const>,
     ) -> Result<u32, OnnxError> {
-        let [h, w, cin] = self.tensors[input as usize].shape[..] else {
-            return Err(unsupported(node, "the input must be an NCHW image"));
-        };
+        let shape = self.tensors[input as usize].shape.clone();
+        let cin = shape.get(2).copied().unwrap_or(0);
         let geometry = geometry(node)?;
         let (data, [cout, kh, kw, _]) = ohwi(node, c, cin)?;
-        let (ph, pw) = (
-            h + u32::from(geometry.pad_top) + u32::from(geometry.pad_bottom),
-            w + u32::from(geometry.pad_left) + u32::from(geometry.pad_right),
-        );
-        if kh > ph || kw > pw {
+        let Some([oh, ow, _]) = conv_output(&shape, &[cout, kh, kw, cin], geometry) else {
             return Err(unsupported(
                 node,
-                format!("a {kh}x{kw} filter is larger than the padded {ph}x{pw} input"),
+                format!(
+                    "a {kh}x{kw} filter does not fit the padded {shape:?} input (at most 32x32)"
+                ),
             ));
-        }
-        let oh = (ph - kh) / u32::from(geometry.stride_h) + 1;
-        let ow = (pw - kw) / u32::from(geometry.stride_w) + 1;
+        };
         let bias = match bias {
             Some(b) => bias_values(node, b, cout)?,
             None => vec![0; cout as usize],
@@ -257,17 +253,13 @@ impl Builder<'_> {
             stride_h: g.stride_h,
             stride_w: g.stride_w,
         };
-        let [h, w, c] = self.tensors[input as usize].shape[..] else {
-            return Err(unsupported(node, "the input must be an NCHW image"));
-        };
-        if kh as u32 > h || kw as u32 > w {
+        let shape = &self.tensors[input as usize].shape;
+        let Some([oh, ow, c]) = pool_output(shape, pool) else {
             return Err(unsupported(
                 node,
-                format!("a {kh}x{kw} window over a {h}x{w} image"),
+                format!("a {kh}x{kw} window over a {shape:?} image"),
             ));
-        }
-        let oh = (h - kh as u32) / u32::from(pool.stride_h) + 1;
-        let ow = (w - kw as u32) / u32::from(pool.stride_w) + 1;
+        };
         let output = self.push(activation(DType::I8, vec![oh, ow, c]));
         self.chw.insert(output, [c, oh, ow]);
         self.ops.push(if max {
