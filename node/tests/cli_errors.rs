@@ -345,3 +345,80 @@ async fn user_errors_print_no_backtrace_unless_a_library_backtrace_is_asked_for(
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Stack backtrace:"), "{err}");
 }
+
+#[tokio::test]
+async fn model_jobs_with_bad_samples_or_no_model_are_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    let k1 = key(&anvil, 1);
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits");
+    let model = dir.path().join("digits.stpm");
+    let imported = run(
+        &[
+            "model",
+            "import",
+            digits.join("digits_int8.onnx").to_str().unwrap(),
+            "--output",
+            model.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(imported.status.success(), "{imported:?}");
+    let model = model.to_str().unwrap();
+    let samples = digits.join("heldout_input.bin");
+    let short = dir.path().join("short.bin");
+    std::fs::write(&short, &std::fs::read(&samples).unwrap()[..100]).unwrap();
+    let short = short.to_str().unwrap();
+    for command in ["job", "batch"] {
+        let mut args = vec![command, "post", "--model", model, "--input", short];
+        if command == "batch" {
+            args.extend(["--chunks", "2"]);
+        }
+        args.extend(["--private-key", &k1]);
+        let err = refused(&anvil, &dep, &args).await;
+        assert!(
+            err.contains("the samples do not fit the model's input"),
+            "{err}"
+        );
+        assert!(
+            err.contains("not a positive multiple of the model's 64-byte sample"),
+            "{err}"
+        );
+    }
+    let err = refused(
+        &anvil,
+        &dep,
+        &[
+            "job",
+            "post",
+            "--model",
+            short,
+            "--input",
+            short,
+            "--private-key",
+            &k1,
+        ],
+    )
+    .await;
+    assert!(err.contains("not a valid model"), "{err}");
+    let err = refused(
+        &anvil,
+        &dep,
+        &[
+            "batch",
+            "post",
+            "--model",
+            model,
+            "--input",
+            samples.to_str().unwrap(),
+            "--tiles",
+            "2x2",
+            "--private-key",
+            &k1,
+        ],
+    )
+    .await;
+    assert!(err.contains("--chunks N or --chunk-rows SAMPLES"), "{err}");
+    assert_eq!(sent(&anvil, 1).await, 0, "nothing reached the chain");
+}
