@@ -595,6 +595,7 @@ async fn the_digits_model_over_the_heldout_set_as_a_batch_with_a_liar() {
     let report = json(&out);
     let chunks = report["chunks"].as_array().unwrap();
     assert_eq!(chunks.len(), 6);
+    assert_eq!(report["kernel"], "model", "{report}");
     assert!(chunks.iter().all(|c| c["phase"] == "verified"), "{report}");
 
     // The predictions are the local CPU run's, byte for byte, and score as it does.

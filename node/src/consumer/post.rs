@@ -9,7 +9,7 @@ use alloy::primitives::{
     aliases::{U40, U96},
 };
 use eyre::{bail, eyre};
-use stp_sdk::kernels::{KernelId, find_kernel, kernel_name, max_output_size};
+use stp_sdk::kernels::{KernelId, find_kernel, job_name, max_output_size};
 use stp_sdk::market::{JobKind, JobSpec, Market, PostedJob, Windows, announcement};
 use stp_sdk::p2p::{ContentHash, MAX_PART_HINTS};
 
@@ -195,7 +195,7 @@ impl Prepared {
         if order.announce {
             announce_posted(m, p2p, &job).await;
         }
-        tracing::info!(job = job.job_id, kernel = %kernel_name(&order.kernel), "posted");
+        tracing::info!(job = job.job_id, kernel = %job_name(&order.kernel, &order.input), "posted");
         job
     }
 

@@ -268,3 +268,11 @@ pub fn work_units(kernel: &KernelId, input: &[u8]) -> Result<u64> {
 pub fn kernel_name(kernel: &KernelId) -> Cow<'static, str> {
     builtin(kernel).map_or(Cow::Borrowed("custom"), |d| Cow::Borrowed(d.name))
 }
+
+/// A short name for a job: its kernel's ([`kernel_name`]), or `model` for a model job.
+pub fn job_name(kernel: &KernelId, input: &[u8]) -> Cow<'static, str> {
+    match model_job(kernel, input) {
+        Some(_) => Cow::Borrowed("model"),
+        None => kernel_name(kernel),
+    }
+}

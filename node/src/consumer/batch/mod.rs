@@ -18,7 +18,7 @@ use alloy::primitives::{B256, U256};
 use eyre::bail;
 use stp_sdk::batch::parts::{self, Shared};
 use stp_sdk::batch::{Batch, Chunk, merkle};
-use stp_sdk::kernels::kernel_name;
+use stp_sdk::kernels::job_name;
 use stp_sdk::market::{EventKind, JobSpec, MAX_POST_BATCH, Market};
 
 pub use manifest::{Attempt, ChunkPhase, ChunkState, Manifest, PendingPost, Posting};
@@ -440,7 +440,10 @@ fn template(order: &BatchOrder, specs: &[JobSpec]) -> Manifest {
     Manifest {
         batch_id: 0,
         kernel_id: B256::from(order.batch.kernel.0),
-        kernel: kernel_name(&order.batch.kernel).into_owned(),
+        kernel: {
+            let first = order.batch.chunks.first().map_or(&[][..], |c| &c.input[..]);
+            job_name(&order.batch.kernel, first).into_owned()
+        },
         replicas: order.terms.replicas,
         bounty_per_chunk: order.terms.bounty,
         collateral: order.terms.collateral,
