@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
 use stp_sdk::kernels::custom::LOOP_BUDGET;
-use stp_sdk::kernels::{self, BindingKind, DispatchPlan, KernelId};
+use stp_sdk::kernels::{self, BindingKind, BufferInit, DispatchPlan, KernelId};
 use stp_sdk::model::gpu::is_model_kernel;
 
 use super::meter::{self, FUEL_BINDING};
@@ -24,18 +24,18 @@ const FLAG_BYTES: u64 = 4;
 /// Most pipelines kept; the cache is cleared when it is full (custom kernels can be many).
 const PIPELINE_CACHE_CAP: usize = 64;
 
-struct CachedPipeline {
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
+pub(super) struct CachedPipeline {
+    pub(super) pipeline: wgpu::ComputePipeline,
+    pub(super) layout: wgpu::BindGroupLayout,
     /// The layout of the out-of-fuel flag's group, for metered (custom) kernels.
-    fuel_layout: Option<wgpu::BindGroupLayout>,
+    pub(super) fuel_layout: Option<wgpu::BindGroupLayout>,
 }
 
 /// One device with its queue and compiled pipelines. Not thread-safe by design: the worker
 /// process owns exactly one and runs jobs one at a time.
 pub struct GpuRuntime {
-    device: wgpu::Device,
-    queue: wgpu::Queue,
+    pub(super) device: wgpu::Device,
+    pub(super) queue: wgpu::Queue,
     limits: wgpu::Limits,
     summary: AdapterSummary,
     pipelines: HashMap<KernelId, Arc<CachedPipeline>>,
@@ -58,7 +58,7 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (device, backend)
 }
 
-fn error_text(err: &dyn std::error::Error) -> String {
+pub(super) fn error_text(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -121,7 +121,7 @@ impl GpuRuntime {
     }
 
     /// Checks a plan against the device limits before anything is allocated.
-    fn check_limits(&self, plan: &DispatchPlan<'_>) -> Result<()> {
+    pub(super) fn check_limits(&self, plan: &DispatchPlan<'_>) -> Result<()> {
         let l = &self.limits;
         let too_big = |what: String, value: u64, limit: u64| {
             Err(ExecError::ExceedsDeviceLimit { what, value, limit })
@@ -150,7 +150,7 @@ impl GpuRuntime {
     }
 
     /// Compiles (or fetches from the cache) the pipeline of a plan.
-    fn pipeline(&mut self, plan: &DispatchPlan<'_>) -> Result<Arc<CachedPipeline>> {
+    pub(super) fn pipeline(&mut self, plan: &DispatchPlan<'_>) -> Result<Arc<CachedPipeline>> {
         if let Some(p) = self.pipelines.get(&plan.kernel) {
             return Ok(p.clone());
         }
@@ -253,6 +253,70 @@ impl GpuRuntime {
         })
     }
 
+    /// A buffer for a binding of `kind` holding `init`; `copy_src` if it is read back.
+    pub(super) fn buffer(
+        &self,
+        kind: BindingKind,
+        init: &BufferInit<'_>,
+        copy_src: bool,
+    ) -> Result<wgpu::Buffer> {
+        let mut usage = match kind {
+            BindingKind::Uniform => wgpu::BufferUsages::UNIFORM,
+            _ => wgpu::BufferUsages::STORAGE,
+        };
+        if copy_src {
+            usage |= wgpu::BufferUsages::COPY_SRC;
+        }
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("stp-kernel-buffer"),
+            size: init.size,
+            usage,
+            mapped_at_creation: !init.data.is_empty(),
+        });
+        if !init.data.is_empty() {
+            let mut view = buffer
+                .get_mapped_range_mut(..)
+                .map_err(|e| ExecError::Gpu {
+                    message: error_text(&e),
+                })?;
+            view.slice(..init.data.len()).copy_from_slice(&init.data);
+            drop(view);
+            buffer.unmap();
+        }
+        Ok(buffer)
+    }
+
+    /// Waits for the submitted work, closes its two error scopes (validation, out of
+    /// memory) and returns the bytes of `readback`.
+    pub(super) fn wait_read(
+        &self,
+        readback: &wgpu::Buffer,
+        scope: wgpu::ErrorScopeGuard,
+        oom: wgpu::ErrorScopeGuard,
+    ) -> Result<Vec<u8>> {
+        let gpu = |e: &dyn std::error::Error| ExecError::Gpu {
+            message: error_text(e),
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        readback.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        let validation = block_on(scope.pop());
+        let out_of_memory = block_on(oom.pop());
+        if let Some(e) = validation.or(out_of_memory) {
+            return Err(gpu(&e));
+        }
+        polled.map_err(|e| gpu(&e))?;
+        let mapped = rx.recv().map_err(|_| ExecError::Gpu {
+            message: "read-back mapping was never completed".to_owned(),
+        })?;
+        mapped.map_err(|e| gpu(&e))?;
+        let bytes = readback.get_mapped_range(..).map_err(|e| gpu(&e))?.to_vec();
+        readback.unmap();
+        Ok(bytes)
+    }
+
     /// Runs one planned job and returns its output and the time the device spent on it
     /// (buffer upload, dispatch and read-back; pipeline compilation excluded).
     pub fn run(&mut self, plan: &DispatchPlan<'_>) -> Result<(Vec<u8>, Duration)> {
@@ -265,30 +329,7 @@ impl GpuRuntime {
 
         let mut buffers = Vec::with_capacity(plan.buffers.len());
         for (i, (decl, init)) in plan.bindings.iter().zip(&plan.buffers).enumerate() {
-            let mut usage = match decl.kind {
-                BindingKind::Uniform => wgpu::BufferUsages::UNIFORM,
-                _ => wgpu::BufferUsages::STORAGE,
-            };
-            if i == plan.output_index {
-                usage |= wgpu::BufferUsages::COPY_SRC;
-            }
-            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("stp-kernel-buffer"),
-                size: init.size,
-                usage,
-                mapped_at_creation: !init.data.is_empty(),
-            });
-            if !init.data.is_empty() {
-                let mut view = buffer
-                    .get_mapped_range_mut(..)
-                    .map_err(|e| ExecError::Gpu {
-                        message: error_text(&e),
-                    })?;
-                view.slice(..init.data.len()).copy_from_slice(&init.data);
-                drop(view);
-                buffer.unmap();
-            }
-            buffers.push(buffer);
+            buffers.push(self.buffer(decl.kind, init, i == plan.output_index)?);
         }
         let read_len = plan.output_len.div_ceil(4).max(1) * 4;
         // The out-of-fuel flag is read back right after the output, in the same mapping.
@@ -334,38 +375,9 @@ impl GpuRuntime {
         }
         self.queue.submit([encoder.finish()]);
 
-        let (tx, rx) = mpsc::sync_channel(1);
-        readback.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        let polled = device.poll(wgpu::PollType::wait_indefinitely());
-        let validation = block_on(scope.pop());
-        let out_of_memory = block_on(oom.pop());
-        if let Some(e) = validation.or(out_of_memory) {
-            return Err(ExecError::Gpu {
-                message: error_text(&e),
-            });
-        }
-        polled.map_err(|e| ExecError::Gpu {
-            message: error_text(&e),
-        })?;
-        let mapped = rx.recv().map_err(|_| ExecError::Gpu {
-            message: "read-back mapping was never completed".to_owned(),
-        })?;
-        mapped.map_err(|e| ExecError::Gpu {
-            message: error_text(&e),
-        })?;
-        let (output, out_of_fuel) = {
-            let view = readback.get_mapped_range(..).map_err(|e| ExecError::Gpu {
-                message: error_text(&e),
-            })?;
-            let flag = &view[read_len as usize..];
-            (
-                view[..plan.output_len as usize].to_vec(),
-                flag.iter().any(|&b| b != 0),
-            )
-        };
-        readback.unmap();
+        let bytes = self.wait_read(&readback, scope, oom)?;
+        let out_of_fuel = bytes[read_len as usize..].iter().any(|&b| b != 0);
+        let output = bytes[..plan.output_len as usize].to_vec();
         if out_of_fuel {
             return Err(ExecError::OutOfFuel {
                 budget: LOOP_BUDGET,

@@ -10,6 +10,7 @@
 //! - [`bench`]: the standard benchmark (hardware score) and the per-kernel throughput table.
 
 pub mod bench;
+pub mod chain;
 mod error;
 mod executor;
 pub mod gpu;

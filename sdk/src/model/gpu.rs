@@ -145,6 +145,17 @@ fn dispatch(items: u64) -> [u32; 3] {
     [x as u32, groups.div_ceil(x) as u32, 1]
 }
 
+/// The operand bytes [`plan_op_with`] reads.
+struct Operands<F> {
+    get: F,
+}
+
+impl<'a, F: Fn(u32) -> &'a [u8]> Operands<F> {
+    fn get(&self, t: u32) -> &'a [u8] {
+        (self.get)(t)
+    }
+}
+
 fn params(words: &[u32]) -> BufferInit<'static> {
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     BufferInit::padded(BindingKind::Uniform, bytes)
@@ -180,7 +191,21 @@ fn plan<'a>(
 /// The dispatch that computes `op` of a validated `model` from `values`; `None` for a
 /// reshape (no kernel: its bytes pass through).
 pub fn plan_op<'a>(model: &Model, op: &Op, values: &'a Values<'_>) -> Option<DispatchPlan<'a>> {
-    let batch = values.batch() as u64;
+    plan_op_with(model, op, values.batch(), |t| values.get(t))
+}
+
+/// [`plan_op`] over a batch of `batch` samples, with each operand tensor's bytes from
+/// `get`. Its buffers are, in order: the parameters (binding 0), one per operand in
+/// [`Op::inputs`] order, then the output; a runtime that keeps a tensor on the device
+/// binds it in place of the (then empty) bytes `get` gives for it.
+pub fn plan_op_with<'a>(
+    model: &Model,
+    op: &Op,
+    batch: u32,
+    get: impl Fn(u32) -> &'a [u8],
+) -> Option<DispatchPlan<'a>> {
+    let values = Operands { get };
+    let batch = batch as u64;
     let shape = |t: u32| &model.tensors[t as usize].shape;
     Some(match *op {
         Op::FullyConnected {
