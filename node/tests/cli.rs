@@ -456,3 +456,70 @@ async fn a_wrong_output_a_single_replica_agreed_on_fails_the_consumers_own_check
     assert!(stderr.contains("fails its check"), "{stderr}");
     assert!(stderr.contains("Freivalds"), "{stderr}");
 }
+
+#[tokio::test]
+async fn job_post_with_a_model_runs_it_on_a_provider_and_checks_sampled_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, dep) = devnet(dir.path()).await;
+    devnet::stake(&anvil, &dep, &[1]).await;
+    let _provider = ProviderProc::start(&anvil, &dep, 1, dir.path(), None);
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits");
+    let onnx = std::fs::read(digits.join("digits_int8.onnx")).unwrap();
+    let model = stp_sdk::model::onnx::import(&onnx).unwrap().model;
+    let model_path = dir.path().join("digits.stpm");
+    std::fs::write(&model_path, model.model().encode()).unwrap();
+    let samples = std::fs::read(digits.join("heldout_input.bin")).unwrap()[..40 * 64].to_vec();
+    let input_path = dir.path().join("x.bin");
+    std::fs::write(&input_path, &samples).unwrap();
+    let output_path = dir.path().join("out.bin");
+    let consumer_dir = dir.path().join("consumer");
+    let posted = json(
+        &stp(
+            &anvil,
+            &dep,
+            &[
+                "job",
+                "post",
+                "--model",
+                model_path.to_str().unwrap(),
+                "--input",
+                input_path.to_str().unwrap(),
+                "--bounty",
+                "0.01",
+                "--poll-secs",
+                "0.2",
+                "--output",
+                output_path.to_str().unwrap(),
+                "--json",
+                "--data-dir",
+                consumer_dir.to_str().unwrap(),
+                "--private-key",
+                &key(&anvil, 4),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(posted["outcome"], "completed", "{posted}");
+    assert_eq!(posted["check"]["kernel"], "model", "{posted}");
+    assert_eq!(posted["check"]["method"], "sampled", "{posted}");
+    assert_eq!(
+        posted["check"]["false_accept"]["kind"], "never",
+        "all 40 samples recomputed"
+    );
+    assert_eq!(
+        posted["kernel_id"],
+        format!("0x{}", stp_sdk::model::job::kernel_id(&model.id())),
+        "the spec names the model"
+    );
+    assert!(
+        posted["input_size"].as_u64().unwrap() < 40 * 64 + 200,
+        "the model travels by hash"
+    );
+    let expected = stp_sdk::model::run_cpu(&model, &samples)
+        .unwrap()
+        .to_bytes();
+    assert!(
+        std::fs::read(&output_path).unwrap() == expected,
+        "the CPU run's bytes"
+    );
+}
