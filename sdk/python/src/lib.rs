@@ -6,6 +6,7 @@
 //! plumbing and a progress display only. Calls block on one tokio runtime owned by the
 //! module, with the GIL released and Ctrl-C honoured.
 
+mod batch;
 mod errors;
 mod job;
 mod kernels;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use alloy::primitives::{Address, U256};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use stp_node::cli::common::{
     ChainArgs, DeploymentArgs, InMarketUnit, RpcArgs, WalletArgs, format_amount, parse_amount,
     parse_positive_amount, paying,
@@ -56,11 +56,16 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// An error for a call that sends a transaction on a read-only connection.
-    fn need_wallet(&self) -> PyResult<()> {
+    pub(crate) fn need_wallet(&self) -> PyResult<()> {
         match &self.read_only {
             Some(why) => Err(crate::errors::StpError::new_err(why.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Where the consumer keeps its blobs and batch records.
+    pub(crate) fn consumer_dir(&self) -> &std::path::Path {
+        &self.p2p_args.data_dir
     }
 
     /// The consumer's p2p node, started on first use.
@@ -100,6 +105,40 @@ fn address(s: Option<&str>, default: Address) -> PyResult<Address> {
     match s {
         Some(s) => stp_node::cli::common::parse_address(s).map_err(PyValueError::new_err),
         None => Ok(default),
+    }
+}
+
+/// The terms of a post or of every chunk of a batch, as given from Python.
+struct Terms<'a> {
+    replicas: u8,
+    bounty: &'a str,
+    collateral: &'a str,
+    min_reputation: u32,
+    windows: (Option<u64>, Option<u64>),
+    force: bool,
+}
+
+impl Market {
+    /// The order of `kernel` on `input` with `terms` (checked: a bad amount or replica
+    /// count is a `ValueError`).
+    fn order(&self, kernel: &str, input: Vec<u8>, terms: &Terms<'_>) -> PyResult<Order> {
+        consumer::check_replicas(terms.replicas)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Order {
+            kernel: kernels::resolve(kernel)?,
+            input,
+            served: None,
+            replicas: terms.replicas,
+            bounty: amount(terms.bounty, true)?,
+            collateral: amount(terms.collateral, false)?,
+            force: terms.force,
+            min_reputation: terms.min_reputation,
+            commit_secs: terms.windows.0,
+            reveal_secs: terms.windows.1,
+            max_output: None,
+            announce: !self.inner.p2p_args.bootstrap.is_empty(),
+            optimistic: false,
+        })
     }
 }
 
@@ -217,20 +256,17 @@ impl Market {
         force: bool,
     ) -> PyResult<Job> {
         let model = model_work(&input)?;
-        let order = Order {
-            kernel: kernels::resolve(kernel)?,
-            input,
-            served: None,
+        let terms = Terms {
             replicas,
-            bounty: amount(bounty, true)?,
-            collateral: amount(collateral, false)?,
-            force,
+            bounty,
+            collateral,
             min_reputation,
-            commit_secs,
-            reveal_secs,
+            windows: (commit_secs, reveal_secs),
+            force,
+        };
+        let order = Order {
             max_output,
-            announce: !self.inner.p2p_args.bootstrap.is_empty(),
-            optimistic: false,
+            ..self.order(kernel, input, &terms)?
         };
         // A model job posts a parts input; the model file is served once, as a blob.
         let order = match &model {
@@ -239,7 +275,6 @@ impl Market {
         };
         // A bad input is a ValueError, before anything is sent.
         order.output_bound().map_err(crate::errors::to_py)?;
-        consumer::check_replicas(replicas).map_err(|e| PyValueError::new_err(e.to_string()))?;
         self.inner.need_wallet()?;
         let inner = Arc::clone(&self.inner);
         let posted = block_on(py, async {
@@ -251,6 +286,51 @@ impl Market {
             consumer::send(&inner.market, p2p, &order).await
         })?;
         Ok(Job::posted(Arc::clone(&self.inner), &posted, order))
+    }
+
+    /// Splits `input` into chunk jobs (`chunks` of them, or `chunk_rows` units each),
+    /// posts them, follows them to the end (posting a failed chunk again, up to
+    /// `max_attempts` postings), checks each output and returns (batch id, the aggregate
+    /// output, the batch's record as JSON). Amounts are per chunk.
+    #[pyo3(signature = (kernel, input, *, chunks=None, chunk_rows=None, replicas=1, bounty="0.001", collateral="0", min_reputation=0, commit_secs=None, reveal_secs=None, max_attempts=3, check=true, poll_secs=0.5, force=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_batch<'py>(
+        &self,
+        py: Python<'py>,
+        kernel: &str,
+        input: Vec<u8>,
+        chunks: Option<u32>,
+        chunk_rows: Option<u32>,
+        replicas: u8,
+        bounty: &str,
+        collateral: &str,
+        min_reputation: u32,
+        commit_secs: Option<u64>,
+        reveal_secs: Option<u64>,
+        max_attempts: u32,
+        check: bool,
+        poll_secs: f64,
+        force: bool,
+    ) -> PyResult<(u64, Bound<'py, PyBytes>, String)> {
+        let by = crate::batch::split_by(chunks, chunk_rows)?;
+        let terms = Terms {
+            replicas,
+            bounty,
+            collateral,
+            min_reputation,
+            windows: (commit_secs, reveal_secs),
+            force,
+        };
+        let order = self.order(kernel, Vec::new(), &terms)?;
+        let poll = std::time::Duration::from_secs_f64(poll_secs.clamp(0.05, 60.0));
+        let (id, output, record) = crate::batch::run(
+            py,
+            &self.inner,
+            order,
+            &input,
+            (by, max_attempts, check, poll),
+        )?;
+        Ok((id, PyBytes::new(py, &output), record))
     }
 
     /// A job of this market by id (its input unknown: its output is checked only by hash

@@ -31,10 +31,20 @@ where
     T: Send,
     F: Future<Output = eyre::Result<T>> + Send,
 {
+    block_on_made(py, move || fut)
+}
+
+/// [`block_on`] for a future that need not be `Send`: `make` builds it once the GIL is
+/// released, and it runs to completion on this thread.
+pub(crate) fn block_on_made<T, F>(py: Python<'_>, make: impl FnOnce() -> F + Send) -> PyResult<T>
+where
+    T: Send,
+    F: Future<Output = eyre::Result<T>>,
+{
     let outcome = py.detach(|| {
         runtime().block_on(async {
             tokio::select! {
-                r = fut => Ok(r),
+                r = make() => Ok(r),
                 e = interrupted() => Err(e),
             }
         })

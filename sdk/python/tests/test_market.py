@@ -111,6 +111,20 @@ def test_the_digits_model_with_three_replicas_and_a_liar_equals_the_cpu_run(devn
         assert consumer.provider_status(devnet.addresses[LIAR])["slashed"] == slashed + 1
 
 
+def test_the_digits_model_as_a_batch_of_chunks_equals_the_cpu_run(devnet: Devnet, consumer: stp.Market, matmul_job):
+    model = stp.Model.from_onnx(DIGITS / "digits_int8.onnx")
+    x = np.fromfile(DIGITS / "heldout_input.bin", dtype=np.int8).reshape(-1, 64)[:120]
+    result = consumer.run_batch(model.job(x), chunks=4, replicas=3, bounty="0.03", collateral="0.1")
+    expected = model.run(x)
+    assert all(np.array_equal(o, e) for o, e in zip(result.output, expected))
+    assert result.output[0].shape == (120, 10) and result.output[1].shape == (120, 1)
+    chunks = result.record["chunks"]
+    assert len(chunks) == 4 and all(c["phase"] == "verified" for c in chunks)
+    assert result.record["kernel"] == "model" and result.id == chunks[0]["attempts"][0]["job_id"]
+    with pytest.raises(ValueError, match="exactly one of chunks"):
+        consumer.run_batch(model.job(x), chunks=2, chunk_rows=10)
+
+
 def test_wrong_dtype_or_shape_is_a_value_error_before_anything_is_sent(consumer: stp.Market):
     before = consumer.balance()
     a = np.ones((4, 3), dtype=np.uint32)

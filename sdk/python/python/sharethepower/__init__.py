@@ -12,7 +12,7 @@ module ``sharethepower._native``; this package adds NumPy conversions and a prog
 """
 
 from . import kernels, models
-from ._market import Job, Market
+from ._market import BatchResult, Job, Market
 from ._native import (
     ContractError,
     DeploymentError,
@@ -29,6 +29,7 @@ from .kernels import KernelInput
 from .models import Model
 
 __all__ = [
+    "BatchResult",
     "ContractError",
     "DeploymentError",
     "InsufficientFunds",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Sequence, Union
 
@@ -26,6 +27,30 @@ def _amount(value: Amount) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def _shaped(kernel: str, input: bytes, data: bytes) -> np.ndarray | tuple[np.ndarray, ...] | bytes:
+    """The output ``data`` of ``kernel`` on ``input`` as NumPy: a tuple of arrays for a model
+    job, an array for a built-in kernel, the bytes themselves for a custom kernel."""
+    model = _native.model_output_layout(kernel, input)
+    if model is not None:
+        return split_outputs(data, *model)
+    layout = _native.output_layout(kernel, input)
+    if layout is None:
+        return data
+    dtype, shape = layout
+    return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).astype(dtype)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A finished batch: its id (the job id of its first chunk), the aggregate output and
+    its record (chunks, attempts, result hashes, merkle root), as ``stp batch status --json``
+    shows it."""
+
+    id: int
+    output: np.ndarray | tuple[np.ndarray, ...] | bytes
+    record: dict[str, Any] = field(repr=False)
 
 
 class Job:
@@ -74,16 +99,9 @@ class Job:
         data = self._job.fetch(check=check, progress=bar)
         if bar is not None:
             bar.close(f"job {self.id}: output fetched and verified")
-        layout = None
-        if self._job.input is not None:
-            model = _native.model_output_layout(self._job.kernel_id, self._job.input)
-            if model is not None:
-                return split_outputs(data, *model)
-            layout = _native.output_layout(self._job.kernel_id, self._job.input)
-        if layout is None:
+        if self._job.input is None:
             return data
-        dtype, shape = layout
-        return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).astype(dtype)
+        return _shaped(self._job.kernel_id, self._job.input, data)
 
     @property
     def receipt(self) -> dict[str, Any] | None:
@@ -208,6 +226,52 @@ class Market:
             force=force,
         )
         return Job(native)
+
+    def run_batch(
+        self,
+        work: KernelInput,
+        *,
+        chunks: int | None = None,
+        chunk_rows: int | None = None,
+        replicas: int = 1,
+        bounty: Amount = "0.001",
+        collateral: Amount = "0",
+        min_reputation: int = 0,
+        commit_secs: int | None = None,
+        reveal_secs: int | None = None,
+        max_attempts: int = 3,
+        check: bool = True,
+        poll_secs: float = 0.5,
+        force: bool = False,
+    ) -> "BatchResult":
+        """Runs a whole workload as a batch of chunk jobs, as ``stp batch post --wait`` does,
+        and returns its aggregate output.
+
+        ``work`` is a model's job (``model.job(x)``: split by samples) or a built-in
+        kernel's input (matmuls by rows of A, sha256-batch by messages, mandelbrot by
+        strips). Give ``chunks`` (how many) or ``chunk_rows`` (units per chunk). Each chunk
+        is an ordinary job with these terms (``bounty`` and ``collateral`` per chunk); a
+        chunk that ends unfilled, without quorum or failing its check is posted again, up to
+        ``max_attempts`` postings. The data every chunk needs (the model, matmul's B)
+        travels to each provider once, by hash. The output has the shape one job over the
+        whole input would give: a tuple of arrays for a model, an array for a built-in."""
+        batch_id, data, record = self._m.run_batch(
+            work.kernel,
+            work.data,
+            chunks=chunks,
+            chunk_rows=chunk_rows,
+            replicas=replicas,
+            bounty=_amount(bounty),
+            collateral=_amount(collateral),
+            min_reputation=min_reputation,
+            commit_secs=commit_secs,
+            reveal_secs=reveal_secs,
+            max_attempts=max_attempts,
+            check=check,
+            poll_secs=poll_secs,
+            force=force,
+        )
+        return BatchResult(batch_id, _shaped(work.kernel, work.data, data), json.loads(record))
 
     async def post_async(self, *args: Any, **kwargs: Any) -> Job:
         """``post`` for asyncio code."""

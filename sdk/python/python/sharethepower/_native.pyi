@@ -68,6 +68,24 @@ class Market:
         max_output: Optional[int] = None,
         force: bool = False,
     ) -> Job: ...
+    def run_batch(
+        self,
+        kernel: str,
+        input: bytes,
+        *,
+        chunks: Optional[int] = None,
+        chunk_rows: Optional[int] = None,
+        replicas: int = 1,
+        bounty: str = "0.001",
+        collateral: str = "0",
+        min_reputation: int = 0,
+        commit_secs: Optional[int] = None,
+        reveal_secs: Optional[int] = None,
+        max_attempts: int = 3,
+        check: bool = True,
+        poll_secs: float = 0.5,
+        force: bool = False,
+    ) -> tuple[int, bytes, str]: ...
     def job(self, job_id: int, input: Optional[bytes] = None) -> Job: ...
     def stake(self, amount: str) -> str: ...
     def unstake(self, amount: str) -> str: ...
