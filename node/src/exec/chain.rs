@@ -62,20 +62,7 @@ impl GpuRuntime {
                 };
                 buffers.push(buffer);
             }
-            let entries: Vec<wgpu::BindGroupEntry> = plan
-                .bindings
-                .iter()
-                .zip(&buffers)
-                .map(|(decl, buffer)| wgpu::BindGroupEntry {
-                    binding: decl.binding,
-                    resource: buffer.as_entire_binding(),
-                })
-                .collect();
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("stp-chain-bind-group"),
-                layout: &cached.layout,
-                entries: &entries,
-            });
+            let bind_group = self.bind_group(plan, &buffers, &cached.layout);
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&cached.pipeline);

@@ -286,6 +286,29 @@ impl GpuRuntime {
         Ok(buffer)
     }
 
+    /// The group-0 bind group of `plan`'s bindings over `buffers` (in binding order).
+    pub(super) fn bind_group(
+        &self,
+        plan: &DispatchPlan<'_>,
+        buffers: &[wgpu::Buffer],
+        layout: &wgpu::BindGroupLayout,
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = plan
+            .bindings
+            .iter()
+            .zip(buffers)
+            .map(|(decl, buffer)| wgpu::BindGroupEntry {
+                binding: decl.binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("stp-kernel-bind-group"),
+            layout,
+            entries: &entries,
+        })
+    }
+
     /// Waits for the submitted work, closes its two error scopes (validation, out of
     /// memory) and returns the bytes of `readback`.
     pub(super) fn wait_read(
@@ -344,20 +367,7 @@ impl GpuRuntime {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let entries: Vec<wgpu::BindGroupEntry> = plan
-            .bindings
-            .iter()
-            .zip(&buffers)
-            .map(|(decl, buffer)| wgpu::BindGroupEntry {
-                binding: decl.binding,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("stp-kernel-bind-group"),
-            layout: &cached.layout,
-            entries: &entries,
-        });
+        let bind_group = self.bind_group(plan, &buffers, &cached.layout);
         let mut encoder = device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
