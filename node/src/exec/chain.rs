@@ -18,7 +18,9 @@ pub struct Step<'a> {
     pub plan: DispatchPlan<'a>,
     /// Per binding: the slot whose buffer is bound instead of the plan's bytes.
     pub bound: Vec<Option<usize>>,
-    /// The slot the output buffer becomes.
+    /// The slot the output buffer becomes. A slot written before is written again (its
+    /// buffer reused when large enough): give a slot to a later step only once no later
+    /// step reads what it holds.
     pub output_slot: usize,
 }
 
@@ -54,11 +56,20 @@ impl GpuRuntime {
             let plan = &step.plan;
             let mut buffers = Vec::with_capacity(plan.buffers.len());
             for (i, (decl, init)) in plan.bindings.iter().zip(&plan.buffers).enumerate() {
-                let buffer = match step.bound.get(i).copied().flatten() {
-                    Some(slot) => slots.get(slot).and_then(Option::clone).ok_or_else(|| {
-                        chain_error(format!("slot {slot} is bound before it is written"))
-                    })?,
-                    None => self.buffer(decl.kind, init, i == plan.output_index)?,
+                // The output slot's buffer is written again when it is large enough (its
+                // earlier contents are dead: the caller reuses a slot only then).
+                let reused = (i == plan.output_index)
+                    .then(|| slots.get(step.output_slot).cloned().flatten())
+                    .flatten()
+                    .filter(|b| b.size() >= init.size);
+                let buffer = match (step.bound.get(i).copied().flatten(), reused) {
+                    (Some(slot), _) => {
+                        slots.get(slot).and_then(Option::clone).ok_or_else(|| {
+                            chain_error(format!("slot {slot} is bound before it is written"))
+                        })?
+                    }
+                    (None, Some(buffer)) => buffer,
+                    (None, None) => self.buffer(decl.kind, init, i == plan.output_index)?,
                 };
                 buffers.push(buffer);
             }

@@ -456,6 +456,35 @@ fn gl_conv_add_ops_equal_cpu() {
     graphs_equal_cpu("gl", 12, "conv-2d/requantize/add", conv_add_case());
 }
 
+/// The conv/add graph returning only the sum: the conv's int32 output, read by both
+/// requantizations, is dead by the add, whose output then reuses its device buffer.
+fn conv_add_sum_only() -> impl Strategy<Value = (Model, Vec<u8>)> {
+    conv_add_case().prop_map(|(mut model, input)| {
+        model.outputs = vec![6];
+        (model, input)
+    })
+}
+
+#[test]
+fn vulkan_graphs_reusing_device_buffers_equal_cpu() {
+    graphs_equal_cpu(
+        "vulkan",
+        16,
+        "conv-2d/add into a reused buffer",
+        conv_add_sum_only(),
+    );
+}
+
+#[test]
+fn gl_graphs_reusing_device_buffers_equal_cpu() {
+    graphs_equal_cpu(
+        "gl",
+        8,
+        "conv-2d/add into a reused buffer",
+        conv_add_sum_only(),
+    );
+}
+
 #[test]
 fn vulkan_synthetic_models_equal_cpu() {
     graphs_equal_cpu("vulkan", 8, "synthetic perceptron", mlp_case());
