@@ -103,21 +103,23 @@ fn bad(reason: impl Into<String>) -> KernelError {
 /// Decodes a model job's input and checks it against `kernel`: the model file must hash to
 /// the model `kernel` names, be a valid model, and the samples a whole batch of its input.
 pub fn decode<'a>(kernel: &KernelId, input: &'a [u8]) -> Result<ModelJob<'a>, KernelError> {
-    let rest = input
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| bad("a model job's input starts with STPMJOB1"))?;
-    let (len, rest) = rest
-        .split_first_chunk::<8>()
-        .ok_or_else(|| bad("the model job's header is cut short"))?;
-    let len = u64::from_le_bytes(*len);
+    if !is_model_job(input) {
+        return Err(bad("a model job's input starts with STPMJOB1"));
+    }
+    let (file, samples) = split(input).ok_or_else(|| {
+        bad(format!(
+            "the header is cut short or announces more model bytes than the {} that follow",
+            input.len().saturating_sub(HEADER_LEN)
+        ))
+    })?;
     let limit = Limits::default().max_file_bytes;
-    if len > limit || len > rest.len() as u64 {
+    if file.len() as u64 > limit {
         return Err(bad(format!(
-            "the header announces a {len}-byte model but {} bytes follow (at most {limit} allowed)",
-            rest.len()
+            "the header announces a {}-byte model, more than the {limit} allowed",
+            file.len()
         )));
     }
-    let (file, samples) = rest.split_at(len as usize);
+    // Hashed once: the id is checked against the job's before the model is validated.
     let id = ModelId(Sha256::digest(file).into());
     let actual = kernel_id(&id);
     if actual != *kernel {
@@ -126,7 +128,7 @@ pub fn decode<'a>(kernel: &KernelId, input: &'a [u8]) -> Result<ModelJob<'a>, Ke
             actual,
         });
     }
-    let model = ValidModel::decode(file)?;
+    let model = ValidModel::decode_hashed(file, id)?;
     let batch = model.batch_of(samples)?;
     Ok(ModelJob {
         model,

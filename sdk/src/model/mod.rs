@@ -116,10 +116,14 @@ impl ValidModel {
 
     /// Decodes and validates a model file.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
+        Self::decode_hashed(bytes, ModelId(Sha256::digest(bytes).into()))
+    }
+
+    /// [`ValidModel::decode`] of a file whose SHA-256 the caller computed already.
+    pub(crate) fn decode_hashed(bytes: &[u8], id: ModelId) -> Result<Self> {
         let limits = Limits::default();
         let model = Model::decode_unvalidated(bytes, &limits)?;
         validate::validate(&model, &limits)?;
-        let id = ModelId(Sha256::digest(bytes).into());
         Ok(Self { model, id })
     }
 
