@@ -145,17 +145,6 @@ fn dispatch(items: u64) -> [u32; 3] {
     [x as u32, groups.div_ceil(x) as u32, 1]
 }
 
-/// The operand bytes [`plan_op_with`] reads.
-struct Operands<F> {
-    get: F,
-}
-
-impl<'a, F: Fn(u32) -> &'a [u8]> Operands<F> {
-    fn get(&self, t: u32) -> &'a [u8] {
-        (self.get)(t)
-    }
-}
-
 fn params(words: &[u32]) -> BufferInit<'static> {
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     BufferInit::padded(BindingKind::Uniform, bytes)
@@ -204,13 +193,11 @@ pub fn plan_op_with<'a>(
     batch: u32,
     get: impl Fn(u32) -> &'a [u8],
 ) -> Option<DispatchPlan<'a>> {
-    let values = Operands { get };
     let batch = batch as u64;
     let shape = |t: u32| &model.tensors[t as usize].shape;
-    Some(match *op {
+    let (kind, params, output_len, items) = match *op {
         Op::FullyConnected {
             input,
-            weights,
             bias,
             input_zero_point,
             weight_zero_point,
@@ -224,14 +211,8 @@ pub fn plan_op_with<'a>(
                 input_zero_point as u32,
                 weight_zero_point as u32,
             ]);
-            let bufs = vec![
-                p,
-                storage(values.get(input)),
-                storage(values.get(weights)),
-                storage(values.get(bias)),
-            ];
             let items = batch * n as u64;
-            plan(ModelKernel::FullyConnected, bufs, items * 4, items)
+            (ModelKernel::FullyConnected, p, items * 4, items)
         }
         Op::Requantize {
             input, requant: q, ..
@@ -245,8 +226,7 @@ pub fn plan_op_with<'a>(
                 q.act_min as i32 as u32,
                 q.act_max as i32 as u32,
             ]);
-            let bufs = vec![p, storage(values.get(input))];
-            plan(ModelKernel::Requantize, bufs, count, count.div_ceil(4))
+            (ModelKernel::Requantize, p, count, count.div_ceil(4))
         }
         Op::MaxPool2d { input, pool, .. } | Op::AvgPool2d { input, pool, .. } => {
             let s = shape(input);
@@ -266,19 +246,16 @@ pub fn plan_op_with<'a>(
                 average,
             ]);
             let count = batch * oh as u64 * ow as u64 * c as u64;
-            let bufs = vec![p, storage(values.get(input))];
-            plan(ModelKernel::Pool2d, bufs, count, count.div_ceil(4))
+            (ModelKernel::Pool2d, p, count, count.div_ceil(4))
         }
         Op::Argmax { input, .. } => {
             let is_i32 = u32::from(model.tensors[input as usize].dtype == DType::I32);
             let p = params(&[batch as u32, shape(input)[0], is_i32]);
-            let bufs = vec![p, storage(values.get(input))];
-            plan(ModelKernel::Argmax, bufs, batch * 4, batch)
+            (ModelKernel::Argmax, p, batch * 4, batch)
         }
         Op::Conv2d {
             input,
             filter,
-            bias,
             input_zero_point,
             filter_zero_point,
             geometry: g,
@@ -303,18 +280,11 @@ pub fn plan_op_with<'a>(
                 input_zero_point as u32,
                 filter_zero_point as u32,
             ]);
-            let bufs = vec![
-                p,
-                storage(values.get(input)),
-                storage(values.get(filter)),
-                storage(values.get(bias)),
-            ];
             let items = batch * oh as u64 * ow as u64 * cout as u64;
-            plan(ModelKernel::Conv2d, bufs, items * 4, items)
+            (ModelKernel::Conv2d, p, items * 4, items)
         }
         Op::Add {
             a,
-            b,
             a_zero_point,
             b_zero_point,
             left_shift,
@@ -339,11 +309,15 @@ pub fn plan_op_with<'a>(
                 q.act_min as i32 as u32,
                 q.act_max as i32 as u32,
             ]);
-            let bufs = vec![p, storage(values.get(a)), storage(values.get(b))];
-            plan(ModelKernel::Add, bufs, count, count.div_ceil(4))
+            (ModelKernel::Add, p, count, count.div_ceil(4))
         }
         Op::Reshape { .. } => return None,
-    })
+    };
+    // The operands in `Op::inputs` order, after the parameters: the layout a runtime that
+    // binds device-resident tensors relies on.
+    let mut buffers = vec![params];
+    buffers.extend(op.inputs().into_iter().map(|t| storage(get(t))));
+    Some(plan(kind, buffers, output_len, items))
 }
 
 /// A dispatch of the fixed-point probe over `(x, multiplier, shift)` cases (shift ≤ 31):
