@@ -40,7 +40,7 @@ pub struct BenchModelArgs {
     /// shaders).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub runs: u32,
-    /// wgpu backends to search, e.g. `vulkan` or `gl` (default: `WGPU_BACKEND` or all).
+    /// wgpu backends to search, e.g. `vulkan` or `gl` (default: `WGPU_BACKEND`, else Vulkan/Metal/DX12, then GL).
     #[arg(long)]
     pub wgpu_backends: Option<String>,
     /// Print JSON instead of a table.
@@ -61,11 +61,7 @@ struct Row {
 impl BenchModelArgs {
     /// Runs the benchmark.
     pub async fn run(self) -> eyre::Result<()> {
-        let backends = match &self.wgpu_backends {
-            Some(list) => wgpu::Backends::from_comma_list(list),
-            None => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
-        };
-        let mut gpu = match GpuRuntime::new(backends) {
+        let mut gpu = match GpuRuntime::open(self.wgpu_backends.as_deref()) {
             Ok(rt) => Some(rt),
             Err(e @ ExecError::NoAdapter { .. }) => {
                 tracing::warn!(error = %e, "no GPU adapter: measuring the CPU reference only");

@@ -90,7 +90,7 @@ pub struct RunArgs {
     /// Where to run.
     #[arg(long, value_enum, default_value = "gpu")]
     pub backend: ModelBackend,
-    /// wgpu backends to search, e.g. `vulkan` or `gl` (default: `WGPU_BACKEND` or all).
+    /// wgpu backends to search, e.g. `vulkan` or `gl` (default: `WGPU_BACKEND`, else Vulkan/Metal/DX12, then GL).
     #[arg(long)]
     pub wgpu_backends: Option<String>,
     /// Also write the outputs' bytes (concatenated in order) here.
@@ -271,11 +271,7 @@ impl RunArgs {
                 (result, "cpu reference".to_owned(), started.elapsed())
             }
             ModelBackend::Gpu => {
-                let backends = match &self.wgpu_backends {
-                    Some(list) => wgpu::Backends::from_comma_list(list),
-                    None => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
-                };
-                let mut rt = GpuRuntime::new(backends)?;
+                let mut rt = GpuRuntime::open(self.wgpu_backends.as_deref())?;
                 let name = rt.summary().to_string();
                 let (result, device_time) = run_gpu(&mut rt, &model, &input)?;
                 (result, name, device_time)

@@ -115,6 +115,22 @@ impl GpuRuntime {
         })
     }
 
+    /// Opens a runtime on the given wgpu backends (a comma list such as `vulkan,gl`), or on
+    /// `WGPU_BACKEND`; with neither, on Vulkan/Metal/DX12 first and on GL only if those
+    /// have no adapter. Provider nodes, `stp model run` and the benchmarks choose alike.
+    pub fn open(wgpu_backends: Option<&str>) -> Result<Self> {
+        if let Some(list) = wgpu_backends {
+            return Self::new(wgpu::Backends::from_comma_list(list));
+        }
+        if let Some(from_env) = wgpu::Backends::from_env() {
+            return Self::new(from_env);
+        }
+        match Self::new(wgpu::Backends::PRIMARY) {
+            Err(ExecError::NoAdapter { .. }) => Self::new(wgpu::Backends::SECONDARY),
+            other => other,
+        }
+    }
+
     /// What was picked.
     pub fn summary(&self) -> &AdapterSummary {
         &self.summary

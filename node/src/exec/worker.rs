@@ -39,8 +39,8 @@ impl Engine {
     pub fn open(backend: Backend, wgpu_backends: Option<&str>) -> Result<(Self, Option<String>)> {
         match backend {
             Backend::Cpu => Ok((Self::Cpu, None)),
-            Backend::Gpu => Ok((Self::Gpu(Box::new(open_gpu(wgpu_backends)?)), None)),
-            Backend::Auto => match open_gpu(wgpu_backends) {
+            Backend::Gpu => Ok((Self::Gpu(Box::new(GpuRuntime::open(wgpu_backends)?)), None)),
+            Backend::Auto => match GpuRuntime::open(wgpu_backends) {
                 Ok(rt) => Ok((Self::Gpu(Box::new(rt)), None)),
                 Err(e) => {
                     tracing::warn!(error = %e, "no usable GPU: running kernels on the CPU references (slow)");
@@ -91,22 +91,6 @@ impl Engine {
                 Ok((out, started.elapsed()))
             }
         }
-    }
-}
-
-/// Opens a GPU runtime on the given wgpu backends (a comma list such as `vulkan,gl`), or on
-/// `WGPU_BACKEND`; with neither, on Vulkan/Metal/DX12 first and on GL only if those have
-/// no adapter.
-fn open_gpu(wgpu_backends: Option<&str>) -> Result<GpuRuntime> {
-    if let Some(list) = wgpu_backends {
-        return GpuRuntime::new(wgpu::Backends::from_comma_list(list));
-    }
-    if let Some(from_env) = wgpu::Backends::from_env() {
-        return GpuRuntime::new(from_env);
-    }
-    match GpuRuntime::new(wgpu::Backends::PRIMARY) {
-        Err(ExecError::NoAdapter { .. }) => GpuRuntime::new(wgpu::Backends::SECONDARY),
-        other => other,
     }
 }
 
