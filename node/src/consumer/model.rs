@@ -47,14 +47,20 @@ impl ModelWork {
             .wrap_err_with(|| format!("--model {} --input {}", model.display(), input.display()))
     }
 
+    /// The model and samples of a model job's input (`stp_sdk::model::job`, as the Python
+    /// SDK's `Model.job` lays it out), checked; `None` for any other input.
+    pub fn from_job_input(input: &[u8]) -> eyre::Result<Option<Self>> {
+        if !job::is_model_job(input) {
+            return Ok(None);
+        }
+        let (file, samples) = job::split(input)
+            .ok_or_else(|| eyre::eyre!("a model job's header announces more bytes than follow"))?;
+        Self::new(file.to_vec(), samples.to_vec()).map(Some)
+    }
+
     /// The kernel id of jobs that run this model.
     pub fn kernel(&self) -> KernelId {
         job::kernel_id(&self.model.id())
-    }
-
-    /// Samples in the batch.
-    pub fn batch(&self) -> u32 {
-        self.model.batch_of(&self.samples).unwrap_or(0)
     }
 
     /// `order` made a job of this model over every sample: the resolved input is the model

@@ -10,10 +10,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use stp_node::consumer::Order;
 use stp_node::consumer::batch::{self, BatchOrder};
-use stp_sdk::batch::{Batch, SplitBy, parts, split, split_model};
-use stp_sdk::model::job;
+use stp_sdk::batch::{Batch, SplitBy, parts, split};
 
-use crate::market::Inner;
+use crate::market::{Inner, model_work};
 use crate::runtime::block_on_made;
 
 /// How to cut the workload: `chunks` even chunks, or `chunk_rows` units (samples, rows of
@@ -31,12 +30,10 @@ pub(crate) fn split_by(chunks: Option<u32>, chunk_rows: Option<u32>) -> PyResult
 /// The batch of `input` (a model job's, or a built-in kernel's whole workload).
 fn workload(order: &Order, input: &[u8], by: SplitBy) -> PyResult<Batch> {
     let bad = |e: &dyn std::fmt::Display| PyValueError::new_err(e.to_string());
-    if job::is_model_job(input) {
-        let (file, samples) = job::split(input)
-            .ok_or_else(|| bad(&"a model job's header announces more bytes than follow"))?;
-        return split_model(file, samples, by).map_err(|e| bad(&e));
+    match model_work(input)? {
+        Some(work) => work.split(by).map_err(|e| bad(&format!("{e:#}"))),
+        None => split(&order.kernel, input, by).map_err(|e| bad(&e)),
     }
-    split(&order.kernel, input, by).map_err(|e| bad(&e))
 }
 
 /// Runs the batch to the end; returns its id, the aggregate output and its record (JSON).

@@ -21,17 +21,9 @@ use crate::job::Job;
 use crate::kernels;
 use crate::runtime::{block_on, spawn};
 
-/// The model and samples of a model job's input ([`stp_sdk::model::job`]), if it is one.
-fn model_work(input: &[u8]) -> PyResult<Option<ModelWork>> {
-    if !stp_sdk::model::job::is_model_job(input) {
-        return Ok(None);
-    }
-    let (file, samples) = stp_sdk::model::job::split(input).ok_or_else(|| {
-        PyValueError::new_err("a model job's header announces more bytes than follow")
-    })?;
-    ModelWork::new(file.to_vec(), samples.to_vec())
-        .map(Some)
-        .map_err(|e| PyValueError::new_err(format!("{e:#}")))
+/// The model and samples of a model job's input, if it is one (a `ValueError` if broken).
+pub(crate) fn model_work(input: &[u8]) -> PyResult<Option<ModelWork>> {
+    ModelWork::from_job_input(input).map_err(|e| PyValueError::new_err(format!("{e:#}")))
 }
 
 /// The CLI's default RPC endpoint (`--rpc-url`).
