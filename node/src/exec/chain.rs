@@ -56,20 +56,19 @@ impl GpuRuntime {
             let plan = &step.plan;
             let mut buffers = Vec::with_capacity(plan.buffers.len());
             for (i, (decl, init)) in plan.bindings.iter().zip(&plan.buffers).enumerate() {
-                // The output slot's buffer is written again when it is large enough (its
-                // earlier contents are dead: the caller reuses a slot only then).
-                let reused = (i == plan.output_index)
-                    .then(|| slots.get(step.output_slot).cloned().flatten())
-                    .flatten()
-                    .filter(|b| b.size() >= init.size);
-                let buffer = match (step.bound.get(i).copied().flatten(), reused) {
-                    (Some(slot), _) => {
-                        slots.get(slot).and_then(Option::clone).ok_or_else(|| {
-                            chain_error(format!("slot {slot} is bound before it is written"))
-                        })?
+                let output = i == plan.output_index;
+                let buffer = if let Some(slot) = step.bound.get(i).copied().flatten() {
+                    slots.get(slot).cloned().flatten().ok_or_else(|| {
+                        chain_error(format!("slot {slot} is bound before it is written"))
+                    })?
+                } else {
+                    // The output slot's buffer is written again when it is large enough
+                    // (its contents are dead: the caller reuses a slot only then).
+                    let free = output.then(|| slots.get(step.output_slot).cloned().flatten());
+                    match free.flatten().filter(|b| b.size() >= init.size) {
+                        Some(buffer) => buffer,
+                        None => self.buffer(decl.kind, init, output)?,
                     }
-                    (None, Some(buffer)) => buffer,
-                    (None, None) => self.buffer(decl.kind, init, i == plan.output_index)?,
                 };
                 buffers.push(buffer);
             }
