@@ -24,6 +24,14 @@ class Calibration(CalibrationDataReader):
         return None if row is None else {"pixels": row[None]}
 
 
+def opset17_model(graph: onnx.GraphProto) -> onnx.ModelProto:
+    """`graph` as a checked opset-17, IR-8 model."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def session(path: pathlib.Path) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -50,7 +58,6 @@ def quantize_input(path: pathlib.Path, x: np.ndarray) -> tuple[np.ndarray, float
         [helper.make_tensor_value_info("q", TensorProto.INT8, list(x.shape))],
         [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zp, "z")],
     )
-    qmodel = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    qmodel.ir_version = 8
+    qmodel = opset17_model(graph)
     sess = ort.InferenceSession(qmodel.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, {"x": x.astype(np.float32)})[0], float(scale), int(zp)

@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from onnx_tools import Calibration, quantize_input, run  # noqa: E402
+from onnx_tools import Calibration, opset17_model, quantize_input, run  # noqa: E402
 
 SEED = 0
 
@@ -81,10 +81,7 @@ def float_graph(params: dict[str, np.ndarray]) -> onnx.ModelProto:
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return opset17_model(graph)
 
 
 def output_qparams(path: pathlib.Path) -> tuple[float, int]:
