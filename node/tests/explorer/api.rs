@@ -13,6 +13,11 @@ async fn api_lists_outcomes_shows_the_slash_refuses_bad_requests_and_outlives_th
     // (A long commit window: on a loaded machine three nodes may need a while to commit;
     // the job settles as soon as they have revealed.)
     let honest = market.post("honest", &["--commit-secs", "90"]);
+    // Both posts come from one account: the second starts once the first is on-chain, so
+    // the two processes never pick the same nonce.
+    market
+        .until("/api/jobs", Duration::from_secs(60), |v| v["total"] == 1)
+        .await;
     let unfillable = market.post(
         "unfillable",
         &["--min-reputation", "65535", "--commit-secs", "10"],
