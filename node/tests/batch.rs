@@ -493,8 +493,10 @@ async fn parts_inputs_that_lie_about_their_parts_cost_the_provider_nothing() {
     .unwrap();
     // 1. A 1 MiB part served, but referenced as 64 bytes.
     let big = vec![7u8; 1 << 20];
-    let hash = stp_sdk::p2p::sha256(&big);
-    p2p.add_blob(big).await.unwrap();
+    let hash = p2p
+        .add_blob(big, stp_sdk::p2p::Naming::Blake3)
+        .await
+        .unwrap();
     let small_lie = encode(&[Segment::Inline(b"hdr"), Segment::Blob { hash, size: 64 }]);
     // 2. A part declared far beyond what a provider takes (1 GiB).
     let huge = encode(&[Segment::Blob {

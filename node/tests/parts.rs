@@ -13,7 +13,7 @@ use stp_node::p2p::P2pClient;
 use stp_sdk::batch::parts::{Segment, encode};
 use stp_sdk::kernels::find_kernel;
 use stp_sdk::market::{Market, Outcome};
-use stp_sdk::p2p::sha256;
+use stp_sdk::p2p::input_hash;
 
 mod devnet;
 use devnet::{ProviderProc, devnet, eth, market, stake};
@@ -36,7 +36,7 @@ fn order(b: &[u8], salt: u8) -> Order {
     let served = encode(&[
         Segment::Inline(&head),
         Segment::Blob {
-            hash: sha256(b),
+            hash: input_hash(b),
             size: b.len() as u64,
         },
     ]);
@@ -168,9 +168,13 @@ async fn a_busy_provider_takes_first_the_jobs_whose_parts_it_holds_and_advertise
     let consumer = market(&anvil, &dep, 4).await;
     let p2p = consumer_p2p(&dir.path().join("consumer"), &boot).await;
     let (bx, by) = (b_matrix(1), b_matrix(2));
-    let (hx, hy) = (sha256(&bx), sha256(&by));
-    p2p.add_blob(bx.clone()).await.unwrap();
-    p2p.add_blob(by.clone()).await.unwrap();
+    let (hx, hy) = (input_hash(&bx), input_hash(&by));
+    p2p.add_blob(bx.clone(), stp_sdk::p2p::Naming::Blake3)
+        .await
+        .unwrap();
+    p2p.add_blob(by.clone(), stp_sdk::p2p::Naming::Blake3)
+        .await
+        .unwrap();
 
     // 1. The node runs a job of batch X: it fetches X's B and then advertises it.
     let x0 = post_and_announce(&consumer, &p2p, &[order(&bx, 0)]).await;
@@ -271,8 +275,10 @@ async fn a_part_its_consumer_no_longer_serves_is_fetched_from_a_provider_that_ad
     let consumer = market(&anvil, &dep, 4).await;
     let p2p = consumer_p2p(&dir.path().join("consumer"), &boot).await;
     let b = b_matrix(3);
-    let hash = sha256(&b);
-    p2p.add_blob(b.clone()).await.unwrap();
+    let hash = input_hash(&b);
+    p2p.add_blob(b.clone(), stp_sdk::p2p::Naming::Blake3)
+        .await
+        .unwrap();
 
     // 1. The first provider runs a job with B and advertises B; then it leaves the draw.
     let first = post_and_announce(&consumer, &p2p, &[order(&b, 0)]).await;

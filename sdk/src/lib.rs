@@ -38,7 +38,7 @@
 //! let spec = JobSpec {
 //!     consumer: market.account(),
 //!     kernelId: B256::from(kernel.id.0),
-//!     inputHash: B256::from(stp_sdk::p2p::sha256(&input)),
+//!     inputHash: B256::from(stp_sdk::p2p::input_hash(&input)), // BLAKE3
 //!     inputSize: input.len() as u64,
 //!     maxOutputSize: expected.len() as u64,
 //!     bounty: U96::saturating_from(parse_ether("0.03")?),

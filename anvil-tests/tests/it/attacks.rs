@@ -175,7 +175,7 @@ async fn a_custom_kernel_every_node_refuses(job: CustomJob<'_>, expected: &str) 
     let spec = stp_sdk::market::JobSpec {
         consumer: net.addr(4),
         kernelId: B256::from(job.kernel_id().0),
-        inputHash: B256::from(stp_sdk::p2p::sha256(&envelope)),
+        inputHash: B256::from(stp_sdk::p2p::input_hash(&envelope)),
         inputSize: envelope.len() as u64,
         maxOutputSize: 64,
         bounty: U96::saturating_from(eth("0.03")),

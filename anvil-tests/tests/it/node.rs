@@ -261,7 +261,10 @@ impl InputServer {
         let keypair = p2p::load_or_create_keypair(&dir.path().join("p2p.key")).expect("keypair");
         let config = P2pConfig::new(keypair, dir.path().join("blobs"), Role::Consumer);
         let (client, _events, _task) = p2p::spawn(config).await.expect("start libp2p");
-        client.add_blob(input.clone()).await.expect("store input");
+        client
+            .add_blob(input.clone(), stp_sdk::p2p::Naming::Blake3)
+            .await
+            .expect("store input");
         let addrs = client.dialable_addrs().await.expect("listen addrs");
         Self {
             client,
@@ -280,7 +283,7 @@ impl InputServer {
         JobSpec {
             consumer: m.account(),
             kernelId: B256::from(kernel.id.0),
-            inputHash: B256::from(stp_sdk::p2p::sha256(&self.input)),
+            inputHash: B256::from(stp_sdk::p2p::input_hash(&self.input)),
             inputSize: self.input.len() as u64,
             maxOutputSize: output.len() as u64,
             bounty: U96::saturating_from(eth("0.02")),

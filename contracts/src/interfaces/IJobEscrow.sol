@@ -99,9 +99,10 @@ interface IJobEscrow is IStaking {
         address consumer;
         /// @dev sha256 of the kernel's canonical encoding.
         bytes32 kernelId;
-        /// @dev sha256 of the input bytes: fetchers verify each 1 MiB chunk against the
-        /// off-chain BLAKE3 manifest (its root is announced with the job) and the whole
-        /// input against this hash once.
+        /// @dev BLAKE3 hash of the input bytes (as `b3sum` prints it; the contract never
+        /// computes it). Fetchers check the off-chain manifest's chunk chaining values
+        /// against it before fetching, then each 1 MiB chunk as it arrives, so every input
+        /// byte is hashed once.
         bytes32 inputHash;
         /// @dev Input size in bytes.
         uint64 inputSize;

@@ -19,6 +19,7 @@ use super::common::{DeploymentArgs, RpcArgs, out, out_json};
 use super::job::P2pArgs;
 use crate::daemon::encode_input_location;
 use crate::store::{JobStore, sync_index};
+use stp_sdk::p2p::Naming;
 
 /// `stp bench scale`.
 #[derive(Debug, Clone, Args)]
@@ -103,7 +104,7 @@ impl BenchScaleArgs {
         let input = matmul_input();
         let kernel = find_kernel("matmul-u32").expect("built-in kernel");
         let output_size = cpu_reference(&kernel.id, &input)?.len() as u64;
-        let input_hash = B256::from(p2p.add_blob(input.clone()).await?);
+        let input_hash = B256::from(p2p.add_blob(input.clone(), Naming::Blake3).await?);
         let addrs = p2p.dialable_addrs().await?;
         let template = JobSpec {
             consumer: consumers[0].account(),

@@ -224,7 +224,7 @@ pub struct JobView {
     pub quorum: u8,
     /// Minimum reputation score.
     pub min_reputation: u32,
-    /// sha256 of the input.
+    /// BLAKE3 hash of the input (its name in the blob store).
     pub input_hash: B256,
     /// Input size (bytes).
     pub input_size: u64,
@@ -445,9 +445,9 @@ impl ResultArgs {
             (Some(path), Some(spec)) => {
                 let input = std::fs::read(path)
                     .wrap_err_with(|| format!("reading --input {}", path.display()))?;
-                if stp_sdk::p2p::sha256(&input) != spec.inputHash.0 {
+                if stp_sdk::p2p::input_hash(&input) != spec.inputHash.0 {
                     bail!(
-                        "--input {} is not job {}'s input (its sha256 differs from the job's inputHash)",
+                        "--input {} is not job {}'s input (its BLAKE3 hash differs from the job's inputHash)",
                         path.display(),
                         self.id
                     );

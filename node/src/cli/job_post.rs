@@ -20,6 +20,7 @@ use super::job_optimistic::{ChallengeReport, VerifyMode};
 use super::receipt::Receipt;
 use crate::consumer::{self, ModelWork, Order, resolve_kernel};
 use crate::p2p::P2pClient;
+use stp_sdk::p2p::Naming;
 
 /// Options of `stp job post`.
 #[derive(Debug, Args)]
@@ -181,7 +182,7 @@ impl PostArgs {
         order.check(&m).await?;
         let p2p = self.p2p.spawn().await?;
         if let Some(model) = &model {
-            p2p.add_blob(model.file.clone()).await?;
+            p2p.add_blob(model.file.clone(), Naming::Blake3).await?;
         }
         let result = self.post_and_follow(&m, &p2p, &order).await;
         p2p.shutdown().await;

@@ -70,11 +70,7 @@ impl ModelWork {
         Order {
             kernel: self.kernel(),
             input: job::encode(&self.file, &self.samples),
-            served: Some(job::parts_input(
-                &self.model,
-                self.file.len() as u64,
-                &self.samples,
-            )),
+            served: Some(job::parts_input(&self.file, &self.samples)),
             ..order
         }
     }

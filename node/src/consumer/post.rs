@@ -17,6 +17,7 @@ use crate::cli::common::{format_amount, max_replicas, paying, unit};
 use crate::daemon::encode_input_location;
 use crate::daemon::scheduler::CollateralPolicy;
 use crate::p2p::P2pClient;
+use stp_sdk::p2p::Naming;
 
 /// What a consumer asks for: the fields of `stp job post`.
 #[derive(Debug, Clone)]
@@ -236,12 +237,13 @@ pub async fn prepare_many(
     let Some(first) = orders.first() else {
         return Ok(Vec::new());
     };
+    // Each input is stored under its BLAKE3 name, which is the job's inputHash.
+    let mut names = Vec::with_capacity(orders.len());
     for order in orders {
         let served = order.served.as_ref().unwrap_or(&order.input);
-        let stored = p2p.add_blob(served.clone()).await?;
-        if stored != stp_sdk::p2p::sha256(served) {
-            bail!("blob store hashed the input differently; this is a bug");
-        }
+        names.push(B256::from(
+            p2p.add_blob(served.clone(), Naming::Blake3).await?,
+        ));
     }
     let addrs = p2p.dialable_addrs().await?;
     let location = encode_input_location(&addrs);
@@ -249,12 +251,13 @@ pub async fn prepare_many(
     let commit = m.now().await? + commit_secs;
     orders
         .iter()
-        .map(|order| {
+        .zip(names)
+        .map(|(order, input_hash)| {
             let served = order.served.as_ref().unwrap_or(&order.input);
             let spec = JobSpec {
                 consumer: m.account(),
                 kernelId: B256::from(order.kernel.0),
-                inputHash: B256::from(stp_sdk::p2p::sha256(served)),
+                inputHash: input_hash,
                 inputSize: served.len() as u64,
                 maxOutputSize: order.output_bound()?,
                 bounty: to_u96("--bounty", order.bounty)?,

@@ -51,7 +51,7 @@ pub struct RecordView {
     pub benchmark_score: u64,
     /// When the record was published (unix seconds).
     pub published_at: u64,
-    /// Shared input parts the provider holds (SHA-256, hex), most recently used first.
+    /// Shared input parts the provider holds (BLAKE3, hex), most recently used first.
     pub parts: Vec<String>,
 }
 

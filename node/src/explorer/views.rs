@@ -140,7 +140,7 @@ pub fn kernel_label(id: B256) -> String {
 /// The spec's fields, for the job page.
 #[derive(Debug, Serialize)]
 pub struct SpecView {
-    /// Input hash (sha256).
+    /// Input hash (BLAKE3).
     pub input_hash: B256,
     /// Input size in bytes.
     pub input_size: u64,

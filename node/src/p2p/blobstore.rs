@@ -1,7 +1,7 @@
 //! Content-addressed blob store on disk.
 //!
 //! Layout under the store's root:
-//! - `blobs/<hex sha256>`: complete, verified blobs; `blobs/<hex>.manifest` their
+//! - `blobs/<hex name>`: complete, verified blobs (named by BLAKE3 or sha256: `Naming`); `blobs/<hex>.manifest` their
 //!   chunk-hash list (so serving never re-hashes the blob);
 //! - `partial/<hex>` (+ `.manifest`): downloads in progress, kept for resume;
 //! - `tmp/`: files being written, renamed into place when complete (atomic).
@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-use stp_sdk::p2p::{BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE};
+use stp_sdk::p2p::{BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, ManifestBuilder, Naming};
 
 use super::error::StoreError;
 
@@ -146,10 +145,10 @@ impl BlobStore {
         self.blob_path(hash).is_file() && self.manifest_path(hash).is_file()
     }
 
-    /// Stores `data`, returning its content hash.
-    pub fn put_bytes(&self, data: &[u8]) -> Result<ContentHash, StoreError> {
-        let manifest =
-            BlobManifest::from_bytes(data, DEFAULT_CHUNK_SIZE).map_err(StoreError::Manifest)?;
+    /// Stores `data` under its `naming` name, returning the name.
+    pub fn put_bytes(&self, data: &[u8], naming: Naming) -> Result<ContentHash, StoreError> {
+        let manifest = BlobManifest::from_bytes(data, naming, DEFAULT_CHUNK_SIZE)
+            .map_err(StoreError::Manifest)?;
         let hash = manifest.content_hash;
         if self.has(&hash) {
             return Ok(hash);
@@ -159,33 +158,26 @@ impl BlobStore {
         Ok(hash)
     }
 
-    /// Stores a copy of the file at `path` (streamed, not loaded whole), returning its hash.
-    pub fn put_file(&self, path: &Path) -> Result<ContentHash, StoreError> {
+    /// Stores a copy of the file at `path` (streamed, not loaded whole) under its `naming`
+    /// name, returning the name.
+    pub fn put_file(&self, path: &Path, naming: Naming) -> Result<ContentHash, StoreError> {
         let mut src = File::open(path).map_err(|e| StoreError::io(path, e))?;
         let tmp = self.tmp_path();
         let mut dst = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        let mut whole = Sha256::new();
-        let mut chunk_hashes = Vec::new();
+        let mut builder =
+            ManifestBuilder::new(naming, DEFAULT_CHUNK_SIZE).map_err(StoreError::Manifest)?;
         let mut buf = vec![0u8; DEFAULT_CHUNK_SIZE as usize];
-        let mut size = 0u64;
         loop {
             let n = read_full(&mut src, &mut buf).map_err(|e| StoreError::io(path, e))?;
             if n == 0 {
                 break;
             }
-            whole.update(&buf[..n]);
-            chunk_hashes.push(stp_sdk::p2p::chunk_hash(&buf[..n]));
+            builder.update(&buf[..n]);
             dst.write_all(&buf[..n])
                 .map_err(|e| StoreError::io(&tmp, e))?;
-            size += n as u64;
         }
         drop(dst);
-        let manifest = BlobManifest {
-            content_hash: whole.finalize().into(),
-            size,
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            chunk_hashes,
-        };
+        let manifest = builder.finish();
         let hash = manifest.content_hash;
         fs::rename(&tmp, self.blob_path(&hash)).map_err(|e| StoreError::io(&tmp, e))?;
         self.write_atomic(&self.manifest_path(&hash), &manifest.encode())?;
@@ -277,13 +269,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let h1 = store.put_bytes(&data).unwrap();
-        assert_eq!(h1, stp_sdk::p2p::sha256(&data));
+        let h1 = store.put_bytes(&data, Naming::Blake3).unwrap();
+        assert_eq!(h1, stp_sdk::p2p::input_hash(&data));
         let src = dir.path().join("src.bin");
         fs::write(&src, &data).unwrap();
         let store2 = BlobStore::open(dir.path().join("other")).unwrap();
-        let h2 = store2.put_file(&src).unwrap();
+        let h2 = store2.put_file(&src, Naming::Blake3).unwrap();
         assert_eq!(h1, h2);
+        let h3 = store2.put_file(&src, Naming::Sha256).unwrap();
+        assert_eq!(h3, stp_sdk::p2p::sha256(&data));
+        assert_eq!(store2.read(&h3).unwrap(), data);
         assert_eq!(store.manifest(&h1).unwrap(), store2.manifest(&h2).unwrap());
         assert_eq!(store2.read(&h2).unwrap(), data);
         assert!(store.has(&h1));

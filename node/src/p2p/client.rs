@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId, kad};
-use stp_sdk::p2p::{BlobManifest, ContentHash, JobAnnouncement, ProviderRecord};
+use stp_sdk::p2p::{BlobManifest, ContentHash, JobAnnouncement, Naming, ProviderRecord};
 use tokio::sync::{mpsc, oneshot};
 
 use super::blobstore::BlobStore;
@@ -164,20 +164,26 @@ impl P2pClient {
         Ok(join_all(lookups).await.into_iter().flatten().collect())
     }
 
-    /// Stores `data` in the blob store (served to peers from then on).
-    pub async fn add_blob(&self, data: Vec<u8>) -> Result<ContentHash> {
+    /// Stores `data` in the blob store under its `naming` name (served to peers from then
+    /// on): [`Naming::Blake3`] for job inputs and their parts, [`Naming::Sha256`] for
+    /// result blobs.
+    pub async fn add_blob(&self, data: Vec<u8>, naming: Naming) -> Result<ContentHash> {
         let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || store.put_bytes(&data))
-            .await
-            .map_err(|_| P2pError::Stopped)??)
+        Ok(
+            tokio::task::spawn_blocking(move || store.put_bytes(&data, naming))
+                .await
+                .map_err(|_| P2pError::Stopped)??,
+        )
     }
 
-    /// Stores a copy of the file at `path` in the blob store.
-    pub async fn add_blob_file(&self, path: &Path) -> Result<ContentHash> {
+    /// Stores a copy of the file at `path` in the blob store under its `naming` name.
+    pub async fn add_blob_file(&self, path: &Path, naming: Naming) -> Result<ContentHash> {
         let (store, path) = (self.store.clone(), path.to_owned());
-        Ok(tokio::task::spawn_blocking(move || store.put_file(&path))
-            .await
-            .map_err(|_| P2pError::Stopped)??)
+        Ok(
+            tokio::task::spawn_blocking(move || store.put_file(&path, naming))
+                .await
+                .map_err(|_| P2pError::Stopped)??,
+        )
     }
 
     /// Whether the complete blob is stored locally.

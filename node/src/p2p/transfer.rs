@@ -25,10 +25,11 @@ use stp_sdk::p2p::{BlobManifest, ContentHash, MIN_CHUNK_SIZE};
 
 use super::error::Offence;
 
-/// Protocol name of blob transfer streams (2: BLAKE3 chunk hashes and have-maps).
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/stp/blob/2");
+/// Protocol name of blob transfer streams (2: BLAKE3 chunk hashes and have-maps; 3: blobs
+/// named by BLAKE3 or sha256, manifests of chunk chaining values).
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/stp/blob/3");
 const MAGIC: &[u8; 4] = b"STPB";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Length of a request frame.
 pub const REQUEST_LEN: usize = 48;
 

@@ -8,7 +8,7 @@ use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, swarm::SwarmEvent, tcp, yamux};
 use stp_node::p2p::transfer::{PROTOCOL, REQUEST_LEN, Request, STATUS_BAD_REQUEST, STATUS_OK};
 use stp_node::p2p::{Offence, P2pError, P2pEvent, Role, TransferError};
-use stp_sdk::p2p::{BlobManifest, HaveMap};
+use stp_sdk::p2p::{BlobManifest, HaveMap, Naming};
 
 use crate::common::{next_event, node, test_bytes};
 
@@ -73,7 +73,11 @@ async fn send_raw(control: &mut libp2p_stream::Control, peer: PeerId, bytes: &[u
 async fn garbage_requests_are_refused_penalised_and_the_node_keeps_serving() {
     let mut victim = node(Role::Provider, vec![]).await;
     let data = test_bytes(3 << 20, 5);
-    let hash = victim.client.add_blob(data.clone()).await.unwrap();
+    let hash = victim
+        .client
+        .add_blob(data.clone(), Naming::Blake3)
+        .await
+        .unwrap();
     let (mut control, bad_peer, _) = raw_peer(Some(victim.addr.clone())).await;
 
     // 1. Garbage, far longer than a request frame.
@@ -132,7 +136,11 @@ async fn garbage_requests_are_refused_penalised_and_the_node_keeps_serving() {
 async fn oversized_response_frames_are_rejected_without_allocation_and_fetch_falls_back() {
     let honest = node(Role::Provider, vec![]).await;
     let data = test_bytes(4 << 20, 6);
-    let hash = honest.client.add_blob(data.clone()).await.unwrap();
+    let hash = honest
+        .client
+        .add_blob(data.clone(), Naming::Blake3)
+        .await
+        .unwrap();
     let manifest = honest.client.blob_manifest(&hash).unwrap().unwrap();
     let (mut control, liar, liar_addr) = raw_peer(None).await;
     serve_oversized(&mut control, manifest);
@@ -219,13 +227,56 @@ fn serve_oversized(control: &mut libp2p_stream::Control, manifest: BlobManifest)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_manifest_fails_the_content_hash_check_and_is_discarded() {
+async fn forged_manifest_of_a_blake3_name_is_refused_before_any_chunk() {
+    let lied = forged_fetch(Naming::Blake3, Naming::Blake3).await;
+    assert!(
+        matches!(lied, Err(P2pError::Transfer(TransferError::NotFound(_)))),
+        "no source had a manifest that merges to the name: {lied:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_manifest_of_a_sha256_name_fails_the_content_hash_check_and_is_discarded() {
+    let lied = forged_fetch(Naming::Sha256, Naming::Sha256).await;
+    assert!(
+        matches!(
+            lied,
+            Err(P2pError::Transfer(
+                TransferError::ContentHashMismatch { .. }
+            ))
+        ),
+        "{lied:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blake3_name_passed_off_as_a_sha256_one_fails_the_content_hash_check() {
+    // The naming is the server's word, but a blob only verifies under a name its bytes
+    // hash to with the declared function.
+    let lied = forged_fetch(Naming::Blake3, Naming::Sha256).await;
+    assert!(
+        matches!(
+            lied,
+            Err(P2pError::Transfer(
+                TransferError::ContentHashMismatch { .. }
+            ))
+        ),
+        "{lied:?}"
+    );
+}
+
+/// A liar serves a self-consistent manifest and chunks for other bytes than the blob named
+/// `naming` it claims, declaring `forged_naming`; returns the fetch from the liar, after
+/// checking that nothing of it is kept and the honest fetch then completes from scratch.
+async fn forged_fetch(
+    naming: Naming,
+    forged_naming: Naming,
+) -> Result<stp_node::p2p::FetchReport, P2pError> {
     let honest = node(Role::Provider, vec![]).await;
     let data = test_bytes(6 << 20, 7);
-    let hash = honest.client.add_blob(data.clone()).await.unwrap();
-    // The liar's chunk list is self-consistent, but for other bytes than the blob it names.
+    let hash = honest.client.add_blob(data.clone(), naming).await.unwrap();
     let fake = test_bytes(data.len(), 8);
-    let mut forged = BlobManifest::from_bytes(&fake, 1 << 20).unwrap();
+    let mut forged = BlobManifest::from_bytes(&fake, forged_naming, 1 << 20).unwrap();
     forged.content_hash = hash;
     let (mut control, liar, liar_addr) = raw_peer(None).await;
     serve_forged(&mut control, forged, fake);
@@ -237,15 +288,6 @@ async fn forged_manifest_fails_the_content_hash_check_and_is_discarded() {
         .await
         .expect("dial raw peer");
     let lied = consumer.client.fetch_blob(hash, vec![liar]).await;
-    assert!(
-        matches!(
-            lied,
-            Err(P2pError::Transfer(
-                TransferError::ContentHashMismatch { .. }
-            ))
-        ),
-        "{lied:?}"
-    );
     assert!(!consumer.client.has_blob(&hash));
     // Nothing of the forgery is resumed: the honest fetch starts over and completes.
     let report = consumer
@@ -255,6 +297,7 @@ async fn forged_manifest_fails_the_content_hash_check_and_is_discarded() {
         .expect("fetch");
     assert_eq!(report.resumed_chunks, 0);
     assert_eq!(std::fs::read(&report.path).unwrap(), data);
+    lied
 }
 
 /// Serves `manifest` and the chunks of `data` it describes, as an honest server would.

@@ -11,7 +11,7 @@ use futures::future::join_all;
 use libp2p::identity::Keypair;
 use stp_node::p2p::netlab::{NetLab, Side};
 use stp_node::p2p::{self, Offence, P2pClient, P2pConfig, Role};
-use stp_sdk::p2p::sha256;
+use stp_sdk::p2p::{Naming, input_hash};
 use tokio::runtime::Runtime;
 
 use crate::common::test_bytes;
@@ -66,12 +66,12 @@ fn blob_reaches_six_providers_while_the_shaped_consumer_uploads_it_about_once() 
     let consumer = start(&consumer_rt, &lab, Side::Consumer, Role::Consumer);
     let data = test_bytes(BLOB, 11);
     let hash = consumer_rt
-        .block_on(consumer.client.add_blob(data.clone()))
+        .block_on(consumer.client.add_blob(data.clone(), Naming::Blake3))
         .unwrap();
     // The liar holds the blob with every chunk corrupted, under a truthful manifest.
     let liar = start(&providers_rt, &lab, Side::Providers, Role::Provider);
     providers_rt
-        .block_on(liar.client.add_blob(data.clone()))
+        .block_on(liar.client.add_blob(data.clone(), Naming::Blake3))
         .unwrap();
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -111,7 +111,7 @@ fn blob_reaches_six_providers_while_the_shaped_consumer_uploads_it_about_once() 
     for (i, (r, _)) in reports.into_iter().enumerate() {
         let r = r.unwrap_or_else(|e| panic!("provider {i} fetch failed: {e}"));
         let bytes = std::fs::read(&r.path).unwrap();
-        assert_eq!(sha256(&bytes), hash, "provider {i} holds the blob");
+        assert_eq!(input_hash(&bytes), hash, "provider {i} holds the blob");
         let from_liar = r.chunks_per_peer.iter().find(|(p, _)| *p == liar_id);
         assert!(
             from_liar.is_none(),

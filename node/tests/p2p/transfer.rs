@@ -3,7 +3,7 @@
 use std::os::unix::fs::FileExt;
 
 use stp_node::p2p::{FetchOptions, Offence, P2pEvent, Role, TransferError};
-use stp_sdk::p2p::sha256;
+use stp_sdk::p2p::{Naming, input_hash, sha256};
 use tokio::sync::watch;
 
 use crate::common::{eventually, next_event, node, spawn_with, test_bytes, test_config};
@@ -12,11 +12,22 @@ const MIB: usize = 1 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blob_moves_intact_and_is_served_onwards() {
+    // Inputs are named by BLAKE3, results by sha256: both move the same way.
+    for (naming, seed) in [(Naming::Blake3, 1), (Naming::Sha256, 11)] {
+        blob_moves_intact(naming, seed).await;
+    }
+}
+
+async fn blob_moves_intact(naming: Naming, seed: u64) {
     let a = node(Role::Provider, vec![]).await;
     let b = node(Role::Consumer, vec![a.addr.clone()]).await;
-    let data = test_bytes(5 * MIB + 12_345, 1);
-    let hash = a.client.add_blob(data.clone()).await.unwrap();
-    assert_eq!(hash, sha256(&data));
+    let data = test_bytes(5 * MIB + 12_345, seed);
+    let hash = a.client.add_blob(data.clone(), naming).await.unwrap();
+    let expected = match naming {
+        Naming::Blake3 => input_hash(&data),
+        Naming::Sha256 => sha256(&data),
+    };
+    assert_eq!(hash, expected);
 
     let report = b
         .client
@@ -56,8 +67,18 @@ async fn corrupt_source_is_caught_banned_and_fetch_completes_from_honest_peer() 
     let honest = node(Role::Provider, vec![]).await;
     let liar = node(Role::Provider, vec![]).await;
     let data = test_bytes(40 * MIB, 2);
-    let hash = honest.client.add_blob(data.clone()).await.unwrap();
-    assert_eq!(liar.client.add_blob(data.clone()).await.unwrap(), hash);
+    let hash = honest
+        .client
+        .add_blob(data.clone(), Naming::Blake3)
+        .await
+        .unwrap();
+    assert_eq!(
+        liar.client
+            .add_blob(data.clone(), Naming::Blake3)
+            .await
+            .unwrap(),
+        hash
+    );
     // The liar's disk copy goes bad in every chunk; its manifest still claims the truth.
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -109,7 +130,11 @@ async fn interrupted_fetch_resumes_from_verified_chunks_on_disk() {
     let source = node(Role::Provider, vec![]).await;
     let consumer = node(Role::Consumer, vec![source.addr.clone()]).await;
     let data = test_bytes(64 * MIB, 3);
-    let hash = source.client.add_blob(data.clone()).await.unwrap();
+    let hash = source
+        .client
+        .add_blob(data.clone(), Naming::Blake3)
+        .await
+        .unwrap();
 
     let (tx, mut rx) = watch::channel(0u64);
     let opts = FetchOptions {
@@ -152,7 +177,10 @@ async fn fetch_pulls_from_several_sources_in_parallel() {
     let data = test_bytes(32 * MIB, 4);
     for _ in 0..4 {
         let s = node(Role::Provider, vec![]).await;
-        s.client.add_blob(data.clone()).await.unwrap();
+        s.client
+            .add_blob(data.clone(), Naming::Blake3)
+            .await
+            .unwrap();
         sources.push(s);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -171,7 +199,7 @@ async fn fetch_pulls_from_several_sources_in_parallel() {
     let peers = sources.iter().map(|s| s.client.peer_id()).collect();
     let report = consumer
         .client
-        .fetch_blob(sha256(&data), peers)
+        .fetch_blob(input_hash(&data), peers)
         .await
         .expect("fetch");
     assert_eq!(std::fs::read(&report.path).unwrap(), data);
@@ -191,7 +219,11 @@ async fn fetch_pulls_from_several_sources_in_parallel() {
 async fn a_later_fetcher_is_not_held_back_by_earlier_uploads_of_the_same_chunks() {
     let source = node(Role::Provider, vec![]).await;
     let data = test_bytes(8 * MIB, 12);
-    let hash = source.client.add_blob(data.clone()).await.unwrap();
+    let hash = source
+        .client
+        .add_blob(data.clone(), Naming::Blake3)
+        .await
+        .unwrap();
     for round in 0..2 {
         let consumer = node(Role::Consumer, vec![source.addr.clone()]).await;
         let started = std::time::Instant::now();

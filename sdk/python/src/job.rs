@@ -54,7 +54,7 @@ impl Job {
     }
 
     /// Job `job_id` read from the chain; `JobNotFound` if it was never posted. A given
-    /// `input` must be the job's (its sha256 is the posted input hash).
+    /// `input` must be the job's (its BLAKE3 hash is the posted input hash).
     pub(crate) fn load(
         py: Python<'_>,
         inner: Arc<Inner>,
@@ -70,10 +70,10 @@ impl Job {
             ));
         };
         if let Some(input) = &input
-            && stp_sdk::p2p::sha256(input) != spec.inputHash.0
+            && stp_sdk::p2p::input_hash(input) != spec.inputHash.0
         {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "the input given is not job {job_id}'s input (its sha256 differs from the job's inputHash)"
+                "the input given is not job {job_id}'s input (its BLAKE3 hash differs from the job's inputHash)"
             )));
         }
         let state = State {

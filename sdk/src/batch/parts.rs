@@ -4,7 +4,7 @@
 //!
 //! A parts input is what the job's `inputHash` names and what providers fetch first; the
 //! kernel runs on its *resolved* input: the segments concatenated in order, each blob
-//! fetched by (and checked against) its SHA-256 and size.
+//! fetched by (and checked against) its BLAKE3 hash ([`crate::p2p::input_hash`]) and size.
 //!
 //! Layout (little-endian):
 //!
@@ -13,7 +13,7 @@
 //! u32 count                      1..=MAX_SEGMENTS
 //! count x segment:
 //!   u8 0, u32 len, len bytes     inline bytes
-//!   u8 1, [u8; 32] sha256, u64 size   a blob, fetched by hash
+//!   u8 1, [u8; 32] blake3, u64 size   a blob, fetched by hash
 //! ```
 //!
 //! Nothing may follow the last segment, and the resolved input is at most
@@ -23,7 +23,7 @@
 use super::{Batch, Chunk};
 use crate::kernels::{Builtin, builtin, matmul_i8, matmul_u32};
 use crate::model::job;
-use crate::p2p::sha256;
+use crate::p2p::input_hash;
 
 /// The first bytes of a parts input.
 pub const MAGIC: &[u8; 8] = b"STPPART1";
@@ -217,7 +217,7 @@ pub fn resolve(
             Segment::Inline(bytes) => out.extend_from_slice(bytes),
             Segment::Blob { hash, size } => {
                 let bytes = blob(&hash).ok_or(PartsError::Missing { hash, size })?;
-                if bytes.len() as u64 != size || sha256(&bytes) != hash {
+                if bytes.len() as u64 != size || input_hash(&bytes) != hash {
                     return Err(PartsError::Mismatch {
                         hash,
                         size,
@@ -260,7 +260,7 @@ pub fn share(batch: &Batch) -> Option<Shared> {
     let first = &batch.chunks[0];
     let len = b_len(first)?;
     let shared = &first.input[first.input.len() - len..];
-    let hash = sha256(shared);
+    let hash = input_hash(shared);
     let mut inputs = Vec::with_capacity(batch.chunks.len());
     for c in &batch.chunks {
         let (own, tail) = c.input.split_at(c.input.len() - b_len(c)?);
@@ -284,7 +284,7 @@ pub fn share(batch: &Batch) -> Option<Shared> {
 /// A model batch's chunks with the model file as one blob (header and samples inline).
 fn share_model(batch: &Batch) -> Option<Shared> {
     let (model, _) = job::split(&batch.chunks[0].input)?;
-    let (hash, size) = (sha256(model), model.len() as u64);
+    let (hash, size) = (input_hash(model), model.len() as u64);
     let mut inputs = Vec::with_capacity(batch.chunks.len());
     for c in &batch.chunks {
         let (own, samples) = job::split(&c.input)?;
@@ -328,12 +328,12 @@ mod tests {
         assert_eq!(shared.blobs.len(), 1);
         assert_eq!(shared.blobs[0].len(), 4 * 6 * 4);
         let store =
-            |h: &[u8; 32]| (sha256(&shared.blobs[0]) == *h).then(|| shared.blobs[0].clone());
+            |h: &[u8; 32]| (input_hash(&shared.blobs[0]) == *h).then(|| shared.blobs[0].clone());
         for (c, parts) in batch.chunks.iter().zip(&shared.inputs) {
             assert!(is_parts(parts));
             assert!(parts.len() < c.input.len());
             let segments = decode(parts).unwrap();
-            assert_eq!(blobs(&segments), [(sha256(&shared.blobs[0]), 96)]);
+            assert_eq!(blobs(&segments), [(input_hash(&shared.blobs[0]), 96)]);
             assert_eq!(resolve(&segments, store).unwrap(), c.input);
         }
     }
@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn a_wrong_or_missing_blob_does_not_resolve() {
         let data = vec![9u8; 40];
-        let hash = sha256(&data);
+        let hash = input_hash(&data);
         let parts = encode(&[Segment::Inline(b"hd"), Segment::Blob { hash, size: 40 }]);
         let segments = decode(&parts).unwrap();
         assert_eq!(

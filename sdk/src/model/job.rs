@@ -70,13 +70,15 @@ pub fn split(input: &[u8]) -> Option<(&[u8], &[u8])> {
     (len <= rest.len()).then(|| rest.split_at(len))
 }
 
-/// The parts input to post for the same job: the model file referenced by its hash (the
-/// blob to serve is the model file itself), the header and samples inline.
-pub fn parts_input(model: &ValidModel, model_len: u64, samples: &[u8]) -> Vec<u8> {
+/// The parts input to post for the same job: the model file referenced by its blob name
+/// (its BLAKE3 hash; the blob to serve is the model file itself), the header and samples
+/// inline.
+pub fn parts_input(model_file: &[u8], samples: &[u8]) -> Vec<u8> {
+    let model_len = model_file.len() as u64;
     parts::encode(&[
         Segment::Inline(&header(model_len)),
         Segment::Blob {
-            hash: model.id().0,
+            hash: crate::p2p::input_hash(model_file),
             size: model_len,
         },
         Segment::Inline(samples),
@@ -219,10 +221,16 @@ mod tests {
     fn the_parts_input_resolves_to_the_job_input() {
         let (m, file) = model();
         let samples = vec![7u8; 32];
-        let p = parts_input(&m, file.len() as u64, &samples);
+        let p = parts_input(&file, &samples);
         let segments = parts::decode(&p).unwrap();
-        assert_eq!(parts::blobs(&segments), [(m.id().0, file.len() as u64)]);
-        let resolved = parts::resolve(&segments, |h| (*h == m.id().0).then(|| file.clone()));
+        let name = crate::p2p::input_hash(&file);
+        assert_ne!(
+            name,
+            m.id().0,
+            "the blob name is BLAKE3, the model id sha256"
+        );
+        assert_eq!(parts::blobs(&segments), [(name, file.len() as u64)]);
+        let resolved = parts::resolve(&segments, |h| (*h == name).then(|| file.clone()));
         assert_eq!(resolved.unwrap(), encode(&file, &samples));
     }
 }

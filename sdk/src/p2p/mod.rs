@@ -12,12 +12,13 @@ mod codec;
 mod have;
 mod manifest;
 mod provider;
+pub mod tree;
 
 pub use announcement::{JobAnnouncement, MAX_ANNOUNCEMENT_SIZE, MAX_PART_HINTS};
 pub use have::{HaveMap, HaveRequest, MAX_HAVE_PEERS, MAX_HAVE_REQUEST};
 pub use manifest::{
-    BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_hash,
-    sha256,
+    BlobManifest, ContentHash, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, ManifestBuilder,
+    Naming, input_hash, sha256,
 };
 pub use provider::{Capabilities, MAX_ADVERTISED_PARTS, MAX_PROVIDER_RECORD_SIZE, ProviderRecord};
 

@@ -16,6 +16,7 @@ use super::{BenchP2pArgs, CpuClock};
 use crate::cli::common::out;
 use crate::p2p::netlab::{NetLab, Side};
 use crate::p2p::{self, P2pClient, P2pConfig, Role};
+use stp_sdk::p2p::Naming;
 
 /// Runs the swarm benchmark for every provider count in `args.swarm`.
 pub(super) async fn run(args: &BenchP2pArgs, dir: &Path, data: Vec<u8>) -> eyre::Result<()> {
@@ -44,7 +45,10 @@ async fn run_counts(
     for &n in &args.swarm {
         let dir = dir.join(format!("swarm{n}"));
         let consumer = start(args, consumer_rt, lab, Side::Consumer, &dir, "consumer").await?;
-        let hash = consumer.client.add_blob(data.clone()).await?;
+        let hash = consumer
+            .client
+            .add_blob(data.clone(), Naming::Blake3)
+            .await?;
         let mut providers = Vec::new();
         for i in 0..n {
             let p = start(

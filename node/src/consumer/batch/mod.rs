@@ -27,6 +27,7 @@ use super::post::{Order, Posted, announce_posted, prepare_many};
 use crate::cli::common::{paying, shortfall};
 
 use crate::p2p::P2pClient;
+use stp_sdk::p2p::Naming;
 
 /// What a consumer asks for: a split workload and the terms of each chunk's job.
 #[derive(Debug, Clone)]
@@ -97,7 +98,7 @@ pub async fn run(
     check(m, order).await?;
     recover_posting(m, dir).await?;
     for blob in order.shared.iter().flat_map(|s| &s.blobs) {
-        p2p.add_blob(blob.clone()).await?;
+        p2p.add_blob(blob.clone(), Naming::Blake3).await?;
     }
     let from_block = m.block_number().await?;
     let posted = post_chunks(m, p2p, order, &all(order), |specs| {

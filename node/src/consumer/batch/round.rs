@@ -17,6 +17,7 @@ use super::{
 };
 use crate::consumer::{fetch_output, judge, phase};
 use crate::p2p::P2pClient;
+use stp_sdk::p2p::Naming;
 
 /// How long a completed chunk's output may stay unreachable before its attempt counts as
 /// failed (its winners are gone) and the chunk is posted again, paying once more: at least
@@ -137,7 +138,7 @@ impl Round {
                     match self.collect(order, i, h, fetched) {
                         Collected::Good(hash, output) => {
                             // Kept on disk: a resumed batch assembles from the store.
-                            let blob = p2p.add_blob(output).await?;
+                            let blob = p2p.add_blob(output, Naming::Sha256).await?;
                             let c = &mut man.chunks[i];
                             c.phase = ChunkPhase::Verified;
                             c.result_hash = Some(hash);

@@ -14,6 +14,7 @@ use super::{Driver, MAX_FETCH_ATTEMPTS, job_ref};
 use crate::daemon::Fault;
 use crate::daemon::scheduler;
 use crate::store::{JobPhase, JobRecord};
+use stp_sdk::p2p::Naming;
 
 impl Driver {
     /// Reconciles stored jobs with the chain after a (re)start.
@@ -163,7 +164,11 @@ impl Driver {
     /// [`SERVE_RETRY`].
     pub(super) async fn serve_output(&mut self, mut record: JobRecord) {
         let job_id = record.job_id;
-        match self.p2p.add_blob_file(&self.held.path(job_id)).await {
+        match self
+            .p2p
+            .add_blob_file(&self.held.path(job_id), Naming::Sha256)
+            .await
+        {
             Ok(_) => {
                 self.retry_at.remove(&job_id);
                 self.held.drop_result(job_id);
@@ -483,7 +488,11 @@ impl Driver {
         if self.published.contains(&job_id) {
             return;
         }
-        match self.p2p.add_blob_file(&self.held.path(job_id)).await {
+        match self
+            .p2p
+            .add_blob_file(&self.held.path(job_id), Naming::Sha256)
+            .await
+        {
             Ok(_) => {
                 self.published.insert(job_id);
                 tracing::info!(

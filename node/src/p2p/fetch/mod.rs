@@ -1,7 +1,9 @@
 //! Verified, resumable, swarming blob fetching.
 //!
 //! The manifest comes from the first source that has one matching the requested hash (and
-//! the announced manifest root, if given). Then every source is asked for its have-map
+//! the announced manifest root, if given): for a BLAKE3-named blob (every job input) its
+//! chunk list must merge to that hash, so a forged list is refused before any chunk is
+//! asked for. Then every source is asked for its have-map
 //! (which chunks it holds; a source may itself be fetching), which also names other
 //! peers fetching or holding the blob: they join the fetch as sources. Workers (several
 //! streams per source) pull the ranges the [scheduler](sched) picks for their source;
@@ -9,8 +11,9 @@
 //! peer is caught at its first bad chunk, banned for the rest of the fetch and penalised,
 //! and its chunks go back to the pool for honest peers. Verified chunks are written to
 //! `partial/` on disk and served to other fetchers at once; an interrupted fetch resumes
-//! from them. The reassembled blob is finally checked once against its sha256 content
-//! hash.
+//! from them. A BLAKE3-named blob is then complete: each byte was hashed once, as its
+//! chunk arrived. A sha256-named blob (a result) is checked once more, whole, against its
+//! name.
 
 mod have;
 mod sched;
@@ -196,7 +199,7 @@ impl Fetcher {
 
     /// Where this node starts in the chunk order: fetchers that start together spread out.
     fn order_offset(&self, chunks: usize) -> usize {
-        let h = stp_sdk::p2p::chunk_hash(&self.local.to_bytes());
+        let h = stp_sdk::p2p::input_hash(&self.local.to_bytes());
         u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]) as usize
             % chunks.max(1)
     }
@@ -240,8 +243,9 @@ impl Fetcher {
         sources: &[PeerId],
         root: Option<[u8; 32]>,
     ) -> Result<(BlobManifest, Vec<PeerId>), TransferError> {
-        let acceptable =
-            |m: &BlobManifest| m.content_hash == hash && root.is_none_or(|r| r == m.root());
+        let acceptable = |m: &BlobManifest| {
+            m.content_hash == hash && root.is_none_or(|r| r == m.root()) && m.list_matches_name()
+        };
         let partial = self.store.partial_manifest_path(&hash);
         if let Ok(bytes) = std::fs::read(&partial)
             && let Ok(m) = BlobManifest::decode(&bytes, self.limits.max_blob_size)
@@ -463,21 +467,8 @@ impl Fetcher {
                 last_error,
             });
         }
-        let path = self.store.partial_path(&m.content_hash);
-        let actual = tokio::task::spawn_blocking(move || hash_file(&path))
-            .await
-            .map_err(|e| {
-                StoreError::io(
-                    &self.store.partial_path(&m.content_hash),
-                    std::io::Error::other(e),
-                )
-            })??;
-        if actual != m.content_hash {
-            self.store.discard_partial(&m.content_hash);
-            return Err(TransferError::ContentHashMismatch {
-                expected: hex::encode(m.content_hash),
-                actual: hex::encode(actual),
-            });
+        if m.needs_final_check() {
+            self.check_whole(&m).await?;
         }
         let path = self.store.commit_partial(&m)?;
         Ok(FetchReport {
@@ -489,9 +480,26 @@ impl Fetcher {
             banned,
         })
     }
+
+    /// Checks a reassembled sha256-named blob against its name (discarded if it differs).
+    async fn check_whole(&self, m: &BlobManifest) -> Result<(), TransferError> {
+        let path = self.store.partial_path(&m.content_hash);
+        let file = path.clone();
+        let actual = tokio::task::spawn_blocking(move || hash_file(&file))
+            .await
+            .map_err(|e| StoreError::io(&path, std::io::Error::other(e)))??;
+        if actual != m.content_hash {
+            self.store.discard_partial(&m.content_hash);
+            return Err(TransferError::ContentHashMismatch {
+                expected: hex::encode(m.content_hash),
+                actual: hex::encode(actual),
+            });
+        }
+        Ok(())
+    }
 }
 
-/// sha256 of a file, read in 1 MiB pieces: the one whole-blob hash of a fetch.
+/// sha256 of a file, read in 1 MiB pieces: the whole-blob check of a sha256-named blob.
 fn hash_file(path: &std::path::Path) -> Result<[u8; 32], StoreError> {
     let mut f = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
     let mut h = Sha256::new();
