@@ -273,7 +273,8 @@ impl Market {
             order.check(&inner.market).await?;
             let p2p = inner.p2p().await?;
             if let Some(work) = &model {
-                p2p.add_blob(work.file.clone()).await?;
+                p2p.add_blob(work.file.clone(), stp_sdk::p2p::Naming::Blake3)
+                    .await?;
             }
             consumer::send(&inner.market, p2p, &order).await
         })?;

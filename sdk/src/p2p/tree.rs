@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn the_root_of_the_chunk_hashes_is_blake3_of_the_blob() {
         let data: Vec<u8> = (0..(9 << 16) + 77u32)
-            .map(|i| (i * 31 >> 7) as u8)
+            .map(|i| ((i * 31) >> 7) as u8)
             .collect();
         let piece = 1usize << 16;
         for len in [
