@@ -59,14 +59,6 @@ impl Naming {
             _ => Err(WireError::Invalid("unknown blob naming")),
         }
     }
-
-    /// The name of `data` under this naming.
-    pub fn name(self, data: &[u8]) -> ContentHash {
-        match self {
-            Naming::Blake3 => input_hash(data),
-            Naming::Sha256 => sha256(data),
-        }
-    }
 }
 
 /// sha256 of `data`.
@@ -95,14 +87,17 @@ pub struct BlobManifest {
     pub chunk_hashes: Vec<[u8; 32]>,
 }
 
-/// Builds a manifest from a blob's bytes fed in order, in pieces of any size.
+/// Builds a manifest from a blob's bytes fed in order, in pieces of any size. The bytes
+/// are hashed as they come, never copied.
 pub struct ManifestBuilder {
     naming: Naming,
     chunk_size: u32,
     sha: Option<Sha256>,
-    pending: Vec<u8>,
     size: u64,
     chunk_hashes: Vec<[u8; 32]>,
+    /// The chunk being fed, and how many of its bytes came so far.
+    current: blake3::Hasher,
+    current_len: u32,
 }
 
 impl ManifestBuilder {
@@ -113,9 +108,10 @@ impl ManifestBuilder {
             naming,
             chunk_size,
             sha: (naming == Naming::Sha256).then(Sha256::new),
-            pending: Vec::with_capacity(chunk_size as usize),
             size: 0,
             chunk_hashes: Vec::new(),
+            current: blake3::Hasher::new(),
+            current_len: 0,
         })
     }
 
@@ -125,29 +121,32 @@ impl ManifestBuilder {
             h.update(data);
         }
         self.size += data.len() as u64;
-        let piece = self.chunk_size as usize;
         while !data.is_empty() {
-            if self.pending.len() == piece {
-                self.flush(false);
+            if self.current_len == self.chunk_size {
+                // More bytes follow a full chunk: it is not the blob's only chunk.
+                self.chunk_hashes
+                    .push(tree::finish_chunk(&self.current, false));
+                self.current = tree::chunk_hasher(self.next_offset());
+                self.current_len = 0;
             }
-            let take = (piece - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
+            let take = ((self.chunk_size - self.current_len) as usize).min(data.len());
+            self.current.update(&data[..take]);
+            self.current_len += take as u32;
             data = &data[take..];
         }
     }
 
-    fn flush(&mut self, last: bool) {
-        let offset = self.chunk_hashes.len() as u64 * u64::from(self.chunk_size);
-        let only = last && self.chunk_hashes.is_empty();
-        self.chunk_hashes
-            .push(tree::chunk_hash_at(offset, &self.pending, only));
-        self.pending.clear();
+    /// Offset of the chunk after the ones already listed.
+    fn next_offset(&self) -> u64 {
+        self.chunk_hashes.len() as u64 * u64::from(self.chunk_size)
     }
 
     /// The manifest of everything fed.
     pub fn finish(mut self) -> BlobManifest {
-        if !self.pending.is_empty() {
-            self.flush(true);
+        if self.current_len > 0 {
+            let only = self.chunk_hashes.is_empty();
+            self.chunk_hashes
+                .push(tree::finish_chunk(&self.current, only));
         }
         let content_hash = match self.sha.take() {
             Some(h) => h.finalize().into(),

@@ -13,17 +13,31 @@ use blake3::hazmat::{
     ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root, merge_subtrees_root,
 };
 
-/// The hash that stands for chunk `index` of a blob cut into `chunk_size`-byte chunks:
-/// its chaining value, or for a blob of one chunk, the blob's BLAKE3 hash itself (a lone
-/// chunk is the tree's root). `chunk_size` must be a power of two of at least 1 KiB.
+/// The hash that stands for the chunk at `offset` of a blob cut into chunks of a
+/// power-of-two size of at least 1 KiB: its chaining value, or for a blob of one chunk,
+/// the blob's BLAKE3 hash itself (a lone chunk is the tree's root).
 pub fn chunk_hash_at(offset: u64, data: &[u8], only_chunk: bool) -> [u8; 32] {
-    if only_chunk {
-        return blake3::hash(data).into();
-    }
-    let mut h = blake3::Hasher::new();
-    h.set_input_offset(offset);
+    let mut h = chunk_hasher(offset);
     h.update(data);
-    h.finalize_non_root()
+    finish_chunk(&h, only_chunk)
+}
+
+/// A hasher for the chunk that starts at `offset`, to be fed its bytes.
+pub fn chunk_hasher(offset: u64) -> blake3::Hasher {
+    let mut h = blake3::Hasher::new();
+    if offset > 0 {
+        h.set_input_offset(offset);
+    }
+    h
+}
+
+/// [`chunk_hash_at`] of the bytes fed to `h` (from [`chunk_hasher`]).
+pub fn finish_chunk(h: &blake3::Hasher, only_chunk: bool) -> [u8; 32] {
+    if only_chunk {
+        h.finalize().into()
+    } else {
+        h.finalize_non_root()
+    }
 }
 
 /// `blake3::hash` of a blob of `size` bytes from its chunks' [`chunk_hash_at`] values.
